@@ -1,0 +1,38 @@
+"""The FastAPI application: routes, error handling, limits, and the service's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from hitl.api import errors, health, requests, threads
+from hitl.api.limits import BodySizeLimit
+from hitl.config import Settings
+from hitl.registry import GraphRegistry
+from hitl.service import Service
+
+
+def create_app(settings: Settings | None = None, registry: GraphRegistry | None = None) -> FastAPI:
+    """Build the app; the service (engines, pool, runner) starts with the app's lifespan."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with Service.open(settings, registry) as service:
+            app.state.service = service
+            yield
+
+    app = FastAPI(
+        title="HITL",
+        summary="Human-in-the-loop orchestration for LangGraph",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(threads.router)
+    app.include_router(requests.router)
+    return app

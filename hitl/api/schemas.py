@@ -1,0 +1,61 @@
+"""Bodies the API accepts and returns, beyond the stored records of `hitl.models`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hitl.models import ThreadStatus
+
+
+class ThreadCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    graph: str = Field(description="Name of a registered graph.")
+    input: dict[str, Any] = Field(default_factory=dict, description="The graph's input.")
+    thread_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9._:@-]+$",
+        description="Your own id for the thread; a UUID is made when omitted.",
+    )
+    metadata: dict[str, Any] | None = None
+
+
+class ThreadCreated(BaseModel):
+    thread_id: str
+    status: ThreadStatus
+
+
+class InterruptPublic(BaseModel):
+    interrupt_id: str
+    request_id: str
+    value: Any = None
+    response_schema: dict[str, Any] | None = None
+
+
+class ThreadDetail(BaseModel):
+    thread_id: str
+    graph: str
+    status: ThreadStatus
+    values: dict[str, Any] | None = None
+    interrupts: list[InterruptPublic]
+    error: dict[str, Any] | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+
+
+class ThreadResume(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resume: dict[str, Any] = Field(description="Answers by interrupt id.")
+
+
+class RequestRespond(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    response: Any = Field(description="The answer; validated against the response schema.")

@@ -1,0 +1,92 @@
+"""``/api/v1/threads``: start threads, read them, list them, resume them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from hitl import requests, threads
+from hitl.api.deps import ActorDep, ServiceDep
+from hitl.api.schemas import InterruptPublic, ThreadCreate, ThreadCreated, ThreadDetail, ThreadResume
+from hitl.models import Page, Request, Thread, ThreadStatus
+from hitl.schemas import to_json
+from hitl.service import Service
+
+router = APIRouter(prefix="/api/v1/threads", tags=["threads"])
+
+
+@router.post("", status_code=202, response_model=ThreadCreated)
+async def create_thread(body: ThreadCreate, service: ServiceDep, actor: ActorDep) -> Any:
+    spec = service.registry.get(body.graph)
+    thread = await threads.create(
+        service.pool, spec, body.input, thread_id=body.thread_id, metadata=body.metadata, actor=actor
+    )
+    return JSONResponse(
+        ThreadCreated(thread_id=thread.thread_id, status=thread.status).model_dump(),
+        status_code=202,
+        headers={"Location": f"/api/v1/threads/{thread.thread_id}"},
+    )
+
+
+@router.get("", response_model=Page[Thread])
+async def list_threads(
+    service: ServiceDep,
+    status: ThreadStatus | None = None,
+    graph: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> Page[Thread]:
+    async with service.pool.connection() as conn:
+        return await threads.list_page(conn, status=status, graph=graph, limit=limit, cursor=cursor)
+
+
+@router.get("/{thread_id}", response_model=ThreadDetail)
+async def get_thread(service: ServiceDep, thread_id: str) -> ThreadDetail:
+    async with service.pool.connection() as conn:
+        thread = await threads.get(conn, thread_id)
+    return await _detail(service, thread)
+
+
+@router.get("/{thread_id}/wait", response_model=ThreadDetail)
+async def wait_for_thread(
+    service: ServiceDep,
+    thread_id: str,
+    timeout: Annotated[float, Query(ge=0, le=300)] = 30,
+) -> ThreadDetail:
+    """The thread once it is interrupted, completed or failed (or as it is after ``timeout``)."""
+    thread = await service.wait_for_thread(thread_id, timeout)
+    return await _detail(service, thread)
+
+
+@router.post("/{thread_id}/resume", status_code=202, response_model=list[Request])
+async def resume_thread(
+    service: ServiceDep, thread_id: str, body: ThreadResume, actor: ActorDep
+) -> list[Request]:
+    async with service.pool.connection() as conn:
+        await threads.get(conn, thread_id)
+    return await requests.respond_thread(service.pool, thread_id, body.resume, actor)
+
+
+async def _detail(service: Service, thread: Thread) -> ThreadDetail:
+    async with service.pool.connection() as conn:
+        pending = await requests.of_thread(conn, thread.thread_id, pending=True)
+    values = None
+    graph = service.graphs.get(thread.graph)
+    if graph is not None:
+        snapshot = await graph.aget_state({"configurable": {"thread_id": thread.thread_id}})
+        values = to_json(snapshot.values) if snapshot.values is not None else None
+    return ThreadDetail(
+        **thread.model_dump(),
+        values=values if isinstance(values, dict) else {"value": values} if values else None,
+        interrupts=[
+            InterruptPublic(
+                interrupt_id=r.interrupt_id,
+                request_id=r.id,
+                value=r.value,
+                response_schema=r.response_schema,
+            )
+            for r in pending
+        ],
+    )

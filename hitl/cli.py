@@ -1,0 +1,93 @@
+"""The ``hitl`` command: ``hitl serve``, ``hitl migrate``.
+
+Every option falls back to its ``HITL_*`` environment variable (shown in ``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from hitl.config import Settings
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def serve(settings: Settings) -> None:
+    """Run the HTTP service (and, unless ``HITL_RUNNER=false``, the runner) until stopped."""
+    import uvicorn
+
+    from hitl.api import create_app
+
+    _configure_logging(settings.log_level)
+    app = create_app(settings)
+    print(f"HITL service on http://{settings.host}:{settings.port}  (API docs at /docs)", flush=True)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=15,
+    )
+
+
+async def _migrate(settings: Settings) -> None:
+    import contextlib
+
+    from hitl import db
+    from hitl.db import migrate
+    from hitl.service import _engines
+
+    async with contextlib.AsyncExitStack() as stack:
+        database_url, _ = await _engines(settings.model_copy(update={"redis_url": "unused"}), stack)
+        async with db.create_pool(database_url, min_size=1, max_size=2) as pool:
+            applied = await migrate.migrate(pool)
+    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "nothing to apply"
+    print(f"migrations: {names}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    defaults = Settings()
+    parser = argparse.ArgumentParser(prog="hitl", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="run the service")
+    serve_cmd.add_argument(
+        "--host", default=defaults.host, help=f"bind address [HITL_HOST, now {defaults.host}]"
+    )
+    serve_cmd.add_argument(
+        "--port", type=int, default=defaults.port, help=f"port [HITL_PORT, now {defaults.port}]"
+    )
+    serve_cmd.add_argument(
+        "--no-runner",
+        dest="runner",
+        action="store_false",
+        default=defaults.runner,
+        help="serve the API only; runs are executed elsewhere [HITL_RUNNER]",
+    )
+    commands.add_parser("migrate", help="create or update the database schema and exit")
+
+    args = parser.parse_args(argv)
+    overrides: dict[str, Any] = {
+        k: v for k, v in vars(args).items() if k != "command" and v is not None
+    }
+    settings = defaults.model_copy(update=overrides)
+    if args.command == "serve":
+        serve(settings)
+    elif args.command == "migrate":
+        _configure_logging(settings.log_level)
+        asyncio.run(_migrate(settings))
+
+
+if __name__ == "__main__":
+    main()

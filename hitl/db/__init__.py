@@ -1,0 +1,28 @@
+"""Postgres access: the connection pool, migrations and the SQL the service runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+# LangGraph's AsyncPostgresSaver needs autocommit and dict rows; prepared statements stay off
+# so the pool works behind PgBouncer too. Our own writes open explicit transactions.
+CONNECTION_KWARGS: dict[str, Any] = {
+    "autocommit": True,
+    "prepare_threshold": None,
+    "row_factory": dict_row,
+}
+
+
+def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> AsyncConnectionPool[Any]:
+    """A closed pool; open it with ``await pool.open(wait=True)`` (or ``async with``)."""
+    return AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        kwargs=CONNECTION_KWARGS,
+        open=False,
+        name="hitl",
+    )

@@ -1,0 +1,73 @@
+"""One exception root for the framework, with a subclass per domain problem.
+
+The API maps each to a status code in one handler (`hitl.api.errors`); the ``detail`` is what
+the client sees, so it names the thing and the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HITLError(Exception):
+    """Root of every error the framework raises on purpose."""
+
+    status_code = 500
+
+    def __init__(self, detail: Any = None) -> None:
+        self.detail = detail if detail is not None else self.__class__.__doc__
+        super().__init__(detail)
+
+
+class NotFound(HITLError):
+    """The thing asked for does not exist."""
+
+    status_code = 404
+
+
+class GraphNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"graph {name!r} is not registered")
+        self.name = name
+
+
+class ThreadNotFound(NotFound):
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"thread {thread_id!r} not found")
+
+
+class RequestNotFound(NotFound):
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"request {request_id!r} not found")
+
+
+class Conflict(HITLError):
+    """The state changed under the caller: the operation no longer applies."""
+
+    status_code = 409
+
+
+class ThreadExists(Conflict):
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"thread {thread_id!r} already exists")
+
+
+class RequestNotPending(Conflict):
+    """The request was already answered (or closed): the first answer won."""
+
+    def __init__(self, request_id: str, state: str, request: Any = None) -> None:
+        super().__init__(
+            {"msg": f"request {request_id!r} is {state}, not pending", "state": state}
+        )
+        self.state = state
+        self.request = request
+
+
+class InvalidInput(HITLError):
+    """Input failed validation. ``detail`` is a list of ``{loc, msg, type}`` like FastAPI's."""
+
+    status_code = 422
+
+
+class ResponseInvalid(InvalidInput):
+    """An answer does not match the request's response schema."""

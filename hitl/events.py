@@ -1,0 +1,60 @@
+"""The event outbox: events written with the state change they report, relayed to Redis.
+
+`emit` runs inside the caller's transaction, so an event exists if and only if its state
+change committed. `relay` moves committed events to the ``hitl:events`` Redis Stream; a Redis
+outage delays events and loses none.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+from hitl import keys
+from hitl.db import queries as q
+from hitl.schemas import to_json
+
+STREAM_MAXLEN = 100_000
+
+
+async def emit(conn: AsyncConnection[Any], type: str, subject: str, data: dict[str, Any]) -> None:
+    """Record an event in the current transaction."""
+    await conn.execute(q.INSERT_EVENT, (type, subject, Jsonb(to_json(data)), keys.EVENTS_CHANNEL))
+
+
+async def audit(
+    conn: AsyncConnection[Any], actor: str, action: str, subject: str, data: dict[str, Any]
+) -> None:
+    """Record who did what, in the current transaction."""
+    await conn.execute(q.INSERT_AUDIT, (actor, action, subject, Jsonb(to_json(data))))
+
+
+async def relay(pool: AsyncConnectionPool[Any], redis: Redis, batch: int = 200) -> int:
+    """Copy up to ``batch`` unrelayed events to the stream; return how many went."""
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(q.LOCK_UNRELAYED_EVENTS, (batch,))
+        rows = await cur.fetchall()
+        if not rows:
+            return 0
+        async with redis.pipeline(transaction=False) as pipe:
+            for row in rows:
+                pipe.xadd(
+                    keys.EVENTS_STREAM,
+                    {
+                        "id": str(row["id"]),
+                        "type": row["type"],
+                        "subject": row["subject"],
+                        "time": row["created_at"].isoformat(),
+                        "data": json.dumps(row["data"]),
+                    },
+                    maxlen=STREAM_MAXLEN,
+                    approximate=True,
+                )
+            await pipe.execute()
+        await conn.execute(q.MARK_EVENTS_RELAYED, ([row["id"] for row in rows],))
+        return len(rows)

@@ -1,0 +1,70 @@
+"""Records the service stores and returns: threads, requests, runs and pages of them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, Field
+
+ThreadStatus = Literal["queued", "running", "interrupted", "completed", "failed"]
+RequestState = Literal["pending", "responded", "resumed", "superseded", "expired", "cancelled"]
+RunStatus = Literal["queued", "running", "done", "failed"]
+
+THREAD_STATUSES: tuple[str, ...] = ThreadStatus.__args__  # type: ignore[attr-defined]
+REQUEST_STATES: tuple[str, ...] = RequestState.__args__  # type: ignore[attr-defined]
+
+T = TypeVar("T")
+
+
+class Thread(BaseModel):
+    """A graph thread as the service tracks it (the graph's state lives in its checkpoints)."""
+
+    thread_id: str
+    graph: str
+    status: ThreadStatus
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    error: dict[str, Any] | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Request(BaseModel):
+    """One pending interrupt of a thread: what a person is asked, and their answer."""
+
+    id: str
+    thread_id: str
+    interrupt_id: str
+    graph: str
+    state: RequestState
+    value: Any = None
+    response_schema: dict[str, Any] | None = None
+    response: Any = None
+    responded_by: str | None = None
+    responded_at: datetime | None = None
+    closed_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Run(BaseModel):
+    """Queued work for a thread: a start (with the input) or a resume (with the answers)."""
+
+    id: int
+    thread_id: str
+    kind: Literal["start", "resume"]
+    input: Any = None
+    status: RunStatus
+    attempts: int
+    lease_owner: str | None = None
+    error: dict[str, Any] | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of a listing; pass ``next_cursor`` back as ``cursor`` for the next one."""
+
+    items: list[T]
+    next_cursor: str | None = None

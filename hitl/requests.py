@@ -1,0 +1,231 @@
+"""The request state machine: one request per pending interrupt, and the answers to them.
+
+    pending --answer--> responded --run applies it--> resumed
+       |                    \\--interrupt gone from the checkpoint--> superseded
+       \\--thread failed / interrupt gone--> cancelled / superseded
+
+The first valid answer wins: the update is conditional on ``state = 'pending'`` and queues the
+resume run in the same transaction, so an answer is never recorded without the work it causes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from hitl import _cursor, errors, events, keys, runs
+from hitl.db import queries as q
+from hitl.models import Page, Request
+from hitl.schemas import to_json, validate_response
+
+
+class GatheredResponse(Request):
+    previous_run_id: int | None = None
+
+
+def _record(row: dict[str, Any]) -> Request:
+    return Request.model_validate({**row, "id": str(row["id"])})
+
+
+async def get(conn: AsyncConnection[Any], request_id: str) -> Request:
+    try:
+        uuid.UUID(request_id)
+    except ValueError:  # not an id this service hands out: it cannot exist
+        raise errors.RequestNotFound(request_id) from None
+    cur = await conn.execute(q.GET_REQUEST, (request_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise errors.RequestNotFound(request_id)
+    return _record(row)
+
+
+async def list_page(
+    conn: AsyncConnection[Any],
+    *,
+    state: str | None = None,
+    graph: str | None = None,
+    thread_id: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[Request]:
+    at, key = _cursor.decode(cursor) if cursor else (None, None)
+    params = {"state": state, "graph": graph, "thread_id": thread_id, "at": at, "key": key}
+    cur = await conn.execute(q.LIST_REQUESTS, {**params, "limit": limit + 1})
+    rows = await cur.fetchall()
+    items = [_record(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    next_cursor = _cursor.encode(items[-1].created_at, items[-1].id) if more else None
+    return Page[Request](items=items, next_cursor=next_cursor)
+
+
+async def of_thread(conn: AsyncConnection[Any], thread_id: str, *, pending: bool) -> list[Request]:
+    sql = q.PENDING_REQUESTS_OF_THREAD if pending else q.REQUESTS_OF_THREAD
+    cur = await conn.execute(sql, (thread_id,))
+    return [_record(r) for r in await cur.fetchall()]
+
+
+async def respond(
+    pool: AsyncConnectionPool[Any], request_id: str, response: Any, responded_by: str
+) -> Request:
+    """Answer one request: validate, record, queue the resume. Raises on 404/409/422."""
+    async with pool.connection() as conn:
+        request = await get(conn, request_id)
+        _check_answerable(request, response, ("body", "response"))
+        async with conn.transaction():
+            answered = await _record_answer(conn, request, response, responded_by)
+            await _queue_resume(conn, answered.thread_id)
+        return answered
+
+
+async def respond_thread(
+    pool: AsyncConnectionPool[Any], thread_id: str, resume: dict[str, Any], responded_by: str
+) -> list[Request]:
+    """Answer several interrupts of one thread at once: all of them, or none."""
+    if not resume:
+        raise errors.InvalidInput(
+            [{"loc": ["body", "resume"], "msg": "name at least one interrupt id", "type": "missing"}]
+        )
+    async with pool.connection() as conn:
+        by_interrupt = {r.interrupt_id: r for r in await of_thread(conn, thread_id, pending=False)}
+        problems = []
+        for interrupt_id in resume:
+            if interrupt_id not in by_interrupt:
+                problems.append(
+                    {
+                        "loc": ["body", "resume", interrupt_id],
+                        "msg": f"thread {thread_id!r} has no interrupt {interrupt_id!r}",
+                        "type": "value_error",
+                    }
+                )
+        if problems:
+            raise errors.InvalidInput(problems)
+        for interrupt_id, value in resume.items():
+            _check_answerable(by_interrupt[interrupt_id], value, ("body", "resume", interrupt_id))
+        async with conn.transaction():
+            answered = [
+                await _record_answer(conn, by_interrupt[iid], value, responded_by)
+                for iid, value in resume.items()
+            ]
+            await _queue_resume(conn, thread_id)
+        return answered
+
+
+def _check_answerable(request: Request, response: Any, loc: tuple[str | int, ...]) -> None:
+    if request.state != "pending":
+        raise errors.RequestNotPending(request.id, request.state, request)
+    validate_response(request.response_schema, response, loc)
+
+
+async def _record_answer(
+    conn: AsyncConnection[Any], request: Request, response: Any, responded_by: str
+) -> Request:
+    cur = await conn.execute(q.RESPOND_REQUEST, (Jsonb(response), responded_by, request.id))
+    row = await cur.fetchone()
+    if row is None:  # someone else answered between our read and this update
+        current = await get(conn, request.id)
+        raise errors.RequestNotPending(current.id, current.state, current)
+    answered = _record(row)
+    await events.emit(
+        conn,
+        "request.responded",
+        answered.id,
+        {
+            "request_id": answered.id,
+            "thread_id": answered.thread_id,
+            "interrupt_id": answered.interrupt_id,
+            "graph": answered.graph,
+            "response": response,
+            "responded_by": responded_by,
+        },
+    )
+    await events.audit(conn, responded_by, "request.respond", answered.id, {"response": response})
+    return answered
+
+
+async def _queue_resume(conn: AsyncConnection[Any], thread_id: str) -> None:
+    await runs.enqueue(conn, thread_id, "resume")
+    await conn.execute(q.QUEUE_THREAD, (thread_id,))
+    await conn.execute(q.NOTIFY_THREAD, (keys.THREADS_CHANNEL, thread_id))
+
+
+# -- used by the runner, inside its transactions --------------------------------------------------
+
+
+async def gather(conn: AsyncConnection[Any], thread_id: str, run_id: int) -> list[GatheredResponse]:
+    """The answered requests a run applies; tie them to the run."""
+    cur = await conn.execute(q.GATHER_RESPONSES, {"thread_id": thread_id, "run_id": run_id})
+    return [
+        GatheredResponse.model_validate({**r, "id": str(r["id"])}) for r in await cur.fetchall()
+    ]
+
+
+async def record_interrupts(
+    conn: AsyncConnection[Any], thread_id: str, graph: str, interrupts: Sequence[Any]
+) -> list[Request]:
+    """One request per pending interrupt; those already recorded are left as they are."""
+    created = []
+    for interrupt in interrupts:
+        schema = interrupt.response_schema
+        cur = await conn.execute(
+            q.INSERT_REQUEST,
+            (
+                thread_id,
+                interrupt.id,
+                graph,
+                Jsonb(to_json(interrupt.value)),
+                Jsonb(to_json(schema)) if schema is not None else None,
+            ),
+        )
+        row = await cur.fetchone()
+        if row is not None:
+            request = _record(row)
+            created.append(request)
+            await events.emit(
+                conn,
+                "request.created",
+                request.id,
+                {
+                    "request_id": request.id,
+                    "thread_id": thread_id,
+                    "interrupt_id": request.interrupt_id,
+                    "graph": graph,
+                    "value": request.value,
+                    "response_schema": request.response_schema,
+                },
+            )
+    return created
+
+
+async def close(conn: AsyncConnection[Any], ids: Sequence[str], state: str) -> list[str]:
+    if not ids:
+        return []
+    cur = await conn.execute(q.CLOSE_REQUESTS, (state, list(ids)))
+    return [str(r["id"]) for r in await cur.fetchall()]
+
+
+async def reopen(conn: AsyncConnection[Any], ids: Sequence[str]) -> None:
+    if ids:
+        await conn.execute(q.REOPEN_REQUESTS, (list(ids),))
+
+
+async def supersede_stale(
+    conn: AsyncConnection[Any], thread_id: str, live_interrupt_ids: Sequence[str]
+) -> list[str]:
+    cur = await conn.execute(q.SUPERSEDE_STALE_PENDING, (thread_id, list(live_interrupt_ids)))
+    return [str(r["id"]) for r in await cur.fetchall()]
+
+
+async def cancel_pending(conn: AsyncConnection[Any], thread_id: str) -> list[str]:
+    cur = await conn.execute(q.CANCEL_PENDING, (thread_id,))
+    return [str(r["id"]) for r in await cur.fetchall()]
+
+
+async def has_responded(conn: AsyncConnection[Any], thread_id: str) -> bool:
+    cur = await conn.execute(q.HAS_RESPONDED, (thread_id,))
+    row = await cur.fetchone()
+    return bool(row and row["exists"])

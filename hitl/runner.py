@@ -1,0 +1,273 @@
+"""The runner: claims queued runs and executes them with LangGraph, one thread at a time.
+
+Executing a run is written to be repeatable, because a worker may die at any point and the run
+is then executed again by another (after its lease expires):
+
+1. read the thread's checkpoint and gather the answered requests (tying them to the run);
+2. decide the input from the checkpoint, not from what the run row hoped for: the start input
+   only if the thread has no checkpoint yet; ``Command(resume={interrupt_id: answer})`` for the
+   answers whose interrupt is still pending; ``None`` to continue a run that crashed mid-way;
+   nothing at all if the checkpoint already is at rest (the crash came after LangGraph's commit);
+3. run the graph; LangGraph commits the checkpoint;
+4. in one transaction: record a request per pending interrupt, close the applied and the stale
+   requests, set the thread's status, write the events, finish the run (only if we still hold
+   its lease) and queue the next run if answers arrived meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import traceback
+import uuid
+from typing import Any
+
+from langgraph.errors import is_invalid_resume
+from langgraph.pregel import Pregel
+from langgraph.types import Command, StateSnapshot
+from psycopg_pool import AsyncConnectionPool
+
+from hitl import events, requests, runs, threads
+from hitl._failpoints import failpoint
+from hitl.config import Settings
+from hitl.registry import GraphRegistry
+from hitl.runs import ClaimedRun
+from hitl.schemas import to_json
+
+log = logging.getLogger("hitl.runner")
+
+_NOTHING = object()
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Runner:
+    """Executes runs from the Postgres queue with up to ``runner_concurrency`` at once."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        graphs: dict[str, Pregel[Any, Any]],
+        registry: GraphRegistry,
+        settings: Settings,
+        *,
+        owner: str | None = None,
+    ) -> None:
+        self.pool = pool
+        self.graphs = graphs
+        self.registry = registry
+        self.settings = settings
+        self.owner = owner or worker_name()
+        self.wakeup = asyncio.Event()
+        self._active: dict[int, asyncio.Task[None]] = {}
+        self._stopping = asyncio.Event()
+
+    def notify(self, _payload: str = "") -> None:
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        """Claim and execute until `stop`; then finish or release what is held."""
+        heartbeat = asyncio.create_task(self._heartbeat(), name="hitl-runner-heartbeat")
+        try:
+            while not self._stopping.is_set():
+                self.wakeup.clear()
+                claimed = await self._claim()
+                if len(claimed) and len(self._active) < self.settings.runner_concurrency:
+                    continue  # there may be more due
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wakeup.wait(), self.settings.poll_interval)
+        finally:
+            await self._drain()
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self.wakeup.set()
+
+    async def _claim(self) -> list[ClaimedRun]:
+        free = self.settings.runner_concurrency - len(self._active)
+        if free <= 0:
+            return []
+        try:
+            async with self.pool.connection() as conn:
+                await runs.reap_expired(conn)
+                claimed = await runs.claim(conn, self.owner, self.settings.run_lease_seconds, free)
+        except Exception:
+            log.exception("claiming runs failed")
+            await asyncio.sleep(self.settings.poll_interval)
+            return []
+        for run in claimed:
+            task = asyncio.create_task(self._execute_logged(run), name=f"hitl-run-{run.id}")
+            self._active[run.id] = task
+            task.add_done_callback(lambda _t, rid=run.id: self._done(rid))
+        return claimed
+
+    def _done(self, run_id: int) -> None:
+        self._active.pop(run_id, None)
+        self.wakeup.set()
+
+    async def _drain(self) -> None:
+        """Let running runs finish for a grace period, then give the rest back to the queue."""
+        if not self._active:
+            return
+        _, still = await asyncio.wait(list(self._active.values()), timeout=10)
+        if still:
+            ids = [rid for rid, task in self._active.items() if task in still]
+            for task in still:
+                task.cancel()
+            await asyncio.gather(*still, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                async with self.pool.connection() as conn:
+                    await runs.release(conn, self.owner, ids)
+
+    async def _heartbeat(self) -> None:
+        interval = self.settings.run_lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            ids = list(self._active)
+            if not ids:
+                continue
+            try:
+                async with self.pool.connection() as conn:
+                    held = await runs.heartbeat(conn, self.owner, ids, self.settings.run_lease_seconds)
+            except Exception:
+                log.exception("heartbeat failed")
+                continue
+            for lost in set(ids) - held:
+                # Another worker took the run over: stop ours so that one thread runs once.
+                log.warning("lost the lease of run %s; cancelling it here", lost)
+                if task := self._active.get(lost):
+                    task.cancel()
+
+    async def _execute_logged(self, run: ClaimedRun) -> None:
+        try:
+            await self.execute(run)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Infrastructure trouble (e.g. Postgres went away): the lease lapses and the run is
+            # taken over, by us or another worker, from its last checkpoint.
+            log.exception("run %s of thread %s could not be recorded", run.id, run.thread_id)
+
+    async def execute(self, run: ClaimedRun) -> None:
+        graph = self.graphs.get(run.graph)
+        config: dict[str, Any] = {"configurable": {"thread_id": run.thread_id}}
+        if graph is None:
+            await self._record(run, None, error=_error("GraphNotFound", f"graph {run.graph!r} is not registered here"))
+            return
+        if run.attempts > self.settings.run_max_attempts:
+            await self._record(run, None, error=_error("RunAbandoned", f"gave up after {run.attempts - 1} attempts"))
+            return
+        state = await graph.aget_state(config)
+        async with self.pool.connection() as conn:
+            gathered = await requests.gather(conn, run.thread_id, run.id)
+        pending_ids = {i.id for i in state.interrupts}
+        apply = [r for r in gathered if r.interrupt_id in pending_ids]
+        stale = [r for r in gathered if r.interrupt_id not in pending_ids]
+        # An answer our own earlier attempt applied before crashing is done, not superseded.
+        done_before = [r.id for r in stale if r.previous_run_id == run.id]
+        superseded = [r.id for r in stale if r.previous_run_id != run.id]
+
+        if run.kind == "start" and state.created_at is None:
+            graph_input: Any = run.input
+        elif apply:
+            graph_input = Command(resume={r.interrupt_id: r.response for r in apply})
+        elif state.next and not state.interrupts:
+            graph_input = None  # a run that died between two steps: continue it
+        else:
+            graph_input = _NOTHING  # the checkpoint is at rest: only record it
+
+        error = None
+        reopen: list[str] = []
+        if graph_input is not _NOTHING:
+            spec = self.registry.get(run.graph)
+            try:
+                await graph.ainvoke(graph_input, config, durability=spec.durability)
+            except Exception as exc:
+                if is_invalid_resume(exc):
+                    # The graph's own validation refused an answer: nothing was saved and the
+                    # question is open again.
+                    reopen = [r.id for r in apply]
+                    apply = []
+                else:
+                    error = _error(type(exc).__name__, str(exc), traceback.format_exc())
+                    log.warning("run %s of thread %s failed: %s", run.id, run.thread_id, exc)
+            failpoint("after_checkpoint")
+            state = await graph.aget_state(config)
+        await self._record(
+            run,
+            state,
+            error=error,
+            resumed=[r.id for r in apply] + done_before,
+            superseded=superseded,
+            reopen=reopen,
+        )
+
+    async def _record(
+        self,
+        run: ClaimedRun,
+        state: StateSnapshot | None,
+        *,
+        error: dict[str, Any] | None,
+        resumed: list[str] = (),  # type: ignore[assignment]
+        superseded: list[str] = (),  # type: ignore[assignment]
+        reopen: list[str] = (),  # type: ignore[assignment]
+    ) -> None:
+        interrupts = list(state.interrupts) if state is not None and error is None else []
+        if error is None and state is not None and state.next and not interrupts:
+            error = _error("GraphStopped", f"graph stopped before {list(state.next)} without an interrupt")
+        async with self.pool.connection() as conn, conn.transaction():
+            if not await runs.finish(conn, run.id, self.owner, error):
+                log.warning("run %s was taken over by another worker; dropping our result", run.id)
+                return
+            created = await requests.record_interrupts(conn, run.thread_id, run.graph, interrupts)
+            await requests.close(conn, resumed, "resumed")
+            await requests.close(conn, superseded, "superseded")
+            await requests.reopen(conn, reopen)
+            if error:
+                await requests.cancel_pending(conn, run.thread_id)
+            else:
+                await requests.supersede_stale(conn, run.thread_id, [i.id for i in interrupts])
+            queued = not error and await requests.has_responded(conn, run.thread_id)
+            if queued:
+                await runs.enqueue(conn, run.thread_id, "resume")
+            status = (
+                "failed" if error
+                else "queued" if queued
+                else "interrupted" if interrupts
+                else "completed"
+            )
+            await threads.set_status(conn, run.thread_id, status, error)
+            data: dict[str, Any] = {"thread_id": run.thread_id, "graph": run.graph, "run_id": run.id}
+            if status == "interrupted":
+                all_pending = await requests.of_thread(conn, run.thread_id, pending=True)
+                data["interrupts"] = [
+                    {"interrupt_id": r.interrupt_id, "request_id": r.id, "value": r.value}
+                    for r in all_pending
+                ]
+                await events.emit(conn, "thread.interrupted", run.thread_id, data)
+            elif status == "completed":
+                data["values"] = to_json(state.values) if state is not None else None
+                await events.emit(conn, "thread.completed", run.thread_id, data)
+            elif status == "failed":
+                data["error"] = error
+                await events.emit(conn, "thread.failed", run.thread_id, data)
+        log.info(
+            "run %s of thread %s: %s (%d new requests)", run.id, run.thread_id, status, len(created)
+        )
+
+
+def _error(kind: str, message: str, trace: str | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {"type": kind, "message": message}
+    if trace:
+        found["traceback"] = trace[-4000:]
+    return found
+
+

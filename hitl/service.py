@@ -1,0 +1,149 @@
+"""The service: engines, pool, checkpointer, compiled graphs and background loops, composed.
+
+`Service.open(settings)` is an async context manager; everything it starts, it stops. The API
+(`hitl.api.app`) holds one, and so do the tests and notebooks that drive the service in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.pregel import Pregel
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+from hitl import db, events, keys, threads
+from hitl.config import Settings
+from hitl.db import migrate
+from hitl.models import Thread
+from hitl.notify import Notifier
+from hitl.registry import GraphRegistry, default_registry, load_modules
+from hitl.runner import Runner
+
+log = logging.getLogger("hitl.service")
+
+_SETTLED = ("interrupted", "completed", "failed")
+
+
+@dataclass
+class Service:
+    settings: Settings
+    registry: GraphRegistry
+    pool: AsyncConnectionPool[Any]
+    redis: Redis
+    checkpointer: AsyncPostgresSaver
+    graphs: dict[str, Pregel[Any, Any]]
+    notifier: Notifier
+    runner: Runner | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls, settings: Settings | None = None, registry: GraphRegistry | None = None
+    ) -> AsyncIterator[Service]:
+        settings = settings or Settings()
+        if registry is None:
+            load_modules(settings.graph_modules)
+            registry = default_registry
+        async with contextlib.AsyncExitStack() as stack:
+            database_url, redis_url = await _engines(settings, stack)
+            pool = db.create_pool(
+                database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            )
+            await pool.open(wait=True, timeout=30)
+            stack.push_async_callback(pool.close)
+            await migrate.migrate(pool)
+            redis = Redis.from_url(redis_url)
+            stack.push_async_callback(redis.aclose)
+            checkpointer = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+            graphs = {
+                name: registry.get(name).builder.compile(checkpointer=checkpointer)
+                for name in registry.names()
+            }
+            notifier = Notifier(
+                database_url, [keys.RUNS_CHANNEL, keys.THREADS_CHANNEL, keys.EVENTS_CHANNEL]
+            )
+            service = cls(settings, registry, pool, redis, checkpointer, graphs, notifier)
+            await notifier.start()
+            stack.push_async_callback(notifier.stop)
+            stack.push_async_callback(service._stop_tasks)
+            if settings.runner:
+                service.runner = Runner(pool, graphs, registry, settings)
+                notifier.add_listener(keys.RUNS_CHANNEL, service.runner.notify)
+                service._spawn(service.runner.run(), "hitl-runner")
+            service._spawn(service._relay_events(), "hitl-event-relay")
+            log.info("service ready: graphs %s", ", ".join(registry.names()) or "(none)")
+            yield service
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def _stop_tasks(self) -> None:
+        if self.runner:
+            await self.runner.stop()
+        for task in self._tasks:
+            if task.get_name() != "hitl-runner":
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _relay_events(self) -> None:
+        wake = asyncio.Event()
+        self.notifier.add_listener(keys.EVENTS_CHANNEL, lambda _p: wake.set())
+        while True:
+            wake.clear()
+            try:
+                if await events.relay(self.pool, self.redis) > 0:
+                    continue
+            except Exception as exc:  # Redis or Postgres away: events wait in the outbox
+                log.warning("event relay: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.settings.poll_interval * 5)
+
+    async def wait_for_thread(self, thread_id: str, timeout: float) -> Thread:
+        """The thread once it is at rest (interrupted, completed, failed), or after ``timeout``."""
+        changed = asyncio.Event()
+
+        def on_change(payload: str) -> None:
+            if payload in ("", thread_id):
+                changed.set()
+
+        self.notifier.add_listener(keys.THREADS_CHANNEL, on_change)
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while True:
+                changed.clear()
+                async with self.pool.connection() as conn:
+                    thread = await threads.get(conn, thread_id)
+                remaining = deadline - loop.time()
+                if thread.status in _SETTLED or remaining <= 0:
+                    return thread
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), min(remaining, 1.0))
+        finally:
+            self.notifier.remove_listener(keys.THREADS_CHANNEL, on_change)
+
+
+async def _engines(settings: Settings, stack: contextlib.AsyncExitStack) -> tuple[str, str]:
+    """The Postgres and Redis URLs: configured ones, or embedded engines started now."""
+    if settings.database_url and settings.redis_url:
+        return settings.database_url, settings.redis_url
+    from hitl.embedded import embedded_services
+
+    manager = embedded_services(
+        settings.data_dir, postgres=not settings.database_url, redis=not settings.redis_url
+    )
+    services = await asyncio.to_thread(manager.__enter__)
+    stack.push_async_callback(asyncio.to_thread, manager.__exit__, None, None, None)
+    log.info("embedded engines running in %s", settings.data_dir.resolve())
+    return (
+        settings.database_url or services.database_url,
+        settings.redis_url or services.redis_url,
+    )
