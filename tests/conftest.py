@@ -1,0 +1,72 @@
+"""Engines and databases for the tests: real Postgres, real Redis, a clean database per test.
+
+``HITL_TEST_DATABASE_URL`` / ``HITL_TEST_REDIS_URL`` point the suite at running servers (CI
+does); without them the suite starts the embedded engines, as the service does.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from hitl import db
+from hitl.db import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    database_url = os.environ.get("HITL_TEST_DATABASE_URL")
+    redis_url = os.environ.get("HITL_TEST_REDIS_URL")
+    if database_url and redis_url:
+        yield database_url, redis_url
+        return
+    from hitl.embedded import embedded_services
+
+    data_dir = tmp_path_factory.mktemp("engines")
+    with embedded_services(data_dir, postgres=not database_url, redis=not redis_url) as found:
+        yield database_url or found.database_url, redis_url or found.redis_url
+
+
+@pytest.fixture(scope="session")
+def redis_url(engines: tuple[str, str]) -> str:
+    return engines[1]
+
+
+def _admin(url: str) -> psycopg.Connection:
+    return psycopg.connect(url, autocommit=True)
+
+
+@pytest.fixture(scope="session")
+async def template_database(engines: tuple[str, str]) -> AsyncIterator[str]:
+    """A database migrated once; each test gets a copy of it."""
+    base = engines[0]
+    name = f"hitl_tpl_{os.getpid()}"
+    with _admin(base) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo(base, dbname=name)
+    async with db.create_pool(url, min_size=1, max_size=1) as pool:
+        await migrate.migrate(pool)
+    yield name
+    with _admin(base) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(engines: tuple[str, str], template_database: str) -> Iterator[str]:
+    """A fresh, migrated database for one test, dropped afterwards."""
+    base = engines[0]
+    name = f"hitl_t_{uuid.uuid4().hex[:12]}"
+    with _admin(base) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    yield make_conninfo(base, dbname=name)
+    with _admin(base) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,0 +1,53 @@
+"""A server process on a fresh database, killed however the test likes, always cleaned up."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.api import GRAPH_MODULES
+from tests.support.server import ServerProcess, base_env
+
+
+@pytest.fixture
+def make_server(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def make(**env: str) -> ServerProcess:
+        server = ServerProcess(
+            {
+                **base_env(),
+                "HITL_DATABASE_URL": database_url,
+                "HITL_REDIS_URL": redis_url,
+                "HITL_GRAPHS": GRAPH_MODULES,
+                "HITL_RUN_LEASE_SECONDS": "2",
+                "HITL_POLL_INTERVAL": "0.2",
+                **env,
+            },
+            tmp_path / f"server{len(started)}.log",
+        )
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
+    clients: list[httpx.AsyncClient] = []
+
+    def make(url: str) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(base_url=url, timeout=60)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()

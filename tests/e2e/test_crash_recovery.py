@@ -1,0 +1,101 @@
+"""The service as a process: SIGKILL at the worst moments, and nothing is lost or done twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from tests.support.api import pending, respond, settle, start
+from tests.support.server import ServerProcess
+
+
+async def test_sigkill_between_interrupt_and_answer(
+    make_server: Callable[..., ServerProcess],
+    http: Callable[[str], httpx.AsyncClient],
+    tmp_path: Path,
+) -> None:
+    counter = tmp_path / "count"
+    server = make_server().start()
+    server.wait_ready()
+    client = http(server.url)
+    thread_id = await start(client, "approval", {"counter_file": str(counter)})
+    assert (await settle(client, thread_id))["status"] == "interrupted"
+    server.kill()
+
+    server.start()
+    server.wait_ready()
+    [request] = await pending(client, thread_id)
+    assert (await respond(client, request["id"], {"decision": "approve"})).status_code == 200
+    thread = await settle(client, thread_id)
+    assert thread["status"] == "completed", thread
+    assert counter.read_text().split() == ["ask", "ask", "after"]
+
+
+async def test_crash_after_checkpoint_commit_before_requests_are_recorded(
+    make_server: Callable[..., ServerProcess],
+    http: Callable[[str], httpx.AsyncClient],
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    counter = tmp_path / "count"
+    server = make_server().start({"HITL_FAILPOINTS": "after_checkpoint"})
+    server.wait_ready()
+    client = http(server.url)
+    thread_id = await start(client, "approval", {"counter_file": str(counter)})
+    assert await asyncio.to_thread(server.wait_exit, 60) == -9  # killed itself at the failpoint
+
+    # The window really was hit: LangGraph committed the interrupt, the service recorded nothing.
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM hitl_requests").fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM checkpoint_writes WHERE thread_id = %s AND channel = '__interrupt__'",
+            (thread_id,),
+        ).fetchone()[0] > 0  # type: ignore[index]
+
+    server.start()  # without the failpoint
+    server.wait_ready()
+    thread = await settle(client, thread_id)  # once the dead worker's lease has run out
+    assert thread["status"] == "interrupted"
+    [request] = await pending(client, thread_id)
+    assert request["value"] == {"question": "approve?"}
+    assert counter.read_text().split() == ["ask"]  # recovered from the checkpoint, not re-run
+
+    assert (await respond(client, request["id"], {"decision": "approve"})).status_code == 200
+    assert (await settle(client, thread_id))["status"] == "completed"
+    assert counter.read_text().split() == ["ask", "ask", "after"]
+
+
+async def test_twenty_concurrent_answers_one_wins_and_the_graph_resumes_once(
+    make_server: Callable[..., ServerProcess],
+    http: Callable[[str], httpx.AsyncClient],
+    tmp_path: Path,
+) -> None:
+    counter = tmp_path / "count"
+    server = make_server().start()
+    server.wait_ready()
+    client = http(server.url)
+    thread_id = await start(client, "approval", {"counter_file": str(counter)})
+    await settle(client, thread_id)
+    [request] = await pending(client, thread_id)
+
+    answers = await asyncio.gather(
+        *(
+            respond(client, request["id"], {"decision": "approve", "comment": f"person {i}"})
+            for i in range(20)
+        )
+    )
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [200] + [409] * 19
+    [winner] = [r.json() for r in answers if r.status_code == 200]
+    for loser in (r for r in answers if r.status_code == 409):
+        assert loser.json()["detail"]["state"] in ("responded", "resumed")
+
+    thread = await settle(client, thread_id)
+    assert thread["status"] == "completed"
+    stored = (await client.get(f"/api/v1/requests/{request['id']}")).json()
+    assert stored["response"] == winner["response"]
+    assert counter.read_text().split() == ["ask", "ask", "after"]

@@ -1,0 +1,97 @@
+"""Small graphs the tests drive through the service. ``HITL_GRAPHS=graphs,tests.support.graphs``.
+
+Nodes append a line per execution to ``input["counter_file"]`` when it is given, so a test can
+count how often each node really ran, whichever process ran it.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+from langgraph.graph import START, StateGraph
+from langgraph.types import interrupt
+from pydantic import BaseModel
+
+from hitl import register_graph
+
+
+class Approval(BaseModel):
+    decision: Literal["approve", "reject"]
+    comment: str | None = None
+
+
+class State(TypedDict, total=False):
+    counter_file: str
+    fail: bool
+    log: Annotated[list[Any], operator.add]
+
+
+class Input(TypedDict, total=False):
+    counter_file: str
+    fail: bool
+
+
+def count(state: State, node: str) -> None:
+    if path := state.get("counter_file"):
+        with open(path, "a") as f:
+            f.write(node + "\n")
+
+
+def ask(state: State) -> dict[str, Any]:
+    count(state, "ask")
+    answer = interrupt({"question": "approve?"}, response_schema=Approval)
+    return {"log": [["ask", answer.decision]]}
+
+
+def after(state: State) -> dict[str, Any]:
+    count(state, "after")
+    if state.get("fail"):
+        raise RuntimeError("boom: the node failed on purpose")
+    return {"log": [["after"]]}
+
+
+@register_graph("approval", description="One approval, then one more node.")
+def approval() -> StateGraph[Any]:
+    g = StateGraph(State, input_schema=Input)
+    g.add_node("ask", ask)
+    g.add_node("after", after)
+    g.add_edge(START, "ask")
+    g.add_edge("ask", "after")
+    return g
+
+
+def left(state: State) -> dict[str, Any]:
+    count(state, "left")
+    return {"log": [["left", interrupt({"side": "left"})]]}
+
+
+def right(state: State) -> dict[str, Any]:
+    count(state, "right")
+    answer = interrupt({"side": "right"}, response_schema=Approval)
+    return {"log": [["right", answer.decision]]}
+
+
+@register_graph("parallel", description="Two interrupts at once in parallel branches.")
+def parallel() -> StateGraph[Any]:
+    g = StateGraph(State, input_schema=Input)
+    g.add_node("left", left)
+    g.add_node("right", right)
+    g.add_node("after", after)
+    g.add_edge(START, "left")
+    g.add_edge(START, "right")
+    g.add_edge(["left", "right"], "after")
+    return g
+
+
+def crash(state: State) -> dict[str, Any]:
+    count(state, "crash")
+    raise ValueError("this graph always fails")
+
+
+@register_graph("failing", description="Fails in its first node.")
+def failing() -> StateGraph[Any]:
+    g = StateGraph(State, input_schema=Input)
+    g.add_node("crash", crash)
+    g.add_edge(START, "crash")
+    return g
