@@ -27,6 +27,7 @@ class Notifier:
         self._channels = list(channels)
         self._listeners: dict[str, list[Listener]] = defaultdict(list)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.connected = asyncio.Event()
 
     def add_listener(self, channel: str, listener: Listener) -> None:
@@ -40,6 +41,7 @@ class Notifier:
         self._task = asyncio.create_task(self._listen(), name="hitl-notifier")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -51,7 +53,7 @@ class Notifier:
                 listener("")
 
     async def _listen(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 async with await psycopg.AsyncConnection.connect(
                     self._url, autocommit=True
@@ -61,6 +63,8 @@ class Notifier:
                     self.connected.set()
                     self._fire_all()  # anything may have happened while we were not listening
                     async for note in conn.notifies():
+                        if self._stopping:
+                            return
                         for listener in list(self._listeners.get(note.channel, ())):
                             listener(note.payload)
             except asyncio.CancelledError:

@@ -31,6 +31,7 @@ from langgraph.types import Command, StateSnapshot
 from psycopg_pool import AsyncConnectionPool
 
 from hitl import events, requests, runs, threads
+from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.config import Settings
 from hitl.registry import GraphRegistry
@@ -79,8 +80,7 @@ class Runner:
                 claimed = await self._claim()
                 if len(claimed) and len(self._active) < self.settings.runner_concurrency:
                     continue  # there may be more due
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wakeup.wait(), self.settings.poll_interval)
+                await wait_event(self.wakeup, self.settings.poll_interval)
         finally:
             await self._drain()
             heartbeat.cancel()

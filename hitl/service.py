@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from hitl import db, events, keys, threads
+from hitl._aio import wait_event
 from hitl.config import Settings
 from hitl.db import migrate
 from hitl.models import Thread
@@ -42,6 +43,10 @@ class Service:
     notifier: Notifier
     runner: Runner | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Loops stop on this flag, not only on cancellation: on Python 3.11 a cancellation that
+    # lands inside a library's asyncio.wait_for can be swallowed.
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _relay_wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -86,6 +91,8 @@ class Service:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
     async def _stop_tasks(self) -> None:
+        self._stopping.set()
+        self._relay_wake.set()
         if self.runner:
             await self.runner.stop()
         for task in self._tasks:
@@ -94,17 +101,16 @@ class Service:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _relay_events(self) -> None:
-        wake = asyncio.Event()
+        wake = self._relay_wake
         self.notifier.add_listener(keys.EVENTS_CHANNEL, lambda _p: wake.set())
-        while True:
+        while not self._stopping.is_set():
             wake.clear()
             try:
                 if await events.relay(self.pool, self.redis) > 0:
                     continue
             except Exception as exc:  # Redis or Postgres away: events wait in the outbox
                 log.warning("event relay: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self.settings.poll_interval * 5)
+            await wait_event(wake, self.settings.poll_interval * 5)
 
     async def wait_for_thread(self, thread_id: str, timeout: float) -> Thread:
         """The thread once it is at rest (interrupted, completed, failed), or after ``timeout``."""
@@ -125,8 +131,7 @@ class Service:
                 remaining = deadline - loop.time()
                 if thread.status in _SETTLED or remaining <= 0:
                     return thread
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), min(remaining, 1.0))
+                await wait_event(changed, min(remaining, 1.0))
         finally:
             self.notifier.remove_listener(keys.THREADS_CHANNEL, on_change)
 
