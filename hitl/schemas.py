@@ -57,16 +57,19 @@ def validate_response(schema: dict[str, Any] | None, value: Any, loc: tuple[str 
             raise errors.ResponseInvalid(found)
 
 
-def validate_input(adapter: TypeAdapter[Any] | None, value: Any) -> None:
-    """Raise `errors.InvalidInput` if a graph's input schema rejects ``value``."""
+def validate_input(adapter: TypeAdapter[Any] | None, value: Any) -> Any:
+    """The input as the graph's input schema reads it (defaults filled in), as plain JSON.
+
+    Raises `errors.InvalidInput` if the schema rejects ``value``.
+    """
     if not isinstance(value, dict):
         raise errors.InvalidInput(
             [{"loc": ["body", "input"], "msg": "must be an object", "type": "dict_type"}]
         )
     if adapter is None:
-        return
+        return value
     try:
-        adapter.validate_python(value)
+        validated = adapter.validate_python(value)
     except ValidationError as exc:
         raise errors.InvalidInput(
             [
@@ -74,3 +77,4 @@ def validate_input(adapter: TypeAdapter[Any] | None, value: Any) -> None:
                 for e in exc.errors(include_url=False, include_context=False, include_input=False)
             ]
         ) from None
+    return to_json(adapter.dump_python(validated, mode="json"))

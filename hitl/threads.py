@@ -13,7 +13,7 @@ from hitl import _cursor, errors, events, keys, runs
 from hitl.db import queries as q
 from hitl.models import Page, Thread
 from hitl.registry import GraphSpec
-from hitl.schemas import to_json, validate_input
+from hitl.schemas import validate_input
 
 
 async def create(
@@ -26,14 +26,14 @@ async def create(
     actor: str = "api",
 ) -> Thread:
     """Validate the input, record the thread and queue its start run, in one transaction."""
-    validate_input(spec.input_adapter, input)
+    input = validate_input(spec.input_adapter, input)
     thread_id = thread_id or str(uuid.uuid4())
     async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute(q.INSERT_THREAD, (thread_id, spec.name, Jsonb(metadata or {})))
         row = await cur.fetchone()
         if row is None:
             raise errors.ThreadExists(thread_id)
-        await runs.enqueue(conn, thread_id, "start", to_json(input))
+        await runs.enqueue(conn, thread_id, "start", input)
         await events.emit(conn, "thread.created", thread_id, {"thread_id": thread_id, "graph": spec.name})
         await events.audit(conn, actor, "thread.create", thread_id, {"graph": spec.name})
         return Thread.model_validate(row)
