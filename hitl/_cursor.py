@@ -21,5 +21,11 @@ def decode(cursor: str) -> tuple[datetime, str]:
         return datetime.fromisoformat(at), str(key)
     except (ValueError, TypeError) as exc:
         raise errors.InvalidInput(
-            [{"loc": ["query", "cursor"], "msg": "not a cursor from this API", "type": "value_error"}]
+            [
+                {
+                    "loc": ["query", "cursor"],
+                    "msg": "not a cursor from this API",
+                    "type": "value_error",
+                }
+            ]
         ) from exc

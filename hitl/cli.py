@@ -31,7 +31,9 @@ def serve(settings: Settings) -> None:
 
     _configure_logging(settings.log_level)
     app = create_app(settings)
-    print(f"HITL service on http://{settings.host}:{settings.port}  (API docs at /docs)", flush=True)
+    print(
+        f"HITL service on http://{settings.host}:{settings.port}  (API docs at /docs)", flush=True
+    )
     uvicorn.run(
         app,
         host=settings.host,

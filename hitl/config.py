@@ -16,9 +16,7 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port the HTTP server listens on.")
-    data_dir: Path = Field(
-        Path(".hitl"), description="Folder for the embedded Postgres and Redis."
-    )
+    data_dir: Path = Field(Path(".hitl"), description="Folder for the embedded Postgres and Redis.")
     database_url: str | None = Field(
         None, description="Postgres URL; unset starts the embedded Postgres in data_dir."
     )

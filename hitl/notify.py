@@ -48,7 +48,7 @@ class Notifier:
                 await self._task
 
     def _fire_all(self) -> None:
-        for channel, listeners in self._listeners.items():
+        for listeners in self._listeners.values():
             for listener in list(listeners):
                 listener("")
 
@@ -59,7 +59,9 @@ class Notifier:
                     self._url, autocommit=True
                 ) as conn:
                     for channel in self._channels:
-                        await conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
+                        await conn.execute(
+                            psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel))
+                        )
                     self.connected.set()
                     self._fire_all()  # anything may have happened while we were not listening
                     async for note in conn.notifies():

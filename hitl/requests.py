@@ -88,7 +88,13 @@ async def respond_thread(
     """Answer several interrupts of one thread at once: all of them, or none."""
     if not resume:
         raise errors.InvalidInput(
-            [{"loc": ["body", "resume"], "msg": "name at least one interrupt id", "type": "missing"}]
+            [
+                {
+                    "loc": ["body", "resume"],
+                    "msg": "name at least one interrupt id",
+                    "type": "missing",
+                }
+            ]
         )
     async with pool.connection() as conn:
         by_interrupt = {r.interrupt_id: r for r in await of_thread(conn, thread_id, pending=False)}

@@ -136,7 +136,9 @@ class Runner:
                 continue
             try:
                 async with self.pool.connection() as conn:
-                    held = await runs.heartbeat(conn, self.owner, ids, self.settings.run_lease_seconds)
+                    held = await runs.heartbeat(
+                        conn, self.owner, ids, self.settings.run_lease_seconds
+                    )
             except Exception:
                 log.exception("heartbeat failed")
                 continue
@@ -160,10 +162,18 @@ class Runner:
         graph = self.graphs.get(run.graph)
         config: dict[str, Any] = {"configurable": {"thread_id": run.thread_id}}
         if graph is None:
-            await self._record(run, None, error=_error("GraphNotFound", f"graph {run.graph!r} is not registered here"))
+            await self._record(
+                run,
+                None,
+                error=_error("GraphNotFound", f"graph {run.graph!r} is not registered here"),
+            )
             return
         if run.attempts > self.settings.run_max_attempts:
-            await self._record(run, None, error=_error("RunAbandoned", f"gave up after {run.attempts - 1} attempts"))
+            await self._record(
+                run,
+                None,
+                error=_error("RunAbandoned", f"gave up after {run.attempts - 1} attempts"),
+            )
             return
         state = await graph.aget_state(config)
         async with self.pool.connection() as conn:
@@ -222,7 +232,9 @@ class Runner:
     ) -> None:
         interrupts = list(state.interrupts) if state is not None and error is None else []
         if error is None and state is not None and state.next and not interrupts:
-            error = _error("GraphStopped", f"graph stopped before {list(state.next)} without an interrupt")
+            error = _error(
+                "GraphStopped", f"graph stopped before {list(state.next)} without an interrupt"
+            )
         async with self.pool.connection() as conn, conn.transaction():
             if not await runs.finish(conn, run.id, self.owner, error):
                 log.warning("run %s was taken over by another worker; dropping our result", run.id)
@@ -239,13 +251,20 @@ class Runner:
             if queued:
                 await runs.enqueue(conn, run.thread_id, "resume")
             status = (
-                "failed" if error
-                else "queued" if queued
-                else "interrupted" if interrupts
+                "failed"
+                if error
+                else "queued"
+                if queued
+                else "interrupted"
+                if interrupts
                 else "completed"
             )
             await threads.set_status(conn, run.thread_id, status, error)
-            data: dict[str, Any] = {"thread_id": run.thread_id, "graph": run.graph, "run_id": run.id}
+            data: dict[str, Any] = {
+                "thread_id": run.thread_id,
+                "graph": run.graph,
+                "run_id": run.id,
+            }
             if status == "interrupted":
                 all_pending = await requests.of_thread(conn, run.thread_id, pending=True)
                 data["interrupts"] = [
@@ -269,5 +288,3 @@ def _error(kind: str, message: str, trace: str | None = None) -> dict[str, Any]:
     if trace:
         found["traceback"] = trace[-4000:]
     return found
-
-

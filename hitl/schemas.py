@@ -49,7 +49,9 @@ def check_schema(schema: Any, loc: tuple[str | int, ...]) -> ErrorList:
     return []
 
 
-def validate_response(schema: dict[str, Any] | None, value: Any, loc: tuple[str | int, ...]) -> None:
+def validate_response(
+    schema: dict[str, Any] | None, value: Any, loc: tuple[str | int, ...]
+) -> None:
     """Raise `errors.ResponseInvalid` if the answer breaks the request's response schema."""
     if schema:
         found = schema_errors(schema, value, loc)

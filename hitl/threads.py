@@ -34,7 +34,9 @@ async def create(
         if row is None:
             raise errors.ThreadExists(thread_id)
         await runs.enqueue(conn, thread_id, "start", input)
-        await events.emit(conn, "thread.created", thread_id, {"thread_id": thread_id, "graph": spec.name})
+        await events.emit(
+            conn, "thread.created", thread_id, {"thread_id": thread_id, "graph": spec.name}
+        )
         await events.audit(conn, actor, "thread.create", thread_id, {"graph": spec.name})
         return Thread.model_validate(row)
 

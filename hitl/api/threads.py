@@ -9,7 +9,13 @@ from fastapi.responses import JSONResponse
 
 from hitl import requests, threads
 from hitl.api.deps import ActorDep, ServiceDep
-from hitl.api.schemas import InterruptPublic, ThreadCreate, ThreadCreated, ThreadDetail, ThreadResume
+from hitl.api.schemas import (
+    InterruptPublic,
+    ThreadCreate,
+    ThreadCreated,
+    ThreadDetail,
+    ThreadResume,
+)
 from hitl.models import Page, Request, Thread, ThreadStatus
 from hitl.schemas import to_json
 from hitl.service import Service
@@ -21,7 +27,12 @@ router = APIRouter(prefix="/api/v1/threads", tags=["threads"])
 async def create_thread(body: ThreadCreate, service: ServiceDep, actor: ActorDep) -> Any:
     spec = service.registry.get(body.graph)
     thread = await threads.create(
-        service.pool, spec, body.input, thread_id=body.thread_id, metadata=body.metadata, actor=actor
+        service.pool,
+        spec,
+        body.input,
+        thread_id=body.thread_id,
+        metadata=body.metadata,
+        actor=actor,
     )
     return JSONResponse(
         ThreadCreated(thread_id=thread.thread_id, status=thread.status).model_dump(),

@@ -144,7 +144,9 @@ WHERE r.id = g.id
 RETURNING r.*, g.previous_run_id
 """
 
-HAS_RESPONDED = "SELECT EXISTS (SELECT 1 FROM hitl_requests WHERE thread_id = %s AND state = 'responded')"
+HAS_RESPONDED = (
+    "SELECT EXISTS (SELECT 1 FROM hitl_requests WHERE thread_id = %s AND state = 'responded')"
+)
 
 CLOSE_REQUESTS = """
 UPDATE hitl_requests SET state = %s, closed_at = now(), updated_at = now()

@@ -51,10 +51,12 @@ async def test_crash_after_checkpoint_commit_before_requests_are_recorded(
     # The window really was hit: LangGraph committed the interrupt, the service recorded nothing.
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM hitl_requests").fetchone() == (0,)
-        assert conn.execute(
-            "SELECT count(*) FROM checkpoint_writes WHERE thread_id = %s AND channel = '__interrupt__'",
+        interrupts = conn.execute(
+            "SELECT count(*) FROM checkpoint_writes"
+            " WHERE thread_id = %s AND channel = '__interrupt__'",
             (thread_id,),
-        ).fetchone()[0] > 0  # type: ignore[index]
+        ).fetchone()
+        assert interrupts is not None and interrupts[0] > 0
 
     server.start()  # without the failpoint
     server.wait_ready()

@@ -13,7 +13,8 @@ from tests.support.api import pending, settle, start
 async def _counts(service: Service) -> tuple[int, int, int]:
     async with service.pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT (SELECT count(*) FROM hitl_threads) AS t, (SELECT count(*) FROM hitl_runs) AS r,"
+            "SELECT (SELECT count(*) FROM hitl_threads) AS t,"
+            " (SELECT count(*) FROM hitl_runs) AS r,"
             " (SELECT count(*) FROM hitl_requests) AS q"
         )
         row = await cur.fetchone()
@@ -116,9 +117,15 @@ async def test_listing_pages_through_everything_once(client: httpx.AsyncClient) 
     assert sorted(seen) == sorted(ids)
     assert seen == list(reversed(ids))  # newest first
 
-    page = (await client.get("/api/v1/threads", params={"status": "interrupted", "limit": 5})).json()
+    page = (
+        await client.get("/api/v1/threads", params={"status": "interrupted", "limit": 5})
+    ).json()
     assert len(page["items"]) == 5 and page["next_cursor"]
-    rest = (await client.get("/api/v1/threads", params={"status": "interrupted", "cursor": page["next_cursor"]})).json()
+    rest = (
+        await client.get(
+            "/api/v1/threads", params={"status": "interrupted", "cursor": page["next_cursor"]}
+        )
+    ).json()
     assert {t["thread_id"] for t in page["items"] + rest["items"]} == set(ids)
     assert rest["next_cursor"] is None
     item = rest["items"][0]
@@ -131,7 +138,9 @@ async def test_listing_pages_through_everything_once(client: httpx.AsyncClient) 
 async def test_listing_is_index_backed(client: httpx.AsyncClient, database_url: str) -> None:
     """The inbox query never scans: with enough rows the planner uses the state index."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO hitl_threads (thread_id, graph, status) VALUES ('t', 'g', 'interrupted')")
+        conn.execute(
+            "INSERT INTO hitl_threads (thread_id, graph, status) VALUES ('t', 'g', 'interrupted')"
+        )
         conn.execute(
             "INSERT INTO hitl_requests (thread_id, interrupt_id, graph, state)"
             " SELECT 't', i::text, 'g', CASE WHEN i % 10 = 0 THEN 'pending' ELSE 'resumed' END"
@@ -173,6 +182,8 @@ async def test_pending_requests_of_a_completed_thread_are_gone(client: httpx.Asy
     thread_id = await start(client, "approval", {})
     await settle(client, thread_id)
     [request] = await pending(client, thread_id)
-    await client.post(f"/api/v1/requests/{request['id']}/respond", json={"response": {"decision": "approve"}})
+    await client.post(
+        f"/api/v1/requests/{request['id']}/respond", json={"response": {"decision": "approve"}}
+    )
     await settle(client, thread_id)
     assert await pending(client, thread_id) == []

@@ -113,7 +113,9 @@ async def test_parallel_interrupts_answered_one_at_a_time(
     [still] = thread["interrupts"]
     assert still["request_id"] == by_side["right"]["id"]  # same request, not a new one
 
-    assert (await respond(client, by_side["right"]["id"], {"decision": "approve"})).status_code == 200
+    assert (
+        await respond(client, by_side["right"]["id"], {"decision": "approve"})
+    ).status_code == 200
     thread = await settle(client, thread_id)
     assert thread["status"] == "completed"
     assert sorted(map(tuple, thread["values"]["log"])) == [
@@ -124,7 +126,9 @@ async def test_parallel_interrupts_answered_one_at_a_time(
     assert counter.read_text().split().count("after") == 1
 
 
-async def test_resume_endpoint_answers_several_interrupts_at_once(client: httpx.AsyncClient) -> None:
+async def test_resume_endpoint_answers_several_interrupts_at_once(
+    client: httpx.AsyncClient,
+) -> None:
     thread_id = await start(client, "parallel", {})
     thread = await settle(client, thread_id)
     ids = {i["value"]["side"]: i["interrupt_id"] for i in thread["interrupts"]}
@@ -149,7 +153,9 @@ async def test_resume_endpoint_answers_several_interrupts_at_once(client: httpx.
     assert {x["state"] for x in r.json()} == {"responded"}
     assert (await settle(client, thread_id))["status"] == "completed"
 
-    r = await client.post(f"/api/v1/threads/{thread_id}/resume", json={"resume": {ids["left"]: "x"}})
+    r = await client.post(
+        f"/api/v1/threads/{thread_id}/resume", json={"resume": {ids["left"]: "x"}}
+    )
     assert r.status_code == 409
 
 

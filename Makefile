@@ -1,0 +1,38 @@
+# Two commands for a newcomer: `make run` and `make test`. Both create or update .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv run test bench lint format clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## Start the service with the example pipeline on http://127.0.0.1:8000 (HITL_PORT changes it).
+run: $(STAMP)
+	$(BIN)/hitl serve
+
+## Run the whole test suite (real Postgres and Redis: embedded unless HITL_TEST_* URLs are set).
+test: $(STAMP)
+	$(BIN)/pytest
+
+## Benchmarks: throughput against raw LangGraph and inbox latency; prints ratios.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .hitl .pytest_cache .ruff_cache
