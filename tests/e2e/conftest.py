@@ -8,18 +8,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hitl.launcher import ServiceProcess, base_env
+from tests.conftest import ROOT
 from tests.support.api import GRAPH_MODULES
-from tests.support.server import ServerProcess, base_env
 
 
 @pytest.fixture
 def make_server(
     database_url: str, redis_url: str, tmp_path: Path
-) -> Iterator[Callable[..., ServerProcess]]:
-    started: list[ServerProcess] = []
+) -> Iterator[Callable[..., ServiceProcess]]:
+    started: list[ServiceProcess] = []
 
-    def make(**env: str) -> ServerProcess:
-        server = ServerProcess(
+    def make(**env: str) -> ServiceProcess:
+        server = ServiceProcess(
             {
                 **base_env(),
                 "HITL_DATABASE_URL": database_url,
@@ -30,6 +31,7 @@ def make_server(
                 **env,
             },
             tmp_path / f"server{len(started)}.log",
+            cwd=ROOT,
         )
         started.append(server)
         return server

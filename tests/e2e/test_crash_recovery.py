@@ -9,12 +9,12 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from hitl.launcher import ServiceProcess
 from tests.support.api import pending, respond, settle, start
-from tests.support.server import ServerProcess
 
 
 async def test_sigkill_between_interrupt_and_answer(
-    make_server: Callable[..., ServerProcess],
+    make_server: Callable[..., ServiceProcess],
     http: Callable[[str], httpx.AsyncClient],
     tmp_path: Path,
 ) -> None:
@@ -36,7 +36,7 @@ async def test_sigkill_between_interrupt_and_answer(
 
 
 async def test_crash_after_checkpoint_commit_before_requests_are_recorded(
-    make_server: Callable[..., ServerProcess],
+    make_server: Callable[..., ServiceProcess],
     http: Callable[[str], httpx.AsyncClient],
     database_url: str,
     tmp_path: Path,
@@ -72,7 +72,7 @@ async def test_crash_after_checkpoint_commit_before_requests_are_recorded(
 
 
 async def test_twenty_concurrent_answers_one_wins_and_the_graph_resumes_once(
-    make_server: Callable[..., ServerProcess],
+    make_server: Callable[..., ServiceProcess],
     http: Callable[[str], httpx.AsyncClient],
     tmp_path: Path,
 ) -> None:

@@ -1,4 +1,10 @@
-"""The service as a real process, for tests that kill it."""
+"""The service as a child process: for notebooks, benchmarks and tests that kill it.
+
+    server = ServiceProcess({"HITL_DATABASE_URL": url}, Path("server.log")).start()
+    server.wait_ready()
+    ...
+    server.terminate()   # or server.kill() for a SIGKILL
+"""
 
 from __future__ import annotations
 
@@ -13,8 +19,6 @@ from typing import IO
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -22,12 +26,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class ServerProcess:
-    """``hitl serve`` in a subprocess with its own environment; output goes to a log file."""
+class ServiceProcess:
+    """``hitl serve`` in a subprocess with its own environment; output goes to a log file.
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    ``env`` is the whole environment of the child (see `base_env`); the port is chosen here.
+    """
+
+    def __init__(self, env: dict[str, str], log_path: Path, *, cwd: Path | None = None) -> None:
         self.port = free_port()
         self.env = {**env, "HITL_PORT": str(self.port), "HITL_HOST": "127.0.0.1"}
+        self.cwd = cwd or Path.cwd()
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -36,11 +44,11 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, extra_env: dict[str, str] | None = None) -> ServerProcess:
+    def start(self, extra_env: dict[str, str] | None = None) -> ServiceProcess:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hitl.cli", "serve"],
-            cwd=ROOT,
+            cwd=self.cwd,
             env={**self.env, **(extra_env or {})},
             stdout=self._log,
             stderr=subprocess.STDOUT,
