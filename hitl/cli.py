@@ -43,6 +43,21 @@ def serve(settings: Settings) -> None:
     )
 
 
+async def _work(settings: Settings) -> None:
+    import signal
+
+    from hitl.service import Service
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Service.open(settings.model_copy(update={"runner": True})) as service:
+        assert service.runner is not None
+        print(f"HITL worker {service.runner.owner} running graph runs", flush=True)
+        await stop.wait()
+
+
 async def _migrate(settings: Settings) -> None:
     import contextlib
 
@@ -77,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=defaults.runner,
         help="serve the API only; runs are executed elsewhere [HITL_RUNNER]",
     )
+    commands.add_parser("worker", help="execute graph runs (no HTTP); run as many as you like")
     commands.add_parser("migrate", help="create or update the database schema and exit")
 
     args = parser.parse_args(argv)
@@ -86,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = defaults.model_copy(update=overrides)
     if args.command == "serve":
         serve(settings)
+    elif args.command == "worker":
+        _configure_logging(settings.log_level)
+        asyncio.run(_work(settings))
     elif args.command == "migrate":
         _configure_logging(settings.log_level)
         asyncio.run(_migrate(settings))

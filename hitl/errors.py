@@ -56,9 +56,7 @@ class RequestNotPending(Conflict):
     """The request was already answered (or closed): the first answer won."""
 
     def __init__(self, request_id: str, state: str, request: Any = None) -> None:
-        super().__init__(
-            {"msg": f"request {request_id!r} is {state}, not pending", "state": state}
-        )
+        super().__init__({"msg": f"request {request_id!r} is {state}, not pending", "state": state})
         self.state = state
         self.request = request
 
@@ -71,3 +69,13 @@ class InvalidInput(HITLError):
 
 class ResponseInvalid(InvalidInput):
     """An answer does not match the request's response schema."""
+
+
+class EmbeddedEngineError(HITLError):
+    """An embedded engine (Postgres or Redis under the data folder) failed to start or stop."""
+
+    def __init__(self, engine: str, problem: str, log: object = None) -> None:
+        where = f"; see its log: {log}" if log is not None else ""
+        super().__init__(f"embedded {engine}: {problem}{where}")
+        self.engine = engine
+        self.log = log

@@ -24,7 +24,7 @@ STREAM_MAXLEN = 100_000
 
 async def emit(conn: AsyncConnection[Any], type: str, subject: str, data: dict[str, Any]) -> None:
     """Record an event in the current transaction."""
-    await conn.execute(q.INSERT_EVENT, (type, subject, Jsonb(to_json(data)), keys.EVENTS_CHANNEL))
+    await conn.execute(q.INSERT_EVENT, (type, subject, Jsonb(to_json(data))))
 
 
 async def audit(

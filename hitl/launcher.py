@@ -1,9 +1,9 @@
 """The service as a child process: for notebooks, benchmarks and tests that kill it.
 
-    server = ServiceProcess({"HITL_DATABASE_URL": url}, Path("server.log")).start()
-    server.wait_ready()
-    ...
-    server.terminate()   # or server.kill() for a SIGKILL
+server = ServiceProcess({"HITL_DATABASE_URL": url}, Path("server.log")).start()
+server.wait_ready()
+...
+server.terminate()   # or server.kill() for a SIGKILL
 """
 
 from __future__ import annotations

@@ -29,6 +29,10 @@ class Thread(BaseModel):
     updated_at: datetime
 
 
+class ThreadWithValues(Thread):
+    values: Any = None
+
+
 class Request(BaseModel):
     """One pending interrupt of a thread: what a person is asked, and their answer."""
 

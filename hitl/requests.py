@@ -18,7 +18,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import _cursor, errors, events, keys, runs
+from hitl import _cursor, errors, events, runs
 from hitl.db import queries as q
 from hitl.models import Page, Request
 from hitl.schemas import to_json, validate_response
@@ -156,7 +156,6 @@ async def _record_answer(
 async def _queue_resume(conn: AsyncConnection[Any], thread_id: str) -> None:
     await runs.enqueue(conn, thread_id, "resume")
     await conn.execute(q.QUEUE_THREAD, (thread_id,))
-    await conn.execute(q.NOTIFY_THREAD, (keys.THREADS_CHANNEL, thread_id))
 
 
 # -- used by the runner, inside its transactions --------------------------------------------------
@@ -229,9 +228,3 @@ async def supersede_stale(
 async def cancel_pending(conn: AsyncConnection[Any], thread_id: str) -> list[str]:
     cur = await conn.execute(q.CANCEL_PENDING, (thread_id,))
     return [str(r["id"]) for r in await cur.fetchall()]
-
-
-async def has_responded(conn: AsyncConnection[Any], thread_id: str) -> bool:
-    cur = await conn.execute(q.HAS_RESPONDED, (thread_id,))
-    row = await cur.fetchone()
-    return bool(row and row["exists"])

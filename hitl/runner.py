@@ -23,11 +23,12 @@ import os
 import socket
 import traceback
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from langgraph.errors import is_invalid_resume
 from langgraph.pregel import Pregel
-from langgraph.types import Command, StateSnapshot
+from langgraph.types import Command, Interrupt, StateSnapshot
 from psycopg_pool import AsyncConnectionPool
 
 from hitl import events, requests, runs, threads
@@ -41,10 +42,25 @@ from hitl.schemas import to_json
 log = logging.getLogger("hitl.runner")
 
 _NOTHING = object()
+# The key under which `invoke` returns the interrupts a run stopped at (LangGraph >= 0.4).
+_INTERRUPTS = "__interrupt__"
 
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class _Rest:
+    """Where a thread stopped: its pending interrupts, the nodes still due, its values."""
+
+    interrupts: list[Interrupt]
+    next: tuple[str, ...]
+    values: Any
+
+    @classmethod
+    def of(cls, snapshot: StateSnapshot) -> _Rest:
+        return cls(list(snapshot.interrupts), tuple(snapshot.next), snapshot.values)
 
 
 class Runner:
@@ -67,6 +83,7 @@ class Runner:
         self.wakeup = asyncio.Event()
         self._active: dict[int, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
+        self._saturated = False
 
     def notify(self, _payload: str = "") -> None:
         self.wakeup.set()
@@ -77,9 +94,8 @@ class Runner:
         try:
             while not self._stopping.is_set():
                 self.wakeup.clear()
-                claimed = await self._claim()
-                if len(claimed) and len(self._active) < self.settings.runner_concurrency:
-                    continue  # there may be more due
+                if await self._claim():
+                    continue  # all free slots filled: there may be more due
                 await wait_event(self.wakeup, self.settings.poll_interval)
         finally:
             await self._drain()
@@ -91,27 +107,30 @@ class Runner:
         self._stopping.set()
         self.wakeup.set()
 
-    async def _claim(self) -> list[ClaimedRun]:
+    async def _claim(self) -> bool:
+        """Claim runs for the free slots; True if every free slot got one."""
         free = self.settings.runner_concurrency - len(self._active)
         if free <= 0:
-            return []
+            self._saturated = True
+            return False
         try:
             async with self.pool.connection() as conn:
-                await runs.reap_expired(conn)
                 claimed = await runs.claim(conn, self.owner, self.settings.run_lease_seconds, free)
         except Exception:
             log.exception("claiming runs failed")
             await asyncio.sleep(self.settings.poll_interval)
-            return []
+            return False
         for run in claimed:
             task = asyncio.create_task(self._execute_logged(run), name=f"hitl-run-{run.id}")
             self._active[run.id] = task
             task.add_done_callback(lambda _t, rid=run.id: self._done(rid))
-        return claimed
+        self._saturated = len(claimed) == free
+        return self._saturated
 
     def _done(self, run_id: int) -> None:
         self._active.pop(run_id, None)
-        self.wakeup.set()
+        if self._saturated:  # runs may be waiting for this slot
+            self.wakeup.set()
 
     async def _drain(self) -> None:
         """Let running runs finish for a grace period, then give the rest back to the queue."""
@@ -128,20 +147,20 @@ class Runner:
                     await runs.release(conn, self.owner, ids)
 
     async def _heartbeat(self) -> None:
+        """Renew our leases, and queue again the runs of workers that stopped renewing theirs."""
         interval = self.settings.run_lease_seconds / 3
-        while True:
-            await asyncio.sleep(interval)
+        while not self._stopping.is_set():
             ids = list(self._active)
-            if not ids:
-                continue
             try:
                 async with self.pool.connection() as conn:
-                    held = await runs.heartbeat(
-                        conn, self.owner, ids, self.settings.run_lease_seconds
-                    )
+                    if await runs.reap_expired(conn):
+                        self.wakeup.set()
+                    lease = self.settings.run_lease_seconds
+                    held = await runs.heartbeat(conn, self.owner, ids, lease) if ids else set()
             except Exception:
                 log.exception("heartbeat failed")
-                continue
+                held = set(ids)
+            await wait_event(self._stopping, interval)
             for lost in set(ids) - held:
                 # Another worker took the run over: stop ours so that one thread runs once.
                 log.warning("lost the lease of run %s; cancelling it here", lost)
@@ -175,17 +194,21 @@ class Runner:
                 error=_error("RunAbandoned", f"gave up after {run.attempts - 1} attempts"),
             )
             return
-        state = await graph.aget_state(config)
-        async with self.pool.connection() as conn:
-            gathered = await requests.gather(conn, run.thread_id, run.id)
-        pending_ids = {i.id for i in state.interrupts}
+        if run.kind == "start" and run.attempts == 1:
+            # A new thread (the service created it with this run): no checkpoint, no answers.
+            state, gathered = None, []
+        else:
+            state = await graph.aget_state(config)
+            async with self.pool.connection() as conn:
+                gathered = await requests.gather(conn, run.thread_id, run.id)
+        pending_ids = {i.id for i in state.interrupts} if state else set()
         apply = [r for r in gathered if r.interrupt_id in pending_ids]
         stale = [r for r in gathered if r.interrupt_id not in pending_ids]
         # An answer our own earlier attempt applied before crashing is done, not superseded.
         done_before = [r.id for r in stale if r.previous_run_id == run.id]
         superseded = [r.id for r in stale if r.previous_run_id != run.id]
 
-        if run.kind == "start" and state.created_at is None:
+        if state is None or (run.kind == "start" and state.created_at is None):
             graph_input: Any = run.input
         elif apply:
             graph_input = Command(resume={r.interrupt_id: r.response for r in apply})
@@ -196,10 +219,12 @@ class Runner:
 
         error = None
         reopen: list[str] = []
+        rest = _Rest.of(state) if state else None
         if graph_input is not _NOTHING:
             spec = self.registry.get(run.graph)
+            result: Any = None
             try:
-                await graph.ainvoke(graph_input, config, durability=spec.durability)
+                result = await graph.ainvoke(graph_input, config, durability=spec.durability)
             except Exception as exc:
                 if is_invalid_resume(exc):
                     # The graph's own validation refused an answer: nothing was saved and the
@@ -210,20 +235,31 @@ class Runner:
                     error = _error(type(exc).__name__, str(exc), traceback.format_exc())
                     log.warning("run %s of thread %s failed: %s", run.id, run.thread_id, exc)
             failpoint("after_checkpoint")
-            state = await graph.aget_state(config)
+            rest = await self._rest_after(graph, config, result)
         await self._record(
             run,
-            state,
+            rest,
             error=error,
             resumed=[r.id for r in apply] + done_before,
             superseded=superseded,
             reopen=reopen,
         )
 
+    async def _rest_after(self, graph: Pregel[Any, Any], config: Any, result: Any) -> _Rest:
+        """Where the run stopped, from what ``ainvoke`` returned (reading the checkpoint only
+        when the output does not tell: an error, or a stop without interrupts)."""
+        if isinstance(result, dict):
+            values = {k: v for k, v in result.items() if k != _INTERRUPTS}
+            if result.get(_INTERRUPTS):
+                return _Rest(list(result[_INTERRUPTS]), (), values)  # all pending interrupts
+            if _INTERRUPTS not in result:
+                return _Rest([], (), values)  # ran to the end
+        return _Rest.of(await graph.aget_state(config))
+
     async def _record(
         self,
         run: ClaimedRun,
-        state: StateSnapshot | None,
+        state: _Rest | None,
         *,
         error: dict[str, Any] | None,
         resumed: list[str] = (),  # type: ignore[assignment]
@@ -247,9 +283,7 @@ class Runner:
                 await requests.cancel_pending(conn, run.thread_id)
             else:
                 await requests.supersede_stale(conn, run.thread_id, [i.id for i in interrupts])
-            queued = not error and await requests.has_responded(conn, run.thread_id)
-            if queued:
-                await runs.enqueue(conn, run.thread_id, "resume")
+            queued = not error and await runs.enqueue_resume_if_answered(conn, run.thread_id)
             status = (
                 "failed"
                 if error
@@ -259,7 +293,8 @@ class Runner:
                 if interrupts
                 else "completed"
             )
-            await threads.set_status(conn, run.thread_id, status, error)
+            values = to_json(state.values) if state is not None else None
+            await threads.set_rest(conn, run.thread_id, status, values=values, error=error)
             data: dict[str, Any] = {
                 "thread_id": run.thread_id,
                 "graph": run.graph,
@@ -273,7 +308,7 @@ class Runner:
                 ]
                 await events.emit(conn, "thread.interrupted", run.thread_id, data)
             elif status == "completed":
-                data["values"] = to_json(state.values) if state is not None else None
+                data["values"] = values
                 await events.emit(conn, "thread.completed", run.thread_id, data)
             elif status == "failed":
                 data["error"] = error

@@ -13,7 +13,6 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from hitl import keys
 from hitl.db import queries as q
 from hitl.models import Run
 
@@ -30,10 +29,13 @@ async def enqueue(
         q.ENQUEUE_RUN, (thread_id, kind, Jsonb(input) if input is not None else None)
     )
     row = await cur.fetchone()
-    if row is None:
-        return None
-    await conn.execute("SELECT pg_notify(%s, '')", (keys.RUNS_CHANNEL,))
-    return int(row["id"])
+    return None if row is None else int(row["id"])
+
+
+async def enqueue_resume_if_answered(conn: AsyncConnection[Any], thread_id: str) -> bool:
+    """Queue a resume if the thread has answers no run has taken yet."""
+    cur = await conn.execute(q.ENQUEUE_RESUME_IF_ANSWERED, {"thread_id": thread_id})
+    return await cur.fetchone() is not None
 
 
 async def claim(
@@ -64,7 +66,6 @@ async def finish(
 async def release(conn: AsyncConnection[Any], owner: str, run_ids: list[int]) -> None:
     """Give runs back to the queue (graceful shutdown); the attempt does not count."""
     await conn.execute(q.RELEASE_RUNS, (owner, run_ids))
-    await conn.execute("SELECT pg_notify(%s, '')", (keys.RUNS_CHANNEL,))
 
 
 async def reap_expired(conn: AsyncConnection[Any]) -> int:

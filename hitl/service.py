@@ -13,16 +13,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.pregel import Pregel
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from hitl import db, events, keys, threads
 from hitl._aio import wait_event
+from hitl.checkpointer import PooledPostgresSaver
 from hitl.config import Settings
 from hitl.db import migrate
-from hitl.models import Thread
+from hitl.models import ThreadWithValues
 from hitl.notify import Notifier
 from hitl.registry import GraphRegistry, default_registry, load_modules
 from hitl.runner import Runner
@@ -38,7 +38,7 @@ class Service:
     registry: GraphRegistry
     pool: AsyncConnectionPool[Any]
     redis: Redis
-    checkpointer: AsyncPostgresSaver
+    checkpointer: PooledPostgresSaver
     graphs: dict[str, Pregel[Any, Any]]
     notifier: Notifier
     runner: Runner | None = None
@@ -67,7 +67,7 @@ class Service:
             await migrate.migrate(pool)
             redis = Redis.from_url(redis_url)
             stack.push_async_callback(redis.aclose)
-            checkpointer = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+            checkpointer = PooledPostgresSaver(pool)
             graphs = {
                 name: registry.get(name).builder.compile(checkpointer=checkpointer)
                 for name in registry.names()
@@ -101,18 +101,22 @@ class Service:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _relay_events(self) -> None:
+        """Move committed events from the outbox to Redis, in batches."""
         wake = self._relay_wake
         self.notifier.add_listener(keys.EVENTS_CHANNEL, lambda _p: wake.set())
+        batch = 500
         while not self._stopping.is_set():
             wake.clear()
             try:
-                if await events.relay(self.pool, self.redis) > 0:
+                if await events.relay(self.pool, self.redis, batch) == batch:
                     continue
             except Exception as exc:  # Redis or Postgres away: events wait in the outbox
                 log.warning("event relay: %s", exc)
-            await wait_event(wake, self.settings.poll_interval * 5)
+            if await wait_event(wake, self.settings.poll_interval * 5):
+                # Let a burst of events gather into one batch rather than one relay per event.
+                await wait_event(self._stopping, 0.05)
 
-    async def wait_for_thread(self, thread_id: str, timeout: float) -> Thread:
+    async def wait_for_thread(self, thread_id: str, timeout: float) -> ThreadWithValues:
         """The thread once it is at rest (interrupted, completed, failed), or after ``timeout``."""
         changed = asyncio.Event()
 

@@ -9,9 +9,9 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import _cursor, errors, events, keys, runs
+from hitl import _cursor, errors, events, runs
 from hitl.db import queries as q
-from hitl.models import Page, Thread
+from hitl.models import Page, Thread, ThreadWithValues
 from hitl.registry import GraphSpec
 from hitl.schemas import validate_input
 
@@ -41,24 +41,35 @@ async def create(
         return Thread.model_validate(row)
 
 
-async def get(conn: AsyncConnection[Any], thread_id: str) -> Thread:
+async def get(conn: AsyncConnection[Any], thread_id: str) -> ThreadWithValues:
     cur = await conn.execute(q.GET_THREAD, (thread_id,))
     row = await cur.fetchone()
     if row is None:
         raise errors.ThreadNotFound(thread_id)
-    return Thread.model_validate(row)
+    return ThreadWithValues.model_validate(row)
 
 
-async def set_status(
-    conn: AsyncConnection[Any], thread_id: str, status: str, error: dict[str, Any] | None = None
+async def set_rest(
+    conn: AsyncConnection[Any],
+    thread_id: str,
+    status: str,
+    *,
+    values: Any = None,
+    error: dict[str, Any] | None = None,
 ) -> Thread:
+    """Record where a run left the thread (``values`` None keeps the previous ones)."""
     cur = await conn.execute(
-        q.SET_THREAD_STATUS, (status, Jsonb(error) if error else None, thread_id)
+        q.SET_THREAD_REST,
+        {
+            "thread_id": thread_id,
+            "status": status,
+            "error": Jsonb(error) if error else None,
+            "values": Jsonb(values) if values is not None else None,
+        },
     )
     row = await cur.fetchone()
     if row is None:
         raise errors.ThreadNotFound(thread_id)
-    await conn.execute(q.NOTIFY_THREAD, (keys.THREADS_CHANNEL, thread_id))
     return Thread.model_validate(row)
 
 

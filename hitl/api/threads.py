@@ -16,8 +16,7 @@ from hitl.api.schemas import (
     ThreadDetail,
     ThreadResume,
 )
-from hitl.models import Page, Request, Thread, ThreadStatus
-from hitl.schemas import to_json
+from hitl.models import Page, Request, Thread, ThreadStatus, ThreadWithValues
 from hitl.service import Service
 
 router = APIRouter(prefix="/api/v1/threads", tags=["threads"])
@@ -80,17 +79,13 @@ async def resume_thread(
     return await requests.respond_thread(service.pool, thread_id, body.resume, actor)
 
 
-async def _detail(service: Service, thread: Thread) -> ThreadDetail:
+async def _detail(service: Service, thread: ThreadWithValues) -> ThreadDetail:
     async with service.pool.connection() as conn:
         pending = await requests.of_thread(conn, thread.thread_id, pending=True)
-    values = None
-    graph = service.graphs.get(thread.graph)
-    if graph is not None:
-        snapshot = await graph.aget_state({"configurable": {"thread_id": thread.thread_id}})
-        values = to_json(snapshot.values) if snapshot.values is not None else None
+    values = thread.values
     return ThreadDetail(
-        **thread.model_dump(),
-        values=values if isinstance(values, dict) else {"value": values} if values else None,
+        **thread.model_dump(exclude={"values"}),
+        values=values if isinstance(values, dict) or values is None else {"value": values},
         interrupts=[
             InterruptPublic(
                 interrupt_id=r.interrupt_id,

@@ -11,7 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 # so the pool works behind PgBouncer too. Our own writes open explicit transactions.
 CONNECTION_KWARGS: dict[str, Any] = {
     "autocommit": True,
-    "prepare_threshold": None,
+    "prepare_threshold": 0,
     "row_factory": dict_row,
 }
 

@@ -63,7 +63,7 @@ async def migrate(pool: AsyncConnectionPool[Any]) -> list[Migration]:
             )
             for migration in await pending(conn):
                 async with conn.transaction():
-                    await conn.execute(migration.sql.encode())
+                    await conn.execute(migration.sql.encode(), prepare=False)
                     await conn.execute(
                         "INSERT INTO hitl_schema_version (version, name) VALUES (%s, %s)",
                         (migration.version, migration.name),

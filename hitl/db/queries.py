@@ -5,8 +5,8 @@ from __future__ import annotations
 # -- events and audit ---------------------------------------------------------------------------
 
 INSERT_EVENT = """
-WITH e AS (INSERT INTO hitl_events (type, subject, data) VALUES (%s, %s, %s) RETURNING id)
-SELECT pg_notify(%s, '') FROM e
+INSERT INTO hitl_events (type, subject, data) VALUES (%s, %s, %s)
+RETURNING pg_notify('hitl_events', '')
 """
 
 INSERT_AUDIT = "INSERT INTO hitl_audit (actor, action, subject, data) VALUES (%s, %s, %s, %s)"
@@ -23,7 +23,18 @@ MARK_EVENTS_RELAYED = "UPDATE hitl_events SET relayed_at = now() WHERE id = ANY(
 ENQUEUE_RUN = """
 INSERT INTO hitl_runs (thread_id, kind, input) VALUES (%s, %s, %s)
 ON CONFLICT (thread_id) WHERE status IN ('queued', 'running') DO NOTHING
-RETURNING id
+RETURNING id, pg_notify('hitl_runs', '')
+"""
+
+# Queue a resume if answers are waiting for one (they arrived while the last run ran).
+ENQUEUE_RESUME_IF_ANSWERED = """
+INSERT INTO hitl_runs (thread_id, kind)
+SELECT %(thread_id)s, 'resume'
+WHERE EXISTS (
+    SELECT 1 FROM hitl_requests WHERE thread_id = %(thread_id)s AND state = 'responded'
+)
+ON CONFLICT (thread_id) WHERE status IN ('queued', 'running') DO NOTHING
+RETURNING id, pg_notify('hitl_runs', '')
 """
 
 CLAIM_RUNS = """
@@ -66,6 +77,7 @@ RELEASE_RUNS = """
 UPDATE hitl_runs
 SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, attempts = attempts - 1
 WHERE lease_owner = %s AND status = 'running' AND id = ANY(%s)
+RETURNING pg_notify('hitl_runs', '')
 """
 
 REAP_EXPIRED_RUNS = """
@@ -84,22 +96,25 @@ RETURNING *
 
 GET_THREAD = "SELECT * FROM hitl_threads WHERE thread_id = %s"
 
-SET_THREAD_STATUS = """
-UPDATE hitl_threads SET status = %s, error = %s, updated_at = now() WHERE thread_id = %s
-RETURNING *
+# Where a run left the thread; waiters hear of it on the threads channel.
+SET_THREAD_REST = """
+UPDATE hitl_threads
+SET status = %(status)s, error = %(error)s, values = coalesce(%(values)s, values),
+    updated_at = now()
+WHERE thread_id = %(thread_id)s
+RETURNING *, pg_notify('hitl_threads', thread_id)
 """
 
 QUEUE_THREAD = """
 UPDATE hitl_threads SET status = 'queued', updated_at = now()
 WHERE thread_id = %s AND status = 'interrupted'
+RETURNING pg_notify('hitl_threads', thread_id)
 """
-
-NOTIFY_THREAD = "SELECT pg_notify(%s, %s)"
 
 # Listing: keyset pagination on (updated_at, thread_id), newest first, always index-backed.
 # The filters and the cursor are optional; NULL parameters switch them off.
 LIST_THREADS = """
-SELECT * FROM hitl_threads
+SELECT thread_id, graph, status, metadata, error, created_at, updated_at FROM hitl_threads
 WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(graph)s::text IS NULL OR graph = %(graph)s)
   AND (%(at)s::timestamptz IS NULL OR (updated_at, thread_id) < (%(at)s, %(key)s))

@@ -54,9 +54,10 @@ class Reaper:
 
     def owner(self, data_dir: Path) -> tuple[subprocess.Popen[str], EmbeddedServices]:
         """Run `OWNER` on data_dir in a subprocess; return it once its engines are up."""
-        stderr = (self.root / f"owner-{len(self.helpers)}.stderr").open("w")
+        stderr_path = self.root / f"owner-{len(self.helpers)}.stderr"
+        stderr = stderr_path.open("w")
         proc = subprocess.Popen(
-            [sys.executable, "-c", OWNER, str(data_dir)],
+            [sys.executable, "-X", "faulthandler", "-c", OWNER, str(data_dir)],
             cwd=REPO,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -67,7 +68,11 @@ class Reaper:
         self.helpers.append(proc)
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        assert line, (self.root / f"owner-{len(self.helpers) - 1}.stderr").read_text()
+        if not line:
+            code = proc.wait(timeout=30)
+            pytest.fail(
+                f"owner exited with {code} before its engines were up:\n{stderr_path.read_text()}"
+            )
         return proc, EmbeddedServices(**json.loads(line))
 
     def sweep(self) -> None:
@@ -134,6 +139,14 @@ def private_socket(path: Path) -> bool:
 def answers(url: str) -> list[tuple[int, str]]:
     with psycopg.connect(url) as conn:
         return conn.execute("SELECT id, body FROM answers ORDER BY id").fetchall()
+
+
+def answers_or_none(url: str) -> list[tuple[int, str]] | None:
+    """The answers table, or None if there is none yet."""
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass('answers')").fetchone() == (None,):
+            return None
+    return answers(url)
 
 
 async def stream(url: str) -> list[dict[bytes, bytes]]:
@@ -289,6 +302,29 @@ def test_engines_stop_at_exit_when_the_block_is_never_left(tmp_path: Path, reape
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert (data_dir / "redis" / "dump.rdb").exists()  # it did start
+    assert engine_processes(data_dir) == []
+
+
+def test_a_pg_ctl_timeout_is_retried(
+    tmp_path: Path, reaper: Reaper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pgserver = embedded._import_pgserver()
+    real_get_server = pgserver.get_server
+    calls: list[Path] = []
+
+    def slow_get_server(pgdata: Path, cleanup_mode: str) -> object:
+        """The server comes up, but only after pg_ctl gave up waiting, as on a loaded machine."""
+        server = real_get_server(pgdata, cleanup_mode=cleanup_mode)
+        calls.append(pgdata)
+        if len(calls) == 1:
+            raise subprocess.TimeoutExpired("pg_ctl", 10)
+        return server
+
+    monkeypatch.setattr(pgserver, "get_server", slow_get_server)
+    data_dir = tmp_path / ".hitl"
+    with embedded_services(data_dir, redis=False) as services:
+        assert len(calls) == 2
+        assert answers_or_none(services.database_url) is None
     assert engine_processes(data_dir) == []
 
 

@@ -6,6 +6,9 @@ CREATE TABLE hitl_threads (
     status      text NOT NULL DEFAULT 'queued'
                 CHECK (status IN ('queued', 'running', 'interrupted', 'completed', 'failed')),
     metadata    jsonb NOT NULL DEFAULT '{}'::jsonb,
+    -- The graph's values when its last run ended (the checkpoint has them too; this copy
+    -- serves reads without deserialising checkpoints).
+    values      jsonb,
     error       jsonb,
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now()

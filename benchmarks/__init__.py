@@ -1,0 +1,1 @@
+"""Benchmarks: the service against raw LangGraph on the same database, in the same run."""

@@ -1,0 +1,73 @@
+"""Engines, a scratch database and a service process for a benchmark run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from hitl.launcher import ServiceProcess, base_env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def engines() -> Iterator[tuple[str, str]]:
+    """``HITL_BENCH_DATABASE_URL`` / ``HITL_BENCH_REDIS_URL``, or embedded engines."""
+    database_url = os.environ.get("HITL_BENCH_DATABASE_URL")
+    redis_url = os.environ.get("HITL_BENCH_REDIS_URL")
+    if database_url and redis_url:
+        yield database_url, redis_url
+        return
+    from hitl.embedded import embedded_services
+
+    with (
+        tempfile.TemporaryDirectory(prefix="hitl-bench-") as data_dir,
+        embedded_services(Path(data_dir), postgres=not database_url, redis=not redis_url) as found,
+    ):
+        yield database_url or found.database_url, redis_url or found.redis_url
+
+
+@contextlib.contextmanager
+def scratch_database(base_url: str) -> Iterator[str]:
+    name = f"hitl_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_conninfo(base_url, dbname=name)
+    finally:
+        with psycopg.connect(base_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def service(database_url: str, redis_url: str, **env: str) -> Iterator[ServiceProcess]:
+    log = Path(tempfile.mkstemp(prefix="hitl-bench-", suffix=".log")[1])
+    server = ServiceProcess(
+        {
+            **base_env(),
+            "HITL_DATABASE_URL": database_url,
+            "HITL_REDIS_URL": redis_url,
+            "HITL_LOG_LEVEL": "warning",
+            **env,
+        },
+        log,
+        cwd=ROOT,
+    )
+    server.start()
+    try:
+        server.wait_ready()
+        yield server
+    except BaseException:
+        print(server.log()[-3000:], file=sys.stderr)
+        raise
+    finally:
+        server.terminate()
+        log.unlink(missing_ok=True)
