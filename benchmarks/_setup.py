@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,3 +73,21 @@ def service(database_url: str, redis_url: str, **env: str) -> Iterator[ServicePr
     finally:
         server.terminate()
         log.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def worker(database_url: str, redis_url: str) -> Iterator[None]:
+    """A ``hitl worker`` process executing the runs."""
+    env = {
+        **base_env(),
+        "HITL_DATABASE_URL": database_url,
+        "HITL_REDIS_URL": redis_url,
+        "HITL_LOG_LEVEL": "warning",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "hitl.cli", "worker"], env=env, cwd=ROOT)
+    try:
+        time.sleep(2)  # its first claim comes from the queue; nothing to wait on but start-up
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(60)

@@ -25,6 +25,7 @@ from langgraph.types import Command
 
 from graphs.samples import LOW_RISK_DIFF
 from hitl import db
+from hitl.checkpointer import PooledPostgresSaver
 from hitl.registry import default_registry, load_modules
 
 INPUT = {"diff": LOW_RISK_DIFF}
@@ -46,11 +47,15 @@ async def _drive(cycles: int, concurrency: int, one: Callable[[int], Awaitable[N
     return cycles / (time.perf_counter() - started)
 
 
-async def raw_langgraph(database_url: str, cycles: int, concurrency: int) -> float:
+async def raw_langgraph(
+    database_url: str, cycles: int, concurrency: int, *, pooled: bool = False
+) -> float:
+    """``pooled`` uses the service's lock-free saver instead of the stock one."""
     load_modules(["graphs"])
     spec = default_registry.get("code_review")
     async with db.create_pool(database_url, min_size=concurrency, max_size=concurrency + 4) as pool:
-        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        saver_class = PooledPostgresSaver if pooled else AsyncPostgresSaver
+        saver = saver_class(pool)  # type: ignore[arg-type]
         await saver.setup()
         graph = spec.builder.compile(checkpointer=saver)
 

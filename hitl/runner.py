@@ -84,6 +84,7 @@ class Runner:
         self._active: dict[int, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
         self._saturated = False
+        self._finishing: set[int] = set()  # runs whose result is being recorded
 
     def notify(self, _payload: str = "") -> None:
         self.wakeup.set()
@@ -161,10 +162,11 @@ class Runner:
                 log.exception("heartbeat failed")
                 held = set(ids)
             await wait_event(self._stopping, interval)
-            for lost in set(ids) - held:
-                # Another worker took the run over: stop ours so that one thread runs once.
-                log.warning("lost the lease of run %s; cancelling it here", lost)
-                if task := self._active.get(lost):
+            for lost in set(ids) - held - self._finishing:
+                task = self._active.get(lost)
+                if task and not task.done():
+                    # Another worker took the run over: stop ours so that one thread runs once.
+                    log.warning("lost the lease of run %s; cancelling it here", lost)
                     task.cancel()
 
     async def _execute_logged(self, run: ClaimedRun) -> None:
@@ -271,6 +273,24 @@ class Runner:
             error = _error(
                 "GraphStopped", f"graph stopped before {list(state.next)} without an interrupt"
             )
+        self._finishing.add(run.id)
+        try:
+            await self._record_in_transaction(
+                run, state, interrupts, error, resumed, superseded, reopen
+            )
+        finally:
+            self._finishing.discard(run.id)
+
+    async def _record_in_transaction(
+        self,
+        run: ClaimedRun,
+        state: _Rest | None,
+        interrupts: list[Interrupt],
+        error: dict[str, Any] | None,
+        resumed: list[str],
+        superseded: list[str],
+        reopen: list[str],
+    ) -> None:
         async with self.pool.connection() as conn, conn.transaction():
             if not await runs.finish(conn, run.id, self.owner, error):
                 log.warning("run %s was taken over by another worker; dropping our result", run.id)

@@ -1,0 +1,462 @@
+"""Clients for the REST API (``/api/v1``): `HITLClient` (async) and `SyncHITLClient`.
+
+::
+
+    async with HITLClient("http://127.0.0.1:8000", actor="ana") as hitl:
+        thread_id = await hitl.start_thread("code_review", {"diff": diff})
+        thread = await hitl.wait(thread_id)            # interrupted, completed or failed
+        request_id = thread["interrupts"][0]["request_id"]
+        await hitl.respond(request_id, {"decision": "approve"})
+        thread = await hitl.wait(thread_id)
+
+Records come back as the JSON the service sends (plain dicts); the shapes are in the API's
+OpenAPI document at ``/docs``. An error status becomes a `HITLClientError` carrying the status
+code and the server's ``detail``, with a subclass per status a caller handles differently
+(404 `NotFoundError`, 409 `ConflictError`, 422 `InvalidInputError`). Each subclass is also the
+matching `hitl.errors` class, so ``except errors.Conflict`` works on either side of the wire.
+Network failures are httpx's own exceptions (``httpx.TransportError``).
+
+Both clients build their calls with the same functions below; only the sending differs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final, Self
+from urllib.parse import quote
+
+import httpx
+
+from hitl import errors
+
+API: Final = "/api/v1"
+ACTOR_HEADER: Final = "X-HITL-Actor"
+SETTLED: Final = frozenset({"interrupted", "completed", "failed"})
+"""Thread statuses `HITLClient.wait` returns on: nothing happens until someone acts."""
+MAX_WAIT_PER_CALL: Final = 300.0  # the server's upper bound for ``/wait?timeout=``
+DEFAULT_TIMEOUT: Final = 30.0
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+class HITLClientError(errors.HITLError):
+    """The service answered with an error status. ``detail`` is its ``detail`` field as sent."""
+
+    def __init__(self, status_code: int, detail: Any) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+
+    def __str__(self) -> str:
+        return f"HTTP {self.status_code}: {self.detail}"
+
+
+class NotFoundError(HITLClientError, errors.NotFound):
+    """404: no such thread, request or graph."""
+
+
+class ConflictError(HITLClientError, errors.Conflict):
+    """409: the state changed under the caller (already answered, thread id taken, ...).
+
+    ``state`` is the request's current state when the conflict is an answer that came too
+    late (``responded``, ``resumed``, ``superseded``, ...), else None.
+    """
+
+    def __init__(self, status_code: int, detail: Any) -> None:
+        super().__init__(status_code, detail)
+        state = detail.get("state") if isinstance(detail, dict) else None
+        self.state: str | None = state if isinstance(state, str) else None
+
+
+class InvalidInputError(HITLClientError, errors.InvalidInput):
+    """422: the input or answer failed validation. ``errors`` lists ``{loc, msg, type}``."""
+
+    def __init__(self, status_code: int, detail: Any) -> None:
+        super().__init__(status_code, detail)
+        self.errors: list[dict[str, Any]] = (
+            [e for e in detail if isinstance(e, dict)] if isinstance(detail, list) else []
+        )
+
+
+class WaitTimeout(errors.HITLError):
+    """`wait` ran out of time before the thread settled; ``thread`` is how it was last seen."""
+
+    def __init__(self, thread_id: str, timeout: float, thread: dict[str, Any]) -> None:
+        status = thread.get("status")
+        super().__init__(f"thread {thread_id!r} still {status} after {timeout:g}s")
+        self.thread_id = thread_id
+        self.thread = thread
+
+
+_BY_STATUS: dict[int, type[HITLClientError]] = {
+    404: NotFoundError,
+    409: ConflictError,
+    422: InvalidInputError,
+}
+
+
+def _read(response: httpx.Response) -> Any:
+    """The response's JSON body, or the `HITLClientError` its status stands for."""
+    if response.is_success:
+        return response.json() if response.content else None
+    try:
+        body = response.json()
+        detail = body.get("detail", body) if isinstance(body, dict) else body
+    except ValueError:  # not JSON: a proxy's error page, say
+        detail = response.text
+    raise _BY_STATUS.get(response.status_code, HITLClientError)(response.status_code, detail)
+
+
+# -- the calls, independent of how they are sent --------------------------------------------------
+
+
+_NO_BODY: Final = object()
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    body: Any = _NO_BODY
+    extra_timeout: float = 0.0  # added to the client's timeout (long polls)
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _start_thread(
+    graph: str, input: dict[str, Any], thread_id: str | None, metadata: dict[str, Any] | None
+) -> _Call:
+    body: dict[str, Any] = {"graph": graph, "input": input}
+    if thread_id is not None:
+        body["thread_id"] = thread_id
+    if metadata is not None:
+        body["metadata"] = metadata
+    return _Call("POST", f"{API}/threads", body=body)
+
+
+def _get_thread(thread_id: str) -> _Call:
+    return _Call("GET", f"{API}/threads/{_seg(thread_id)}")
+
+
+def _wait(thread_id: str, seconds: float) -> _Call:
+    params = {"timeout": seconds}
+    return _Call("GET", f"{API}/threads/{_seg(thread_id)}/wait", params, extra_timeout=seconds)
+
+
+def _list_requests(
+    state: str | None, graph: str | None, thread_id: str | None, limit: int, cursor: str | None
+) -> _Call:
+    params = {"state": state, "graph": graph, "thread_id": thread_id, "cursor": cursor}
+    kept: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
+    return _Call("GET", f"{API}/requests", {**kept, "limit": limit})
+
+
+def _get_request(request_id: str) -> _Call:
+    return _Call("GET", f"{API}/requests/{_seg(request_id)}")
+
+
+def _respond(request_id: str, response: Any) -> _Call:
+    return _Call("POST", f"{API}/requests/{_seg(request_id)}/respond", body={"response": response})
+
+
+def _resume(thread_id: str, answers: dict[str, Any]) -> _Call:
+    return _Call("POST", f"{API}/threads/{_seg(thread_id)}/resume", body={"resume": answers})
+
+
+class _Base:
+    """What both clients share: where the service is, who acts, how a call becomes a request."""
+
+    def __init__(
+        self,
+        base_url: str | None,
+        http_base_url: httpx.URL | None,
+        timeout: float,
+        actor: str | None,
+    ) -> None:
+        url = base_url if base_url is not None else str(http_base_url or "")
+        if not url:
+            raise ValueError("give base_url (or an httpx client that has one)")
+        self.base_url = url.rstrip("/")
+        self.timeout = timeout
+        self.actor = actor
+
+    def request_url(self, request_id: str) -> str:
+        """The request's page in the web UI: ``{base_url}/requests/{id}``.
+
+        The page is served once the web UI ships; the address is stable, so it can already be
+        put in a notification or a log line.
+        """
+        return f"{self.base_url}/requests/{_seg(request_id)}"
+
+    def _kwargs(self, call: _Call) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "params": call.params,
+            "headers": {ACTOR_HEADER: self.actor} if self.actor is not None else None,
+            "timeout": self.timeout + call.extra_timeout,
+        }
+        if call.body is not _NO_BODY:
+            kwargs["json"] = call.body
+        return kwargs
+
+
+def _wait_slice(deadline: float) -> float:
+    return max(0.0, min(deadline - time.monotonic(), MAX_WAIT_PER_CALL))
+
+
+# -- the async client -----------------------------------------------------------------------------
+
+
+class HITLClient(_Base):
+    """Async client for the service's REST API.
+
+    ``actor`` names the person or system acting; it is sent as ``X-HITL-Actor`` and recorded
+    with every answer. ``http`` lets a caller bring its own ``httpx.AsyncClient`` (an ASGI
+    transport in tests, custom TLS or proxies); the caller then closes it. Use as
+    ``async with HITLClient(url) as hitl:`` or call `aclose` when done.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        actor: str | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(base_url, http.base_url if http else None, timeout, actor)
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client, unless it was passed in."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def _send(self, call: _Call) -> Any:
+        response = await self._http.request(
+            call.method, self.base_url + call.path, **self._kwargs(call)
+        )
+        return _read(response)
+
+    async def start_thread(
+        self,
+        graph: str,
+        input: dict[str, Any],
+        *,
+        thread_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
+        """Start ``graph`` on ``input`` in a new thread; its id (``thread_id`` if given).
+
+        The run is queued: `wait` for it to reach its first interrupt or its end.
+        """
+        created: dict[str, Any] = await self._send(
+            _start_thread(graph, input, thread_id, metadata)
+        )
+        return str(created["thread_id"])
+
+    async def get_thread(self, thread_id: str) -> dict[str, Any]:
+        """The thread now: status, values, pending ``interrupts`` (with their request ids)."""
+        thread: dict[str, Any] = await self._send(_get_thread(thread_id))
+        return thread
+
+    async def wait(self, thread_id: str, timeout: float = 30) -> dict[str, Any]:
+        """The thread once it is interrupted, completed or failed (as `get_thread` shows it).
+
+        Long-polls the service, so it returns as soon as the thread settles. Raises
+        `WaitTimeout` if it has not within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            thread: dict[str, Any] = await self._send(_wait(thread_id, _wait_slice(deadline)))
+            if thread["status"] in SETTLED:
+                return thread
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(thread_id, timeout, thread)
+
+    async def list_requests(
+        self,
+        *,
+        state: str | None = None,
+        graph: str | None = None,
+        thread_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of the inbox, newest first: ``{"items": [...], "next_cursor": ...}``.
+
+        Pass ``next_cursor`` back as ``cursor`` for the next page, or use `iter_requests`.
+        """
+        page: dict[str, Any] = await self._send(
+            _list_requests(state, graph, thread_id, limit, cursor)
+        )
+        return page
+
+    async def iter_requests(
+        self,
+        *,
+        state: str | None = None,
+        graph: str | None = None,
+        thread_id: str | None = None,
+        limit: int = 50,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every request that matches, page after page (``limit`` per page)."""
+        cursor: str | None = None
+        while True:
+            page = await self.list_requests(
+                state=state, graph=graph, thread_id=thread_id, limit=limit, cursor=cursor
+            )
+            for item in page["items"]:
+                yield item
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    async def get_request(self, request_id: str) -> dict[str, Any]:
+        """One request: its question (``value``), ``response_schema``, ``state``, answer."""
+        request: dict[str, Any] = await self._send(_get_request(request_id))
+        return request
+
+    async def respond(self, request_id: str, response: Any) -> dict[str, Any]:
+        """Answer a pending request; the thread resumes with it. Returns the request.
+
+        Raises `InvalidInputError` if the answer breaks the request's response schema (the
+        request stays pending) and `ConflictError` (with ``state``) if it is not pending.
+        """
+        request: dict[str, Any] = await self._send(_respond(request_id, response))
+        return request
+
+    async def resume(self, thread_id: str, answers: dict[str, Any]) -> list[dict[str, Any]]:
+        """Answer several interrupts of a thread at once, by interrupt id: all or none."""
+        answered: list[dict[str, Any]] = await self._send(_resume(thread_id, answers))
+        return answered
+
+
+# -- the sync client ------------------------------------------------------------------------------
+
+
+class SyncHITLClient(_Base):
+    """The same calls as `HITLClient`, blocking, for scripts without an event loop."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        actor: str | None = None,
+        http: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(base_url, http.base_url if http else None, timeout, actor)
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.Client(timeout=timeout)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP client, unless it was passed in."""
+        if self._owns_http:
+            self._http.close()
+
+    def _send(self, call: _Call) -> Any:
+        response = self._http.request(call.method, self.base_url + call.path, **self._kwargs(call))
+        return _read(response)
+
+    def start_thread(
+        self,
+        graph: str,
+        input: dict[str, Any],
+        *,
+        thread_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
+        """See `HITLClient.start_thread`."""
+        created: dict[str, Any] = self._send(_start_thread(graph, input, thread_id, metadata))
+        return str(created["thread_id"])
+
+    def get_thread(self, thread_id: str) -> dict[str, Any]:
+        """See `HITLClient.get_thread`."""
+        thread: dict[str, Any] = self._send(_get_thread(thread_id))
+        return thread
+
+    def wait(self, thread_id: str, timeout: float = 30) -> dict[str, Any]:
+        """See `HITLClient.wait`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            thread: dict[str, Any] = self._send(_wait(thread_id, _wait_slice(deadline)))
+            if thread["status"] in SETTLED:
+                return thread
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(thread_id, timeout, thread)
+
+    def list_requests(
+        self,
+        *,
+        state: str | None = None,
+        graph: str | None = None,
+        thread_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """See `HITLClient.list_requests`."""
+        page: dict[str, Any] = self._send(_list_requests(state, graph, thread_id, limit, cursor))
+        return page
+
+    def iter_requests(
+        self,
+        *,
+        state: str | None = None,
+        graph: str | None = None,
+        thread_id: str | None = None,
+        limit: int = 50,
+    ) -> Iterator[dict[str, Any]]:
+        """See `HITLClient.iter_requests`."""
+        cursor: str | None = None
+        while True:
+            page = self.list_requests(
+                state=state, graph=graph, thread_id=thread_id, limit=limit, cursor=cursor
+            )
+            yield from page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    def get_request(self, request_id: str) -> dict[str, Any]:
+        """See `HITLClient.get_request`."""
+        request: dict[str, Any] = self._send(_get_request(request_id))
+        return request
+
+    def respond(self, request_id: str, response: Any) -> dict[str, Any]:
+        """See `HITLClient.respond`."""
+        request: dict[str, Any] = self._send(_respond(request_id, response))
+        return request
+
+    def resume(self, thread_id: str, answers: dict[str, Any]) -> list[dict[str, Any]]:
+        """See `HITLClient.resume`."""
+        answered: list[dict[str, Any]] = self._send(_resume(thread_id, answers))
+        return answered
