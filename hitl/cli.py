@@ -23,6 +23,16 @@ def _configure_logging(level: str) -> None:
     )
 
 
+def _run(coro: Any) -> None:
+    """Run a coroutine on uvloop when it is installed (uvicorn[standard] brings it)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
 def serve(settings: Settings) -> None:
     """Run the HTTP service (and, unless ``HITL_RUNNER=false``, the runner) until stopped."""
     import uvicorn
@@ -104,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         serve(settings)
     elif args.command == "worker":
         _configure_logging(settings.log_level)
-        asyncio.run(_work(settings))
+        _run(_work(settings))
     elif args.command == "migrate":
         _configure_logging(settings.log_level)
         asyncio.run(_migrate(settings))

@@ -76,7 +76,7 @@ async def respond(
     async with pool.connection() as conn:
         request = await get(conn, request_id)
         _check_answerable(request, response, ("body", "response"))
-        async with conn.transaction():
+        async with conn.pipeline(), conn.transaction():
             answered = await _record_answer(conn, request, response, responded_by)
             await _queue_resume(conn, answered.thread_id)
         return answered
@@ -112,7 +112,7 @@ async def respond_thread(
             raise errors.InvalidInput(problems)
         for interrupt_id, value in resume.items():
             _check_answerable(by_interrupt[interrupt_id], value, ("body", "resume", interrupt_id))
-        async with conn.transaction():
+        async with conn.pipeline(), conn.transaction():
             answered = [
                 await _record_answer(conn, by_interrupt[iid], value, responded_by)
                 for iid, value in resume.items()
@@ -206,11 +206,9 @@ async def record_interrupts(
     return created
 
 
-async def close(conn: AsyncConnection[Any], ids: Sequence[str], state: str) -> list[str]:
-    if not ids:
-        return []
-    cur = await conn.execute(q.CLOSE_REQUESTS, (state, list(ids)))
-    return [str(r["id"]) for r in await cur.fetchall()]
+async def close(conn: AsyncConnection[Any], ids: Sequence[str], state: str) -> None:
+    if ids:
+        await conn.execute(q.CLOSE_REQUESTS, (state, list(ids)))
 
 
 async def reopen(conn: AsyncConnection[Any], ids: Sequence[str]) -> None:
@@ -220,11 +218,10 @@ async def reopen(conn: AsyncConnection[Any], ids: Sequence[str]) -> None:
 
 async def supersede_stale(
     conn: AsyncConnection[Any], thread_id: str, live_interrupt_ids: Sequence[str]
-) -> list[str]:
-    cur = await conn.execute(q.SUPERSEDE_STALE_PENDING, (thread_id, list(live_interrupt_ids)))
-    return [str(r["id"]) for r in await cur.fetchall()]
+) -> None:
+    """Pending requests whose interrupt is gone from the checkpoint are superseded."""
+    await conn.execute(q.SUPERSEDE_STALE_PENDING, (thread_id, list(live_interrupt_ids)))
 
 
-async def cancel_pending(conn: AsyncConnection[Any], thread_id: str) -> list[str]:
-    cur = await conn.execute(q.CANCEL_PENDING, (thread_id,))
-    return [str(r["id"]) for r in await cur.fetchall()]
+async def cancel_pending(conn: AsyncConnection[Any], thread_id: str) -> None:
+    await conn.execute(q.CANCEL_PENDING, (thread_id,))

@@ -31,7 +31,7 @@ from langgraph.pregel import Pregel
 from langgraph.types import Command, Interrupt, StateSnapshot
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import events, requests, runs, threads
+from hitl import db, events, requests, runs, threads
 from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.config import Settings
@@ -291,7 +291,7 @@ class Runner:
         superseded: list[str],
         reopen: list[str],
     ) -> None:
-        async with self.pool.connection() as conn, conn.transaction():
+        async with db.transaction(self.pool) as conn:
             if not await runs.finish(conn, run.id, self.owner, error):
                 log.warning("run %s was taken over by another worker; dropping our result", run.id)
                 return

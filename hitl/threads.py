@@ -9,7 +9,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import _cursor, errors, events, runs
+from hitl import _cursor, db, errors, events, runs
 from hitl.db import queries as q
 from hitl.models import Page, Thread, ThreadWithValues
 from hitl.registry import GraphSpec
@@ -28,7 +28,7 @@ async def create(
     """Validate the input, record the thread and queue its start run, in one transaction."""
     input = validate_input(spec.input_adapter, input)
     thread_id = thread_id or str(uuid.uuid4())
-    async with pool.connection() as conn, conn.transaction():
+    async with db.transaction(pool) as conn:
         cur = await conn.execute(q.INSERT_THREAD, (thread_id, spec.name, Jsonb(metadata or {})))
         row = await cur.fetchone()
         if row is None:

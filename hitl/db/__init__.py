@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -26,3 +29,11 @@ def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> AsyncConn
         open=False,
         name="hitl",
     )
+
+
+@contextlib.asynccontextmanager
+async def transaction(pool: AsyncConnectionPool[Any]) -> AsyncIterator[AsyncConnection[Any]]:
+    """A connection in one transaction, in pipeline mode: statements whose results are not
+    read go out together instead of one round trip each."""
+    async with pool.connection() as conn, conn.pipeline(), conn.transaction():
+        yield conn

@@ -166,7 +166,6 @@ HAS_RESPONDED = (
 CLOSE_REQUESTS = """
 UPDATE hitl_requests SET state = %s, closed_at = now(), updated_at = now()
 WHERE id = ANY(%s) AND state IN ('pending', 'responded')
-RETURNING id
 """
 
 # An answer the graph refused after all (its own validation): the question is open again.
@@ -181,13 +180,11 @@ WHERE id = ANY(%s) AND state = 'responded'
 SUPERSEDE_STALE_PENDING = """
 UPDATE hitl_requests SET state = 'superseded', closed_at = now(), updated_at = now()
 WHERE thread_id = %s AND state = 'pending' AND NOT (interrupt_id = ANY(%s))
-RETURNING id, interrupt_id
 """
 
 CANCEL_PENDING = """
 UPDATE hitl_requests SET state = 'cancelled', closed_at = now(), updated_at = now()
 WHERE thread_id = %s AND state = 'pending'
-RETURNING id
 """
 
 LIST_REQUESTS = """
