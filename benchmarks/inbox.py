@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import TypedDict
 
 import httpx
 import psycopg
+
+
+class Stats(TypedDict):
+    p50: float
+    p95: float
+
 
 SEED = """
 INSERT INTO hitl_threads (thread_id, graph, status)
@@ -26,10 +33,10 @@ FROM generate_series(%(start)s::int, %(stop)s::int) i;
 """
 
 
-def seed(database_url: str, total: int, already: int) -> None:
-    """Bring the pending requests up to ``total``."""
+def seed(database_url: str, total: int) -> None:
+    """Insert ``total`` pending requests (one thread each) in batches."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        for start in range(already + 1, total + 1, 20_000):
+        for start in range(1, total + 1, 20_000):
             stop = min(start + 19_999, total)
             for statement in filter(str.strip, SEED.split(";")):
                 conn.execute(statement, {"start": start, "stop": stop})  # type: ignore[arg-type]
@@ -37,25 +44,28 @@ def seed(database_url: str, total: int, already: int) -> None:
         conn.execute("ANALYZE hitl_threads")
 
 
-def page_latencies(base_url: str, samples: int) -> dict[str, float]:
-    """p50/p95 in milliseconds of GET /api/v1/requests?state=pending&limit=50."""
-    timings = []
-    with httpx.Client(base_url=base_url, timeout=30) as client:
-        cursor = None
-        for i in range(samples + 10):
-            params = {"state": "pending", "limit": 50}
-            if cursor and i % 2:
-                params["cursor"] = cursor  # every other sample reads the next page down
-            started = time.perf_counter()
-            r = client.get("/api/v1/requests", params=params)
-            elapsed = time.perf_counter() - started
-            body = r.raise_for_status().json()
-            assert len(body["items"]) == 50, body
-            cursor = body["next_cursor"]
-            if i >= 10:  # warm-up
-                timings.append(elapsed * 1000)
-    timings.sort()
-    return {
-        "p50": statistics.median(timings),
-        "p95": timings[int(len(timings) * 0.95) - 1],
-    }
+def page_latencies(small_url: str, large_url: str, samples: int) -> tuple[Stats, Stats]:
+    """p50/p95 (ms) of ``GET /api/v1/requests?state=pending&limit=50`` on two services, the
+    samples alternating between them; every other sample follows the cursor one page down."""
+    timings: dict[str, list[float]] = {small_url: [], large_url: []}
+    cursors: dict[str, str | None] = {small_url: None, large_url: None}
+    with httpx.Client(timeout=30) as client:
+        for i in range(samples + 20):
+            for base in (small_url, large_url):
+                params: dict[str, str | int] = {"state": "pending", "limit": 50}
+                if cursors[base] and i % 2:
+                    params["cursor"] = cursors[base]  # type: ignore[assignment]
+                started = time.perf_counter()
+                r = client.get(base + "/api/v1/requests", params=params)
+                elapsed = time.perf_counter() - started
+                body = r.raise_for_status().json()
+                assert len(body["items"]) == 50, body
+                cursors[base] = body["next_cursor"]
+                if i >= 20:  # warm-up
+                    timings[base].append(elapsed * 1000)
+    return _stats(timings[small_url]), _stats(timings[large_url])
+
+
+def _stats(timings: list[float]) -> Stats:
+    ordered = sorted(timings)
+    return {"p50": statistics.median(ordered), "p95": ordered[int(len(ordered) * 0.95) - 1]}

@@ -10,6 +10,7 @@ import httpx
 from redis.asyncio import Redis
 
 from hitl import keys
+from hitl.service import Service
 from tests.support.api import pending, respond, settle, start
 
 
@@ -215,3 +216,28 @@ async def test_lifecycle_events_reach_the_redis_stream(
         assert data[0]["thread_id"] == thread_id
     finally:
         await redis.aclose()
+
+
+async def test_answer_to_an_interrupt_gone_from_the_checkpoint_is_superseded(
+    client: httpx.AsyncClient, service: Service, tmp_path: Path
+) -> None:
+    counter = tmp_path / "count"
+    thread_id = await start(client, "approval", {"counter_file": str(counter)})
+    await settle(client, thread_id)
+    [request] = await pending(client, thread_id)
+
+    # Someone moves the thread on outside the service (LangGraph's own API): the interrupt is
+    # no longer pending in the checkpoint, but the request still is in the inbox.
+    graph = service.graphs["approval"]
+    config = {"configurable": {"thread_id": thread_id}}
+    await graph.aupdate_state(config, {"log": [["ask", "set by an operator"]]}, as_node="ask")
+    assert (await graph.aget_state(config)).interrupts == ()
+
+    r = await respond(client, request["id"], {"decision": "reject"})
+    assert r.status_code == 200
+    thread = await settle(client, thread_id)
+    assert thread["status"] == "completed"
+    assert (await client.get(f"/api/v1/requests/{request['id']}")).json()["state"] == "superseded"
+    # the answer was not applied: the operator's value stands, the node ran once (no resume)
+    assert thread["values"]["log"] == [["ask", "set by an operator"], ["after"]]
+    assert counter.read_text().split() == ["ask", "after"]
