@@ -10,28 +10,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from psycopg import AsyncConnection
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from hitl import keys
 from hitl.db import queries as q
-from hitl.schemas import to_json
 
 STREAM_MAXLEN = 100_000
-
-
-async def emit(conn: AsyncConnection[Any], type: str, subject: str, data: dict[str, Any]) -> None:
-    """Record an event in the current transaction."""
-    await conn.execute(q.INSERT_EVENT, (type, subject, Jsonb(to_json(data))))
-
-
-async def audit(
-    conn: AsyncConnection[Any], actor: str, action: str, subject: str, data: dict[str, Any]
-) -> None:
-    """Record who did what, in the current transaction."""
-    await conn.execute(q.INSERT_AUDIT, (actor, action, subject, Jsonb(to_json(data))))
 
 
 async def relay(pool: AsyncConnectionPool[Any], redis: Redis, batch: int = 200) -> int:

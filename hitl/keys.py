@@ -11,3 +11,6 @@ EVENTS_STREAM = PREFIX + "events"
 RUNS_CHANNEL = "hitl_runs"
 THREADS_CHANNEL = "hitl_threads"
 EVENTS_CHANNEL = "hitl_events"
+
+# The statements in hitl/db/queries.py name these channels literally (pg_notify('hitl_runs', ...))
+# so that each state change and its wake-up stay one statement; keep both in step.

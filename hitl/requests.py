@@ -11,17 +11,16 @@ resume run in the same transaction, so an answer is never recorded without the w
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import _cursor, errors, events, runs
+from hitl import _cursor, errors
 from hitl.db import queries as q
 from hitl.models import Page, Request
-from hitl.schemas import to_json, validate_response
+from hitl.schemas import validate_response
 
 
 class GatheredResponse(Request):
@@ -76,10 +75,7 @@ async def respond(
     async with pool.connection() as conn:
         request = await get(conn, request_id)
         _check_answerable(request, response, ("body", "response"))
-        async with conn.pipeline(), conn.transaction():
-            answered = await _record_answer(conn, request, response, responded_by)
-            await _queue_resume(conn, answered.thread_id)
-        return answered
+        return await _record_answer(conn, request, response, responded_by)
 
 
 async def respond_thread(
@@ -112,13 +108,11 @@ async def respond_thread(
             raise errors.InvalidInput(problems)
         for interrupt_id, value in resume.items():
             _check_answerable(by_interrupt[interrupt_id], value, ("body", "resume", interrupt_id))
-        async with conn.pipeline(), conn.transaction():
-            answered = [
+        async with conn.transaction():
+            return [
                 await _record_answer(conn, by_interrupt[iid], value, responded_by)
                 for iid, value in resume.items()
             ]
-            await _queue_resume(conn, thread_id)
-        return answered
 
 
 def _check_answerable(request: Request, response: Any, loc: tuple[str | int, ...]) -> None:
@@ -130,35 +124,18 @@ def _check_answerable(request: Request, response: Any, loc: tuple[str | int, ...
 async def _record_answer(
     conn: AsyncConnection[Any], request: Request, response: Any, responded_by: str
 ) -> Request:
-    cur = await conn.execute(q.RESPOND_REQUEST, (Jsonb(response), responded_by, request.id))
+    """The conditional update and everything it causes, in one statement (see the query)."""
+    cur = await conn.execute(
+        q.RESPOND_REQUEST, {"response": Jsonb(response), "actor": responded_by, "id": request.id}
+    )
     row = await cur.fetchone()
     if row is None:  # someone else answered between our read and this update
         current = await get(conn, request.id)
         raise errors.RequestNotPending(current.id, current.state, current)
-    answered = _record(row)
-    await events.emit(
-        conn,
-        "request.responded",
-        answered.id,
-        {
-            "request_id": answered.id,
-            "thread_id": answered.thread_id,
-            "interrupt_id": answered.interrupt_id,
-            "graph": answered.graph,
-            "response": response,
-            "responded_by": responded_by,
-        },
-    )
-    await events.audit(conn, responded_by, "request.respond", answered.id, {"response": response})
-    return answered
+    return _record(row)
 
 
-async def _queue_resume(conn: AsyncConnection[Any], thread_id: str) -> None:
-    await runs.enqueue(conn, thread_id, "resume")
-    await conn.execute(q.QUEUE_THREAD, (thread_id,))
-
-
-# -- used by the runner, inside its transactions --------------------------------------------------
+# -- used by the runner --------------------------------------------------
 
 
 async def gather(conn: AsyncConnection[Any], thread_id: str, run_id: int) -> list[GatheredResponse]:
@@ -167,61 +144,3 @@ async def gather(conn: AsyncConnection[Any], thread_id: str, run_id: int) -> lis
     return [
         GatheredResponse.model_validate({**r, "id": str(r["id"])}) for r in await cur.fetchall()
     ]
-
-
-async def record_interrupts(
-    conn: AsyncConnection[Any], thread_id: str, graph: str, interrupts: Sequence[Any]
-) -> list[Request]:
-    """One request per pending interrupt; those already recorded are left as they are."""
-    created = []
-    for interrupt in interrupts:
-        schema = interrupt.response_schema
-        cur = await conn.execute(
-            q.INSERT_REQUEST,
-            (
-                thread_id,
-                interrupt.id,
-                graph,
-                Jsonb(to_json(interrupt.value)),
-                Jsonb(to_json(schema)) if schema is not None else None,
-            ),
-        )
-        row = await cur.fetchone()
-        if row is not None:
-            request = _record(row)
-            created.append(request)
-            await events.emit(
-                conn,
-                "request.created",
-                request.id,
-                {
-                    "request_id": request.id,
-                    "thread_id": thread_id,
-                    "interrupt_id": request.interrupt_id,
-                    "graph": graph,
-                    "value": request.value,
-                    "response_schema": request.response_schema,
-                },
-            )
-    return created
-
-
-async def close(conn: AsyncConnection[Any], ids: Sequence[str], state: str) -> None:
-    if ids:
-        await conn.execute(q.CLOSE_REQUESTS, (state, list(ids)))
-
-
-async def reopen(conn: AsyncConnection[Any], ids: Sequence[str]) -> None:
-    if ids:
-        await conn.execute(q.REOPEN_REQUESTS, (list(ids),))
-
-
-async def supersede_stale(
-    conn: AsyncConnection[Any], thread_id: str, live_interrupt_ids: Sequence[str]
-) -> None:
-    """Pending requests whose interrupt is gone from the checkpoint are superseded."""
-    await conn.execute(q.SUPERSEDE_STALE_PENDING, (thread_id, list(live_interrupt_ids)))
-
-
-async def cancel_pending(conn: AsyncConnection[Any], thread_id: str) -> None:
-    await conn.execute(q.CANCEL_PENDING, (thread_id,))

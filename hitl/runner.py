@@ -29,12 +29,14 @@ from typing import Any
 from langgraph.errors import is_invalid_resume
 from langgraph.pregel import Pregel
 from langgraph.types import Command, Interrupt, StateSnapshot
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import db, events, requests, runs, threads
+from hitl import db, requests, runs
 from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.config import Settings
+from hitl.db import queries as q
 from hitl.registry import GraphRegistry
 from hitl.runs import ClaimedRun
 from hitl.schemas import to_json
@@ -291,50 +293,64 @@ class Runner:
         superseded: list[str],
         reopen: list[str],
     ) -> None:
+        """Two statements in one transaction (see RECORD_RUN and RECORD_THREAD_REST)."""
+        status = "failed" if error else "interrupted" if interrupts else "completed"
+        values = to_json(state.values) if state is not None and state.values is not None else None
+        event: dict[str, Any] = {"thread_id": run.thread_id, "graph": run.graph, "run_id": run.id}
+        if status == "completed":
+            event["values"] = values
+        elif status == "failed":
+            event["error"] = error
         async with db.transaction(self.pool) as conn:
-            if not await runs.finish(conn, run.id, self.owner, error):
+            cur = await conn.execute(
+                q.RECORD_RUN,
+                {
+                    "run_id": run.id,
+                    "owner": self.owner,
+                    "run_status": "failed" if error else "done",
+                    "error": Jsonb(error) if error else None,
+                    "graph": run.graph,
+                    "interrupts": Jsonb(
+                        [
+                            {
+                                "interrupt_id": i.id,
+                                "value": to_json(i.value),
+                                "response_schema": to_json(i.response_schema),
+                            }
+                            for i in interrupts
+                        ]
+                    ),
+                    "closing": Jsonb(
+                        [{"id": rid, "state": "resumed"} for rid in resumed]
+                        + [{"id": rid, "state": "superseded"} for rid in superseded]
+                    ),
+                    "reopen": list(reopen),
+                    "sweep_state": "cancelled" if error else "superseded",
+                    "live": [i.id for i in interrupts],
+                },
+            )
+            recorded = await cur.fetchone()
+            if not recorded or not recorded["finished"]:
                 log.warning("run %s was taken over by another worker; dropping our result", run.id)
                 return
-            created = await requests.record_interrupts(conn, run.thread_id, run.graph, interrupts)
-            await requests.close(conn, resumed, "resumed")
-            await requests.close(conn, superseded, "superseded")
-            await requests.reopen(conn, reopen)
-            if error:
-                await requests.cancel_pending(conn, run.thread_id)
-            else:
-                await requests.supersede_stale(conn, run.thread_id, [i.id for i in interrupts])
-            queued = not error and await runs.enqueue_resume_if_answered(conn, run.thread_id)
-            status = (
-                "failed"
-                if error
-                else "queued"
-                if queued
-                else "interrupted"
-                if interrupts
-                else "completed"
+            cur = await conn.execute(
+                q.RECORD_THREAD_REST,
+                {
+                    "thread_id": run.thread_id,
+                    "may_continue": error is None,
+                    "status": status,
+                    "error": Jsonb(error) if error else None,
+                    "values": Jsonb(values) if values is not None else None,
+                    "event": Jsonb(event),
+                },
             )
-            values = to_json(state.values) if state is not None else None
-            await threads.set_rest(conn, run.thread_id, status, values=values, error=error)
-            data: dict[str, Any] = {
-                "thread_id": run.thread_id,
-                "graph": run.graph,
-                "run_id": run.id,
-            }
-            if status == "interrupted":
-                all_pending = await requests.of_thread(conn, run.thread_id, pending=True)
-                data["interrupts"] = [
-                    {"interrupt_id": r.interrupt_id, "request_id": r.id, "value": r.value}
-                    for r in all_pending
-                ]
-                await events.emit(conn, "thread.interrupted", run.thread_id, data)
-            elif status == "completed":
-                data["values"] = values
-                await events.emit(conn, "thread.completed", run.thread_id, data)
-            elif status == "failed":
-                data["error"] = error
-                await events.emit(conn, "thread.failed", run.thread_id, data)
+            rest = await cur.fetchone()
         log.info(
-            "run %s of thread %s: %s (%d new requests)", run.id, run.thread_id, status, len(created)
+            "run %s of thread %s: %s (%d new requests)",
+            run.id,
+            run.thread_id,
+            rest["status"] if rest else status,
+            recorded["created"],
         )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.types.json import Jsonb
 
 from hitl.db import queries as q
 from hitl.models import Run
@@ -19,23 +18,6 @@ from hitl.models import Run
 
 class ClaimedRun(Run):
     graph: str
-
-
-async def enqueue(
-    conn: AsyncConnection[Any], thread_id: str, kind: str, input: Any = None
-) -> int | None:
-    """Queue a run unless the thread already has one queued or running; return its id."""
-    cur = await conn.execute(
-        q.ENQUEUE_RUN, (thread_id, kind, Jsonb(input) if input is not None else None)
-    )
-    row = await cur.fetchone()
-    return None if row is None else int(row["id"])
-
-
-async def enqueue_resume_if_answered(conn: AsyncConnection[Any], thread_id: str) -> bool:
-    """Queue a resume if the thread has answers no run has taken yet."""
-    cur = await conn.execute(q.ENQUEUE_RESUME_IF_ANSWERED, {"thread_id": thread_id})
-    return await cur.fetchone() is not None
 
 
 async def claim(
@@ -52,15 +34,6 @@ async def heartbeat(
     """Extend the leases of ``run_ids``; return the ids still held by ``owner``."""
     cur = await conn.execute(q.HEARTBEAT_RUNS, (lease_seconds, owner, run_ids))
     return {row["id"] for row in await cur.fetchall()}
-
-
-async def finish(
-    conn: AsyncConnection[Any], run_id: int, owner: str, error: dict[str, Any] | None
-) -> bool:
-    """Mark the run done (or failed); False if ``owner`` no longer holds it."""
-    status = "failed" if error else "done"
-    cur = await conn.execute(q.FINISH_RUN, (status, Jsonb(error) if error else None, run_id, owner))
-    return await cur.fetchone() is not None
 
 
 async def release(conn: AsyncConnection[Any], owner: str, run_ids: list[int]) -> None:

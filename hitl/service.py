@@ -116,8 +116,11 @@ class Service:
                 # Let a burst of events gather into one batch rather than one relay per event.
                 await wait_event(self._stopping, 0.05)
 
-    async def wait_for_thread(self, thread_id: str, timeout: float) -> ThreadWithValues:
-        """The thread once it is at rest (interrupted, completed, failed), or after ``timeout``."""
+    async def wait_for_thread(
+        self, thread_id: str, timeout: float
+    ) -> tuple[ThreadWithValues, list[dict[str, Any]]]:
+        """The thread (and its pending requests) once it is at rest (interrupted, completed,
+        failed), or as it is after ``timeout``."""
         changed = asyncio.Event()
 
         def on_change(payload: str) -> None:
@@ -131,10 +134,10 @@ class Service:
             while True:
                 changed.clear()
                 async with self.pool.connection() as conn:
-                    thread = await threads.get(conn, thread_id)
+                    thread, pending = await threads.get_with_pending(conn, thread_id)
                 remaining = deadline - loop.time()
                 if thread.status in _SETTLED or remaining <= 0:
-                    return thread
+                    return thread, pending
                 await wait_event(changed, min(remaining, 1.0))
         finally:
             self.notifier.remove_listener(keys.THREADS_CHANNEL, on_change)

@@ -9,7 +9,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import _cursor, db, errors, events, runs
+from hitl import _cursor, errors
 from hitl.db import queries as q
 from hitl.models import Page, Thread, ThreadWithValues
 from hitl.registry import GraphSpec
@@ -25,20 +25,24 @@ async def create(
     metadata: dict[str, Any] | None = None,
     actor: str = "api",
 ) -> Thread:
-    """Validate the input, record the thread and queue its start run, in one transaction."""
+    """Validate the input, then record the thread, its start run, event and audit entry."""
     input = validate_input(spec.input_adapter, input)
     thread_id = thread_id or str(uuid.uuid4())
-    async with db.transaction(pool) as conn:
-        cur = await conn.execute(q.INSERT_THREAD, (thread_id, spec.name, Jsonb(metadata or {})))
-        row = await cur.fetchone()
-        if row is None:
-            raise errors.ThreadExists(thread_id)
-        await runs.enqueue(conn, thread_id, "start", input)
-        await events.emit(
-            conn, "thread.created", thread_id, {"thread_id": thread_id, "graph": spec.name}
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            q.CREATE_THREAD,
+            {
+                "thread_id": thread_id,
+                "graph": spec.name,
+                "metadata": Jsonb(metadata or {}),
+                "input": Jsonb(input),
+                "actor": actor,
+            },
         )
-        await events.audit(conn, actor, "thread.create", thread_id, {"graph": spec.name})
-        return Thread.model_validate(row)
+        row = await cur.fetchone()
+    if row is None:
+        raise errors.ThreadExists(thread_id)
+    return Thread.model_validate(row)
 
 
 async def get(conn: AsyncConnection[Any], thread_id: str) -> ThreadWithValues:
@@ -49,28 +53,15 @@ async def get(conn: AsyncConnection[Any], thread_id: str) -> ThreadWithValues:
     return ThreadWithValues.model_validate(row)
 
 
-async def set_rest(
-    conn: AsyncConnection[Any],
-    thread_id: str,
-    status: str,
-    *,
-    values: Any = None,
-    error: dict[str, Any] | None = None,
-) -> Thread:
-    """Record where a run left the thread (``values`` None keeps the previous ones)."""
-    cur = await conn.execute(
-        q.SET_THREAD_REST,
-        {
-            "thread_id": thread_id,
-            "status": status,
-            "error": Jsonb(error) if error else None,
-            "values": Jsonb(values) if values is not None else None,
-        },
-    )
+async def get_with_pending(
+    conn: AsyncConnection[Any], thread_id: str
+) -> tuple[ThreadWithValues, list[dict[str, Any]]]:
+    """A thread and its pending requests (as stored rows), in one query."""
+    cur = await conn.execute(q.GET_THREAD_WITH_PENDING, (thread_id,))
     row = await cur.fetchone()
     if row is None:
         raise errors.ThreadNotFound(thread_id)
-    return Thread.model_validate(row)
+    return ThreadWithValues.model_validate(row), row["pending"]
 
 
 async def list_page(

@@ -17,7 +17,6 @@ from hitl.api.schemas import (
     ThreadResume,
 )
 from hitl.models import Page, Request, Thread, ThreadStatus, ThreadWithValues
-from hitl.service import Service
 
 router = APIRouter(prefix="/api/v1/threads", tags=["threads"])
 
@@ -55,8 +54,7 @@ async def list_threads(
 @router.get("/{thread_id}", response_model=ThreadDetail)
 async def get_thread(service: ServiceDep, thread_id: str) -> ThreadDetail:
     async with service.pool.connection() as conn:
-        thread = await threads.get(conn, thread_id)
-    return await _detail(service, thread)
+        return _detail(*await threads.get_with_pending(conn, thread_id))
 
 
 @router.get("/{thread_id}/wait", response_model=ThreadDetail)
@@ -66,8 +64,7 @@ async def wait_for_thread(
     timeout: Annotated[float, Query(ge=0, le=300)] = 30,
 ) -> ThreadDetail:
     """The thread once it is interrupted, completed or failed (or as it is after ``timeout``)."""
-    thread = await service.wait_for_thread(thread_id, timeout)
-    return await _detail(service, thread)
+    return _detail(*await service.wait_for_thread(thread_id, timeout))
 
 
 @router.post("/{thread_id}/resume", status_code=202, response_model=list[Request])
@@ -79,19 +76,17 @@ async def resume_thread(
     return await requests.respond_thread(service.pool, thread_id, body.resume, actor)
 
 
-async def _detail(service: Service, thread: ThreadWithValues) -> ThreadDetail:
-    async with service.pool.connection() as conn:
-        pending = await requests.of_thread(conn, thread.thread_id, pending=True)
+def _detail(thread: ThreadWithValues, pending: list[dict[str, Any]]) -> ThreadDetail:
     values = thread.values
     return ThreadDetail(
         **thread.model_dump(exclude={"values"}),
         values=values if isinstance(values, dict) or values is None else {"value": values},
         interrupts=[
             InterruptPublic(
-                interrupt_id=r.interrupt_id,
-                request_id=r.id,
-                value=r.value,
-                response_schema=r.response_schema,
+                interrupt_id=r["interrupt_id"],
+                request_id=str(r["id"]),
+                value=r["value"],
+                response_schema=r["response_schema"],
             )
             for r in pending
         ],
