@@ -103,6 +103,7 @@ async def test_listing_pages_through_everything_once(client: httpx.AsyncClient) 
         await settle(client, thread_id)
 
     seen: list[str] = []
+    keys: list[tuple[str, str]] = []
     cursor = None
     while True:
         params = {"state": "pending", "graph": "approval", "limit": 3}
@@ -110,12 +111,13 @@ async def test_listing_pages_through_everything_once(client: httpx.AsyncClient) 
             params["cursor"] = cursor
         page = (await client.get("/api/v1/requests", params=params)).json()
         seen += [r["thread_id"] for r in page["items"]]
+        keys += [(r["created_at"], r["id"]) for r in page["items"]]
         assert len(page["items"]) <= 3
         cursor = page["next_cursor"]
         if not cursor:
             break
     assert sorted(seen) == sorted(ids)
-    assert seen == list(reversed(ids))  # newest first
+    assert keys == sorted(keys, reverse=True)  # newest first, across pages
 
     page = (
         await client.get("/api/v1/threads", params={"status": "interrupted", "limit": 5})
