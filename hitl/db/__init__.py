@@ -33,7 +33,6 @@ def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> AsyncConn
 
 @contextlib.asynccontextmanager
 async def transaction(pool: AsyncConnectionPool[Any]) -> AsyncIterator[AsyncConnection[Any]]:
-    """A connection in one transaction, in pipeline mode: statements whose results are not
-    read go out together instead of one round trip each."""
-    async with pool.connection() as conn, conn.pipeline(), conn.transaction():
+    """A connection from the pool inside one transaction."""
+    async with pool.connection() as conn, conn.transaction():
         yield conn
