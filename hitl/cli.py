@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from hitl.config import Settings
@@ -33,24 +35,47 @@ def _run(coro: Any) -> None:
         uvloop.run(coro)
 
 
-def serve(settings: Settings) -> None:
-    """Run the HTTP service (and, unless ``HITL_RUNNER=false``, the runner) until stopped."""
+def serve(settings: Settings, *, reload: bool = False) -> None:
+    """Run the HTTP service (and, unless ``HITL_RUNNER=false``, the runner) until stopped.
+
+    ``reload`` restarts it when a file under ``graphs/`` or ``nodes/`` (in the working
+    directory) changes: for development. The restarted process reads its settings from the
+    environment, so the command-line options are passed on as ``HITL_*`` variables.
+    """
     import uvicorn
 
     from hitl.api import create_app
 
     _configure_logging(settings.log_level)
-    app = create_app(settings)
     print(
         f"HITL service on http://{settings.host}:{settings.port}  (API docs at /docs)", flush=True
     )
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "timeout_graceful_shutdown": 15,
+    }
+    if not reload:
+        uvicorn.run(create_app(settings), **options)
+        return
+    os.environ["HITL_RUNNER"] = str(settings.runner).lower()
+    watched = sorted({str(p) for p in _graph_dirs(settings)})
     uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=15,
+        "hitl.api.app:create_app", factory=True, reload=True, reload_dirs=watched, **options
     )
+
+
+def _graph_dirs(settings: Settings) -> set[Path]:
+    """Folders to watch for --reload: graphs/ and nodes/ here, and the packages of HITL_GRAPHS."""
+    import importlib.util
+
+    found = {Path(d).resolve() for d in ("graphs", "nodes") if Path(d).is_dir()}
+    for module in settings.graph_modules:
+        spec = importlib.util.find_spec(module.partition(".")[0])
+        if spec and spec.origin:
+            found.add(Path(spec.origin).resolve().parent)
+    return found
 
 
 async def _work(settings: Settings) -> None:
@@ -96,6 +121,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--port", type=int, default=defaults.port, help=f"port [HITL_PORT, now {defaults.port}]"
     )
     serve_cmd.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart when graphs/ or nodes/ change (development)",
+    )
+    serve_cmd.add_argument(
         "--no-runner",
         dest="runner",
         action="store_false",
@@ -106,12 +136,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands.add_parser("migrate", help="create or update the database schema and exit")
 
     args = parser.parse_args(argv)
+    reload = bool(getattr(args, "reload", False))
     overrides: dict[str, Any] = {
-        k: v for k, v in vars(args).items() if k != "command" and v is not None
+        k: v for k, v in vars(args).items() if k not in ("command", "reload") and v is not None
     }
     settings = defaults.model_copy(update=overrides)
     if args.command == "serve":
-        serve(settings)
+        serve(settings, reload=reload)
     elif args.command == "worker":
         _configure_logging(settings.log_level)
         _run(_work(settings))

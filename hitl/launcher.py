@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -32,7 +33,15 @@ class ServiceProcess:
     ``env`` is the whole environment of the child (see `base_env`); the port is chosen here.
     """
 
-    def __init__(self, env: dict[str, str], log_path: Path, *, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        cwd: Path | None = None,
+        args: Sequence[str] = ("serve",),
+    ) -> None:
+        self.args = list(args)
         self.port = free_port()
         self.env = {**env, "HITL_PORT": str(self.port), "HITL_HOST": "127.0.0.1"}
         self.cwd = cwd or Path.cwd()
@@ -47,7 +56,7 @@ class ServiceProcess:
     def start(self, extra_env: dict[str, str] | None = None) -> ServiceProcess:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hitl.cli", "serve"],
+            [sys.executable, "-m", "hitl.cli", *self.args],
             cwd=self.cwd,
             env={**self.env, **(extra_env or {})},
             stdout=self._log,

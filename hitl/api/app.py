@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from hitl.api import errors, health, requests, threads
+from hitl.api import errors, graphs, health, requests, threads
 from hitl.api.limits import BodySizeLimit
 from hitl.config import Settings
 from hitl.registry import GraphRegistry
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(graphs.router)
     app.include_router(threads.router)
     app.include_router(requests.router)
     return app

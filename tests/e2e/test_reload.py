@@ -1,0 +1,66 @@
+"""``hitl serve --reload`` picks up a changed graph module without a manual restart."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from hitl.launcher import ServiceProcess, base_env
+
+GRAPH = """
+from langgraph.graph import START, StateGraph
+from hitl import register_graph
+
+def noop(state: dict) -> dict:
+    return {}
+
+def builder() -> StateGraph:
+    g = StateGraph(dict)
+    g.add_node("noop", noop)
+    g.add_edge(START, "noop")
+    return g
+
+for name in NAMES:
+    register_graph(name)(builder)
+"""
+
+
+def graph_names(server: ServiceProcess) -> list[str]:
+    return [g["name"] for g in httpx.get(server.url + "/api/v1/graphs", timeout=10).json()]
+
+
+def test_reload_registers_a_graph_added_to_the_module(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    package = tmp_path / "mygraphs"
+    package.mkdir()
+    (package / "__init__.py").write_text("NAMES = ['first']\n" + GRAPH)
+    env = {
+        **base_env(),
+        "HITL_DATABASE_URL": database_url,
+        "HITL_REDIS_URL": redis_url,
+        "HITL_GRAPHS": "mygraphs",
+        "PYTHONPATH": str(tmp_path),
+    }
+    server = ServiceProcess(env, tmp_path / "server.log", cwd=tmp_path, args=["serve", "--reload"])
+    try:
+        server.start()
+        server.wait_ready()
+        assert graph_names(server) == ["first"]
+
+        (package / "__init__.py").write_text("NAMES = ['first', 'second']\n" + GRAPH)
+        deadline = time.monotonic() + 60
+        names: list[str] = []
+        while time.monotonic() < deadline:
+            try:
+                names = graph_names(server)
+            except httpx.HTTPError:
+                names = []  # restarting
+            if names == ["first", "second"]:
+                break
+            time.sleep(0.3)
+        assert names == ["first", "second"], server.log()
+    finally:
+        server.terminate()
