@@ -101,3 +101,20 @@ async def test_twenty_concurrent_answers_one_wins_and_the_graph_resumes_once(
     stored = (await client.get(f"/api/v1/requests/{request['id']}")).json()
     assert stored["response"] == winner["response"]
     assert counter.read_text().split() == ["ask", "ask", "after"]
+
+
+async def test_a_run_that_keeps_killing_its_worker_fails_the_thread(
+    make_server: Callable[..., ServiceProcess], http: Callable[[str], httpx.AsyncClient]
+) -> None:
+    server = make_server(HITL_RUN_MAX_ATTEMPTS="1").start({"HITL_FAILPOINTS": "after_checkpoint"})
+    server.wait_ready()
+    client = http(server.url)
+    thread_id = await start(client, "approval", {})
+    assert await asyncio.to_thread(server.wait_exit, 60) == -9
+
+    server.start()
+    server.wait_ready()
+    thread = await settle(client, thread_id)
+    assert thread["status"] == "failed"
+    assert thread["error"]["type"] == "RunAbandoned"
+    assert await pending(client, thread_id) == []
