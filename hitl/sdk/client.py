@@ -187,11 +187,8 @@ class _Base:
         self.actor = actor
 
     def request_url(self, request_id: str) -> str:
-        """The request's page in the web UI: ``{base_url}/requests/{id}``.
-
-        The page is served once the web UI ships; the address is stable, so it can already be
-        put in a notification or a log line.
-        """
+        """The request's page in the web UI, ``{base_url}/requests/{id}``: where a person reads
+        and answers it, so the link to put in a notification or a log line."""
         return f"{self.base_url}/requests/{_seg(request_id)}"
 
     def _kwargs(self, call: _Call) -> dict[str, Any]:
@@ -206,7 +203,8 @@ class _Base:
 
 
 def _wait_slice(deadline: float) -> float:
-    return max(0.0, min(deadline - time.monotonic(), MAX_WAIT_PER_CALL))
+    """How long the next long poll may last: what is left, within the server's bound."""
+    return round(max(0.0, min(deadline - time.monotonic(), MAX_WAIT_PER_CALL)), 3)
 
 
 # -- the async client -----------------------------------------------------------------------------
@@ -215,6 +213,7 @@ def _wait_slice(deadline: float) -> float:
 class HITLClient(_Base):
     """Async client for the service's REST API.
 
+    ``timeout`` is the seconds each call may take (a long poll gets its wait on top).
     ``actor`` names the person or system acting; it is sent as ``X-HITL-Actor`` and recorded
     with every answer. ``http`` lets a caller bring its own ``httpx.AsyncClient`` (an ASGI
     transport in tests, custom TLS or proxies); the caller then closes it. Use as
@@ -267,9 +266,7 @@ class HITLClient(_Base):
 
         The run is queued: `wait` for it to reach its first interrupt or its end.
         """
-        created: dict[str, Any] = await self._send(
-            _start_thread(graph, input, thread_id, metadata)
-        )
+        created: dict[str, Any] = await self._send(_start_thread(graph, input, thread_id, metadata))
         return str(created["thread_id"])
 
     async def get_thread(self, thread_id: str) -> dict[str, Any]:

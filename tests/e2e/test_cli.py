@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 
 from hitl.launcher import base_env
 from tests.conftest import ROOT
@@ -24,7 +25,7 @@ def test_migrate_applies_once(engines: tuple[str, str]) -> None:
     import psycopg
     from psycopg.conninfo import make_conninfo
 
-    name = "hitl_cli_migrate"
+    name = f"hitl_cli_migrate_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(engines[0], autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
