@@ -57,7 +57,19 @@ def serve(settings: Settings, *, reload: bool = False) -> None:
         "timeout_graceful_shutdown": 15,
     }
     if not reload:
-        uvicorn.run(create_app(settings), **options)
+        app = create_app(settings)
+        server = uvicorn.Server(uvicorn.Config(app, **options))
+        # Long-lived responses (the UI's event streams) end as soon as shutdown starts, instead
+        # of holding it for the whole graceful-shutdown timeout.
+        app.state.closing = closing = asyncio.Event()
+        handle_exit = server.handle_exit
+
+        def on_exit(sig: int, frame: Any) -> None:
+            closing.set()
+            handle_exit(sig, frame)
+
+        server.handle_exit = on_exit  # type: ignore[method-assign]
+        server.run()
         return
     os.environ["HITL_RUNNER"] = str(settings.runner).lower()
     watched = sorted({str(p) for p in _graph_dirs(settings)})

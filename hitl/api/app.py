@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from hitl import ui  # ui
 from hitl.api import errors, graphs, health, requests, threads
 from hitl.api.limits import BodySizeLimit
 from hitl.config import Settings
@@ -36,4 +37,5 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     app.include_router(graphs.router)
     app.include_router(threads.router)
     app.include_router(requests.router)
+    ui.install(app)  # ui
     return app

@@ -1,0 +1,26 @@
+"""The web UI where people answer: inbox, request pages with generated forms, threads.
+
+Server-rendered (Jinja2, autoescaped) with a little plain JavaScript for live updates; static
+files ship inside the package, so there is no build step and nothing is fetched at run time.
+`install(app)` adds the pages, the ``/ui/events`` stream and ``/ui/static``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from hitl.ui import live, routes
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+__all__ = ["STATIC_DIR", "install"]
+
+
+def install(app: FastAPI) -> None:
+    """Serve the UI from ``app``: pages at ``/``, ``/requests/...``, ``/threads...``."""
+    app.include_router(routes.router)
+    app.include_router(live.router)
+    app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")

@@ -1,0 +1,75 @@
+"""``/ui/events``: Server-Sent Events telling open pages that requests or threads changed.
+
+Fed by the Postgres NOTIFY channels the service already listens on (`hitl.keys`), so every
+replica's browsers hear about changes made by any replica. A message carries no data worth
+trusting: it only tells the page to re-read its fragment, which is the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from hitl import keys
+from hitl.service import Service
+
+router = APIRouter(include_in_schema=False)
+
+CHANNELS = (keys.THREADS_CHANNEL, keys.EVENTS_CHANNEL)
+HEARTBEAT_SECONDS = 15.0
+CHECK_SECONDS = 1.0  # how often an idle stream looks whether the server is closing
+COALESCE_SECONDS = 0.15  # a burst of notifications becomes one message
+RETRY_MS = 2000  # how soon a browser reconnects after the stream ends
+
+
+@router.get("/ui/events")
+async def events(request: Request) -> StreamingResponse:
+    service: Service = request.app.state.service
+    # Open streams hold a server's graceful shutdown until its timeout; whoever runs the server
+    # can set ``app.state.closing`` (an asyncio.Event) when a shutdown starts to end them now.
+    closing = getattr(request.app.state, "closing", None)
+    return StreamingResponse(
+        _stream(service, closing if isinstance(closing, asyncio.Event) else asyncio.Event()),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _stream(service: Service, closing: asyncio.Event) -> AsyncIterator[str]:
+    changed: asyncio.Queue[str] = asyncio.Queue(maxsize=100)
+
+    def listener_for(channel: str) -> Callable[[str], None]:
+        def listen(_payload: str) -> None:
+            if not changed.full():
+                changed.put_nowait(channel)
+
+        return listen
+
+    listeners = {channel: listener_for(channel) for channel in CHANNELS}
+    for channel, listener in listeners.items():
+        service.notifier.add_listener(channel, listener)
+    loop = asyncio.get_running_loop()
+    try:
+        yield f"retry: {RETRY_MS}\n\n"
+        quiet_since = loop.time()
+        while not closing.is_set():
+            try:
+                first = await asyncio.wait_for(changed.get(), CHECK_SECONDS)
+            except TimeoutError:
+                if loop.time() - quiet_since >= HEARTBEAT_SECONDS:
+                    quiet_since = loop.time()
+                    yield ": keep-alive\n\n"
+                continue
+            await asyncio.sleep(COALESCE_SECONDS)
+            seen = {first}
+            while not changed.empty():
+                seen.add(changed.get_nowait())
+            quiet_since = loop.time()
+            yield f"event: change\ndata: {json.dumps({'channels': sorted(seen)})}\n\n"
+    finally:
+        for channel, listener in listeners.items():
+            service.notifier.remove_listener(channel, listener)

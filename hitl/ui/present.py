@@ -1,0 +1,132 @@
+"""How values from agents are shown to people: headlines, diffs, Markdown, ages.
+
+Everything here returns plain strings that the templates escape, except `markdown`, which
+returns HTML built by a Markdown renderer with raw HTML switched off (so ``<script>`` in a
+description stays text) and unsafe link schemes refused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+PREVIEW_CHARS = 90
+
+# "commonmark" with raw HTML disabled: HTML in the text is shown as text. markdown-it's
+# validateLink already refuses javascript:, vbscript:, file: and most data: URLs.
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+
+
+def markdown(text: Any) -> Markup:
+    """Markdown rendered to safe HTML (raw HTML in the source is escaped, not passed through)."""
+    return Markup(_md.render(str(text or "")))
+
+
+def headline(value: Any) -> str:
+    """A one-line title for a request: its ``title``, ``summary`` or ``kind``, else a preview."""
+    if isinstance(value, Mapping):
+        for key in ("title", "summary", "question", "kind"):
+            if isinstance(value.get(key), str) and value[key].strip():
+                return _clip(value[key])
+        if isinstance(value.get("action_requests"), list) and value["action_requests"]:
+            names = ", ".join(str(a.get("name")) for a in value["action_requests"][:3])
+            return _clip(f"Review tool call: {names}")
+        if value.get("type") == "tool_approval":
+            return _clip(f"Review tool call: {value.get('name')}")
+    if isinstance(value, list) and value and isinstance(value[0], Mapping):
+        action = value[0].get("action_request")
+        if isinstance(action, Mapping):
+            return _clip(str(value[0].get("description") or f"Review: {action.get('action')}"))
+    return preview(value)
+
+
+def subline(value: Any) -> str | None:
+    """A second line for the inbox: the ``summary`` when the headline was the title."""
+    if isinstance(value, Mapping) and isinstance(value.get("title"), str):
+        summary = value.get("summary") or value.get("description")
+        if isinstance(summary, str) and summary.strip():
+            return _clip(summary)
+    return None
+
+
+def preview(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return _clip(text)
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+
+
+def age(at: datetime | None, now: datetime | None = None) -> str:
+    """``"3 min ago"``: how long ago, in the largest unit that fits."""
+    if at is None:
+        return ""
+    now = now or datetime.now(UTC)
+    seconds = max(0, int((now - at).total_seconds()))
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def when(at: datetime | None) -> str:
+    """A timestamp people read: UTC, to the second."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if at else ""
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    kind: str  # add | del | hunk | file | meta | ctx
+    text: str
+
+
+def diff_lines(diff: str) -> list[DiffLine]:
+    """A unified diff, line by line, each with what it is (for colouring)."""
+    out = []
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---")):
+            kind = "file"
+        elif line.startswith("diff "):
+            kind = "meta"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        elif line.startswith(("index ", "new file", "deleted file", "similarity", "rename ")):
+            kind = "meta"
+        else:
+            kind = "ctx"
+        out.append(DiffLine(kind, line))
+    return out
+
+
+def is_code_review(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and value.get("kind") == "code_review"
+        and isinstance(value.get("diff"), str)
+    )
+
+
+def description(value: Any) -> str | None:
+    """Text describing the request, shown as Markdown above the answer."""
+    if isinstance(value, Mapping):
+        for key in ("description", "summary", "question"):
+            if isinstance(value.get(key), str) and value[key].strip():
+                return str(value[key])
+    return None
+
+
+def scalar(value: Any) -> str:
+    """A JSON leaf as text (strings as they are, the rest as JSON)."""
+    return value if isinstance(value, str) else json.dumps(value)

@@ -1,0 +1,318 @@
+"""The web UI's pages: the inbox, a request with its answer form, threads.
+
+Routes read through the same functions as the API (`hitl.requests`, `hitl.threads`) and answer
+through `hitl.requests.respond`, so the UI follows every rule the API does (first answer wins,
+validation against the response schema, the resume queued in the same transaction).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import jinja2
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from hitl import errors, requests, threads
+from hitl.models import REQUEST_STATES, THREAD_STATUSES
+from hitl.models import Request as HITLRequest
+from hitl.service import Service
+from hitl.ui import forms, native, present, queries
+
+router = APIRouter(include_in_schema=False)
+
+TEMPLATES = Path(__file__).parent / "templates"
+PAGE_SIZE = 50
+ACTOR_COOKIE = "hitl_actor"
+DEFAULT_ACTOR = "web user"
+ACTOR_FIELD = "_hitl_actor"
+JSON_FIELD = "_hitl_json"
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+
+env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    autoescape=True,  # every value from an agent is escaped
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+env.filters.update(
+    markdown=present.markdown,
+    age=present.age,
+    when=present.when,
+    headline=present.headline,
+    subline=present.subline,
+    scalar=present.scalar,
+)
+env.globals.update(REQUEST_STATES=REQUEST_STATES, THREAD_STATUSES=THREAD_STATUSES)
+
+
+def _render(
+    request: Request, template: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    html = env.get_template(template).render(
+        actor=_actor(request), path=request.url.path, **context
+    )
+    return HTMLResponse(html, status_code=status_code, headers={"Content-Security-Policy": CSP})
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _actor(request: Request) -> str:
+    return (request.cookies.get(ACTOR_COOKIE) or DEFAULT_ACTOR)[:200]
+
+
+def _query(**params: str | None) -> str:
+    return urlencode({k: v for k, v in params.items() if v})
+
+
+# -- inbox ----------------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+async def inbox(
+    request: Request,
+    state: str = "pending",
+    graph: str = "",
+    cursor: str | None = None,
+    fragment: str | None = None,
+) -> Response:
+    state = state if state in (*REQUEST_STATES, "all") else "pending"
+    graph = graph.strip()
+    service = _service(request)
+    try:
+        async with service.pool.connection() as conn:
+            page = await requests.list_page(
+                conn,
+                state=None if state == "all" else state,
+                graph=graph or None,
+                limit=PAGE_SIZE,
+                cursor=cursor,
+            )
+            counts = await queries.request_counts(conn)
+    except errors.InvalidInput:  # a stale or hand-made cursor: start from the top
+        return RedirectResponse("/?" + _query(state=state, graph=graph), status_code=303)
+    next_url = (
+        "/?" + _query(state=state, graph=graph, cursor=page.next_cursor)
+        if page.next_cursor
+        else None
+    )
+    context = {
+        "page": page,
+        "counts": counts,
+        "state": state,
+        "graph": graph,
+        "graphs": service.registry.names(),
+        "cursor": cursor,
+        "next_url": next_url,
+        "fragment_url": "/?" + _query(state=state, graph=graph, cursor=cursor, fragment="live"),
+        "query": _query,
+    }
+    template = "_inbox_live.html" if fragment else "inbox.html"
+    return _render(request, template, **context)
+
+
+# -- one request ----------------------------------------------------------------------------------
+
+
+@router.get("/requests/{request_id}", response_class=HTMLResponse)
+async def request_page(request: Request, request_id: str) -> HTMLResponse:
+    try:
+        return await _request_view(request, request_id)
+    except errors.NotFound as exc:
+        return _not_found(request, exc)
+
+
+@router.post("/requests/{request_id}/answer", response_class=HTMLResponse)
+async def answer(request: Request, request_id: str) -> Response:
+    service = _service(request)
+    form = _form_data(await request.body(), request.headers.get("content-type", ""))
+    actor = (_first(form, ACTOR_FIELD) or "").strip()[:200] or _actor(request)
+    try:
+        async with service.pool.connection() as conn:
+            hitl_request = await requests.get(conn, request_id)
+    except errors.NotFound as exc:
+        return _not_found(request, exc)
+    try:
+        value = _answer_value(hitl_request, form)
+        await requests.respond(service.pool, request_id, value, actor)
+    except errors.ResponseInvalid as exc:
+        return await _request_view(
+            request, request_id, form=form, problems=list(exc.detail), status_code=422
+        )
+    except errors.InvalidInput as exc:
+        return await _request_view(
+            request, request_id, form=form, problems=list(exc.detail), status_code=422
+        )
+    except errors.RequestNotPending as exc:
+        return await _request_view(request, request_id, conflict=exc, status_code=409)
+    response = RedirectResponse(f"/requests/{request_id}#answer", status_code=303)
+    response.set_cookie(ACTOR_COOKIE, actor, max_age=365 * 86400, samesite="lax", httponly=True)
+    return response
+
+
+def _form_data(body: bytes, content_type: str) -> dict[str, list[str]]:
+    """An url-encoded form body as ``{name: [values]}`` (the only kind our forms send)."""
+    if "application/x-www-form-urlencoded" not in content_type:
+        return {}
+    out: dict[str, list[str]] = {}
+    for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        out.setdefault(name, []).append(value.replace("\r\n", "\n"))
+    return out
+
+
+def _first(form: dict[str, list[str]], name: str) -> str | None:
+    values = form.get(name)
+    return values[0] if values else None
+
+
+def _answer_value(hitl_request: HITLRequest, form: dict[str, list[str]]) -> Any:
+    if hitl_request.response_schema:
+        return forms.value_from_form(hitl_request.response_schema, form)
+    if native.shape_of(hitl_request.value):
+        return native.answer_from_form(hitl_request.value, form)
+    raw = (_first(form, JSON_FIELD) or "").strip()
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        problem = f"not valid JSON: {exc}" if raw else "write the answer as JSON"
+        raise errors.ResponseInvalid(
+            [{"loc": ["body", "response"], "msg": problem, "type": "json"}]
+        ) from None
+
+
+async def _request_view(
+    request: Request,
+    request_id: str,
+    *,
+    form: dict[str, list[str]] | None = None,
+    problems: list[dict[str, Any]] | None = None,
+    conflict: errors.RequestNotPending | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    service = _service(request)
+    async with service.pool.connection() as conn:
+        hitl_request = await requests.get(conn, request_id)
+        timeline = await requests.of_thread(conn, hitl_request.thread_id, pending=False)
+        thread = await threads.get(conn, hitl_request.thread_id)
+    value = hitl_request.value
+    schema = hitl_request.response_schema
+    shape = None if schema else native.shape_of(value)
+    fields = forms.fields_from_schema(schema)
+    if form is not None:
+        values = form
+    elif shape:
+        values = native.initial_values(value)
+    else:
+        values = forms.initial_values(fields)
+    problems = problems or []
+    if shape:
+        field_errors, loose = _card_errors(problems)
+    else:
+        field_errors, loose = forms.errors_by_field(fields, problems)
+        if not fields:  # the JSON editor: its errors are the form's
+            field_errors, loose = {JSON_FIELD: [str(p.get("msg")) for p in problems]}, []
+    return _render(
+        request,
+        "request.html",
+        status_code=status_code,
+        req=hitl_request,
+        thread=thread,
+        value=value,
+        schema=schema,
+        code_review=present.is_code_review(value),
+        diff=present.diff_lines(value["diff"]) if present.is_code_review(value) else [],
+        description=present.description(value),
+        title=present.headline(value),
+        shape=shape,
+        cards=native.cards(value) if shape else [],
+        native_labels=native.LABELS,
+        native_messages=native.MESSAGES,
+        fields=fields,
+        values=values,
+        field_errors=field_errors,
+        loose_errors=loose,
+        conflict=conflict,
+        timeline=timeline,
+        json_field=JSON_FIELD,
+        json_text=_first(values, JSON_FIELD) or "",
+        actor_field=ACTOR_FIELD,
+        form_actor=_first(values, ACTOR_FIELD) or _actor(request),
+    )
+
+
+def _card_errors(problems: list[dict[str, Any]]) -> tuple[dict[str, list[str]], list[str]]:
+    placed: dict[str, list[str]] = {}
+    loose = []
+    for p in problems:
+        loc = [str(x) for x in p.get("loc", [])]
+        if loc[2:3] == ["card"] and len(loc) >= 5:
+            placed.setdefault(".".join(loc[2:5]), []).append(str(p.get("msg")))
+        else:
+            loose.append(str(p.get("msg")))
+    return placed, loose
+
+
+def _not_found(request: Request, exc: errors.HITLError) -> HTMLResponse:
+    return _render(request, "not_found.html", status_code=404, detail=str(exc.detail))
+
+
+# -- threads --------------------------------------------------------------------------------------
+
+
+@router.get("/threads", response_class=HTMLResponse)
+async def thread_list(
+    request: Request, status: str = "", graph: str = "", cursor: str | None = None
+) -> Response:
+    status = status if status in THREAD_STATUSES else ""
+    graph = graph.strip()
+    service = _service(request)
+    try:
+        async with service.pool.connection() as conn:
+            page = await threads.list_page(
+                conn, status=status or None, graph=graph or None, limit=PAGE_SIZE, cursor=cursor
+            )
+    except errors.InvalidInput:
+        return RedirectResponse("/threads?" + _query(status=status, graph=graph), 303)
+    next_url = (
+        "/threads?" + _query(status=status, graph=graph, cursor=page.next_cursor)
+        if page.next_cursor
+        else None
+    )
+    return _render(
+        request,
+        "threads.html",
+        page=page,
+        status=status,
+        graph=graph,
+        graphs=service.registry.names(),
+        next_url=next_url,
+    )
+
+
+@router.get("/threads/{thread_id}", response_class=HTMLResponse)
+async def thread_page(request: Request, thread_id: str) -> HTMLResponse:
+    service = _service(request)
+    try:
+        async with service.pool.connection() as conn:
+            thread = await threads.get(conn, thread_id)
+            history = await requests.of_thread(conn, thread_id, pending=False)
+    except errors.NotFound as exc:
+        return _not_found(request, exc)
+    return _render(
+        request,
+        "thread.html",
+        thread=thread,
+        pending=[r for r in history if r.state == "pending"],
+        timeline=history,
+    )

@@ -1,0 +1,151 @@
+"""The web UI in a real browser (Debian's Chromium via Playwright) against a server process."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from graphs.samples import HIGH_RISK_DIFF
+from hitl.launcher import ServiceProcess
+from tests.support.api import GRAPH_MODULES, pending, settle, start
+from tests.support.browser import chromium, keep_artifact
+
+WAIT_MS = 20_000
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as b:
+        yield b
+
+
+async def new_request(client: httpx.AsyncClient, **input: str) -> dict[str, str]:
+    thread_id = await start(client, "code_review", {"diff": HIGH_RISK_DIFF, **input})
+    assert (await settle(client, thread_id))["status"] == "interrupted"
+    [request] = await pending(client, thread_id)
+    return request
+
+
+async def live_inbox(page: Page, url: str) -> None:
+    await page.goto(url + "/")
+    await expect(page.locator("body")).to_have_attribute("data-live", "open", timeout=WAIT_MS)
+    # A reload would clear this; the live updates must not need one.
+    await page.evaluate("window.__not_reloaded = true")
+
+
+async def test_review_in_the_browser_with_a_live_inbox(
+    make_server: Callable[..., ServiceProcess],
+    http: Callable[[str], httpx.AsyncClient],
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    server = make_server().start()
+    server.wait_ready()
+    client = http(server.url)
+    first = await new_request(client, title="Drop the users table", author="mallory")
+
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    inbox = await context.new_page()
+    await live_inbox(inbox, server.url)
+    row = inbox.locator(f'tr[data-request-id="{first["id"]}"]')
+    await expect(row).to_contain_text("Drop the users table")
+
+    page = await context.new_page()
+    await page.goto(server.url + "/")
+    await page.get_by_role("link", name="Drop the users table").click()
+    await expect(page).to_have_url(f"{server.url}/requests/{first['id']}")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Drop the users table")
+    added = page.locator(".d-add", has_text="+DROP TABLE users;")
+    await expect(added).to_be_visible()
+    colour = await added.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert colour not in ("rgba(0, 0, 0, 0)", "transparent"), colour
+    removed = page.locator(".d-del").first
+    assert await removed.evaluate("e => getComputedStyle(e).backgroundColor") != colour
+    await expect(page.locator(".risk")).to_contain_text("Risk high (score 100 of 100)")
+
+    # No decision: the server's error appears at the field, the comment is kept.
+    await page.get_by_label("Comment").fill("Needs a second look <b>now</b>")
+    await page.get_by_role("button", name="Send answer").click()
+    decision = page.get_by_role("group", name=re.compile("Decision"))
+    await expect(decision.locator(".error")).to_have_text("This field is required.")
+    await expect(page.get_by_label("Comment")).to_have_value("Needs a second look <b>now</b>")
+    shot = tmp_path / "request-form-error.png"
+    await page.screenshot(path=str(shot), full_page=True)
+    keep_artifact(shot)
+
+    await page.get_by_label("Your name").fill("E2E Reviewer")
+    await page.get_by_label("Approve").check()
+    await page.get_by_role("button", name="Send answer").click()
+    await expect(page).to_have_url(f"{server.url}/requests/{first['id']}#answer")
+    await expect(page.locator("#answer")).to_contain_text("E2E Reviewer answered at")
+    await expect(page.locator("#answer")).to_contain_text("approve")
+    shot = tmp_path / "request-page.png"
+    await page.screenshot(path=str(shot), full_page=True)
+    keep_artifact(shot)
+
+    # The inbox left open drops the answered request and shows new ones, without a reload.
+    await expect(row).to_have_count(0, timeout=WAIT_MS)
+    second = await new_request(client, title="Second change")
+    await expect(inbox.locator(f'tr[data-request-id="{second["id"]}"]')).to_contain_text(
+        "Second change", timeout=WAIT_MS
+    )
+    assert await inbox.evaluate("window.__not_reloaded === true")
+    shot = tmp_path / "inbox.png"
+    await inbox.screenshot(path=str(shot), full_page=True)
+    keep_artifact(shot)
+
+    # The thread went on: tests passed, and it now waits for the deploy approval.
+    thread = await settle(client, first["thread_id"])
+    assert thread["values"]["review"] == {
+        "decision": "approve",
+        "comment": "Needs a second look <b>now</b>",
+    }
+    await context.close()
+
+
+async def test_middleware_request_edited_in_the_browser(
+    make_server: Callable[..., ServiceProcess],
+    http: Callable[[str], httpx.AsyncClient],
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    server = make_server(HITL_GRAPHS=GRAPH_MODULES + ",graphs.langchain_agent").start()
+    server.wait_ready()
+    client = http(server.url)
+    ask = {"messages": [{"type": "human", "content": "refund 120 EUR on order A-1001"}]}
+    thread_id = await start(client, "refund_agent", ask)
+    assert (await settle(client, thread_id))["status"] == "interrupted"
+    [request] = await pending(client, thread_id)
+
+    page = await browser.new_page()
+    await page.goto(f"{server.url}/requests/{request['id']}")
+    amount = page.get_by_label("amount")
+    await expect(amount).to_be_hidden()  # shown only for an edit
+    await expect(page.get_by_label("Respond instead of running")).to_have_count(0)
+    await page.get_by_label("Edit, then run").check()
+    await expect(amount).to_have_value("120.0")
+    await amount.fill("99.5")
+    await page.get_by_role("button", name="Send answer").click()
+    await expect(page.locator("#answer")).to_contain_text("web user answered at")
+
+    thread = await settle(client, thread_id)
+    assert thread["status"] == "completed", thread
+    r = await client.get(f"/api/v1/requests/{request['id']}")
+    assert r.json()["response"] == {
+        "decisions": [
+            {
+                "type": "edit",
+                "edited_action": {
+                    "name": "issue_refund",
+                    "args": {"order_id": "A-1001", "amount": 99.5},
+                },
+            }
+        ]
+    }
+    assert "Refunded 99.50 EUR on order A-1001" in str(thread["values"])
+    await page.screenshot(path=str(tmp_path / "middleware.png"), full_page=True)

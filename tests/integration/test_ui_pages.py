@@ -1,0 +1,542 @@
+"""The web UI's server-rendered pages, over httpx (no browser), and its schema-to-form logic."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import uuid
+from typing import Any, Literal
+
+import httpx
+import pytest
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel, Field
+
+from graphs.samples import HIGH_RISK_DIFF
+from hitl import errors
+from hitl.config import Settings
+from hitl.service import Service
+from hitl.ui import forms, native, present, routes
+from nodes.approval import ReviewDecision
+from tests.support.api import GRAPH_MODULES, pending, respond, settle, start
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str) -> Settings:
+    """As the shared fixture, plus the LangChain agent (its interrupts are middleware-shaped)."""
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        graphs=GRAPH_MODULES + ",graphs.langchain_agent",
+        poll_interval=0.2,
+        run_lease_seconds=3,
+        db_pool_max=10,
+    )
+
+
+async def review_request(client: httpx.AsyncClient) -> dict[str, Any]:
+    thread_id = await start(client, "code_review", {"diff": HIGH_RISK_DIFF, "author": "mallory"})
+    assert (await settle(client, thread_id))["status"] == "interrupted"
+    [request] = await pending(client, thread_id)
+    return request
+
+
+async def request_state(client: httpx.AsyncClient, request_id: str) -> dict[str, Any]:
+    r = await client.get(f"/api/v1/requests/{request_id}")
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def insert_request(
+    service: Service, client: httpx.AsyncClient, value: Any, schema: Any = None
+) -> str:
+    """A request with any value and schema, on a thread of its own (for rendering only)."""
+    thread_id = await start(client, "approval", {})
+    await settle(client, thread_id)
+    async with service.pool.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO hitl_requests (thread_id, interrupt_id, graph, value, response_schema)"
+            " VALUES (%s, %s, 'approval', %s, %s) RETURNING id",
+            (thread_id, uuid.uuid4().hex, Jsonb(value), Jsonb(schema) if schema else None),
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return str(row["id"])
+
+
+def text_of(page: str) -> str:
+    """The page's visible text, roughly: tags dropped, entities decoded, spaces squeezed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+def control(page: str, name: str) -> str:
+    """The HTML of the control (input/textarea/select) named ``name``."""
+    m = re.search(rf'<(input|textarea|select)\b[^>]*\bname="{re.escape(name)}"[^>]*>', page)
+    assert m, f"no control named {name!r}"
+    return m.group(0)
+
+
+# -- inbox ----------------------------------------------------------------------------------------
+
+
+async def test_inbox_lists_a_pending_request_with_counts(client: httpx.AsyncClient) -> None:
+    request = await review_request(client)
+    r = await client.get("/")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert f'href="/requests/{request["id"]}"' in r.text
+    text = text_of(r.text)
+    assert "Change to migrations/0007_drop_users.sql, auth/login.py" in text
+    assert "code_review" in text
+    assert re.search(r'data-state="pending">1<', r.text)
+    assert 'data-live-src="/?state=pending&amp;fragment=live"' in r.text
+
+    fragment = await client.get("/", params={"fragment": "live"})
+    assert fragment.status_code == 200
+    assert "<html" not in fragment.text
+    assert f'href="/requests/{request["id"]}"' in fragment.text
+
+    answered = await client.get("/", params={"state": "responded"})
+    assert f'href="/requests/{request["id"]}"' not in answered.text
+    assert "No requests match." in answered.text
+
+
+async def test_inbox_filters_by_graph_and_pages_with_a_cursor(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routes, "PAGE_SIZE", 1)
+    review = await review_request(client)
+    other = await start(client, "approval", {})
+    await settle(client, other)
+    [approval] = await pending(client, other)
+
+    only_reviews = await client.get("/", params={"graph": "code_review"})
+    assert f"/requests/{review['id']}" in only_reviews.text
+    assert f"/requests/{approval['id']}" not in only_reviews.text
+
+    first = await client.get("/")
+    assert f"/requests/{approval['id']}" in first.text  # newest first
+    match = re.search(r'<a href="([^"]+)" rel="next">Next page</a>', first.text)
+    assert match, "no next page link"
+    second = await client.get(html.unescape(match.group(1)))
+    assert f"/requests/{review['id']}" in second.text
+    assert 'rel="next"' not in second.text
+
+    stale = await client.get("/", params={"cursor": "not-a-cursor"})
+    assert stale.status_code == 303
+
+
+# -- request page and answers ---------------------------------------------------------------------
+
+
+async def test_request_page_shows_the_diff_findings_and_generated_form(
+    client: httpx.AsyncClient,
+) -> None:
+    request = await review_request(client)
+    r = await client.get(f"/requests/{request['id']}")
+    assert r.status_code == 200
+    page = r.text
+    assert '<span class="d-add">+DROP TABLE users;</span>' in page
+    assert '<span class="d-del">-    return hmac.compare_digest' in page
+    assert '<span class="d-hunk">@@ -1,4 +1,8 @@</span>' in page
+    text = text_of(page)
+    assert "Risk high (score 100 of 100)" in text
+    assert "author mallory" in text
+    assert "database migration" in text
+    for choice in ("approve", "reject", "request_changes"):
+        radio = control(page, "decision").replace('value="approve"', f'value="{choice}"')
+        assert re.search(rf'<input type="radio" name="decision" value="{choice}"', page), radio
+    assert "<legend>Decision" in page and "(required)" in page
+    assert 'maxlength="5000"' in control(page, "comment")
+    assert control(page, "comment").startswith("<textarea")
+    assert control(page, "_hitl_actor").count('value="web user"') == 1
+    assert "Thread timeline" in text
+
+
+async def test_invalid_answer_rerenders_with_the_error_at_the_field_and_keeps_input(
+    client: httpx.AsyncClient,
+) -> None:
+    request = await review_request(client)
+    r = await client.post(
+        f"/requests/{request['id']}/answer",
+        data={"_hitl_actor": "ann", "comment": "Looks <b>fine</b> to me"},
+    )
+    assert r.status_code == 422
+    page = r.text
+    decision = re.search(
+        r'<fieldset class="choice invalid" id="f-decision".*?</fieldset>', page, re.S
+    )
+    assert decision, "the decision fieldset is not marked invalid"
+    assert "This field is required." in decision.group(0)
+    assert 'aria-invalid="true"' in decision.group(0)
+    assert "Looks &lt;b&gt;fine&lt;/b&gt; to me</textarea>" in page
+    assert 'value="ann"' in control(page, "_hitl_actor")
+
+    wrong = await client.post(f"/requests/{request['id']}/answer", data={"decision": "maybe"})
+    assert wrong.status_code == 422
+    assert "&#39;maybe&#39; is not one of" in wrong.text
+    assert (await request_state(client, request["id"]))["state"] == "pending"
+
+
+async def test_valid_answer_redirects_and_a_second_one_gets_the_conflict(
+    client: httpx.AsyncClient,
+) -> None:
+    request = await review_request(client)
+    r = await client.post(
+        f"/requests/{request['id']}/answer",
+        data={"_hitl_actor": "Ann Reviewer", "decision": "approve", "comment": "ok"},
+    )
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/requests/{request['id']}#answer"
+    assert "hitl_actor=" in r.headers["set-cookie"]
+    stored = await request_state(client, request["id"])
+    assert stored["state"] in ("responded", "resumed")
+    assert stored["response"] == {"decision": "approve", "comment": "ok"}
+    assert stored["responded_by"] == "Ann Reviewer"
+
+    shown = await client.get(f"/requests/{request['id']}")
+    text = text_of(shown.text)
+    assert "Ann Reviewer answered at" in text
+    assert "Answering as Ann Reviewer" in text  # the cookie remembers the name
+    assert 'action="/requests/' not in shown.text  # no form once answered
+
+    again = await client.post(f"/requests/{request['id']}/answer", data={"decision": "reject"})
+    assert again.status_code == 409
+    text = text_of(again.text)
+    assert "This request was already answered." in text
+    assert "Ann Reviewer answered it" in text
+    assert (await request_state(client, request["id"]))["response"]["decision"] == "approve"
+
+    thread = await settle(client, request["thread_id"])
+    assert thread["values"]["review"]["decision"] == "approve"
+
+
+async def test_answer_without_schema_uses_the_json_editor(client: httpx.AsyncClient) -> None:
+    thread_id = await start(client, "parallel", {})
+    await settle(client, thread_id)
+    left = next(r for r in await pending(client, thread_id) if r["response_schema"] is None)
+    page = (await client.get(f"/requests/{left['id']}")).text
+    assert "data-json-form" in page
+    assert control(page, "_hitl_json").startswith("<textarea")
+
+    bad = await client.post(f"/requests/{left['id']}/answer", data={"_hitl_json": '{"a": '})
+    assert bad.status_code == 422
+    assert "not valid JSON" in bad.text
+    assert "{&#34;a&#34;: </textarea>" in bad.text
+    ok = await client.post(f"/requests/{left['id']}/answer", data={"_hitl_json": '{"a": [1, 2]}'})
+    assert ok.status_code == 303
+    assert (await request_state(client, left["id"]))["response"] == {"a": [1, 2]}
+
+
+async def test_values_from_agents_are_escaped(client: httpx.AsyncClient, service: Service) -> None:
+    evil = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    request_id = await insert_request(
+        service,
+        client,
+        {"title": evil, "description": f"**bold** {evil}", "nested": {"k": evil}},
+        {"type": "object", "properties": {"x": {"type": "string", "title": evil}}},
+    )
+    for url in ("/", f"/requests/{request_id}"):
+        page = (await client.get(url)).text
+        assert "<script>alert" not in page
+        assert "<img src=x" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    page = (await client.get(f"/requests/{request_id}")).text
+    assert "<strong>bold</strong>" in page  # Markdown is rendered, its HTML is not
+
+
+async def test_middleware_request_is_answered_with_its_decisions(
+    client: httpx.AsyncClient,
+) -> None:
+    thread_id = await start(
+        client,
+        "refund_agent",
+        {"messages": [{"type": "human", "content": "refund 120 EUR on order A-1001"}]},
+    )
+    assert (await settle(client, thread_id))["status"] == "interrupted"
+    [request] = await pending(client, thread_id)
+    page = (await client.get(f"/requests/{request['id']}")).text
+    text = text_of(page)
+    assert "issue_refund" in text
+    for decision in ("approve", "edit", "reject"):
+        assert f'name="card.0.type" value="{decision}"' in page
+    assert 'name="card.0.type" value="respond"' not in page
+    assert 'value="120.0"' in control(page, "card.0.args.amount")
+
+    missing = await client.post(f"/requests/{request['id']}/answer", data={})
+    assert missing.status_code == 422
+    assert "choose a decision" in missing.text
+
+    r = await client.post(
+        f"/requests/{request['id']}/answer",
+        data={
+            "card.0.type": "edit",
+            "card.0.args.order_id": "A-1001",
+            "card.0.args.amount": "100",
+            "card.0.message": "",
+        },
+    )
+    assert r.status_code == 303, r.text
+    stored = await request_state(client, request["id"])
+    assert stored["response"] == {
+        "decisions": [
+            {
+                "type": "edit",
+                "edited_action": {
+                    "name": "issue_refund",
+                    "args": {"order_id": "A-1001", "amount": 100},
+                },
+            }
+        ]
+    }
+    thread = await settle(client, thread_id)
+    assert thread["status"] == "completed", thread
+    assert "Refunded 100.00 EUR on order A-1001" in json.dumps(thread["values"])
+
+
+async def test_missing_request_and_thread_pages(client: httpx.AsyncClient) -> None:
+    r = await client.get(f"/requests/{uuid.uuid4()}")
+    assert r.status_code == 404
+    assert "Not found" in r.text
+    assert (await client.get("/requests/nope")).status_code == 404
+    assert (await client.get("/threads/nope")).status_code == 404
+    assert (await client.post("/requests/nope/answer", data={})).status_code == 404
+
+
+async def test_threads_pages(client: httpx.AsyncClient) -> None:
+    request = await review_request(client)
+    done = await start(client, "approval", {})
+    await settle(client, done)
+    [approval] = await pending(client, done)
+    assert (await respond(client, approval["id"], {"decision": "approve"})).status_code == 200
+    await settle(client, done)
+
+    listing = await client.get("/threads")
+    assert listing.status_code == 200
+    assert f'href="/threads/{request["thread_id"]}"' in listing.text
+    assert f'href="/threads/{done}"' in listing.text
+    interrupted = await client.get("/threads", params={"status": "interrupted"})
+    assert f'href="/threads/{done}"' not in interrupted.text
+    by_graph = await client.get("/threads", params={"graph": "approval"})
+    assert f'href="/threads/{request["thread_id"]}"' not in by_graph.text
+
+    page = await client.get(f"/threads/{request['thread_id']}")
+    assert page.status_code == 200
+    assert f'href="/requests/{request["id"]}"' in page.text
+    assert "Waiting for people" in page.text
+    assert "risk_score" in page.text  # the values, as a tree
+
+    finished = text_of((await client.get(f"/threads/{done}")).text)
+    assert "completed" in finished
+    assert "answered" in finished
+
+
+# -- forms.py -------------------------------------------------------------------------------------
+
+
+class Address(BaseModel):
+    city: str = Field(min_length=2, max_length=50, description="Where it goes.")
+    zip_code: str | None = Field(default=None, pattern=r"^\d{5}$")
+
+
+class Everything(BaseModel):
+    decision: Literal["approve", "reject"]
+    priority: Literal["p0", "p1", "p2", "p3", "p4", "p5"] = "p2"
+    urgent: bool = False
+    count: int = Field(default=1, ge=0, le=10)
+    ratio: float | None = None
+    email: str | None = Field(default=None, json_schema_extra={"format": "email"})
+    tags: list[str] = Field(default_factory=list)
+    scores: list[int] = Field(default_factory=list)
+    labels: list[Literal["bug", "docs"]] = Field(default_factory=list)
+    address: Address
+    extra: dict[str, Any] | None = None
+
+
+def by_name(fields: list[forms.Field]) -> dict[str, forms.Field]:
+    out = {}
+    for f in fields:
+        out[f.name] = f
+        out.update(by_name(f.children))
+    return out
+
+
+def test_fields_from_a_pydantic_schema() -> None:
+    fields = by_name(forms.fields_from_schema(Everything.model_json_schema()))
+    assert fields["decision"].kind == "radio" and fields["decision"].required
+    assert [o.data for o in fields["decision"].options] == ["approve", "reject"]
+    assert fields["priority"].kind == "select" and fields["priority"].default == "p2"
+    assert fields["urgent"].kind == "checkbox"
+    assert fields["count"].kind == "number"
+    assert fields["count"].attrs == {"step": "1", "min": "0", "max": "10"}
+    assert fields["ratio"].kind == "number" and fields["ratio"].nullable
+    assert fields["ratio"].attrs == {"step": "any"}
+    assert fields["email"].kind == "text" and fields["email"].attrs["type"] == "email"
+    assert fields["tags"].kind == "lines" and fields["tags"].item_type == "string"
+    assert fields["scores"].kind == "lines" and fields["scores"].item_type == "integer"
+    assert fields["labels"].kind == "checkboxes"
+    assert fields["address"].kind == "fieldset" and fields["address"].required  # via $ref
+    assert fields["address.city"].attrs == {
+        "minlength": "2",
+        "maxlength": "50",
+        "type": "text",
+        "required": "",
+    }
+    assert fields["address.city"].description == "Where it goes."
+    assert fields["address.zip_code"].attrs["pattern"] == r".*(?:^\d{5}$).*"
+    assert fields["extra"].kind == "json"
+    assert list(by_name(forms.fields_from_schema(Everything.model_json_schema())))[:2] == [
+        "decision",
+        "address",
+    ]  # required first
+
+
+def test_review_decision_schema_and_defaults() -> None:
+    fields = forms.fields_from_schema(ReviewDecision.model_json_schema())
+    assert [(f.name, f.kind, f.required) for f in fields] == [
+        ("decision", "radio", True),
+        ("comment", "textarea", False),
+    ]
+    assert forms.initial_values(forms.fields_from_schema(Everything.model_json_schema())) == {
+        "priority": ["p2"],
+        "urgent": [],
+        "count": ["1"],
+    }
+
+
+def test_value_from_form_coerces_to_the_schema() -> None:
+    schema = Everything.model_json_schema()
+    value = forms.value_from_form(
+        schema,
+        {
+            "decision": "approve",
+            "priority": "p4",
+            "urgent": "on",
+            "count": "3",
+            "ratio": "0.5",
+            "email": "",
+            "tags": "a\n\n b \n",
+            "scores": ["1\n2"],
+            "labels": ["bug", "docs"],
+            "address.city": "Lyon",
+            "address.zip_code": "",
+            "extra": '{"k": [1]}',
+        },
+    )
+    assert value == {
+        "decision": "approve",
+        "priority": "p4",
+        "urgent": True,
+        "count": 3,
+        "ratio": 0.5,
+        "tags": ["a", "b"],
+        "scores": [1, 2],
+        "labels": ["bug", "docs"],
+        "address": {"city": "Lyon"},
+        "extra": {"k": [1]},
+    }
+    Everything.model_validate(value)
+    assert forms.value_from_form(schema, {"decision": "reject"}) == {
+        "decision": "reject",
+        "urgent": False,
+        "address": {},
+    }
+
+
+def test_value_from_form_reports_what_it_cannot_read() -> None:
+    with pytest.raises(errors.ResponseInvalid) as caught:
+        forms.value_from_form(
+            Everything.model_json_schema(),
+            {"decision": "approve", "count": "two", "scores": "1\nx", "extra": "{"},
+        )
+    problems = caught.value.detail
+    assert [p["loc"] for p in problems] == [
+        ["body", "response", "count"],
+        ["body", "response", "scores"],
+        ["body", "response", "extra"],
+    ]
+    assert problems[0]["msg"] == "'two' is not an integer"
+    placed, loose = forms.errors_by_field(
+        forms.fields_from_schema(Everything.model_json_schema()),
+        [
+            *problems,
+            {"loc": ["body", "response", "address", "city"], "msg": "too short"},
+            {"loc": ["body", "response", "tags", 3], "msg": "bad item"},
+            {"loc": ["body", "response"], "msg": "whole"},
+        ],
+    )
+    assert placed["address.city"] == ["too short"]
+    assert placed["tags"] == ["bad item"]
+    assert loose == ["whole"]
+
+
+def test_anyof_null_refs_and_non_object_schemas() -> None:
+    schema = {
+        "$defs": {"Level": {"enum": ["low", "high"], "type": "string", "title": "Level"}},
+        "type": "object",
+        "properties": {
+            "level": {"anyOf": [{"$ref": "#/$defs/Level"}, {"type": "null"}], "default": None},
+            "n": {"type": ["integer", "null"], "exclusiveMinimum": 0},
+            "flag": {"const": True},
+        },
+        "required": ["n"],
+    }
+    fields = by_name(forms.fields_from_schema(schema))
+    assert fields["level"].kind == "radio" and fields["level"].nullable
+    assert fields["level"].label == "Level"
+    assert fields["n"].kind == "number" and fields["n"].attrs["min"] == "1"
+    assert fields["flag"].kind == "radio" and fields["flag"].options[0].value == "true"
+    assert forms.value_from_form(schema, {"level": "high", "n": "4", "flag": "true"}) == {
+        "level": "high",
+        "n": 4,
+        "flag": True,
+    }
+    [root] = forms.fields_from_schema({"type": "integer", "maximum": 5})
+    assert (root.name, root.kind, root.attrs["max"]) == ("value", "number", "5")
+    assert forms.value_from_form({"type": "integer"}, {"value": "5"}) == 5
+    assert forms.fields_from_schema(None) == []
+
+
+def test_native_shapes() -> None:
+    middleware = {
+        "action_requests": [{"name": "send", "args": {"to": "a@b", "n": 2}, "description": "d"}],
+        "review_configs": [{"action_name": "send", "allowed_decisions": ["approve", "reject"]}],
+    }
+    assert native.shape_of(middleware) == "middleware"
+    [card] = native.cards(middleware)
+    assert card.decisions == ["approve", "reject"]
+    assert native.answer_from_form(middleware, {"card.0.type": "reject"}) == {
+        "decisions": [{"type": "reject"}]
+    }
+    assert native.answer_from_form(
+        middleware, {"card.0.type": "reject", "card.0.message": "no"}
+    ) == {"decisions": [{"type": "reject", "message": "no"}]}
+    inbox = [
+        {
+            "action_request": {"action": "post", "args": {"text": "hi"}},
+            "config": {"allow_accept": True, "allow_edit": True, "allow_respond": True},
+            "description": "Post it?",
+        }
+    ]
+    assert native.shape_of(inbox) == "agent_inbox"
+    assert native.cards(inbox)[0].decisions == ["accept", "edit", "response"]
+    assert native.answer_from_form(inbox, {"card.0.type": "edit", "card.0.args.text": "hello"}) == [
+        {"type": "edit", "args": {"action": "post", "args": {"text": "hello"}}}
+    ]
+    assert native.answer_from_form(inbox, {"card.0.type": "accept"}) == [
+        {"type": "accept", "args": None}
+    ]
+    with pytest.raises(errors.ResponseInvalid):
+        native.answer_from_form(inbox, {"card.0.type": "response", "card.0.message": " "})
+
+
+def test_markdown_is_rendered_without_raw_html() -> None:
+    out = str(present.markdown("**b** <script>x</script> [l](javascript:alert(1))"))
+    assert "<strong>b</strong>" in out
+    assert "<script>" not in out
+    assert 'href="javascript' not in out
+    assert present.headline({"kind": "deploy_approval"}) == "deploy_approval"
+    assert present.headline({"x": 1}) == '{"x": 1}'
