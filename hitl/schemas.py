@@ -79,4 +79,8 @@ def validate_input(adapter: TypeAdapter[Any] | None, value: Any) -> Any:
                 for e in exc.errors(include_url=False, include_context=False, include_input=False)
             ]
         ) from None
+    except TypeError:
+        # Schemas pydantic cannot apply to plain JSON (e.g. langchain message unions that the
+        # graph itself coerces from dicts): the graph validates its input when it runs.
+        return value
     return to_json(adapter.dump_python(validated, mode="json"))

@@ -189,3 +189,11 @@ async def test_pending_requests_of_a_completed_thread_are_gone(client: httpx.Asy
     )
     await settle(client, thread_id)
     assert await pending(client, thread_id) == []
+
+
+async def test_graphs_are_listed_with_their_input_schemas(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/graphs")
+    assert r.status_code == 200
+    graphs = {g["name"]: g for g in r.json()}
+    assert {"approval", "code_review", "parallel"} <= set(graphs)
+    assert graphs["code_review"]["input_schema"]["required"] == ["diff"]
