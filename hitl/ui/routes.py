@@ -50,6 +50,7 @@ env.filters.update(
     headline=present.headline,
     subline=present.subline,
     scalar=present.scalar,
+    count=queries.show_count,
 )
 env.globals.update(REQUEST_STATES=REQUEST_STATES, THREAD_STATUSES=THREAD_STATUSES)
 

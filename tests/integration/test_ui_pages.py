@@ -540,3 +540,22 @@ def test_markdown_is_rendered_without_raw_html() -> None:
     assert 'href="javascript' not in out
     assert present.headline({"kind": "deploy_approval"}) == "deploy_approval"
     assert present.headline({"x": 1}) == '{"x": 1}'
+
+
+async def test_inbox_counts_are_capped_and_index_backed(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """A huge history does not slow the inbox: counts stop at 10,000 ("10,000+")."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO hitl_threads (thread_id, graph, status) VALUES ('t', 'g', 'completed')"
+        )
+        conn.execute(
+            "INSERT INTO hitl_requests (thread_id, interrupt_id, graph, state)"
+            " SELECT 't', i::text, 'g', 'resumed' FROM generate_series(1, 10005) i"
+        )
+    r = await client.get("/", params={"state": "resumed"})
+    assert r.status_code == 200
+    assert "10,000+" in r.text
