@@ -87,6 +87,10 @@ async def inbox(
     graph: str = "",
     cursor: str | None = None,
     fragment: str | None = None,
+    bulk_done: int | None = None,
+    bulk_skipped: int = 0,
+    bulk_decision: str = "",
+    bulk_problem: str = "",
 ) -> Response:
     state = state if state in (*REQUEST_STATES, "all") else "pending"
     graph = graph.strip()
@@ -118,6 +122,12 @@ async def inbox(
         "next_url": next_url,
         "fragment_url": "/?" + _query(state=state, graph=graph, cursor=cursor, fragment="live"),
         "query": _query,
+        "bulk": {
+            "done": bulk_done,
+            "skipped": bulk_skipped,
+            "decision": bulk_decision[:40],
+            "problem": bulk_problem[:300],
+        },
     }
     template = "_inbox_live.html" if fragment else "inbox.html"
     return _render(request, template, **context)

@@ -559,3 +559,47 @@ async def test_inbox_counts_are_capped_and_index_backed(
     r = await client.get("/", params={"state": "resumed"})
     assert r.status_code == 200
     assert "10,000+" in r.text
+
+
+async def test_bulk_approve_answers_each_selected_request(client: httpx.AsyncClient) -> None:
+    ids = []
+    for _ in range(3):
+        thread_id = await start(client, "approval", {})
+        await settle(client, thread_id)
+        [request] = await pending(client, thread_id)
+        ids.append(request["id"])
+    # someone answers one of them first: it is skipped, not an error
+    await client.post(
+        f"/api/v1/requests/{ids[0]}/respond", json={"response": {"decision": "reject"}}
+    )
+    page = await client.get("/", params={"state": "pending", "graph": "approval"})
+    assert 'form="bulk-form"' in page.text and "Approve selected" in page.text
+
+    r = await client.post(
+        "/bulk",
+        data={"ids": ids, "decision": "approve", "comment": "batch", "graph": "approval"},
+        headers={"cookie": "hitl_actor=Ana"},
+    )
+    assert r.status_code == 303
+    page = await client.get(r.headers["location"])
+    assert "2 requests answered" in page.text and "1 had already been answered" in page.text
+    states = [(await client.get(f"/api/v1/requests/{i}")).json() for i in ids]
+    assert [s["response"] for s in states] == [
+        {"decision": "reject"},
+        {"decision": "approve", "comment": "batch"},
+        {"decision": "approve", "comment": "batch"},
+    ]
+    assert states[1]["responded_by"] == "Ana"
+
+
+async def test_bulk_refuses_requests_asking_different_questions(client: httpx.AsyncClient) -> None:
+    a = await start(client, "approval", {})
+    b = await start(client, "parallel", {})
+    await settle(client, a)
+    await settle(client, b)
+    ids = [r["id"] for t in (a, b) for r in await pending(client, t)]
+    r = await client.post("/bulk", data={"ids": ids, "decision": "approve"})
+    page = await client.get(r.headers["location"])
+    assert "Nothing answered" in page.text
+    still = [r for t in (a, b) for r in await pending(client, t)]
+    assert len(still) == 3  # nothing was answered

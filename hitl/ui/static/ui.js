@@ -19,7 +19,14 @@
       fetch(region.getAttribute("data-live-src"), { headers: { Accept: "text/html" }, cache: "no-store" })
         .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
         .then(function (html) {
+          // keep the person's selection for a bulk answer across the refresh
+          var checked = Array.prototype.map.call(
+            region.querySelectorAll("input[name=ids]:checked"), function (box) { return box.value; });
           region.innerHTML = html;
+          checked.forEach(function (id) {
+            var box = region.querySelector('input[name=ids][value="' + id + '"]');
+            if (box) box.checked = true;
+          });
           document.body.setAttribute("data-live-refreshes",
             String(Number(document.body.getAttribute("data-live-refreshes") || "0") + 1));
         })
