@@ -85,6 +85,7 @@ async def inbox(
     request: Request,
     state: str = "pending",
     graph: str = "",
+    q: str = "",
     cursor: str | None = None,
     fragment: str | None = None,
     bulk_done: int | None = None,
@@ -94,21 +95,22 @@ async def inbox(
 ) -> Response:
     state = state if state in (*REQUEST_STATES, "all") else "pending"
     graph = graph.strip()
+    q = q.strip()[:200]
     service = _service(request)
     try:
         async with service.pool.connection() as conn:
-            page = await requests.list_page(
-                conn,
-                state=None if state == "all" else state,
-                graph=graph or None,
-                limit=PAGE_SIZE,
-                cursor=cursor,
-            )
+            filters = {"state": None if state == "all" else state, "graph": graph or None}
+            if q:
+                page = await queries.search_requests(
+                    conn, q, **filters, limit=PAGE_SIZE, cursor=cursor
+                )
+            else:
+                page = await requests.list_page(conn, **filters, limit=PAGE_SIZE, cursor=cursor)
             counts = await queries.request_counts(conn)
     except errors.InvalidInput:  # a stale or hand-made cursor: start from the top
-        return RedirectResponse("/?" + _query(state=state, graph=graph), status_code=303)
+        return RedirectResponse("/?" + _query(state=state, graph=graph, q=q), status_code=303)
     next_url = (
-        "/?" + _query(state=state, graph=graph, cursor=page.next_cursor)
+        "/?" + _query(state=state, graph=graph, q=q, cursor=page.next_cursor)
         if page.next_cursor
         else None
     )
@@ -117,10 +119,12 @@ async def inbox(
         "counts": counts,
         "state": state,
         "graph": graph,
+        "q": q,
         "graphs": service.registry.names(),
         "cursor": cursor,
         "next_url": next_url,
-        "fragment_url": "/?" + _query(state=state, graph=graph, cursor=cursor, fragment="live"),
+        "fragment_url": "/?"
+        + _query(state=state, graph=graph, q=q, cursor=cursor, fragment="live"),
         "query": _query,
         "bulk": {
             "done": bulk_done,

@@ -603,3 +603,18 @@ async def test_bulk_refuses_requests_asking_different_questions(client: httpx.As
     assert "Nothing answered" in page.text
     still = [r for t in (a, b) for r in await pending(client, t)]
     assert len(still) == 3  # nothing was answered
+
+
+async def test_inbox_text_search(client: httpx.AsyncClient) -> None:
+    from graphs.samples import HIGH_RISK_DIFF, LOW_RISK_DIFF
+
+    risky = await start(client, "code_review", {"diff": HIGH_RISK_DIFF, "title": "Drop users"})
+    calm = await start(client, "code_review", {"diff": LOW_RISK_DIFF, "title": "Fix 100% typo"})
+    await settle(client, risky)
+    await settle(client, calm)
+    page = await client.get("/", params={"q": "drop users"})
+    assert "Drop users" in page.text and "Fix 100% typo" not in page.text
+    page = await client.get("/", params={"q": "100%"})  # % is matched literally
+    assert "Fix 100% typo" in page.text and "Drop users" not in page.text
+    page = await client.get("/", params={"q": "no such words"})
+    assert "No requests match" in page.text
