@@ -44,9 +44,12 @@ def seed(database_url: str, total: int) -> None:
         conn.execute("ANALYZE hitl_threads")
 
 
-def page_latencies(small_url: str, large_url: str, samples: int) -> tuple[Stats, Stats]:
-    """p50/p95 (ms) of ``GET /api/v1/requests?state=pending&limit=50`` on two services, the
-    samples alternating between them; every other sample follows the cursor one page down."""
+def page_latencies(
+    small_url: str, large_url: str, samples: int, *, ui: bool = False
+) -> tuple[Stats, Stats]:
+    """p50/p95 (ms) of ``GET /api/v1/requests?state=pending&limit=50`` (or, with ``ui``, the
+    web inbox ``GET /?state=pending``) on two services, the samples alternating between them;
+    every other API sample follows the cursor one page down."""
     timings: dict[str, list[float]] = {small_url: [], large_url: []}
     cursors: dict[str, str | None] = {small_url: None, large_url: None}
     with httpx.Client(timeout=30) as client:
@@ -56,11 +59,16 @@ def page_latencies(small_url: str, large_url: str, samples: int) -> tuple[Stats,
                 if cursors[base] and i % 2:
                     params["cursor"] = cursors[base]  # type: ignore[assignment]
                 started = time.perf_counter()
-                r = client.get(base + "/api/v1/requests", params=params)
-                elapsed = time.perf_counter() - started
-                body = r.raise_for_status().json()
-                assert len(body["items"]) == 50, body
-                cursors[base] = body["next_cursor"]
+                if ui:
+                    r = client.get(base + "/", params={"state": "pending"})
+                    elapsed = time.perf_counter() - started
+                    assert r.raise_for_status().text.count('class="req-link"') == 50
+                else:
+                    r = client.get(base + "/api/v1/requests", params=params)
+                    elapsed = time.perf_counter() - started
+                    body = r.raise_for_status().json()
+                    assert len(body["items"]) == 50, body
+                    cursors[base] = body["next_cursor"]
                 if i >= 20:  # warm-up
                     timings[base].append(elapsed * 1000)
     return _stats(timings[small_url]), _stats(timings[large_url])
