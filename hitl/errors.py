@@ -15,7 +15,7 @@ class HITLError(Exception):
     status_code = 500
 
     def __init__(self, detail: Any = None) -> None:
-        self.detail = detail if detail is not None else self.__class__.__doc__
+        self.detail: Any = detail if detail is not None else self.__class__.__doc__
         super().__init__(detail)
 
 

@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
 import traceback
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.errors import is_invalid_resume
 from langgraph.pregel import Pregel
 from langgraph.types import Command, Interrupt, StateSnapshot
@@ -71,7 +74,7 @@ class Runner:
     def __init__(
         self,
         pool: AsyncConnectionPool[Any],
-        graphs: dict[str, Pregel[Any, Any]],
+        graphs: Mapping[str, Pregel[Any, Any]],
         registry: GraphRegistry,
         settings: Settings,
         *,
@@ -126,11 +129,11 @@ class Runner:
         for run in claimed:
             task = asyncio.create_task(self._execute_logged(run), name=f"hitl-run-{run.id}")
             self._active[run.id] = task
-            task.add_done_callback(lambda _t, rid=run.id: self._done(rid))
+            task.add_done_callback(functools.partial(self._done, run.id))
         self._saturated = len(claimed) == free
         return self._saturated
 
-    def _done(self, run_id: int) -> None:
+    def _done(self, run_id: int, _task: asyncio.Task[None]) -> None:
         self._active.pop(run_id, None)
         if self._saturated:  # runs may be waiting for this slot
             self.wakeup.set()
@@ -183,7 +186,7 @@ class Runner:
 
     async def execute(self, run: ClaimedRun) -> None:
         graph = self.graphs.get(run.graph)
-        config: dict[str, Any] = {"configurable": {"thread_id": run.thread_id}}
+        config: RunnableConfig = {"configurable": {"thread_id": run.thread_id}}
         if graph is None:
             await self._record(
                 run,
@@ -249,7 +252,9 @@ class Runner:
             reopen=reopen,
         )
 
-    async def _rest_after(self, graph: Pregel[Any, Any], config: Any, result: Any) -> _Rest:
+    async def _rest_after(
+        self, graph: Pregel[Any, Any], config: RunnableConfig, result: Any
+    ) -> _Rest:
         """Where the run stopped, from what ``ainvoke`` returned (reading the checkpoint only
         when the output does not tell: an error, or a stop without interrupts)."""
         if isinstance(result, dict):
@@ -266,9 +271,9 @@ class Runner:
         state: _Rest | None,
         *,
         error: dict[str, Any] | None,
-        resumed: list[str] = (),  # type: ignore[assignment]
-        superseded: list[str] = (),  # type: ignore[assignment]
-        reopen: list[str] = (),  # type: ignore[assignment]
+        resumed: Sequence[str] = (),
+        superseded: Sequence[str] = (),
+        reopen: Sequence[str] = (),
     ) -> None:
         interrupts = list(state.interrupts) if state is not None and error is None else []
         if error is None and state is not None and state.next and not interrupts:
@@ -289,9 +294,9 @@ class Runner:
         state: _Rest | None,
         interrupts: list[Interrupt],
         error: dict[str, Any] | None,
-        resumed: list[str],
-        superseded: list[str],
-        reopen: list[str],
+        resumed: Sequence[str],
+        superseded: Sequence[str],
+        reopen: Sequence[str],
     ) -> None:
         """Two statements in one transaction (see RECORD_RUN and RECORD_THREAD_REST)."""
         status = "failed" if error else "interrupted" if interrupts else "completed"

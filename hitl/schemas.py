@@ -32,7 +32,8 @@ def schema_errors(schema: dict[str, Any], value: Any, loc: tuple[str | int, ...]
         path = list(error.absolute_path)
         if error.validator == "required" and isinstance(error.validator_value, list):
             # jsonschema reports a missing property at its parent; name the property itself.
-            missing = [p for p in error.validator_value if p not in (error.instance or {})]
+            present = error.instance if isinstance(error.instance, dict) else {}
+            missing = [p for p in error.validator_value if p not in present]
             path += missing[:1]
         found.append({"loc": [*loc, *path], "msg": error.message, "type": str(error.validator)})
     return found

@@ -114,7 +114,7 @@ async def inbox(
         if page.next_cursor
         else None
     )
-    context = {
+    context: dict[str, Any] = {
         "page": page,
         "counts": counts,
         "state": state,
@@ -218,8 +218,11 @@ async def _request_view(
     service = _service(request)
     async with service.pool.connection() as conn:
         hitl_request = await requests.get(conn, request_id)
-        timeline = await requests.of_thread(conn, hitl_request.thread_id, pending=False)
-        thread = await threads.get(conn, hitl_request.thread_id)
+        thread = None
+        timeline = [hitl_request]  # an external request has no thread
+        if hitl_request.thread_id:
+            timeline = await requests.of_thread(conn, hitl_request.thread_id, pending=False)
+            thread = await threads.get(conn, hitl_request.thread_id)
     value = hitl_request.value
     schema = hitl_request.response_schema
     shape = None if schema else native.shape_of(value)
