@@ -56,12 +56,26 @@ EXPECTED: dict[str, list[str]] = {
         r"Done: Refunded 100\.00 EUR on order A-1001\.",
         r"service stopped",
     ],
+    "04_external_agent_webhooks": [
+        r"secret: whsec_\S+ \(returned once\)",
+        r"secret when read again: not shown",
+        r"paused before: \('wait',\)",
+        r"request \S+: external, pending",
+        r"responded by notebook",
+        r'outcome: \{"proposal": "deploy release 1\.2 to production", "decision": \{.*"approve"',
+        r"next: \(\) - decision: \{.*'decision': 'approve'",
+        r"delivery \S+ \(callback request\.responded\): succeeded\n  attempt 1: succeeded 204",
+        r"attempt 2: succeeded 200",
+        r"lines in the results file: 1",
+        r"everything stopped",
+    ],
 }
 # What the last cell must say: the notebook got to its end and cleaned up.
 LAST_CELL: dict[str, str] = {
     "01_author_a_graph": "finished: True",
     "02_serve_and_answer": "service stopped",
     "03_langchain_agent_with_hitl_middleware": "service stopped",
+    "04_external_agent_webhooks": "everything stopped",
 }
 
 

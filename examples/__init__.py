@@ -1,0 +1,1 @@
+"""Runnable examples; a package so notebooks and tests can import them."""
