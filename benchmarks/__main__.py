@@ -13,7 +13,7 @@ import platform
 import statistics
 from collections import defaultdict
 
-from benchmarks import _setup, cycle, inbox
+from benchmarks import _setup, bus, cycle, inbox, webhooks, workers
 
 
 def main() -> None:
@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--samples", type=int, default=300, help="inbox pages timed per size")
     parser.add_argument("--large", type=int, default=100_000, help="pending requests, large")
+    parser.add_argument("--webhooks", type=int, default=2000, help="deliveries per measurement")
     args = parser.parse_args()
     n, c = args.cycles, args.concurrency
 
@@ -78,6 +79,11 @@ def main() -> None:
         f"  {small_n:>7,} pending   p50 {ui_small['p50']:6.2f}   p95 {ui_small['p95']:6.2f}\n"
         f"  {args.large:>7,} pending   p50 {ui_large['p50']:6.2f}   p95 {ui_large['p95']:6.2f}"
     )
+
+    webhooks.run(n=args.webhooks, concurrency=c, rounds=args.rounds, samples=100)
+    workers.main(cycles=n, concurrency=c, rounds=args.rounds)
+    with _setup.engines() as (_, redis_url):
+        bus.main(redis_url, rounds=args.rounds)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The ``hitl`` command: ``hitl serve``, ``hitl migrate``.
+"""The ``hitl`` command: ``hitl serve``, ``hitl worker``, ``hitl agent``, ``hitl migrate``.
 
 Every option falls back to its ``HITL_*`` environment variable (shown in ``--help``).
 """
@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,12 +18,27 @@ from typing import Any
 from hitl.config import Settings
 
 
+class _WorkerName(logging.Filter):
+    """Adds ``%(worker)s`` to every record: which process (or which runner) did it."""
+
+    name_ = f"{socket.gethostname()}:{os.getpid()}"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self.name_
+        return True
+
+
+_worker_name = _WorkerName()
+
+
 def _configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s [%(worker)s] %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_worker_name)
 
 
 def _run(coro: Any) -> None:
@@ -101,8 +117,66 @@ async def _work(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with Service.open(settings.model_copy(update={"runner": True})) as service:
         assert service.runner is not None
+        _worker_name.name_ = service.runner.owner  # log lines name the runs' lease owner
         print(f"HITL worker {service.runner.owner} running graph runs", flush=True)
         await stop.wait()
+        logging.getLogger("hitl.worker").info("stopping: no new runs; finishing the held ones")
+    logging.getLogger("hitl.worker").info("stopped")
+
+
+async def _check(settings: Settings) -> list[str]:
+    """What keeps a worker from working: Postgres or Redis unreachable, migrations pending."""
+    import contextlib
+
+    import psycopg
+    from redis.asyncio import Redis
+
+    from hitl.db import migrate
+    from hitl.service import _engines
+
+    problems = []
+    async with contextlib.AsyncExitStack() as stack:
+        database_url, redis_url = await _engines(settings, stack)
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                database_url, connect_timeout=5
+            ) as conn:
+                missing = await migrate.pending(conn)
+            if missing:
+                names = ", ".join(f"{m.version:04d}_{m.name}" for m in missing)
+                problems.append(f"migrations pending: {names} (run hitl migrate)")
+        except Exception as exc:
+            problems.append(f"postgres unreachable: {exc}")
+        redis = Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=5)
+        try:
+            await redis.ping()
+        except Exception as exc:
+            problems.append(f"redis unreachable: {exc}")
+        finally:
+            await redis.aclose()
+    return problems
+
+
+def check(settings: Settings) -> int:
+    """``hitl worker --check``: 0 when a worker could start work, else 1 with the reasons."""
+    problems = asyncio.run(_check(settings))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not problems:
+        print("ready: postgres and redis reachable, migrations applied")
+    return 1 if problems else 0
+
+
+async def _agent(settings: Settings, spec: str) -> None:
+    import signal
+
+    from hitl.agents import run_agent
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await run_agent(spec, settings, stop)
 
 
 async def _migrate(settings: Settings) -> None:
@@ -144,20 +218,50 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=defaults.runner,
         help="serve the API only; runs are executed elsewhere [HITL_RUNNER]",
     )
-    commands.add_parser("worker", help="execute graph runs (no HTTP); run as many as you like")
+    serve_cmd.add_argument(
+        "--workers",
+        type=int,
+        choices=(0, 1),
+        default=None,
+        help="0: serve the API only, like --no-runner (run `hitl worker` processes instead)",
+    )
+    worker_cmd = commands.add_parser(
+        "worker", help="execute graph runs (no HTTP); run as many as you like"
+    )
+    worker_cmd.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 if Postgres and Redis answer and migrations are applied, else 1 (readiness)",
+    )
+    agent_cmd = commands.add_parser("agent", help="run an event-bus agent: hitl agent module:Class")
+    agent_cmd.add_argument("agent", help="the Agent subclass, as module:Class")
+    agent_cmd.add_argument(
+        "--url",
+        dest="service_url",
+        default=defaults.service_url,
+        help=f"the service's base URL [HITL_SERVICE_URL, now {defaults.service_url}]",
+    )
     commands.add_parser("migrate", help="create or update the database schema and exit")
 
     args = parser.parse_args(argv)
     reload = bool(getattr(args, "reload", False))
+    local = ("command", "reload", "check", "agent", "workers")
     overrides: dict[str, Any] = {
-        k: v for k, v in vars(args).items() if k not in ("command", "reload") and v is not None
+        k: v for k, v in vars(args).items() if k not in local and v is not None
     }
+    if getattr(args, "workers", None) is not None:
+        overrides["runner"] = args.workers > 0
     settings = defaults.model_copy(update=overrides)
     if args.command == "serve":
         serve(settings, reload=reload)
     elif args.command == "worker":
+        if args.check:
+            sys.exit(check(settings))
         _configure_logging(settings.log_level)
         _run(_work(settings))
+    elif args.command == "agent":
+        _configure_logging(settings.log_level)
+        _run(_agent(settings, args.agent))
     elif args.command == "migrate":
         _configure_logging(settings.log_level)
         asyncio.run(_migrate(settings))

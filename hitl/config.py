@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,7 +44,70 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level."
     )
+    webhook_delivery: bool = Field(True, description="Deliver webhooks in this process.")
+    webhook_allow_networks: str = Field(
+        "",
+        description="Comma-separated CIDRs webhooks may reach although private, loopback, etc.",
+    )
+    webhook_retry_schedule: str = Field(
+        "0,5,300,1800,7200,18000,36000,36000",
+        description="Seconds before each attempt of a webhook (+-20% jitter); one per attempt.",
+    )
+    webhook_timeout: float = Field(15.0, gt=0, description="Seconds a webhook attempt may take.")
+    webhook_concurrency: int = Field(16, ge=1, description="Webhook attempts in flight at once.")
+    webhook_lease_seconds: float = Field(
+        60.0, gt=0, description="A delivery whose worker stops renewing its lease is taken over."
+    )
+    webhook_disable_after_seconds: float = Field(
+        5 * 86400.0,
+        gt=0,
+        description="An endpoint failing this long without a success is disabled.",
+    )
+    webhook_secret_grace_seconds: float = Field(
+        86400.0, ge=0, description="After a rotation the old secret also signs for this long."
+    )
+
+    @field_validator("webhook_allow_networks")
+    @classmethod
+    def _check_networks(cls, value: str) -> str:
+        for cidr in filter(None, (c.strip() for c in value.split(","))):
+            ipaddress.ip_network(cidr, strict=False)  # ValueError names the bad one
+        return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _check_schedule(cls, value: str) -> str:
+        delays = [float(d) for d in value.split(",") if d.strip()]
+        if not delays or any(d < 0 for d in delays):
+            raise ValueError("give one or more delays in seconds, none negative")
+        return value
+
+    @property
+    def webhook_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        cidrs = (c.strip() for c in self.webhook_allow_networks.split(","))
+        return [ipaddress.ip_network(c, strict=False) for c in cidrs if c]
+
+    @property
+    def webhook_schedule(self) -> list[float]:
+        return [float(d) for d in self.webhook_retry_schedule.split(",") if d.strip()]
 
     @property
     def graph_modules(self) -> list[str]:
         return [m.strip() for m in self.graphs.split(",") if m.strip()]
+
+    # bus (the event bus, workers and agents; see hitl/bus.py and hitl/agents/)
+    bus_prefix: str = Field(
+        "hitl:", description="Prefix of the event bus's Redis keys (the stream is <prefix>events)."
+    )
+    bus_claim_idle_seconds: float = Field(
+        60.0, gt=0, description="An event a consumer holds this long unrenewed goes to another."
+    )
+    bus_max_deliveries: int = Field(
+        5, ge=1, description="Deliveries of an event before it goes to the dead-letter stream."
+    )
+    bus_retention_seconds: float = Field(
+        86400.0, gt=0, description="Events older than this are trimmed from the streams."
+    )
+    service_url: str = Field(
+        "http://127.0.0.1:8000", description="The service's base URL, for `hitl agent` processes."
+    )

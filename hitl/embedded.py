@@ -262,6 +262,9 @@ class _Postgres(_Engine):
                 self._socket_dir.rmdir()
 
 
+_SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
+
+
 def _import_pgserver() -> ModuleType:
     """Import pgserver quietly: it asks platformdirs for a runtime dir at import time.
 
@@ -276,6 +279,13 @@ def _import_pgserver() -> ModuleType:
     pg_logger = logging.getLogger("pgserver")
     if pg_logger.level == logging.NOTSET:
         pg_logger.setLevel(logging.WARNING)
+    # When the data folder's path is too long for a unix socket, pgserver puts the socket under
+    # its runtime dir, which platformdirs derives from TMPDIR: deep too, if TMPDIR is (tests,
+    # notebooks run in a temporary folder). Keep it short, so that a socket always fits.
+    server_class = pgserver.postgres_server.PostgresServer
+    runtime: Path = server_class.runtime_path
+    if len(str(runtime / "0123456789" / ".s.PGSQL.5432")) > _SOCKET_PATH_MAX:
+        server_class.runtime_path = Path("/tmp") / f"runtime-{os.getuid()}" / runtime.name
     return pgserver
 
 

@@ -14,3 +14,7 @@ EVENTS_CHANNEL = "hitl_events"
 
 # The statements in hitl/db/queries.py name these channels literally (pg_notify('hitl_runs', ...))
 # so that each state change and its wake-up stay one statement; keep both in step.
+
+#: NOTIFY channel that wakes the webhook delivery workers (the 0002 migration's fan-out trigger
+#: and REDELIVER name it literally too).
+WEBHOOKS_CHANNEL = "hitl_webhooks"

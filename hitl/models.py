@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 ThreadStatus = Literal["queued", "running", "interrupted", "completed", "failed"]
 RequestState = Literal["pending", "responded", "resumed", "superseded", "expired", "cancelled"]
 RunStatus = Literal["queued", "running", "done", "failed"]
+RequestKind = Literal["interrupt", "external"]
 
 THREAD_STATUSES: tuple[str, ...] = ThreadStatus.__args__  # type: ignore[attr-defined]
 REQUEST_STATES: tuple[str, ...] = RequestState.__args__  # type: ignore[attr-defined]
@@ -34,12 +35,15 @@ class ThreadWithValues(Thread):
 
 
 class Request(BaseModel):
-    """One pending interrupt of a thread: what a person is asked, and their answer."""
+    """What a person is asked, and their answer: a pending interrupt of a thread (``kind``
+    ``interrupt``), or a question an agent outside the service asked over REST (``external``:
+    no thread; ``value`` holds its ``context``, and the answer goes to ``callback_webhook``)."""
 
     id: str
-    thread_id: str
-    interrupt_id: str
-    graph: str
+    kind: RequestKind = "interrupt"
+    thread_id: str | None = None
+    interrupt_id: str | None = None
+    graph: str | None = None
     state: RequestState
     value: Any = None
     response_schema: dict[str, Any] | None = None
@@ -47,6 +51,15 @@ class Request(BaseModel):
     responded_by: str | None = None
     responded_at: datetime | None = None
     closed_at: datetime | None = None
+    workflow_id: str | None = None
+    checkpoint_id: str | None = None
+    callback_webhook: str | None = None
+    callback_delivery_id: str | None = None
+    callback_state: Literal["pending", "delivering", "succeeded", "failed"] | None = None
+    title: str | None = None
+    description: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    expires_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 

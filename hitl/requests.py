@@ -1,4 +1,5 @@
-"""The request state machine: one request per pending interrupt, and the answers to them.
+"""The request state machine: one request per pending interrupt (or per question an external
+agent asks over REST), and the answers to them.
 
     pending --answer--> responded --run applies it--> resumed
        |                    \\--interrupt gone from the checkpoint--> superseded
@@ -6,11 +7,15 @@
 
 The first valid answer wins: the update is conditional on ``state = 'pending'`` and queues the
 resume run in the same transaction, so an answer is never recorded without the work it causes.
+An external request has no thread: its answer queues no run but a signed callback (the event
+trigger of `hitl.webhooks` writes it in the same transaction). A request with a deadline that
+passes unanswered becomes ``expired``.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -28,7 +33,10 @@ class GatheredResponse(Request):
 
 
 def _record(row: dict[str, Any]) -> Request:
-    return Request.model_validate({**row, "id": str(row["id"])})
+    delivery = row.get("callback_delivery_id")
+    return Request.model_validate(
+        {**row, "id": str(row["id"]), "callback_delivery_id": delivery and str(delivery)}
+    )
 
 
 async def get(conn: AsyncConnection[Any], request_id: str) -> Request:
@@ -49,11 +57,13 @@ async def list_page(
     state: str | None = None,
     graph: str | None = None,
     thread_id: str | None = None,
+    kind: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page[Request]:
     at, key = _cursor.decode(cursor) if cursor else (None, None)
-    params = {"state": state, "graph": graph, "thread_id": thread_id, "at": at, "key": key}
+    params: dict[str, Any] = {"state": state, "graph": graph, "thread_id": thread_id, "kind": kind}
+    params |= {"at": at, "key": key}
     cur = await conn.execute(q.LIST_REQUESTS, {**params, "limit": limit + 1})
     rows = await cur.fetchall()
     items = [_record(r) for r in rows[:limit]]
@@ -73,9 +83,65 @@ async def respond(
 ) -> Request:
     """Answer one request: validate, record, queue the resume. Raises on 404/409/422."""
     async with pool.connection() as conn:
-        request = await get(conn, request_id)
-        _check_answerable(request, response, ("body", "response"))
-        return await _record_answer(conn, request, response, responded_by)
+        return await respond_on(conn, request_id, response, responded_by)
+
+
+async def respond_on(
+    conn: AsyncConnection[Any], request_id: str, response: Any, responded_by: str
+) -> Request:
+    """`respond` on a given connection (inside the caller's transaction, if it opened one)."""
+    request = await get(conn, request_id)
+    _check_answerable(request, response, ("body", "response"))
+    return await _record_answer(conn, request, response, responded_by)
+
+
+async def create_external(
+    conn: AsyncConnection[Any],
+    *,
+    workflow_id: str,
+    callback_endpoint_id: str,
+    callback_webhook: str,
+    context: Any,
+    checkpoint_id: str | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    response_schema: dict[str, Any] | None = None,
+    timeout_seconds: float | None = None,
+    metadata: dict[str, Any] | None = None,
+    actor: str = "api",
+) -> Request:
+    """Record a request from an agent outside the service, with its event and audit entry.
+
+    The caller has validated the input (the callback endpoint exists and is enabled, the
+    response schema is a JSON Schema).
+    """
+    cur = await conn.execute(
+        q.CREATE_EXTERNAL_REQUEST,
+        {
+            "workflow_id": workflow_id,
+            "checkpoint_id": checkpoint_id,
+            "endpoint_id": callback_endpoint_id,
+            "callback": callback_webhook,
+            "context": Jsonb(context),
+            "response_schema": Jsonb(response_schema) if response_schema is not None else None,
+            "title": title,
+            "description": description,
+            "metadata": Jsonb(metadata or {}),
+            "timeout": timeout_seconds,
+            "actor": actor,
+        },
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return _record(row)
+
+
+async def expire_due(conn: AsyncConnection[Any], batch: int = 500) -> int:
+    """Pending requests past their deadline become ``expired`` (with a ``request.expired``
+    event each); returns how many."""
+    cur = await conn.execute(q.EXPIRE_REQUESTS, (batch,))
+    row = await cur.fetchone()
+    return int(row["expired"]) if row else 0
 
 
 async def respond_thread(
@@ -118,6 +184,8 @@ async def respond_thread(
 def _check_answerable(request: Request, response: Any, loc: tuple[str | int, ...]) -> None:
     if request.state != "pending":
         raise errors.RequestNotPending(request.id, request.state, request)
+    if request.expires_at is not None and request.expires_at <= datetime.now(UTC):
+        raise errors.RequestNotPending(request.id, "expired", request)
     validate_response(request.response_schema, response, loc)
 
 
@@ -129,9 +197,10 @@ async def _record_answer(
         q.RESPOND_REQUEST, {"response": Jsonb(response), "actor": responded_by, "id": request.id}
     )
     row = await cur.fetchone()
-    if row is None:  # someone else answered between our read and this update
+    if row is None:  # someone else answered between our read and this update (or it expired)
         current = await get(conn, request.id)
-        raise errors.RequestNotPending(current.id, current.state, current)
+        state = "expired" if current.state == "pending" else current.state
+        raise errors.RequestNotPending(current.id, state, current)
     return _record(row)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +17,9 @@ from langgraph.pregel import Pregel
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
-from hitl import db, events, keys, threads
+from hitl import db, events, idempotency, keys, requests, threads
 from hitl._aio import wait_event
+from hitl.bus import Bus
 from hitl.checkpointer import PooledPostgresSaver
 from hitl.config import Settings
 from hitl.db import migrate
@@ -26,6 +27,7 @@ from hitl.models import ThreadWithValues
 from hitl.notify import Notifier
 from hitl.registry import GraphRegistry, default_registry, load_modules
 from hitl.runner import Runner
+from hitl.webhooks.delivery import Deliverer
 
 log = logging.getLogger("hitl.service")
 
@@ -39,9 +41,10 @@ class Service:
     pool: AsyncConnectionPool[Any]
     redis: Redis
     checkpointer: PooledPostgresSaver
-    graphs: dict[str, Pregel[Any, Any]]
+    graphs: Mapping[str, Pregel[Any, Any]]
     notifier: Notifier
     runner: Runner | None = None
+    deliverer: Deliverer | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Loops stop on this flag, not only on cancellation: on Python 3.11 a cancellation that
     # lands inside a library's asyncio.wait_for can be swallowed.
@@ -72,9 +75,8 @@ class Service:
                 name: registry.get(name).builder.compile(checkpointer=checkpointer)
                 for name in registry.names()
             }
-            notifier = Notifier(
-                database_url, [keys.RUNS_CHANNEL, keys.THREADS_CHANNEL, keys.EVENTS_CHANNEL]
-            )
+            channels = [keys.RUNS_CHANNEL, keys.THREADS_CHANNEL, keys.EVENTS_CHANNEL]
+            notifier = Notifier(database_url, [*channels, keys.WEBHOOKS_CHANNEL])
             service = cls(settings, registry, pool, redis, checkpointer, graphs, notifier)
             await notifier.start()
             stack.push_async_callback(notifier.stop)
@@ -84,6 +86,11 @@ class Service:
                 notifier.add_listener(keys.RUNS_CHANNEL, service.runner.notify)
                 service._spawn(service.runner.run(), "hitl-runner")
             service._spawn(service._relay_events(), "hitl-event-relay")
+            if settings.webhook_delivery:
+                service.deliverer = Deliverer(pool, settings)
+                notifier.add_listener(keys.WEBHOOKS_CHANNEL, service.deliverer.notify)
+                service._spawn(service.deliverer.run(), "hitl-webhooks")
+            service._spawn(service._housekeeping(), "hitl-housekeeping")
             log.info("service ready: graphs %s", ", ".join(registry.names()) or "(none)")
             yield service
 
@@ -95,8 +102,10 @@ class Service:
         self._relay_wake.set()
         if self.runner:
             await self.runner.stop()
+        if self.deliverer:
+            await self.deliverer.stop()
         for task in self._tasks:
-            if task.get_name() != "hitl-runner":
+            if task.get_name() not in ("hitl-runner", "hitl-webhooks"):
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -104,17 +113,29 @@ class Service:
         """Move committed events from the outbox to Redis, in batches."""
         wake = self._relay_wake
         self.notifier.add_listener(keys.EVENTS_CHANNEL, lambda _p: wake.set())
+        bus = Bus.from_settings(self.redis, self.settings, source=events.SOURCE)
         batch = 500
         while not self._stopping.is_set():
             wake.clear()
             try:
-                if await events.relay(self.pool, self.redis, batch) == batch:
+                if await events.relay(self.pool, bus, batch) == batch:
                     continue
             except Exception as exc:  # Redis or Postgres away: events wait in the outbox
                 log.warning("event relay: %s", exc)
             if await wait_event(wake, self.settings.poll_interval * 5):
                 # Let a burst of events gather into one batch rather than one relay per event.
                 await wait_event(self._stopping, 0.05)
+
+    async def _housekeeping(self) -> None:
+        """Expire requests past their deadline; forget idempotency keys past their time."""
+        while not self._stopping.is_set():
+            try:
+                async with self.pool.connection() as conn:
+                    await requests.expire_due(conn)
+                    await idempotency.purge_expired(conn)
+            except Exception as exc:
+                log.warning("housekeeping: %s", exc)
+            await wait_event(self._stopping, max(self.settings.poll_interval, 1.0))
 
     async def wait_for_thread(
         self, thread_id: str, timeout: float

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hitl import ui  # ui
-from hitl.api import errors, graphs, health, requests, threads
+from hitl.api import deliveries, errors, external, graphs, health, requests, threads, webhooks
 from hitl.api.limits import BodySizeLimit
 from hitl.config import Settings
 from hitl.registry import GraphRegistry
@@ -37,5 +37,8 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     app.include_router(graphs.router)
     app.include_router(threads.router)
     app.include_router(requests.router)
+    app.include_router(external.router)
+    app.include_router(webhooks.router)
+    app.include_router(deliveries.router)
     ui.install(app)  # ui
     return app

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from psycopg import AsyncConnection
 
-from hitl import requests
+from hitl import idempotency, requests
 from hitl.api.deps import ActorDep, ServiceDep
+from hitl.api.external import IdempotencyKey, replayable
 from hitl.api.schemas import RequestRespond
-from hitl.models import Page, Request, RequestState
+from hitl.models import Page, Request, RequestKind, RequestState
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
 
@@ -20,12 +22,19 @@ async def list_requests(
     state: RequestState | None = None,
     graph: str | None = None,
     thread_id: str | None = None,
+    kind: RequestKind | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> Page[Request]:
     async with service.pool.connection() as conn:
         return await requests.list_page(
-            conn, state=state, graph=graph, thread_id=thread_id, limit=limit, cursor=cursor
+            conn,
+            state=state,
+            graph=graph,
+            thread_id=thread_id,
+            kind=kind,
+            limit=limit,
+            cursor=cursor,
         )
 
 
@@ -37,7 +46,25 @@ async def get_request(service: ServiceDep, request_id: str) -> Request:
 
 @router.post("/{request_id}/respond", response_model=Request)
 async def respond(
-    service: ServiceDep, request_id: str, body: RequestRespond, actor: ActorDep
-) -> Request:
+    service: ServiceDep,
+    request_id: str,
+    body: RequestRespond,
+    actor: ActorDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Answer a pending request. 409 if it was already answered, 422 if the answer is invalid."""
-    return await requests.respond(service.pool, request_id, body.response, actor)
+    if idempotency_key is None:
+        return await requests.respond(service.pool, request_id, body.response, actor)
+
+    async def operation(conn: AsyncConnection[Any]) -> idempotency.Outcome:
+        request = await requests.respond_on(conn, request_id, body.response, actor)
+        return idempotency.Outcome(200, request.model_dump(mode="json"))
+
+    outcome = await idempotency.execute(
+        service.pool,
+        scope=f"POST /api/v1/requests/{request_id}/respond",
+        key=idempotency_key,
+        body=body.model_dump(mode="json"),
+        operation=operation,
+    )
+    return replayable(outcome)

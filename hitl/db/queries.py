@@ -200,23 +200,27 @@ SELECT * FROM hitl_requests WHERE thread_id = %s AND state = 'pending' ORDER BY 
 
 REQUESTS_OF_THREAD = "SELECT * FROM hitl_requests WHERE thread_id = %s ORDER BY created_at, id"
 
-# The first valid answer wins (conditional on 'pending'); with it, in the same statement: its
-# event, its audit entry, the resume run (unless the thread has one queued or running: that
-# run, or the one queued when it ends, applies this answer) and the thread back to 'queued'.
+# The first valid answer wins (conditional on 'pending' and not past its deadline); with it, in
+# the same statement: its event (whose trigger queues the webhook deliveries), its audit entry,
+# the resume run for an interrupt (unless the thread has one queued or running: that run, or
+# the one queued when it ends, applies this answer; an external request has no thread) and the
+# thread back to 'queued'.
 # No row comes back when the request was no longer pending.
 RESPOND_REQUEST = """
 WITH answered AS (
     UPDATE hitl_requests
     SET state = 'responded', response = %(response)s, responded_by = %(actor)s,
         responded_at = now(), updated_at = now()
-    WHERE id = %(id)s AND state = 'pending'
+    WHERE id = %(id)s AND state = 'pending' AND (expires_at IS NULL OR expires_at > now())
     RETURNING *
 ), event AS (
     INSERT INTO hitl_events (type, subject, data)
     SELECT 'request.responded', id::text,
            jsonb_build_object('request_id', id, 'thread_id', thread_id,
                               'interrupt_id', interrupt_id, 'graph', graph,
-                              'response', response, 'responded_by', responded_by)
+                              'response', response, 'responded_by', responded_by,
+                              'responded_at', responded_at, 'kind', kind,
+                              'workflow_id', workflow_id, 'checkpoint_id', checkpoint_id)
     FROM answered
 ), audit AS (
     INSERT INTO hitl_audit (actor, action, subject, data)
@@ -224,7 +228,7 @@ WITH answered AS (
     FROM answered
 ), run AS (
     INSERT INTO hitl_runs (thread_id, kind)
-    SELECT thread_id, 'resume' FROM answered
+    SELECT thread_id, 'resume' FROM answered WHERE thread_id IS NOT NULL  -- external: no thread
     ON CONFLICT (thread_id) WHERE status IN ('queued', 'running') DO NOTHING
 ), thread AS (
     UPDATE hitl_threads t SET status = 'queued', updated_at = now()
@@ -254,7 +258,279 @@ SELECT * FROM hitl_requests
 WHERE (%(state)s::text IS NULL OR state = %(state)s)
   AND (%(graph)s::text IS NULL OR graph = %(graph)s)
   AND (%(thread_id)s::text IS NULL OR thread_id = %(thread_id)s)
+  AND (%(kind)s::text IS NULL OR kind = %(kind)s)
   AND (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s, %(key)s::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s
+"""
+
+
+# -- external requests --------------------------------------------------------------------------
+
+# The enabled endpoint registered for a callback URL (the newest, if several share it).
+FIND_CALLBACK_ENDPOINT = """
+SELECT id FROM hitl_webhook_endpoints WHERE url = %s AND enabled
+ORDER BY created_at DESC LIMIT 1
+"""
+
+# A request from an agent outside the service, its event and audit entry: one statement.
+CREATE_EXTERNAL_REQUEST = """
+WITH created AS (
+    INSERT INTO hitl_requests (kind, workflow_id, checkpoint_id, callback_endpoint_id,
+                               callback_webhook, value, response_schema, title, description,
+                               metadata, expires_at)
+    VALUES ('external', %(workflow_id)s, %(checkpoint_id)s, %(endpoint_id)s, %(callback)s,
+            %(context)s, %(response_schema)s, %(title)s, %(description)s, %(metadata)s,
+            now() + %(timeout)s::float8 * interval '1 second')
+    RETURNING *
+), event AS (
+    INSERT INTO hitl_events (type, subject, data)
+    SELECT 'request.created', id::text,
+           jsonb_build_object('request_id', id, 'kind', kind, 'workflow_id', workflow_id,
+                              'checkpoint_id', checkpoint_id, 'title', title,
+                              'value', value, 'response_schema', response_schema,
+                              'metadata', metadata, 'expires_at', expires_at)
+    FROM created
+), audit AS (
+    INSERT INTO hitl_audit (actor, action, subject, data)
+    SELECT %(actor)s, 'request.create', id::text, jsonb_build_object('workflow_id', workflow_id)
+    FROM created
+)
+SELECT created.*, pg_notify('hitl_events', '') FROM created
+"""
+
+# Pending requests past their deadline become 'expired', each with its event.
+EXPIRE_REQUESTS = """
+WITH expired AS (
+    UPDATE hitl_requests SET state = 'expired', closed_at = now(), updated_at = now()
+    WHERE id IN (
+        SELECT id FROM hitl_requests
+        WHERE state = 'pending' AND expires_at IS NOT NULL AND expires_at <= now()
+        ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED
+    )
+    RETURNING *
+), event AS (
+    INSERT INTO hitl_events (type, subject, data)
+    SELECT 'request.expired', id::text,
+           jsonb_build_object('request_id', id, 'kind', kind, 'thread_id', thread_id,
+                              'interrupt_id', interrupt_id, 'graph', graph,
+                              'workflow_id', workflow_id, 'checkpoint_id', checkpoint_id)
+    FROM expired
+)
+SELECT count(*) AS expired, pg_notify('hitl_events', '') FROM expired
+"""
+
+# -- webhook endpoints --------------------------------------------------------------------------
+
+CREATE_ENDPOINT = """
+INSERT INTO hitl_webhook_endpoints (url, description, events, secret)
+VALUES (%(url)s, %(description)s, %(events)s, %(secret)s)
+RETURNING *
+"""
+
+GET_ENDPOINT = "SELECT * FROM hitl_webhook_endpoints WHERE id = %s"
+
+LIST_ENDPOINTS = """
+SELECT * FROM hitl_webhook_endpoints
+WHERE (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s, %(key)s::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s
+"""
+
+# NULL parameters leave a field as it is; enabling again forgets the failure streak.
+UPDATE_ENDPOINT = """
+UPDATE hitl_webhook_endpoints
+SET events = coalesce(%(events)s::text[], events),
+    description = coalesce(%(description)s::text, description),
+    enabled = coalesce(%(enabled)s::boolean, enabled),
+    disabled_reason = CASE WHEN %(enabled)s::boolean IS NULL THEN disabled_reason
+                           WHEN %(enabled)s::boolean THEN NULL
+                           ELSE 'disabled through the API' END,
+    failing_since = CASE WHEN %(enabled)s::boolean THEN NULL ELSE failing_since END,
+    updated_at = now()
+WHERE id = %(id)s
+RETURNING *
+"""
+
+DELETE_ENDPOINT = "DELETE FROM hitl_webhook_endpoints WHERE id = %s RETURNING id"
+
+ROTATE_SECRET = """
+UPDATE hitl_webhook_endpoints
+SET previous_secret = secret, secret = %(secret)s,
+    previous_secret_expires_at = now() + %(grace)s * interval '1 second', updated_at = now()
+WHERE id = %(id)s
+RETURNING *
+"""
+
+# The service disables an endpoint (410 Gone, or failing too long) and says so in an event.
+DISABLE_ENDPOINT = """
+WITH endpoint AS (
+    UPDATE hitl_webhook_endpoints
+    SET enabled = false, disabled_reason = %(reason)s, updated_at = now()
+    WHERE id = %(id)s AND enabled
+    RETURNING id, url
+), event AS (
+    INSERT INTO hitl_events (type, subject, data)
+    SELECT 'webhook.endpoint_disabled', id::text,
+           jsonb_build_object('endpoint_id', id, 'url', url, 'reason', %(reason)s)
+    FROM endpoint
+)
+SELECT id, pg_notify('hitl_events', '') FROM endpoint
+"""
+
+# -- webhook deliveries -------------------------------------------------------------------------
+
+# Due deliveries, leased to this worker, with what sending them needs. The endpoint's previous
+# secret comes along while its grace period lasts.
+CLAIM_DELIVERIES = """
+WITH picked AS (
+    SELECT id FROM hitl_webhook_deliveries
+    WHERE state = 'pending' AND next_attempt_at <= now()
+    ORDER BY next_attempt_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE hitl_webhook_deliveries d
+    SET state = 'delivering', lease_owner = %(owner)s,
+        lease_expires_at = now() + %(lease)s * interval '1 second', updated_at = now()
+    FROM picked WHERE d.id = picked.id
+    RETURNING d.id, d.endpoint_id, d.body, d.attempts, d.manual, d.event_type
+)
+SELECT c.*, e.url, e.enabled, e.secret,
+       CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END
+           AS previous_secret
+FROM claimed c JOIN hitl_webhook_endpoints e ON e.id = c.endpoint_id
+ORDER BY c.id
+"""
+
+# Deliveries whose worker stopped renewing its lease are due again.
+REAP_EXPIRED_DELIVERIES = """
+UPDATE hitl_webhook_deliveries
+SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+WHERE state = 'delivering' AND lease_expires_at < now()
+RETURNING id
+"""
+
+HEARTBEAT_DELIVERIES = """
+UPDATE hitl_webhook_deliveries SET lease_expires_at = now() + %s * interval '1 second'
+WHERE lease_owner = %s AND state = 'delivering' AND id = ANY(%s)
+"""
+
+RELEASE_DELIVERIES = """
+UPDATE hitl_webhook_deliveries
+SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+WHERE lease_owner = %s AND state = 'delivering' AND id = ANY(%s)
+"""
+
+# One attempt's log entry and its consequence for the delivery (only while this worker holds
+# it: the attempt happened either way) and for the endpoint's failure streak. Returns when the
+# endpoint started failing, for the disable-after check.
+RECORD_ATTEMPT = """
+WITH attempt AS (
+    INSERT INTO hitl_webhook_attempts (delivery_id, attempt, webhook_timestamp, outcome,
+                                       status_code, latency_ms, error, response_excerpt)
+    SELECT %(id)s, attempts + 1, %(timestamp)s, %(outcome)s, %(status)s, %(latency)s,
+           %(error)s, %(excerpt)s
+    FROM hitl_webhook_deliveries WHERE id = %(id)s
+), delivery AS (
+    UPDATE hitl_webhook_deliveries
+    SET state = %(state)s, attempts = attempts + 1, manual = false,
+        next_attempt_at = now() + %(delay)s * interval '1 second',
+        lease_owner = NULL, lease_expires_at = NULL, last_status = %(status)s,
+        last_error = %(error)s, updated_at = now(),
+        delivered_at = CASE WHEN %(outcome)s = 'succeeded' THEN now() ELSE delivered_at END
+    WHERE id = %(id)s AND lease_owner = %(owner)s AND state = 'delivering'
+    RETURNING endpoint_id, kind, request_id
+), callback AS (
+    UPDATE hitl_requests r SET callback_state = %(state)s
+    FROM delivery d WHERE d.kind = 'callback' AND r.id = d.request_id
+)
+UPDATE hitl_webhook_endpoints e
+SET failing_since = CASE WHEN %(outcome)s = 'succeeded' THEN NULL
+                         ELSE coalesce(e.failing_since, now()) END
+FROM delivery d WHERE e.id = d.endpoint_id
+RETURNING e.failing_since <= now() - %(disable_after)s * interval '1 second' AS failing_too_long
+"""
+
+GET_DELIVERY = """
+SELECT d.*, coalesce(a.attempts_log, '[]'::jsonb) AS attempts_log
+FROM hitl_webhook_deliveries d
+LEFT JOIN LATERAL (
+    SELECT jsonb_agg(to_jsonb(a) - 'delivery_id' ORDER BY a.id) AS attempts_log
+    FROM hitl_webhook_attempts a WHERE a.delivery_id = d.id
+) a ON true
+WHERE d.id = %s
+"""
+
+LIST_DELIVERIES_OF_ENDPOINT = """
+SELECT d.*, coalesce(a.attempts_log, '[]'::jsonb) AS attempts_log
+FROM hitl_webhook_deliveries d
+LEFT JOIN LATERAL (
+    SELECT jsonb_agg(to_jsonb(a) - 'delivery_id' ORDER BY a.id) AS attempts_log
+    FROM hitl_webhook_attempts a WHERE a.delivery_id = d.id
+) a ON true
+WHERE d.endpoint_id = %(endpoint_id)s
+  AND (%(at)s::timestamptz IS NULL OR (d.created_at, d.id) < (%(at)s, %(key)s::uuid))
+ORDER BY d.created_at DESC, d.id DESC
+LIMIT %(limit)s
+"""
+
+LIST_DELIVERIES_OF_REQUEST = """
+SELECT d.*, coalesce(a.attempts_log, '[]'::jsonb) AS attempts_log
+FROM hitl_webhook_deliveries d
+LEFT JOIN LATERAL (
+    SELECT jsonb_agg(to_jsonb(a) - 'delivery_id' ORDER BY a.id) AS attempts_log
+    FROM hitl_webhook_attempts a WHERE a.delivery_id = d.id
+) a ON true
+WHERE d.request_id = %s
+ORDER BY d.created_at, d.id
+"""
+
+# Send again now, with the same webhook-id: a delivery still in its schedule just moves its
+# next attempt forward; a finished one gets one more attempt outside the schedule.
+REDELIVER = """
+WITH delivery AS (
+    UPDATE hitl_webhook_deliveries
+    SET next_attempt_at = now(), updated_at = now(),
+        manual = state IN ('succeeded', 'failed') OR manual,
+        state = CASE WHEN state = 'delivering' THEN state ELSE 'pending' END
+    WHERE id = %s
+    RETURNING id, kind, request_id, state
+), callback AS (
+    UPDATE hitl_requests r SET callback_state = d.state
+    FROM delivery d WHERE d.kind = 'callback' AND r.id = d.request_id
+)
+SELECT id, pg_notify('hitl_webhooks', '') FROM delivery
+"""
+
+# -- idempotency keys ---------------------------------------------------------------------------
+
+# Take the key: a new one, or one whose holder died mid-way (lock lapsed) or that expired.
+CLAIM_IDEMPOTENCY_KEY = """
+INSERT INTO hitl_idempotency_keys AS k (scope, key, fingerprint, locked_until, expires_at)
+VALUES (%(scope)s, %(key)s, %(fingerprint)s, now() + %(lock)s * interval '1 second',
+        now() + %(keep)s * interval '1 second')
+ON CONFLICT (scope, key) DO UPDATE
+SET fingerprint = EXCLUDED.fingerprint, locked_until = EXCLUDED.locked_until,
+    expires_at = EXCLUDED.expires_at, created_at = now(), status_code = NULL, body = NULL
+WHERE k.expires_at <= now()
+   OR (k.status_code IS NULL AND k.locked_until <= now() AND k.fingerprint = EXCLUDED.fingerprint)
+RETURNING true AS claimed
+"""
+
+GET_IDEMPOTENCY_KEY = "SELECT * FROM hitl_idempotency_keys WHERE scope = %s AND key = %s"
+
+COMPLETE_IDEMPOTENCY_KEY = """
+UPDATE hitl_idempotency_keys SET status_code = %(status)s, body = %(body)s, headers = %(headers)s
+WHERE scope = %(scope)s AND key = %(key)s
+"""
+
+RELEASE_IDEMPOTENCY_KEY = """
+DELETE FROM hitl_idempotency_keys WHERE scope = %s AND key = %s AND status_code IS NULL
+"""
+
+DELETE_EXPIRED_IDEMPOTENCY_KEYS = """
+DELETE FROM hitl_idempotency_keys WHERE ctid IN (
+    SELECT ctid FROM hitl_idempotency_keys WHERE expires_at <= now() LIMIT %s
+)
 """

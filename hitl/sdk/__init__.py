@@ -2,7 +2,9 @@
 
 `HITLClient` is async (``async with HITLClient(url) as hitl: ...``); `SyncHITLClient` makes
 the same calls blocking. Error statuses raise `HITLClientError` subclasses that carry the
-status code and the server's ``detail``.
+status code and the server's ``detail``. `WebhookReceiver` verifies and dedupes the signed
+webhooks the service sends to external agents; `resume_from_webhook` resumes a LangGraph graph
+with the answer one carries.
 """
 
 from __future__ import annotations
@@ -17,14 +19,29 @@ from hitl.sdk.client import (
     SyncHITLClient,
     WaitTimeout,
 )
+from hitl.sdk.receiver import (
+    DedupeStore,
+    SQLiteDedupeStore,
+    WebhookMessage,
+    WebhookReceiver,
+    WebhookRejected,
+)
+from hitl.sdk.resume import resume_config, resume_from_webhook
 
 __all__ = [
     "SETTLED",
     "ConflictError",
+    "DedupeStore",
     "HITLClient",
     "HITLClientError",
     "InvalidInputError",
     "NotFoundError",
+    "SQLiteDedupeStore",
     "SyncHITLClient",
     "WaitTimeout",
+    "WebhookMessage",
+    "WebhookReceiver",
+    "WebhookRejected",
+    "resume_config",
+    "resume_from_webhook",
 ]

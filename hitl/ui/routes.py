@@ -21,6 +21,7 @@ from hitl.models import REQUEST_STATES, THREAD_STATUSES
 from hitl.models import Request as HITLRequest
 from hitl.service import Service
 from hitl.ui import forms, native, present, queries
+from hitl.webhooks import deliveries
 
 router = APIRouter(include_in_schema=False)
 
@@ -176,6 +177,18 @@ async def answer(request: Request, request_id: str) -> Response:
     return response
 
 
+@router.post("/requests/{request_id}/deliveries/{delivery_id}/redeliver")
+async def redeliver(request: Request, request_id: str, delivery_id: str) -> Response:
+    """Send a webhook of this request again now (same ``webhook-id``), back to its page."""
+    service = _service(request)
+    try:
+        async with service.pool.connection() as conn:
+            await deliveries.redeliver(conn, delivery_id)
+    except errors.NotFound as exc:
+        return _not_found(request, exc)
+    return RedirectResponse(f"/requests/{request_id}#deliveries", status_code=303)
+
+
 def _form_data(body: bytes, content_type: str) -> dict[str, list[str]]:
     """An url-encoded form body as ``{name: [values]}`` (the only kind our forms send)."""
     if "application/x-www-form-urlencoded" not in content_type:
@@ -223,6 +236,7 @@ async def _request_view(
         if hitl_request.thread_id:
             timeline = await requests.of_thread(conn, hitl_request.thread_id, pending=False)
             thread = await threads.get(conn, hitl_request.thread_id)
+        sent = await deliveries.of_request(conn, hitl_request.id)
     value = hitl_request.value
     schema = hitl_request.response_schema
     shape = None if schema else native.shape_of(value)
@@ -262,6 +276,7 @@ async def _request_view(
         loose_errors=loose,
         conflict=conflict,
         timeline=timeline,
+        deliveries=sent,
         json_field=JSON_FIELD,
         json_text=_first(values, JSON_FIELD) or "",
         actor_field=ACTOR_FIELD,

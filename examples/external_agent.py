@@ -1,0 +1,162 @@
+"""An external agent: its own process, its own LangGraph graph and checkpointer, asking a person
+through the HITL service and resumed by the service's signed webhook.
+
+    # 1. register the agent's webhook URL once; keep the secret it prints
+    curl -s localhost:8000/api/v1/webhooks -H 'content-type: application/json' \\
+         -d '{"url": "http://127.0.0.1:8100/webhooks", "events": []}'
+    # 2. run a workflow until it needs a person: it creates the request and exits
+    python examples/external_agent.py start --workflow-id wf-1 --checkpoints postgresql://...
+    # 3. serve the webhook receiver; answering the request in the inbox resumes the workflow
+    python examples/external_agent.py serve --port 8100 --secret whsec_... --checkpoints ...
+
+The graph: ``draft`` proposes something, ``ask_human`` creates the request (with an
+Idempotency-Key made from the thread id, so a retried node cannot ask twice), ``wait`` stops at
+``interrupt()`` until the callback's ``Command(resume=response)``, ``finish`` appends the
+outcome to ``<results>/<workflow_id>.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any, TypedDict
+
+import httpx
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+from hitl.sdk.receiver import SQLiteDedupeStore, WebhookMessage, WebhookReceiver
+from hitl.sdk.resume import resume_from_webhook
+
+
+class State(TypedDict, total=False):
+    task: str
+    proposal: str
+    request_id: str
+    decision: Any
+
+
+def draft(state: State) -> State:
+    return {"proposal": f"deploy {state.get('task', 'the change')} to production"}
+
+
+async def ask_human(state: State, config: RunnableConfig) -> State:
+    conf = config["configurable"]
+    async with httpx.AsyncClient(base_url=conf["hitl_url"], timeout=30) as client:
+        r = await client.post(
+            "/api/v1/requests",
+            headers={"Idempotency-Key": f"{conf['thread_id']}:ask_human"},
+            json={
+                "workflow_id": conf["thread_id"],
+                "callback_webhook": conf["callback"],
+                "title": "Approve the deployment?",
+                "context": {"proposal": state["proposal"]},
+                "response_schema": {
+                    "type": "object",
+                    "properties": {
+                        "decision": {"enum": ["approve", "reject"]},
+                        "comment": {"type": "string"},
+                    },
+                    "required": ["decision"],
+                },
+            },
+        )
+        r.raise_for_status()
+    return {"request_id": r.json()["id"]}
+
+
+def wait(state: State) -> State:
+    return {"decision": interrupt({"request_id": state["request_id"]})}
+
+
+def finish(state: State, config: RunnableConfig) -> State:
+    results = Path(config["configurable"].get("results", "."))
+    with open(results / f"{config['configurable']['thread_id']}.jsonl", "a") as f:
+        f.write(json.dumps({"proposal": state["proposal"], "decision": state["decision"]}) + "\n")
+    return {}
+
+
+def build() -> StateGraph[Any]:
+    g = StateGraph(State)
+    g.add_node("draft", draft)
+    g.add_node("ask_human", ask_human)
+    g.add_node("wait", wait)
+    g.add_node("finish", finish)
+    g.add_edge(START, "draft")
+    g.add_edge("draft", "ask_human")
+    g.add_edge("ask_human", "wait")
+    g.add_edge("wait", "finish")
+    g.add_edge("finish", END)
+    return g
+
+
+async def start(args: argparse.Namespace) -> None:
+    async with AsyncPostgresSaver.from_conn_string(args.checkpoints) as saver:
+        await saver.setup()
+        graph = build().compile(checkpointer=saver)
+        config: Any = {
+            "configurable": {
+                "thread_id": args.workflow_id,
+                "hitl_url": args.hitl,
+                "callback": args.callback,
+            }
+        }
+        result = await graph.ainvoke({"task": args.task}, config)
+    print(json.dumps({"request_id": result["request_id"], "waiting": True}), flush=True)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+    from fastapi import FastAPI
+
+    async with AsyncPostgresSaver.from_conn_string(args.checkpoints) as saver:
+        await saver.setup()
+        graph = build().compile(checkpointer=saver)
+
+        async def handler(payload: Any, message: WebhookMessage) -> None:
+            config = {"configurable": {"results": args.results}}
+            await resume_from_webhook(graph, payload, config=config)
+
+        app = FastAPI()
+        receiver = WebhookReceiver(args.secret, handler, store=args.store)
+        app.add_route("/webhooks", receiver, methods=["POST"])  # an ASGI app as a route
+
+        @app.get("/healthz")
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning")
+        await uvicorn.Server(config).serve()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    start_cmd = commands.add_parser("start", help="run a workflow until it asks a person")
+    start_cmd.add_argument("--hitl", default="http://127.0.0.1:8000")
+    start_cmd.add_argument("--callback", default="http://127.0.0.1:8100/webhooks")
+    start_cmd.add_argument("--workflow-id", required=True)
+    start_cmd.add_argument("--task", default="release 1.2")
+    serve_cmd = commands.add_parser("serve", help="receive callbacks and resume workflows")
+    serve_cmd.add_argument("--port", type=int, default=8100)
+    serve_cmd.add_argument("--secret", required=True, action="append", help="repeat to rotate")
+    serve_cmd.add_argument("--dedupe", default="agent-webhooks.db")
+    serve_cmd.add_argument("--results", default=".")
+    for cmd in (start_cmd, serve_cmd):
+        cmd.add_argument("--checkpoints", required=True, help="Postgres URL for the checkpoints")
+    args = parser.parse_args(argv)
+    if args.command == "start":
+        asyncio.run(start(args))
+    else:
+        args.store = SQLiteDedupeStore(args.dedupe)
+        args.results = str(Path(args.results).resolve())
+        asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

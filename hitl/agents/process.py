@@ -1,0 +1,47 @@
+"""An agent as a process: Redis (configured or the embedded one), the bus, the REST client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+
+from redis.asyncio import Redis
+
+from hitl.agents.base import Agent
+from hitl.bus import Bus
+from hitl.config import Settings
+from hitl.sdk import HITLClient
+
+log = logging.getLogger("hitl.agents")
+
+
+def load_agent(spec: str) -> type[Agent]:
+    """The `Agent` subclass named ``module:Class``."""
+    module_name, _, class_name = spec.partition(":")
+    if not module_name or not class_name:
+        raise ValueError(f"give the agent as module:Class, not {spec!r}")
+    found = getattr(importlib.import_module(module_name), class_name, None)
+    if not (isinstance(found, type) and issubclass(found, Agent)):
+        raise ValueError(f"{spec} is not an Agent subclass")
+    return found
+
+
+async def run_agent(spec: str | type[Agent], settings: Settings, stop: asyncio.Event) -> None:
+    """Run the agent until ``stop`` is set. Without ``HITL_REDIS_URL`` it uses the embedded
+    Redis of ``HITL_DATA_DIR``, the one a ``hitl serve`` in the same folder runs."""
+    from hitl.service import _engines
+
+    agent_class = load_agent(spec) if isinstance(spec, str) else spec
+    async with contextlib.AsyncExitStack() as stack:
+        _, redis_url = await _engines(settings.model_copy(update={"database_url": "unused"}), stack)
+        redis = Redis.from_url(redis_url)
+        stack.push_async_callback(redis.aclose)
+        hitl = HITLClient(settings.service_url, actor=f"agent:{agent_class.name}")
+        stack.push_async_callback(hitl.aclose)
+        bus = Bus.from_settings(redis, settings, source=f"hitl/agents/{agent_class.name}")
+        agent = agent_class(bus, hitl)
+        print(f"HITL agent {agent.name} on {', '.join(agent.subscribes)}", flush=True)
+        await agent.run(stop)
+    log.info("agent %s stopped", agent_class.name)

@@ -1,0 +1,33 @@
+"""Webhook deliveries: one with its attempts, a request's, and sending one again."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from hitl import requests
+from hitl.api.deps import ServiceDep
+from hitl.webhooks import deliveries
+from hitl.webhooks.deliveries import Delivery
+
+router = APIRouter(tags=["webhooks"])
+
+
+@router.get("/api/v1/deliveries/{delivery_id}", response_model=Delivery)
+async def get_delivery(delivery_id: str, service: ServiceDep) -> Delivery:
+    async with service.pool.connection() as conn:
+        return await deliveries.get(conn, delivery_id)
+
+
+@router.post("/api/v1/deliveries/{delivery_id}/redeliver", status_code=202, response_model=Delivery)
+async def redeliver(delivery_id: str, service: ServiceDep) -> Delivery:
+    """Send it again now, with the same ``webhook-id``."""
+    async with service.pool.connection() as conn:
+        return await deliveries.redeliver(conn, delivery_id)
+
+
+@router.get("/api/v1/requests/{request_id}/deliveries", response_model=list[Delivery])
+async def request_deliveries(request_id: str, service: ServiceDep) -> list[Delivery]:
+    """The request's deliveries (its callback and the events about it), oldest first."""
+    async with service.pool.connection() as conn:
+        request = await requests.get(conn, request_id)
+        return await deliveries.of_request(conn, request.id)
