@@ -174,7 +174,8 @@ def _secret_findings(file: FileDiff) -> list[Finding]:
         if len(found) == MAX_SECRET_FINDINGS_PER_FILE:
             found.append(Finding("secret", "low", "more secret-looking strings", file.path))
             break
-        rule, severity = ("secret:precise", "high") if hit.precise else ("secret:entropy", "medium")
+        severity: Severity = "high" if hit.precise else "medium"
+        rule = "secret:precise" if hit.precise else "secret:entropy"
         message = f"{hit.rule} added ({hit.preview})"
         found.append(Finding("secret", severity, message, file.path, line_no, rule))
     return found

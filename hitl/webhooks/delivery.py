@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -191,10 +192,10 @@ class Deliverer:
             delivery = Claimed.of(row)
             task = asyncio.create_task(self._deliver(delivery), name=f"hitl-webhook-{delivery.id}")
             self._active[delivery.id] = task
-            task.add_done_callback(lambda _t, did=delivery.id: self._done(did))
+            task.add_done_callback(functools.partial(self._done, delivery.id))
         return len(rows) == free
 
-    def _done(self, delivery_id: str) -> None:
+    def _done(self, delivery_id: str, _task: asyncio.Task[None]) -> None:
         self._active.pop(delivery_id, None)
         # Claim in batches: once a quarter of the slots is free (or all are).
         free = self.settings.webhook_concurrency - len(self._active)

@@ -147,7 +147,7 @@ def guarded_client(
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
     )
     # httpx has no public hook for the network backend; its pool is httpcore's.
-    transport._pool._network_backend = backend or GuardedBackend(allow)  # type: ignore[attr-defined]
+    transport._pool._network_backend = backend or GuardedBackend(allow)
     return httpx.AsyncClient(
         transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
     )
