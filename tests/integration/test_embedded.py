@@ -118,7 +118,7 @@ def engine_names(root: Path) -> set[str]:
     return {proc.name() for proc in engine_processes(root)}
 
 
-def wait_no_engines(root: Path, timeout: float = 10.0) -> None:
+def wait_no_engines(root: Path, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while engine_processes(root) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -169,7 +169,7 @@ async def test_data_survives_a_restart_and_stop_leaves_no_process(
         client = Redis.from_url(services.redis_url)
         await client.xadd("hitl:events:t1", {"kind": "answered"})
         await client.aclose()
-    assert engine_processes(data_dir) == []
+    wait_no_engines(data_dir)
     assert (data_dir / "postgres" / "PG_VERSION").is_file()
     assert (data_dir / "redis" / "appendonly.aof").stat().st_size > 0
     assert "ready to accept connections" in (data_dir / "redis" / "redis.log").read_text()
@@ -177,7 +177,7 @@ async def test_data_survives_a_restart_and_stop_leaves_no_process(
     with embedded_services(data_dir) as services:
         assert answers(services.database_url) == [(1, "approve")]
         assert await stream(services.redis_url) == [{b"kind": b"answered"}]
-    assert engine_processes(data_dir) == []
+    wait_no_engines(data_dir)
 
 
 def test_only_the_requested_engines_start(tmp_path: Path, reaper: Reaper) -> None:
@@ -189,7 +189,7 @@ def test_only_the_requested_engines_start(tmp_path: Path, reaper: Reaper) -> Non
     with embedded_services(data_dir, redis=False) as services:
         assert services.redis_url == ""
         assert engine_names(data_dir) == {"postgres"}
-    assert engine_processes(data_dir) == []
+    wait_no_engines(data_dir)
 
 
 def test_nested_blocks_share_the_engines(tmp_path: Path, reaper: Reaper) -> None:
@@ -200,7 +200,7 @@ def test_nested_blocks_share_the_engines(tmp_path: Path, reaper: Reaper) -> None
             assert inner == outer
         assert engine_pids(data_dir) == pids
         assert engine_names(data_dir) == {"postgres", "redis-server"}
-    assert engine_processes(data_dir) == []
+    wait_no_engines(data_dir)
 
 
 def test_engines_stay_while_another_process_uses_them(tmp_path: Path, reaper: Reaper) -> None:
@@ -216,7 +216,7 @@ def test_engines_stay_while_another_process_uses_them(tmp_path: Path, reaper: Re
     assert owner.stdin is not None
     owner.stdin.close()  # the owner leaves its block: it is the last user now
     assert owner.wait(timeout=30) == 0
-    assert engine_processes(data_dir) == []
+    wait_no_engines(data_dir)
 
 
 async def test_engines_of_a_killed_owner_are_adopted_then_stopped(
@@ -226,7 +226,7 @@ async def test_engines_of_a_killed_owner_are_adopted_then_stopped(
     owner, owner_services = reaper.owner(data_dir)
     pids = engine_pids(data_dir)
     owner.send_signal(signal.SIGKILL)
-    owner.wait(timeout=10)
+    owner.wait(timeout=30)
     assert engine_names(data_dir) == {"postgres", "redis-server"}  # orphans
 
     with embedded_services(data_dir) as services:
@@ -234,7 +234,7 @@ async def test_engines_of_a_killed_owner_are_adopted_then_stopped(
         assert engine_pids(data_dir) == pids
         assert answers(services.database_url) == [(1, "from the owner")]
         assert await stream(services.redis_url) == [{b"kind": b"answered"}]
-    assert engine_processes(data_dir) == []
+    wait_no_engines(data_dir)
 
 
 async def test_stale_pid_files_of_killed_engines_are_replaced(
@@ -244,7 +244,7 @@ async def test_stale_pid_files_of_killed_engines_are_replaced(
     owner, _ = reaper.owner(data_dir)
     for pid in (owner.pid, *engine_pids(data_dir)):
         os.kill(pid, signal.SIGKILL)
-    owner.wait(timeout=10)
+    owner.wait(timeout=30)
     wait_no_engines(data_dir)  # a killed postmaster's backends exit on their own
     # The pid files, sockets and postgres' shared memory are left behind. Make the pid files
     # name a live process that is no engine, as after a container restart.
@@ -258,7 +258,7 @@ async def test_stale_pid_files_of_killed_engines_are_replaced(
         assert os.getpid() not in engine_pids(data_dir)
         assert answers(services.database_url) == [(1, "from the owner")]
         assert await stream(services.redis_url) == [{b"kind": b"answered"}]
-    assert engine_processes(data_dir) == []
+    wait_no_engines(data_dir)
 
 
 async def test_a_deep_data_dir_gets_short_sockets(tmp_path: Path, reaper: Reaper) -> None:
@@ -277,14 +277,14 @@ async def test_a_deep_data_dir_gets_short_sockets(tmp_path: Path, reaper: Reaper
         client = Redis.from_url(services.redis_url)
         await client.xadd("hitl:events:t1", {"kind": "deep"})
         await client.aclose()
-    assert engine_processes(data_dir) == []
+    wait_no_engines(data_dir)
     assert not redis_socket.parent.exists()
 
     with embedded_services(data_dir) as again:
         assert again == services
         assert answers(again.database_url) == [(2, "deep")]
         assert await stream(again.redis_url) == [{b"kind": b"deep"}]
-    assert engine_processes(data_dir) == []
+    wait_no_engines(data_dir)
 
 
 def test_engines_stop_at_exit_when_the_block_is_never_left(tmp_path: Path, reaper: Reaper) -> None:
@@ -302,7 +302,7 @@ def test_engines_stop_at_exit_when_the_block_is_never_left(tmp_path: Path, reape
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert (data_dir / "redis" / "dump.rdb").exists()  # it did start
-    assert engine_processes(data_dir) == []
+    wait_no_engines(data_dir)
 
 
 def test_a_pg_ctl_timeout_is_retried(
@@ -325,7 +325,7 @@ def test_a_pg_ctl_timeout_is_retried(
     with embedded_services(data_dir, redis=False) as services:
         assert len(calls) == 2
         assert answers_or_none(services.database_url) is None
-    assert engine_processes(data_dir) == []
+    wait_no_engines(data_dir)
 
 
 def test_a_failed_start_names_the_engine_and_its_log_and_stops_the_rest(
@@ -352,7 +352,7 @@ def test_a_pgdata_from_an_interrupted_first_start_is_set_aside(
             assert conn.execute("SELECT 1").fetchone() == (1,)
     [aside] = data_dir.glob("postgres.unfinished-*")
     assert (aside / "PG_VERSION").read_text() == "16\n"
-    assert engine_processes(data_dir) == []
+    wait_no_engines(data_dir)
 
 
 def test_a_data_dir_postgres_cannot_use_is_refused_clearly(tmp_path: Path, reaper: Reaper) -> None:
