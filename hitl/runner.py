@@ -35,7 +35,7 @@ from langgraph.types import Command, Interrupt, StateSnapshot
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import db, requests, runs
+from hitl import db, metrics, requests, runs
 from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.config import Settings
@@ -90,6 +90,7 @@ class Runner:
         self._stopping = asyncio.Event()
         self._saturated = False
         self._finishing: set[int] = set()  # runs whose result is being recorded
+        self.metrics: metrics.RunObserver = metrics.NO_RUN_METRICS
 
     def notify(self, _payload: str = "") -> None:
         self.wakeup.set()
@@ -127,6 +128,7 @@ class Runner:
             await asyncio.sleep(self.settings.poll_interval)
             return False
         for run in claimed:
+            self.metrics.run_started(run.graph, run.kind)
             task = asyncio.create_task(self._execute_logged(run), name=f"hitl-run-{run.id}")
             self._active[run.id] = task
             task.add_done_callback(functools.partial(self._done, run.id))
@@ -251,6 +253,7 @@ class Runner:
             superseded=superseded,
             reopen=reopen,
         )
+        self.metrics.answers_applied(run.graph, apply)
 
     async def _rest_after(
         self, graph: Pregel[Any, Any], config: RunnableConfig, result: Any
@@ -350,6 +353,7 @@ class Runner:
                 },
             )
             rest = await cur.fetchone()
+        self.metrics.run_finished(run.graph, status)
         log.info(
             "run %s of thread %s: %s (%d new requests)",
             run.id,

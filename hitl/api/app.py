@@ -8,9 +8,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hitl import ui  # ui
-from hitl.api import deliveries, errors, external, graphs, health, requests, threads, webhooks
+from hitl.api import (
+    deliveries,
+    errors,
+    external,
+    graphs,
+    health,
+    requests,
+    status,
+    threads,
+    webhooks,
+)
 from hitl.api.limits import BodySizeLimit
 from hitl.config import Settings
+from hitl.metrics import HTTPMetrics, Metrics
 from hitl.registry import GraphRegistry
 from hitl.service import Service
 
@@ -18,11 +29,14 @@ from hitl.service import Service
 def create_app(settings: Settings | None = None, registry: GraphRegistry | None = None) -> FastAPI:
     """Build the app; the service (engines, pool, runner) starts with the app's lifespan."""
     settings = settings or Settings()
+    metrics = Metrics()  # this app's own registry
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with Service.open(settings, registry) as service:
             app.state.service = service
+            if service.runner:
+                service.runner.metrics = metrics
             yield
 
     app = FastAPI(
@@ -32,6 +46,8 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HTTPMetrics, metrics=metrics)  # outermost: sees every response
+    app.state.metrics = metrics
     errors.install(app)
     app.include_router(health.router)
     app.include_router(graphs.router)
@@ -40,5 +56,6 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     app.include_router(external.router)
     app.include_router(webhooks.router)
     app.include_router(deliveries.router)
+    app.include_router(status.router)  # /api/v1/status and /metrics
     ui.install(app)  # ui
     return app

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from hitl.ui import bulk, live, routes
+from hitl.ui import bulk, live, routes, status
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -20,8 +20,9 @@ __all__ = ["STATIC_DIR", "install"]
 
 
 def install(app: FastAPI) -> None:
-    """Serve the UI from ``app``: pages at ``/``, ``/requests/...``, ``/threads...``."""
+    """Serve the UI from ``app``: ``/``, ``/requests/...``, ``/threads...``, ``/status``."""
     app.include_router(routes.router)
     app.include_router(bulk.router)
     app.include_router(live.router)
+    app.include_router(status.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")

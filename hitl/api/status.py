@@ -1,0 +1,213 @@
+"""``GET /api/v1/status``, the service at a glance for operators (the UI's ``/status`` too), and
+``GET /metrics`` for Prometheus (see `hitl.metrics`).
+
+Figures come from Postgres, so every process reports the same. Workers are the lease owners of
+running runs: a worker renews its leases every third of ``HITL_RUN_LEASE_SECONDS``, so its last
+heartbeat is its newest lease's expiry minus the lease length. An idle worker holds no lease and
+is not seen (that needs a table of worker heartbeats).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from hitl.api.deps import ServiceDep
+from hitl.metrics import CONTENT_TYPE, Metrics
+from hitl.service import Service
+
+router = APIRouter(tags=["status"])
+
+WORKER_WINDOW_SECONDS = 60
+# Delivery success is computed over the newest attempts only (a backward scan of the primary
+# key, since attempts have no index on their time); more than this in an hour sets `capped`.
+ATTEMPTS_SCANNED = 50_000
+
+PENDING = """
+SELECT count(*) AS n, min(created_at) AS oldest,
+       extract(epoch FROM now() - min(created_at))::float8 AS oldest_age
+FROM hitl_requests WHERE state = 'pending'
+"""
+
+RUNS = """
+SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
+       count(*) FILTER (WHERE status = 'running') AS running,
+       coalesce(extract(epoch FROM now() - min(available_at)
+                FILTER (WHERE status = 'queued' AND available_at <= now())), 0)::float8
+           AS oldest_queued_age
+FROM hitl_runs WHERE status IN ('queued', 'running')
+"""
+
+# Lease owners of running runs whose last renewal (expiry minus the lease) is recent.
+WORKERS = """
+SELECT lease_owner AS name, count(*) AS runs,
+       max(lease_expires_at) - %(lease)s * interval '1 second' AS last_heartbeat
+FROM hitl_runs WHERE status = 'running' AND lease_owner IS NOT NULL
+GROUP BY lease_owner
+HAVING max(lease_expires_at) - %(lease)s * interval '1 second'
+       >= now() - %(window)s * interval '1 second'
+ORDER BY name
+"""
+
+ATTEMPTS_LAST_HOUR = """
+SELECT outcome, count(*) AS n, bool_or(scanned = %(scan)s) AS capped
+FROM (
+    SELECT outcome, at, count(*) OVER () AS scanned
+    FROM (SELECT outcome, at FROM hitl_webhook_attempts ORDER BY id DESC LIMIT %(scan)s) newest
+) a
+WHERE at > now() - interval '1 hour'
+GROUP BY outcome
+"""
+
+DISABLED_ENDPOINTS = """
+SELECT id::text, url, disabled_reason, updated_at FROM hitl_webhook_endpoints
+WHERE NOT enabled ORDER BY updated_at DESC LIMIT 50
+"""
+
+UNRELAYED_EVENTS = "SELECT count(*) AS n FROM hitl_events WHERE relayed_at IS NULL"
+
+
+class Pending(BaseModel):
+    count: int
+    oldest_created_at: datetime | None
+    oldest_age_seconds: float | None
+
+
+class Runs(BaseModel):
+    queued: int
+    running: int
+    oldest_queued_age_seconds: float
+
+
+class Worker(BaseModel):
+    name: str
+    runs: int
+    last_heartbeat: datetime
+
+
+class Deliveries(BaseModel):
+    """Webhook attempts of the last hour by outcome; ``success_rate`` is None without any."""
+
+    attempts: int
+    succeeded: int
+    by_outcome: dict[str, int]
+    success_rate: float | None
+    capped: bool
+
+
+class DisabledEndpoint(BaseModel):
+    id: str
+    url: str
+    reason: str | None
+    since: datetime
+
+
+class Engine(BaseModel):
+    reachable: bool
+    version: str | None = None
+    error: str | None = None
+
+
+class Status(BaseModel):
+    """What an operator looks at first. Figures are None when Postgres could not be read."""
+
+    pending: Pending | None
+    runs: Runs | None
+    workers: list[Worker] | None
+    deliveries_last_hour: Deliveries | None
+    disabled_endpoints: list[DisabledEndpoint] | None
+    events_unrelayed: int | None
+    postgres: Engine
+    redis: Engine
+    graphs: list[str]
+    runner_here: bool
+
+
+async def read_status(service: Service) -> Status:
+    """The figures, with Postgres and Redis checked; an engine away shows, it does not raise."""
+    figures: dict[str, Any] = dict.fromkeys(
+        (
+            "pending",
+            "runs",
+            "workers",
+            "deliveries_last_hour",
+            "disabled_endpoints",
+            "events_unrelayed",
+        )
+    )
+    try:
+        async with service.pool.connection(timeout=5) as conn:
+            version = await (await conn.execute("SHOW server_version")).fetchone()
+            postgres = Engine(
+                reachable=True, version=version["server_version"] if version else None
+            )
+            p = await (await conn.execute(PENDING)).fetchone()
+            figures["pending"] = Pending(
+                count=p["n"], oldest_created_at=p["oldest"], oldest_age_seconds=p["oldest_age"]
+            )
+            r = await (await conn.execute(RUNS)).fetchone()
+            figures["runs"] = Runs(
+                queued=r["queued"],
+                running=r["running"],
+                oldest_queued_age_seconds=r["oldest_queued_age"],
+            )
+            cur = await conn.execute(
+                WORKERS,
+                {"lease": service.settings.run_lease_seconds, "window": WORKER_WINDOW_SECONDS},
+            )
+            figures["workers"] = [Worker.model_validate(w) for w in await cur.fetchall()]
+            cur = await conn.execute(ATTEMPTS_LAST_HOUR, {"scan": ATTEMPTS_SCANNED})
+            figures["deliveries_last_hour"] = _deliveries(await cur.fetchall())
+            cur = await conn.execute(DISABLED_ENDPOINTS)
+            figures["disabled_endpoints"] = [
+                DisabledEndpoint(
+                    id=e["id"], url=e["url"], reason=e["disabled_reason"], since=e["updated_at"]
+                )
+                for e in await cur.fetchall()
+            ]
+            u = await (await conn.execute(UNRELAYED_EVENTS)).fetchone()
+            figures["events_unrelayed"] = u["n"]
+    except Exception as exc:
+        postgres = Engine(reachable=False, error=str(exc) or type(exc).__name__)
+    try:
+        info = await service.redis.info("server")
+        redis = Engine(reachable=True, version=str(info.get("redis_version")))
+    except Exception as exc:
+        redis = Engine(reachable=False, error=str(exc) or type(exc).__name__)
+    return Status(
+        **figures,
+        postgres=postgres,
+        redis=redis,
+        graphs=service.registry.names(),
+        runner_here=service.runner is not None,
+    )
+
+
+def _deliveries(rows: list[dict[str, Any]]) -> Deliveries:
+    by_outcome = {row["outcome"]: int(row["n"]) for row in rows}
+    attempts = sum(by_outcome.values())
+    succeeded = by_outcome.get("succeeded", 0)
+    return Deliveries(
+        attempts=attempts,
+        succeeded=succeeded,
+        by_outcome=by_outcome,
+        success_rate=succeeded / attempts if attempts else None,
+        capped=any(row["capped"] for row in rows),
+    )
+
+
+@router.get("/api/v1/status", response_model=Status)
+async def status(service: ServiceDep) -> Status:
+    return await read_status(service)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request, service: ServiceDep) -> Response:
+    """The Prometheus text format: this process's figures and the shared ones, read now."""
+    found: Metrics = request.app.state.metrics
+    body = await found.exposition(service.pool, service.registry.names())
+    return Response(body, media_type=CONTENT_TYPE)

@@ -1,0 +1,352 @@
+"""Prometheus metrics for ``GET /metrics``: shared state read from Postgres, per-process counters.
+
+Two kinds of figures, so that any process answers correctly whichever one is scraped:
+
+- **Shared state** (pending requests and the age of the oldest, requests by state, the run queue,
+  threads by status, webhook deliveries, disabled endpoints, events not yet relayed) is read from
+  Postgres at scrape time by `StateCollector`, with a few index-backed queries. Every process
+  reports the same values; aggregate them with ``max`` (or scrape one process), not ``sum``.
+- **Per-process** counters and histograms (HTTP requests, runs started and finished here, time
+  from request to answer for the answers this process's runner applied) live in a
+  `CollectorRegistry` of their own per `Metrics` (one per app, so several apps in one test
+  process do not clash). Sum them over processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hitl.models import REQUEST_STATES, THREAD_STATUSES, Request
+
+log = logging.getLogger("hitl.metrics")
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+DELIVERY_STATES = ("pending", "delivering", "succeeded", "failed")
+UNMATCHED_ROUTE = (
+    "<unmatched>"  # one label for every path no route matched (no cardinality blow-up)
+)
+
+# Seconds from a request's creation to its answer: people take minutes to days.
+ANSWER_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 259200)
+
+# -- SQL: each statement reads one index range (the partial or leading-column indexes of
+# migrations 0001 and 0002). The "by state" counts scan their index in full: O(rows) but
+# index-only, and bounded once retention prunes terminal rows.
+
+PENDING_REQUESTS = """
+SELECT coalesce(graph, '') AS graph, kind, count(*) AS n,
+       extract(epoch FROM now() - min(created_at))::float8 AS oldest
+FROM hitl_requests WHERE state = 'pending'
+GROUP BY 1, 2
+"""
+
+REQUESTS_BY_STATE = "SELECT state, count(*) AS n FROM hitl_requests GROUP BY state"
+
+THREADS_BY_STATUS = "SELECT status, count(*) AS n FROM hitl_threads GROUP BY status"
+
+RUN_QUEUE = """
+SELECT count(*) AS queued,
+       coalesce(extract(epoch FROM now() - min(available_at)
+                FILTER (WHERE available_at <= now())), 0)::float8 AS oldest,
+       (SELECT count(*) FROM hitl_runs WHERE status = 'running') AS running
+FROM hitl_runs WHERE status = 'queued'
+"""
+
+DELIVERIES_BY_STATE = "SELECT state, count(*) AS n FROM hitl_webhook_deliveries GROUP BY state"
+
+DISABLED_ENDPOINTS = "SELECT count(*) AS n FROM hitl_webhook_endpoints WHERE NOT enabled"
+
+UNRELAYED_EVENTS = """
+SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest
+FROM hitl_events WHERE relayed_at IS NULL
+"""
+
+
+@dataclass(frozen=True)
+class PendingGroup:
+    graph: str
+    kind: str
+    count: int
+    oldest_seconds: float
+
+
+@dataclass(frozen=True)
+class State:
+    """The shared figures, as read from Postgres at one moment."""
+
+    pending: list[PendingGroup]
+    requests: dict[str, int]
+    threads: dict[str, int]
+    runs_queued: int
+    runs_queued_oldest_seconds: float
+    runs_running: int
+    deliveries: dict[str, int]
+    endpoints_disabled: int
+    events_unrelayed: int
+    events_unrelayed_oldest_seconds: float
+
+
+async def read_state(conn: AsyncConnection[Any]) -> State:
+    """The shared figures (rows come back as dicts: the pool's row factory)."""
+
+    async def rows(sql: str) -> list[dict[str, Any]]:
+        cur = await conn.execute(sql)
+        return list(await cur.fetchall())
+
+    def by(key: str, found: list[dict[str, Any]], known: Iterable[str]) -> dict[str, int]:
+        counts = dict.fromkeys(known, 0)
+        counts.update({r[key]: int(r["n"]) for r in found})
+        return counts
+
+    pending = [
+        PendingGroup(r["graph"], r["kind"], int(r["n"]), float(r["oldest"]))
+        for r in await rows(PENDING_REQUESTS)
+    ]
+    [queue] = await rows(RUN_QUEUE)
+    [disabled] = await rows(DISABLED_ENDPOINTS)
+    [unrelayed] = await rows(UNRELAYED_EVENTS)
+    return State(
+        pending=pending,
+        requests=by("state", await rows(REQUESTS_BY_STATE), REQUEST_STATES),
+        threads=by("status", await rows(THREADS_BY_STATUS), THREAD_STATUSES),
+        runs_queued=int(queue["queued"]),
+        runs_queued_oldest_seconds=float(queue["oldest"]),
+        runs_running=int(queue["running"]),
+        deliveries=by("state", await rows(DELIVERIES_BY_STATE), DELIVERY_STATES),
+        endpoints_disabled=int(disabled["n"]),
+        events_unrelayed=int(unrelayed["n"]),
+        events_unrelayed_oldest_seconds=float(unrelayed["oldest"]),
+    )
+
+
+class StateCollector(Collector):
+    """Yields the last `State` read (see `Metrics.exposition`) as gauges.
+
+    ``collect`` is synchronous in prometheus-client while the pool is async, so the state is
+    read before the registry is rendered, not from inside ``collect``.
+    """
+
+    def __init__(self) -> None:
+        self.state: State | None = None
+        self.graphs: Sequence[str] = ()
+        self.read_seconds = 0.0
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "hitl_state_up", "1 if the shared figures were read from Postgres at this scrape"
+        )
+        up.add_metric([], 0 if self.state is None else 1)
+        yield up
+        took = GaugeMetricFamily(
+            "hitl_state_read_seconds", "Time this scrape spent reading the shared figures"
+        )
+        took.add_metric([], self.read_seconds)
+        yield took
+        s = self.state
+        if s is None:
+            return
+
+        pending = GaugeMetricFamily(
+            "hitl_requests_pending", "Requests waiting for a person", labels=["graph", "kind"]
+        )
+        oldest = GaugeMetricFamily(
+            "hitl_requests_pending_oldest_age_seconds",
+            "Age of the oldest pending request",
+            labels=["graph", "kind"],
+        )
+        # Registered graphs always report, with 0 when nothing waits, so a drained inbox reads
+        # 0 rather than a series that vanished.
+        groups = {(g.graph, g.kind): g for g in s.pending}
+        for graph in self.graphs:
+            groups.setdefault((graph, "interrupt"), PendingGroup(graph, "interrupt", 0, 0.0))
+        for (graph, kind), g in sorted(groups.items()):
+            pending.add_metric([graph, kind], g.count)
+            oldest.add_metric([graph, kind], g.oldest_seconds)
+        yield pending
+        yield oldest
+
+        yield _by_label("hitl_requests", "Requests by state", "state", s.requests)
+        yield _by_label("hitl_threads", "Threads by status", "status", s.threads)
+        yield _gauge("hitl_runs_queued", "Runs waiting for a worker", s.runs_queued)
+        yield _gauge(
+            "hitl_runs_queued_oldest_age_seconds",
+            "How long the oldest due queued run has waited",
+            s.runs_queued_oldest_seconds,
+        )
+        yield _gauge("hitl_runs_running", "Runs held by a worker", s.runs_running)
+        yield _by_label(
+            "hitl_webhook_deliveries", "Webhook deliveries by state", "state", s.deliveries
+        )
+        yield _gauge(
+            "hitl_webhook_endpoints_disabled", "Disabled webhook endpoints", s.endpoints_disabled
+        )
+        yield _gauge(
+            "hitl_events_unrelayed", "Outbox events not yet relayed to Redis", s.events_unrelayed
+        )
+        yield _gauge(
+            "hitl_events_unrelayed_oldest_age_seconds",
+            "Age of the oldest event not yet relayed",
+            s.events_unrelayed_oldest_seconds,
+        )
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _by_label(name: str, documentation: str, label: str, counts: dict[str, int]) -> Metric:
+    family = GaugeMetricFamily(name, documentation, labels=[label])
+    for key, n in sorted(counts.items()):
+        family.add_metric([key], n)
+    return family
+
+
+class RunObserver:
+    """What the runner reports as it works; does nothing (a `hitl worker` without ``/metrics``).
+
+    `Metrics` counts it instead.
+    """
+
+    def run_started(self, graph: str, kind: str) -> None:
+        """A run was claimed by this process (again after a takeover)."""
+
+    def run_finished(self, graph: str, status: str) -> None:
+        """A run's result was committed: ``interrupted``, ``completed`` or ``failed``."""
+
+    def answers_applied(self, graph: str, answers: Sequence[Request]) -> None:
+        """A run resumed its thread with these answers."""
+
+
+NO_RUN_METRICS = RunObserver()
+
+
+@dataclass
+class Metrics(RunObserver):
+    """One app's metrics: its own registry, the per-process figures, the state collector."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    state: StateCollector = field(default_factory=StateCollector)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.http_requests = Counter(
+            "hitl_http_requests",
+            "HTTP requests handled by this process, by route template and status",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "hitl_http_request_duration_seconds",
+            "Time to handle an HTTP request, by route template (streams: until they end)",
+            ["method", "route"],
+            registry=r,
+        )
+        self.runs_started = Counter(
+            "hitl_runs_started",
+            "Runs this process claimed (a takeover starts a run again)",
+            ["graph", "kind"],
+            registry=r,
+        )
+        self.runs_finished = Counter(
+            "hitl_runs_finished",
+            "Runs whose result this process recorded, by the thread status they led to",
+            ["graph", "status"],
+            registry=r,
+        )
+        self.answer_seconds = Histogram(
+            "hitl_request_answer_seconds",
+            "Time from a request's creation to its answer, for answers this process's runner "
+            "applied",
+            ["graph"],
+            buckets=ANSWER_BUCKETS,
+            registry=r,
+        )
+        r.register(self.state)
+
+    # -- RunObserver -----------------------------------------------------------------------------
+
+    def run_started(self, graph: str, kind: str) -> None:
+        self.runs_started.labels(graph, kind).inc()
+
+    def run_finished(self, graph: str, status: str) -> None:
+        self.runs_finished.labels(graph, status).inc()
+
+    def answers_applied(self, graph: str, answers: Sequence[Request]) -> None:
+        for answer in answers:
+            if answer.responded_at is not None:
+                waited = (answer.responded_at - answer.created_at).total_seconds()
+                self.answer_seconds.labels(graph).observe(max(waited, 0.0))
+
+    # -- exposition ------------------------------------------------------------------------------
+
+    async def exposition(self, pool: AsyncConnectionPool[Any], graphs: Sequence[str]) -> bytes:
+        """The text format, with the shared figures read now (none if Postgres is away)."""
+        async with self._lock:  # concurrent scrapes take turns on the collector's snapshot
+            started = time.perf_counter()
+            try:
+                async with pool.connection(timeout=5) as conn:
+                    self.state.state = await read_state(conn)
+            except Exception as exc:
+                log.warning("metrics: could not read the shared figures: %s", exc)
+                self.state.state = None
+            self.state.read_seconds = time.perf_counter() - started
+            self.state.graphs = graphs
+            return generate_latest(self.registry)
+
+
+class HTTPMetrics:
+    """ASGI middleware counting requests by method, matched route *template* and status.
+
+    The template (``/api/v1/requests/{request_id}/respond``) comes from the route the router
+    matched (``scope["route"]``, set in place on the scope this middleware passed down), so ids
+    never become labels; paths no route matched share `UNMATCHED_ROUTE`.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # unless a response starts
+        started = time.perf_counter()
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = route_template(scope)
+            method = scope["method"]
+            self.metrics.http_requests.labels(method, route, str(status)).inc()
+            self.metrics.http_duration.labels(method, route).observe(time.perf_counter() - started)
+
+
+def route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if not isinstance(path, str):
+        return UNMATCHED_ROUTE
+    if isinstance(route, Mount):  # static files and the like: one label for the whole mount
+        return path.rstrip("/") + "/{path}"
+    return path

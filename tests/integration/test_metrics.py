@@ -1,0 +1,187 @@
+"""``/metrics``, ``/api/v1/status`` and the ``/status`` page after real work, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from hitl.api import create_app
+from hitl.config import Settings
+from hitl.service import Service
+from tests.support.api import pending, respond, settle, start
+
+RESPOND_ROUTE = "/api/v1/requests/{request_id}/respond"
+
+
+async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[Any]], float]:
+    """Every sample of ``/metrics`` by (name, labels)."""
+    r = await client.get("/metrics")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
+
+
+def value(samples: dict[tuple[str, frozenset[Any]], float], name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+async def eventually(
+    client: httpx.AsyncClient, name: str, expected: float, **labels: str
+) -> dict[tuple[str, frozenset[Any]], float]:
+    """Scrape until a sample reads ``expected``: the runner counts a run just after its result
+    commits, so a client that saw the commit may scrape a moment before the count."""
+    for _ in range(50):
+        samples = await scrape(client)
+        if value(samples, name, **labels) == expected:
+            return samples
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{name}{labels} = {value(samples, name, **labels)}, not {expected}")
+
+
+async def test_a_full_cycle_moves_the_counters_and_gauges(client: httpx.AsyncClient) -> None:
+    pending_approval = {"graph": "approval", "kind": "interrupt"}
+    before = await scrape(client)
+    assert value(before, "hitl_state_up") == 1
+    assert value(before, "hitl_requests_pending", **pending_approval) == 0  # reported, as zero
+
+    thread_id = await start(client, "approval", {})
+    assert (await settle(client, thread_id))["status"] == "interrupted"
+    [request] = await pending(client, thread_id)
+    waiting = await eventually(
+        client, "hitl_runs_finished_total", 1, graph="approval", status="interrupted"
+    )
+    assert value(waiting, "hitl_requests_pending", **pending_approval) == 1
+    assert value(waiting, "hitl_requests_pending_oldest_age_seconds", **pending_approval) >= 0
+    assert value(waiting, "hitl_requests", state="pending") == 1
+    assert value(waiting, "hitl_threads", status="interrupted") == 1
+    assert value(waiting, "hitl_runs_started_total", graph="approval", kind="start") == 1
+
+    r = await respond(client, request["id"], {"decision": "approve"})
+    assert r.status_code == 200, r.text
+    assert (await settle(client, thread_id))["status"] == "completed"
+    after = await eventually(
+        client, "hitl_runs_finished_total", 1, graph="approval", status="completed"
+    )
+
+    assert value(after, "hitl_requests_pending", **pending_approval) == 0
+    assert value(after, "hitl_requests", state="pending") == 0
+    assert value(after, "hitl_requests", state="resumed") == 1
+    assert value(after, "hitl_threads", status="completed") == 1
+    assert value(after, "hitl_threads", status="interrupted") == 0
+    assert value(after, "hitl_runs_queued") == 0
+    assert value(after, "hitl_runs_started_total", graph="approval", kind="resume") == 1
+    assert value(after, "hitl_runs_finished_total", graph="approval", status="failed") == 0
+    assert value(after, "hitl_request_answer_seconds_count", graph="approval") == 1
+    assert value(after, "hitl_request_answer_seconds_sum", graph="approval") >= 0
+
+    # HTTP figures are labelled by the route's template, never by the raw path.
+    respond_ok = {"method": "POST", "route": RESPOND_ROUTE, "status": "200"}
+    assert value(after, "hitl_http_requests_total", **respond_ok) == 1
+    assert (
+        value(after, "hitl_http_request_duration_seconds_count", method="POST", route=RESPOND_ROUTE)
+        == 1
+    )
+    routes = {dict(labels).get("route") for name, labels in after if name.startswith("hitl_http")}
+    assert not any(request["id"] in str(route) for route in routes)
+    assert "/api/v1/threads/{thread_id}/wait" in routes
+
+    # Paths no route matches share one label.
+    assert (await client.get(f"/no/such/{request['id']}")).status_code == 404
+    last = await scrape(client)
+    unmatched = {"method": "GET", "route": "<unmatched>", "status": "404"}
+    assert value(last, "hitl_http_requests_total", **unmatched) == 1
+
+
+async def _seed_operations(service: Service) -> None:
+    """A worker holding a run, a disabled endpoint, and two attempts (one succeeded) in the hour.
+
+    The delivery is already settled and the endpoint disabled, so the service's own workers
+    leave them alone.
+    """
+    async with service.pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO hitl_threads (thread_id, graph, status)"
+            " VALUES ('held', 'approval', 'running')"
+        )
+        await conn.execute(
+            # A lease longer than the tests' 3 s, so that no reaper takes it back mid-test.
+            "INSERT INTO hitl_runs"
+            " (thread_id, kind, status, lease_owner, lease_expires_at, attempts)"
+            " VALUES ('held', 'start', 'running', 'elsewhere:42:abc',"
+            "         now() + interval '20 seconds', 1)"
+        )
+        cur = await conn.execute(
+            "INSERT INTO hitl_webhook_endpoints (url, secret, enabled, disabled_reason)"
+            " VALUES ('https://gone.example/hook', 'whsec_x', false, '410 Gone') RETURNING id"
+        )
+        endpoint = (await cur.fetchone())["id"]  # type: ignore[index]
+        cur = await conn.execute(
+            "INSERT INTO hitl_webhook_deliveries (endpoint_id, event_type, body, state, attempts)"
+            " VALUES (%s, 'thread.completed', '{}', 'succeeded', 2) RETURNING id",
+            (endpoint,),
+        )
+        delivery = (await cur.fetchone())["id"]  # type: ignore[index]
+        await conn.execute(
+            "INSERT INTO hitl_webhook_attempts (delivery_id, attempt, outcome, status_code)"
+            " VALUES (%s, 1, 'failed', 500), (%s, 2, 'succeeded', 200)",
+            (delivery, delivery),
+        )
+
+
+async def test_status_api_and_page_show_the_figures(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    thread_id = await start(client, "approval", {})
+    assert (await settle(client, thread_id))["status"] == "interrupted"
+    await _seed_operations(service)
+
+    r = await client.get("/api/v1/status")
+    assert r.status_code == 200, r.text
+    status = r.json()
+    assert status["pending"]["count"] == 1
+    assert status["pending"]["oldest_age_seconds"] >= 0
+    assert status["runs"]["queued"] == 0
+    assert status["runs"]["running"] == 1
+    [worker] = status["workers"]
+    assert worker["name"] == "elsewhere:42:abc" and worker["runs"] == 1
+    assert status["deliveries_last_hour"] == {
+        "attempts": 2,
+        "succeeded": 1,
+        "by_outcome": {"failed": 1, "succeeded": 1},
+        "success_rate": 0.5,
+        "capped": False,
+    }
+    [endpoint] = status["disabled_endpoints"]
+    assert endpoint["url"] == "https://gone.example/hook" and endpoint["reason"] == "410 Gone"
+    assert status["postgres"]["reachable"] and status["postgres"]["version"]
+    assert status["redis"]["reachable"] and status["redis"]["version"]
+    assert "approval" in status["graphs"] and status["runner_here"] is True
+
+    samples = await scrape(client)
+    assert value(samples, "hitl_webhook_endpoints_disabled") == 1
+    assert value(samples, "hitl_webhook_deliveries", state="succeeded") == 1
+    assert value(samples, "hitl_runs_running") == 1
+
+    r = await client.get("/status")
+    assert r.status_code == 200, r.text
+    page = r.text
+    assert '<a href="/status" aria-current="page">Status</a>' in page
+    assert '<td id="pending-count">1</td>' in page
+    assert '<td id="runs-queued">0</td>' in page
+    assert "elsewhere:42:abc" in page
+    assert "1 of 2 attempts succeeded (50.0%)" in page
+    assert "https://gone.example/hook" in page and "410 Gone" in page
+    assert page.count('badge s-succeeded">reachable') == 2
+    assert status["postgres"]["version"] in page
+
+
+def test_apps_in_one_process_keep_their_own_registries(settings: Settings) -> None:
+    first, second = create_app(settings), create_app(settings)
+    assert first.state.metrics.registry is not second.state.metrics.registry
