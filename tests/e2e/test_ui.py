@@ -149,3 +149,28 @@ async def test_middleware_request_edited_in_the_browser(
     }
     assert "Refunded 99.50 EUR on order A-1001" in str(thread["values"])
     await page.screenshot(path=str(tmp_path / "middleware.png"), full_page=True)
+
+
+async def test_an_agents_script_renders_inert(
+    make_server: Callable[..., ServiceProcess],
+    http: Callable[[str], httpx.AsyncClient],
+    browser: Browser,
+) -> None:
+    """Values from agents are text: no script runs, no handler fires, the CSP forbids inline."""
+    server = make_server().start()
+    server.wait_ready()
+    client = http(server.url)
+    evil = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+    request = await new_request(client, title=evil, author=evil)
+
+    context = await browser.new_context()
+    page = await context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: dialogs.append(d.message))
+    for path in ("/", f"/requests/{request['id']}"):
+        await page.goto(server.url + path)
+        await expect(page.get_by_text("<script>window.__pwned = 1</script>").first).to_be_visible()
+        assert await page.evaluate("window.__pwned === undefined")
+        assert await page.locator("img[src=x]").count() == 0
+    assert dialogs == []
+    await context.close()
