@@ -1,4 +1,4 @@
-"""The ``hitl`` command: ``hitl serve``, ``hitl worker``, ``hitl agent``, ``hitl migrate``.
+"""The ``hitl`` command: ``hitl serve``, ``worker``, ``agent``, ``migrate``, ``prune``.
 
 Every option falls back to its ``HITL_*`` environment variable (shown in ``--help``).
 """
@@ -29,16 +29,24 @@ class _WorkerName(logging.Filter):
 
 
 _worker_name = _WorkerName()
+_handler: logging.Handler | None = None
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s [%(worker)s] %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_worker_name)
+def _configure_logging(level: str, log_format: str = "auto") -> None:
+    """Log to stderr: one JSON object per line, or readable lines (``auto``: on a terminal)."""
+    from hitl import logcontext
+
+    global _handler
+    json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_worker_name)
+    handler.setFormatter(logcontext.JSONFormatter() if json else logcontext.PlainFormatter())
+    root = logging.getLogger()
+    if _handler is not None:  # configured again (in-process callers): replace, not add
+        root.removeHandler(_handler)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    _handler = handler
 
 
 def _run(coro: Any) -> None:
@@ -62,7 +70,7 @@ def serve(settings: Settings, *, reload: bool = False) -> None:
 
     from hitl.api import create_app
 
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log_format)
     print(
         f"HITL service on http://{settings.host}:{settings.port}  (API docs at /docs)", flush=True
     )
@@ -74,7 +82,8 @@ def serve(settings: Settings, *, reload: bool = False) -> None:
     }
     if not reload:
         app = create_app(settings)
-        server = uvicorn.Server(uvicorn.Config(app, **options))
+        # uvicorn's loggers propagate to the root handler configured above (same format).
+        server = uvicorn.Server(uvicorn.Config(app, log_config=None, **options))
         # Long-lived responses (the UI's event streams) end as soon as shutdown starts, instead
         # of holding it for the whole graceful-shutdown timeout.
         app.state.closing = closing = asyncio.Event()
@@ -179,6 +188,24 @@ async def _agent(settings: Settings, spec: str) -> None:
     await run_agent(spec, settings, stop)
 
 
+async def _prune(settings: Settings, dry_run: bool) -> None:
+    import contextlib
+
+    from hitl import db, retention
+    from hitl.db import migrate
+    from hitl.service import _engines
+
+    async with contextlib.AsyncExitStack() as stack:
+        database_url, _ = await _engines(settings.model_copy(update={"redis_url": "unused"}), stack)
+        async with db.create_pool(database_url, min_size=1, max_size=2) as pool:
+            if not await migrate.is_current(pool):
+                sys.exit("migrations pending: run hitl migrate first")
+            pruned = await retention.prune(pool, settings, dry_run=dry_run)
+    print(f"{'table':<26}{'would go' if dry_run else 'deleted':>12}")
+    for table, n in pruned.rows.items():
+        print(f"{table:<26}{n:>12}")
+
+
 async def _migrate(settings: Settings) -> None:
     import contextlib
 
@@ -242,10 +269,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         help=f"the service's base URL [HITL_SERVICE_URL, now {defaults.service_url}]",
     )
     commands.add_parser("migrate", help="create or update the database schema and exit")
+    prune_cmd = commands.add_parser(
+        "prune", help="delete what has aged out (HITL_RETENTION_* settings) and exit"
+    )
+    prune_cmd.add_argument(
+        "--dry-run", action="store_true", help="count per table what would go; delete nothing"
+    )
 
     args = parser.parse_args(argv)
     reload = bool(getattr(args, "reload", False))
-    local = ("command", "reload", "check", "agent", "workers")
+    local = ("command", "reload", "check", "agent", "workers", "dry_run")
     overrides: dict[str, Any] = {
         k: v for k, v in vars(args).items() if k not in local and v is not None
     }
@@ -257,14 +290,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "worker":
         if args.check:
             sys.exit(check(settings))
-        _configure_logging(settings.log_level)
+        _configure_logging(settings.log_level, settings.log_format)
         _run(_work(settings))
     elif args.command == "agent":
-        _configure_logging(settings.log_level)
+        _configure_logging(settings.log_level, settings.log_format)
         _run(_agent(settings, args.agent))
     elif args.command == "migrate":
-        _configure_logging(settings.log_level)
+        _configure_logging(settings.log_level, settings.log_format)
         asyncio.run(_migrate(settings))
+    elif args.command == "prune":
+        _configure_logging(settings.log_level, settings.log_format)
+        asyncio.run(_prune(settings, args.dry_run))
 
 
 if __name__ == "__main__":

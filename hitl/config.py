@@ -111,3 +111,46 @@ class Settings(BaseSettings):
     service_url: str = Field(
         "http://127.0.0.1:8000", description="The service's base URL, for `hitl agent` processes."
     )
+
+    # retention (what ages out and is deleted; see hitl/retention.py and `hitl prune`)
+    retention_threads_seconds: float = Field(
+        30 * 86400.0,
+        ge=0,
+        description="Completed and failed threads (checkpoints, runs, requests) are deleted "
+        "after this long; 0 keeps them.",
+    )
+    retention_requests_seconds: float = Field(
+        30 * 86400.0,
+        ge=0,
+        description="Settled requests of live threads are deleted after this long; 0 keeps them.",
+    )
+    retention_events_seconds: float = Field(
+        7 * 86400.0,
+        ge=0,
+        description="Relayed outbox events are deleted after this long; 0 keeps them.",
+    )
+    retention_deliveries_seconds: float = Field(
+        14 * 86400.0,
+        ge=0,
+        description="Succeeded and failed webhook deliveries (with their attempts) are deleted "
+        "after this long; 0 keeps them.",
+    )
+    retention_audit_seconds: float = Field(
+        365 * 86400.0, ge=0, description="Audit entries are deleted after this long; 0 keeps them."
+    )
+    retention_interval: float = Field(
+        3600.0, ge=0, description="Seconds between pruning passes in the service; 0 turns it off."
+    )
+    retention_batch_size: int = Field(
+        1000, ge=1, description="Rows (threads, for threads) deleted per pruning transaction."
+    )
+    log_format: Literal["auto", "json", "plain"] = Field(
+        "auto",
+        description="json, plain, or auto: plain lines on a terminal, else one JSON object a line.",
+    )
+    checkpoint_history_keep: int = Field(
+        0,
+        ge=0,
+        description="Trim each resting thread's checkpoint history to its last N checkpoints; "
+        "0 keeps it all.",
+    )

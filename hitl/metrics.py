@@ -275,7 +275,17 @@ class Metrics(RunObserver):
             buckets=ANSWER_BUCKETS,
             registry=r,
         )
+        self.pruned_rows = Counter(
+            "hitl_retention_deleted_rows",
+            "Rows deleted by retention in this process, by table",
+            ["table"],
+            registry=r,
+        )
         r.register(self.state)
+
+    def rows_pruned(self, counts: dict[str, int]) -> None:
+        for table, n in counts.items():
+            self.pruned_rows.labels(table).inc(n)
 
     # -- RunObserver -----------------------------------------------------------------------------
 

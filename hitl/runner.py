@@ -35,7 +35,7 @@ from langgraph.types import Command, Interrupt, StateSnapshot
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import db, metrics, requests, runs
+from hitl import db, logcontext, metrics, requests, runs
 from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.config import Settings
@@ -177,6 +177,11 @@ class Runner:
                     task.cancel()
 
     async def _execute_logged(self, run: ClaimedRun) -> None:
+        # Every line logged during the run (nodes and LangGraph included) names it.
+        with logcontext.bind(thread_id=run.thread_id, run_id=run.id, graph=run.graph):
+            await self._execute_or_log(run)
+
+    async def _execute_or_log(self, run: ClaimedRun) -> None:
         try:
             await self.execute(run)
         except asyncio.CancelledError:

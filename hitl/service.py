@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ from langgraph.pregel import Pregel
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
-from hitl import db, events, idempotency, keys, requests, threads
+from hitl import db, events, idempotency, keys, requests, retention, threads
 from hitl._aio import wait_event
 from hitl.bus import Bus
 from hitl.checkpointer import PooledPostgresSaver
@@ -45,6 +45,8 @@ class Service:
     notifier: Notifier
     runner: Runner | None = None
     deliverer: Deliverer | None = None
+    # Sees the rows each pruning batch deleted, per table (the app counts them in /metrics).
+    on_pruned: Callable[[dict[str, int]], None] | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Loops stop on this flag, not only on cancellation: on Python 3.11 a cancellation that
     # lands inside a library's asyncio.wait_for can be swallowed.
@@ -91,6 +93,8 @@ class Service:
                 notifier.add_listener(keys.WEBHOOKS_CHANNEL, service.deliverer.notify)
                 service._spawn(service.deliverer.run(), "hitl-webhooks")
             service._spawn(service._housekeeping(), "hitl-housekeeping")
+            if settings.retention_interval > 0:
+                service._spawn(service._prune(), "hitl-retention")
             log.info("service ready: graphs %s", ", ".join(registry.names()) or "(none)")
             yield service
 
@@ -136,6 +140,27 @@ class Service:
             except Exception as exc:
                 log.warning("housekeeping: %s", exc)
             await wait_event(self._stopping, max(self.settings.poll_interval, 1.0))
+
+    async def _prune(self) -> None:
+        """Delete what has aged out (see hitl/retention.py), every ``retention_interval``."""
+        interval = self.settings.retention_interval
+        # The first pass comes soon after start, so that frequent restarts still prune.
+        if await wait_event(self._stopping, min(interval, 60.0)):
+            return
+        while not self._stopping.is_set():
+            try:
+                pruned = await retention.prune(
+                    self.pool, self.settings, stopping=self._stopping, on_batch=self._pruned
+                )
+                if pruned.total:
+                    log.info(pruned.summary())
+            except Exception as exc:
+                log.warning("retention: %s", exc)
+            await wait_event(self._stopping, interval)
+
+    def _pruned(self, counts: dict[str, int]) -> None:
+        if self.on_pruned:
+            self.on_pruned(counts)
 
     async def wait_for_thread(
         self, thread_id: str, timeout: float

@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
             app.state.service = service
             if service.runner:
                 service.runner.metrics = metrics
+            service.on_pruned = metrics.rows_pruned
             yield
 
     app = FastAPI(

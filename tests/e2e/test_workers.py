@@ -269,7 +269,7 @@ async def test_sigterm_finishes_or_releases_held_runs_and_exits(
     threads = await starting
     assert await asyncio.to_thread(running_runs, database_url, leaving.owner) == []
     log = leaving.log.read_text()
-    assert f"[{leaving.owner}]" in log and "stopped" in log
+    assert f'"worker": "{leaving.owner}"' in log and "stopped" in log  # JSON lines to a file
 
     for thread_id, counter in threads.items():
         assert (await settle(client, thread_id, 60))["status"] == "interrupted"

@@ -1,0 +1,367 @@
+"""Retention: delete what has aged out, in small batches, never what is still live.
+
+What goes (each age a setting; 0 keeps it forever):
+
+- **threads** ``completed`` or ``failed`` (and not queued again) for ``retention_threads_seconds``,
+  with LangGraph's checkpoints, blobs and writes of those thread ids; their runs and requests go
+  with them (foreign keys ``ON DELETE CASCADE``), deliveries keep a NULL ``request_id``;
+- **requests** that are settled (answered and applied, superseded, expired, cancelled; an
+  external request answered) for ``retention_requests_seconds``, on threads still alive;
+- **events** already relayed to the bus, for ``retention_events_seconds``;
+- **webhook deliveries** that succeeded or failed for good (their attempts cascade), for
+  ``retention_deliveries_seconds``;
+- **audit** entries for ``retention_audit_seconds`` (kept longest by default).
+
+Pending requests are never deleted, and neither are interrupted, queued or running threads.
+Idempotency keys are purged by the housekeeping loop (`hitl.idempotency`).
+
+Every batch is one statement (its own transaction, as the pool's connections autocommit) that
+deletes at most ``retention_batch_size`` driving rows picked with ``FOR UPDATE SKIP LOCKED``:
+short locks, nothing waits on a row somebody else holds.
+
+``checkpoint_history_keep`` > 0 also trims the checkpoint history of threads at rest to their
+last N checkpoints per namespace, keeping what the kept checkpoints use (the blobs of their
+channel versions, their pending writes), so the thread stays resumable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from hitl.config import Settings
+
+log = logging.getLogger("hitl.retention")
+
+# -- SQL ----------------------------------------------------------------------------------------
+# Each DELETE picks its batch in a CTE (LIMIT, FOR UPDATE SKIP LOCKED) and returns per-table
+# counts; each COUNT matches the same rows without the limit, for ``hitl prune --dry-run``.
+# Ages are bound as seconds: ``%(age)s * interval '1 second'`` (threads': ``%(thread_age)s``).
+
+_AGED_THREADS = """
+SELECT thread_id FROM hitl_threads t
+WHERE t.status IN ('completed', 'failed')
+  AND t.updated_at < now() - %(thread_age)s * interval '1 second'
+  AND NOT EXISTS (
+      SELECT 1 FROM hitl_runs r
+      WHERE r.thread_id = t.thread_id AND r.status IN ('queued', 'running')
+  )
+"""
+
+# Runs and requests are deleted by the cascade; they are counted from the statement's snapshot.
+PRUNE_THREADS = f"""
+WITH doomed AS (
+    {_AGED_THREADS}
+    ORDER BY t.updated_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+), writes AS (
+    DELETE FROM checkpoint_writes WHERE thread_id IN (SELECT thread_id FROM doomed) RETURNING 1
+), blobs AS (
+    DELETE FROM checkpoint_blobs WHERE thread_id IN (SELECT thread_id FROM doomed) RETURNING 1
+), checkpoints AS (
+    DELETE FROM checkpoints WHERE thread_id IN (SELECT thread_id FROM doomed) RETURNING 1
+), threads AS (
+    DELETE FROM hitl_threads WHERE thread_id IN (SELECT thread_id FROM doomed) RETURNING 1
+)
+SELECT (SELECT count(*) FROM threads) AS hitl_threads,
+       (SELECT count(*) FROM hitl_runs WHERE thread_id IN (SELECT thread_id FROM doomed))
+           AS hitl_runs,
+       (SELECT count(*) FROM hitl_requests WHERE thread_id IN (SELECT thread_id FROM doomed))
+           AS hitl_requests,
+       (SELECT count(*) FROM checkpoints) AS checkpoints,
+       (SELECT count(*) FROM blobs) AS checkpoint_blobs,
+       (SELECT count(*) FROM writes) AS checkpoint_writes
+"""
+
+COUNT_THREADS = f"""
+WITH doomed AS ({_AGED_THREADS})
+SELECT (SELECT count(*) FROM doomed) AS hitl_threads,
+       (SELECT count(*) FROM hitl_runs WHERE thread_id IN (SELECT thread_id FROM doomed))
+           AS hitl_runs,
+       (SELECT count(*) FROM hitl_requests WHERE thread_id IN (SELECT thread_id FROM doomed))
+           AS hitl_requests,
+       (SELECT count(*) FROM checkpoints WHERE thread_id IN (SELECT thread_id FROM doomed))
+           AS checkpoints,
+       (SELECT count(*) FROM checkpoint_blobs WHERE thread_id IN (SELECT thread_id FROM doomed))
+           AS checkpoint_blobs,
+       (SELECT count(*) FROM checkpoint_writes WHERE thread_id IN (SELECT thread_id FROM doomed))
+           AS checkpoint_writes
+"""
+
+# Settled requests: an interrupt's once closed (``responded`` still waits for its run), an
+# external one once answered. Never ``pending``.
+_AGED_REQUESTS = """
+SELECT id, thread_id FROM hitl_requests
+WHERE state <> 'pending'
+  AND updated_at < now() - %(age)s * interval '1 second'
+  AND (state IN ('resumed', 'superseded', 'expired', 'cancelled')
+       OR (kind = 'external' AND state = 'responded'))
+"""
+
+PRUNE_REQUESTS = f"""
+WITH doomed AS ({_AGED_REQUESTS} ORDER BY updated_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
+gone AS (DELETE FROM hitl_requests WHERE id IN (SELECT id FROM doomed) RETURNING 1)
+SELECT count(*) AS hitl_requests FROM gone
+"""
+
+# Those of threads that go too are counted with the threads (a real pass deletes threads first).
+COUNT_REQUESTS = f"""
+SELECT count(*) AS hitl_requests FROM ({_AGED_REQUESTS}) doomed
+WHERE NOT (%(thread_age)s::float8 > 0 AND doomed.thread_id IN ({_AGED_THREADS}))
+"""
+
+_AGED_EVENTS = """
+SELECT id FROM hitl_events
+WHERE relayed_at IS NOT NULL AND created_at < now() - %(age)s * interval '1 second'
+"""
+
+PRUNE_EVENTS = f"""
+WITH doomed AS ({_AGED_EVENTS} ORDER BY created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
+gone AS (DELETE FROM hitl_events WHERE id IN (SELECT id FROM doomed) RETURNING 1)
+SELECT count(*) AS hitl_events FROM gone
+"""
+
+COUNT_EVENTS = f"SELECT count(*) AS hitl_events FROM ({_AGED_EVENTS}) doomed"
+
+_AGED_DELIVERIES = """
+SELECT id FROM hitl_webhook_deliveries
+WHERE state IN ('succeeded', 'failed') AND updated_at < now() - %(age)s * interval '1 second'
+"""
+
+PRUNE_DELIVERIES = f"""
+WITH doomed AS ({_AGED_DELIVERIES} ORDER BY updated_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
+gone AS (DELETE FROM hitl_webhook_deliveries WHERE id IN (SELECT id FROM doomed) RETURNING 1)
+SELECT count(*) AS hitl_webhook_deliveries,
+       (SELECT count(*) FROM hitl_webhook_attempts WHERE delivery_id IN (SELECT id FROM doomed))
+           AS hitl_webhook_attempts
+FROM gone
+"""
+
+COUNT_DELIVERIES = f"""
+WITH doomed AS ({_AGED_DELIVERIES})
+SELECT (SELECT count(*) FROM doomed) AS hitl_webhook_deliveries,
+       (SELECT count(*) FROM hitl_webhook_attempts WHERE delivery_id IN (SELECT id FROM doomed))
+           AS hitl_webhook_attempts
+"""
+
+_AGED_AUDIT = "SELECT id FROM hitl_audit WHERE at < now() - %(age)s * interval '1 second'"
+
+PRUNE_AUDIT = f"""
+WITH doomed AS ({_AGED_AUDIT} ORDER BY at LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
+gone AS (DELETE FROM hitl_audit WHERE id IN (SELECT id FROM doomed) RETURNING 1)
+SELECT count(*) AS hitl_audit FROM gone
+"""
+
+COUNT_AUDIT = f"SELECT count(*) AS hitl_audit FROM ({_AGED_AUDIT}) doomed"
+
+# Checkpoint history: per (thread, namespace) of a thread at rest, the checkpoints beyond the
+# newest %(keep)s, with their writes, and the blobs no kept checkpoint's channel_versions uses.
+# (checkpoint ids are time-ordered, as LangGraph's own listing assumes.)
+_TRIMMABLE_THREADS = """
+SELECT t.thread_id FROM hitl_threads t
+WHERE t.status IN ('interrupted', 'completed', 'failed')
+  AND NOT EXISTS (
+      SELECT 1 FROM hitl_runs r
+      WHERE r.thread_id = t.thread_id AND r.status IN ('queued', 'running')
+  )
+  AND EXISTS (
+      SELECT 1 FROM checkpoints c WHERE c.thread_id = t.thread_id
+      GROUP BY c.checkpoint_ns HAVING count(*) > %(keep)s
+  )
+  -- LangGraph's DeltaChannel rebuilds values from ancestor checkpoints: their history stays.
+  AND NOT EXISTS (
+      SELECT 1 FROM checkpoints c
+      WHERE c.thread_id = t.thread_id AND c.metadata ? 'counters_since_delta_snapshot'
+  )
+"""
+
+TRIM_CHECKPOINTS = f"""
+WITH chosen AS (
+    {_TRIMMABLE_THREADS} ORDER BY t.thread_id LIMIT %(limit)s FOR UPDATE OF t SKIP LOCKED
+), ranked AS (
+    SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.checkpoint,
+           row_number() OVER (PARTITION BY c.thread_id, c.checkpoint_ns
+                              ORDER BY c.checkpoint_id DESC) AS n
+    FROM checkpoints c WHERE c.thread_id IN (SELECT thread_id FROM chosen)
+), kept_versions AS (
+    SELECT DISTINCT r.thread_id, r.checkpoint_ns, v.key AS channel, v.value AS version
+    FROM ranked r, jsonb_each_text(r.checkpoint -> 'channel_versions') v
+    WHERE r.n <= %(keep)s
+), dropped AS (
+    SELECT thread_id, checkpoint_ns, checkpoint_id FROM ranked WHERE n > %(keep)s
+), writes AS (
+    DELETE FROM checkpoint_writes w USING dropped d
+    WHERE w.thread_id = d.thread_id AND w.checkpoint_ns = d.checkpoint_ns
+      AND w.checkpoint_id = d.checkpoint_id
+    RETURNING 1
+), blobs AS (
+    DELETE FROM checkpoint_blobs b
+    WHERE b.thread_id IN (SELECT thread_id FROM chosen)
+      AND NOT EXISTS (
+          SELECT 1 FROM kept_versions k
+          WHERE k.thread_id = b.thread_id AND k.checkpoint_ns = b.checkpoint_ns
+            AND k.channel = b.channel AND k.version = b.version
+      )
+    RETURNING 1
+), gone AS (
+    DELETE FROM checkpoints c USING dropped d
+    WHERE c.thread_id = d.thread_id AND c.checkpoint_ns = d.checkpoint_ns
+      AND c.checkpoint_id = d.checkpoint_id
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM chosen) AS threads,
+       (SELECT count(*) FROM gone) AS checkpoints,
+       (SELECT count(*) FROM blobs) AS checkpoint_blobs,
+       (SELECT count(*) FROM writes) AS checkpoint_writes
+"""
+
+COUNT_TRIMMABLE_CHECKPOINTS = f"""
+WITH chosen AS ({_TRIMMABLE_THREADS}), ranked AS (
+    SELECT row_number() OVER (PARTITION BY c.thread_id, c.checkpoint_ns
+                              ORDER BY c.checkpoint_id DESC) AS n
+    FROM checkpoints c WHERE c.thread_id IN (SELECT thread_id FROM chosen)
+)
+SELECT (SELECT count(*) FROM chosen) AS threads,
+       (SELECT count(*) FROM ranked WHERE n > %(keep)s) AS checkpoints
+"""
+
+
+# -- the job ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """One kind of thing that ages out: its age setting, its statements, its driving table."""
+
+    name: str
+    age_setting: str
+    prune: str
+    count: str
+    driver: str  # the column whose count decides whether a batch was full
+
+
+_KINDS = (
+    _Kind("threads", "retention_threads_seconds", PRUNE_THREADS, COUNT_THREADS, "hitl_threads"),
+    _Kind(
+        "requests", "retention_requests_seconds", PRUNE_REQUESTS, COUNT_REQUESTS, "hitl_requests"
+    ),
+    _Kind("events", "retention_events_seconds", PRUNE_EVENTS, COUNT_EVENTS, "hitl_events"),
+    _Kind(
+        "deliveries",
+        "retention_deliveries_seconds",
+        PRUNE_DELIVERIES,
+        COUNT_DELIVERIES,
+        "hitl_webhook_deliveries",
+    ),
+    _Kind("audit", "retention_audit_seconds", PRUNE_AUDIT, COUNT_AUDIT, "hitl_audit"),
+)
+
+# The report's tables, in the order `hitl prune` prints them.
+TABLES = (
+    "hitl_threads",
+    "hitl_runs",
+    "hitl_requests",
+    "checkpoints",
+    "checkpoint_blobs",
+    "checkpoint_writes",
+    "hitl_events",
+    "hitl_webhook_deliveries",
+    "hitl_webhook_attempts",
+    "hitl_audit",
+)
+
+
+@dataclass
+class Pruned:
+    """Rows deleted (or, for a dry run, that would be) per table."""
+
+    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLES, 0))
+    dry_run: bool = False
+
+    def add(self, counts: dict[str, Any]) -> None:
+        for table, n in counts.items():
+            if table in self.rows:
+                self.rows[table] += int(n)
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+    def summary(self) -> str:
+        found = ", ".join(f"{t} {n}" for t, n in self.rows.items() if n) or "nothing"
+        return f"{'would prune' if self.dry_run else 'pruned'}: {found}"
+
+
+async def prune(
+    pool: AsyncConnectionPool[Any],
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    stopping: asyncio.Event | None = None,
+    on_batch: Callable[[dict[str, int]], None] | None = None,
+) -> Pruned:
+    """Delete what has aged out under ``settings``, batch by batch; or count it (``dry_run``).
+
+    ``stopping`` ends the work between two batches; ``on_batch`` sees each batch's counts (for
+    metrics) as it commits.
+    """
+    report = Pruned(dry_run=dry_run)
+    batch = settings.retention_batch_size
+    for kind in _KINDS:
+        age = float(getattr(settings, kind.age_setting))
+        if age <= 0:
+            continue
+        params = {"age": age, "thread_age": settings.retention_threads_seconds, "limit": batch}
+        if dry_run:
+            async with pool.connection() as conn:
+                report.add(await _one(conn, kind.count, params))
+            continue
+        while not (stopping and stopping.is_set()):
+            async with pool.connection() as conn:
+                counts = await _one(conn, kind.prune, params)
+            report.add(counts)
+            if on_batch and any(counts.values()):
+                on_batch({t: int(n) for t, n in counts.items()})
+            if int(counts[kind.driver]) < batch:
+                break
+            await asyncio.sleep(0)  # let the loop breathe between batches
+    if settings.checkpoint_history_keep > 0:
+        await _trim(pool, settings, report, stopping, on_batch)
+    return report
+
+
+async def _trim(
+    pool: AsyncConnectionPool[Any],
+    settings: Settings,
+    report: Pruned,
+    stopping: asyncio.Event | None,
+    on_batch: Callable[[dict[str, int]], None] | None,
+) -> None:
+    # Threads, not checkpoints, are batched here: a thread's history goes in one statement.
+    params = {"keep": settings.checkpoint_history_keep, "limit": settings.retention_batch_size}
+    if report.dry_run:
+        async with pool.connection() as conn:
+            counts = await _one(conn, COUNT_TRIMMABLE_CHECKPOINTS, params)
+        report.add({"checkpoints": counts["checkpoints"]})
+        return
+    while not (stopping and stopping.is_set()):
+        async with pool.connection() as conn:
+            counts = await _one(conn, TRIM_CHECKPOINTS, params)
+        threads = int(counts.pop("threads"))
+        report.add(counts)
+        if on_batch and any(counts.values()):
+            on_batch({t: int(n) for t, n in counts.items()})
+        if threads < settings.retention_batch_size or not any(counts.values()):
+            break
+        await asyncio.sleep(0)
+
+
+async def _one(conn: AsyncConnection[Any], sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    cur = await conn.execute(sql, params)
+    row = await cur.fetchone()
+    return dict(row) if row else {}
