@@ -1,9 +1,9 @@
 """Webhook delivery: throughput against raw httpx, and latency from an answer to its arrival.
 
 * throughput: ``N`` deliveries queued in Postgres, sent by the delivery worker (claim with a
-  lease, sign, POST through the SSRF guard, log the attempt, record the outcome, in one
-  transaction per attempt) against ``N`` plain ``httpx`` POSTs of the same body, both at the
-  same concurrency to the same receiver (a separate uvicorn process).
+  lease, sign, POST through the SSRF guard, log the attempt and record the outcome, the
+  outcomes that end together in one statement) against ``N`` plain ``httpx`` POSTs of the
+  same body, both at the same concurrency to the same receiver (a separate uvicorn process).
 * latency: a ``hitl serve`` process, external requests answered one at a time on an idle
   machine; from the answer's ``responded_at`` (its transaction) to the callback's arrival at
   the receiver, p50 / p95.

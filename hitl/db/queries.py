@@ -47,8 +47,9 @@ RETURNING id
 # A run's result, part 1: finish the run (only if this worker still holds it) and, only then,
 # record a request per new pending interrupt (with its event), close the requests the run
 # applied or found stale, reopen answers the graph refused, and supersede (or, when the run
-# failed, cancel) pending requests whose interrupt is gone. The updates touch disjoint rows:
-# closing and reopening only 'responded' ones, the sweep only 'pending' ones.
+# failed, cancel, with a 'request.cancelled' event each) pending requests whose interrupt is
+# gone. The updates touch disjoint rows: closing and reopening only 'responded' ones, the sweep
+# only 'pending' ones.
 RECORD_RUN = """
 WITH finished AS (
     UPDATE hitl_runs
@@ -86,6 +87,14 @@ WITH finished AS (
     FROM finished f
     WHERE r.thread_id = f.thread_id AND r.state = 'pending'
       AND NOT (r.interrupt_id = ANY(%(live)s::text[]))
+    RETURNING r.*
+), cancelled AS (
+    INSERT INTO hitl_events (type, subject, data)
+    SELECT 'request.cancelled', id::text,
+           jsonb_build_object('request_id', id, 'kind', kind, 'thread_id', thread_id,
+                              'interrupt_id', interrupt_id, 'graph', graph,
+                              'run_id', %(run_id)s, 'reason', 'the thread failed')
+    FROM swept WHERE state = 'cancelled'
 )
 SELECT (SELECT count(*) FROM finished) AS finished, (SELECT count(*) FROM new_requests) AS created
 """
@@ -317,7 +326,10 @@ WITH expired AS (
                               'workflow_id', workflow_id, 'checkpoint_id', checkpoint_id)
     FROM expired
 )
-SELECT count(*) AS expired, pg_notify('hitl_events', '') FROM expired
+SELECT count(*) AS expired,
+       -- wake the event relay only when there is something to relay (this runs every second)
+       (SELECT pg_notify('hitl_events', '') WHERE EXISTS (SELECT 1 FROM expired)) AS notified
+FROM expired
 """
 
 # -- webhook endpoints --------------------------------------------------------------------------
@@ -422,34 +434,45 @@ SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at =
 WHERE lease_owner = %s AND state = 'delivering' AND id = ANY(%s)
 """
 
-# One attempt's log entry and its consequence for the delivery (only while this worker holds
-# it: the attempt happened either way) and for the endpoint's failure streak. Returns when the
-# endpoint started failing, for the disable-after check.
-RECORD_ATTEMPT = """
-WITH attempt AS (
+# The outcomes of many attempts, recorded at once (one round trip for a batch): each attempt's
+# log entry and its consequence for the delivery (only while this worker holds it: the attempt
+# happened either way) and for its endpoint's failure streak, which a success in the batch ends
+# and a failure starts (the endpoint row is written only when the streak changes). Returns the
+# endpoints failing for longer than the limit, for the disable-after check.
+RECORD_ATTEMPTS = """
+WITH o AS (
+    SELECT * FROM jsonb_to_recordset(%(outcomes)s)
+        AS o(id uuid, timestamp bigint, outcome text, status integer, latency float8,
+             error text, excerpt text, state text, delay float8)
+), attempt AS (
     INSERT INTO hitl_webhook_attempts (delivery_id, attempt, webhook_timestamp, outcome,
                                        status_code, latency_ms, error, response_excerpt)
-    SELECT %(id)s, attempts + 1, %(timestamp)s, %(outcome)s, %(status)s, %(latency)s,
-           %(error)s, %(excerpt)s
-    FROM hitl_webhook_deliveries WHERE id = %(id)s
+    SELECT o.id, d.attempts + 1, o.timestamp, o.outcome, o.status, o.latency, o.error,
+           o.excerpt
+    FROM o JOIN hitl_webhook_deliveries d ON d.id = o.id
 ), delivery AS (
-    UPDATE hitl_webhook_deliveries
-    SET state = %(state)s, attempts = attempts + 1, manual = false,
-        next_attempt_at = now() + %(delay)s * interval '1 second',
-        lease_owner = NULL, lease_expires_at = NULL, last_status = %(status)s,
-        last_error = %(error)s, updated_at = now(),
-        delivered_at = CASE WHEN %(outcome)s = 'succeeded' THEN now() ELSE delivered_at END
-    WHERE id = %(id)s AND lease_owner = %(owner)s AND state = 'delivering'
-    RETURNING endpoint_id, kind, request_id
+    UPDATE hitl_webhook_deliveries d
+    SET state = o.state, attempts = d.attempts + 1, manual = false,
+        next_attempt_at = now() + o.delay * interval '1 second',
+        lease_owner = NULL, lease_expires_at = NULL, last_status = o.status,
+        last_error = o.error, updated_at = now(),
+        delivered_at = CASE WHEN o.outcome = 'succeeded' THEN now() ELSE d.delivered_at END
+    FROM o
+    WHERE d.id = o.id AND d.lease_owner = %(owner)s AND d.state = 'delivering'
+    RETURNING d.endpoint_id, d.kind, d.request_id, o.state, o.outcome
 ), callback AS (
-    UPDATE hitl_requests r SET callback_state = %(state)s
+    UPDATE hitl_requests r SET callback_state = d.state
     FROM delivery d WHERE d.kind = 'callback' AND r.id = d.request_id
+), ends AS (
+    SELECT endpoint_id, bool_or(outcome = 'succeeded') AS ok FROM delivery GROUP BY endpoint_id
+), streak AS (
+    UPDATE hitl_webhook_endpoints e
+    SET failing_since = CASE WHEN s.ok THEN NULL ELSE now() END
+    FROM ends s
+    WHERE e.id = s.endpoint_id AND s.ok = (e.failing_since IS NOT NULL)
 )
-UPDATE hitl_webhook_endpoints e
-SET failing_since = CASE WHEN %(outcome)s = 'succeeded' THEN NULL
-                         ELSE coalesce(e.failing_since, now()) END
-FROM delivery d WHERE e.id = d.endpoint_id
-RETURNING e.failing_since <= now() - %(disable_after)s * interval '1 second' AS failing_too_long
+SELECT s.endpoint_id FROM ends s JOIN hitl_webhook_endpoints e ON e.id = s.endpoint_id
+WHERE NOT s.ok AND e.failing_since <= now() - %(disable_after)s * interval '1 second'
 """
 
 GET_DELIVERY = """

@@ -16,24 +16,26 @@ code and the server's ``detail``, with a subclass per status a caller handles di
 matching `hitl.errors` class, so ``except errors.Conflict`` works on either side of the wire.
 Network failures are httpx's own exceptions (``httpx.TransportError``).
 
-Both clients build their calls with the same functions below; only the sending differs.
+Both clients build their calls with the same functions (`hitl.sdk._calls`); only the sending
+differs.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Self
-from urllib.parse import quote
 
 import httpx
 
 from hitl import errors
+from hitl.sdk import _calls
+from hitl.sdk.types import Delivery, DeliveryPage, Endpoint, EndpointPage, EndpointWithSecret
 
-API: Final = "/api/v1"
+API: Final = _calls.API
 ACTOR_HEADER: Final = "X-HITL-Actor"
+IDEMPOTENCY_HEADER: Final = _calls.IDEMPOTENCY_HEADER
 SETTLED: Final = frozenset({"interrupted", "completed", "failed"})
 """Thread statuses `HITLClient.wait` returns on: nothing happens until someone acts."""
 MAX_WAIT_PER_CALL: Final = 300.0  # the server's upper bound for ``/wait?timeout=``
@@ -110,65 +112,6 @@ def _read(response: httpx.Response) -> Any:
     raise _BY_STATUS.get(response.status_code, HITLClientError)(response.status_code, detail)
 
 
-# -- the calls, independent of how they are sent --------------------------------------------------
-
-
-_NO_BODY: Final = object()
-
-
-@dataclass(frozen=True)
-class _Call:
-    method: str
-    path: str
-    params: dict[str, Any] | None = None
-    body: Any = _NO_BODY
-    extra_timeout: float = 0.0  # added to the client's timeout (long polls)
-
-
-def _seg(value: str) -> str:
-    return quote(value, safe="")
-
-
-def _start_thread(
-    graph: str, input: dict[str, Any], thread_id: str | None, metadata: dict[str, Any] | None
-) -> _Call:
-    body: dict[str, Any] = {"graph": graph, "input": input}
-    if thread_id is not None:
-        body["thread_id"] = thread_id
-    if metadata is not None:
-        body["metadata"] = metadata
-    return _Call("POST", f"{API}/threads", body=body)
-
-
-def _get_thread(thread_id: str) -> _Call:
-    return _Call("GET", f"{API}/threads/{_seg(thread_id)}")
-
-
-def _wait(thread_id: str, seconds: float) -> _Call:
-    params = {"timeout": seconds}
-    return _Call("GET", f"{API}/threads/{_seg(thread_id)}/wait", params, extra_timeout=seconds)
-
-
-def _list_requests(
-    state: str | None, graph: str | None, thread_id: str | None, limit: int, cursor: str | None
-) -> _Call:
-    params = {"state": state, "graph": graph, "thread_id": thread_id, "cursor": cursor}
-    kept: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
-    return _Call("GET", f"{API}/requests", {**kept, "limit": limit})
-
-
-def _get_request(request_id: str) -> _Call:
-    return _Call("GET", f"{API}/requests/{_seg(request_id)}")
-
-
-def _respond(request_id: str, response: Any) -> _Call:
-    return _Call("POST", f"{API}/requests/{_seg(request_id)}/respond", body={"response": response})
-
-
-def _resume(thread_id: str, answers: dict[str, Any]) -> _Call:
-    return _Call("POST", f"{API}/threads/{_seg(thread_id)}/resume", body={"resume": answers})
-
-
 class _Base:
     """What both clients share: where the service is, who acts, how a call becomes a request."""
 
@@ -189,15 +132,16 @@ class _Base:
     def request_url(self, request_id: str) -> str:
         """The request's page in the web UI, ``{base_url}/requests/{id}``: where a person reads
         and answers it, so the link to put in a notification or a log line."""
-        return f"{self.base_url}/requests/{_seg(request_id)}"
+        return f"{self.base_url}/requests/{_calls.seg(request_id)}"
 
-    def _kwargs(self, call: _Call) -> dict[str, Any]:
+    def _kwargs(self, call: _calls.Call) -> dict[str, Any]:
+        headers = {ACTOR_HEADER: self.actor} if self.actor is not None else {}
         kwargs: dict[str, Any] = {
             "params": call.params,
-            "headers": {ACTOR_HEADER: self.actor} if self.actor is not None else None,
+            "headers": {**headers, **(call.headers or {})} or None,
             "timeout": self.timeout + call.extra_timeout,
         }
-        if call.body is not _NO_BODY:
+        if call.body is not _calls.NO_BODY:
             kwargs["json"] = call.body
         return kwargs
 
@@ -248,7 +192,7 @@ class HITLClient(_Base):
         if self._owns_http:
             await self._http.aclose()
 
-    async def _send(self, call: _Call) -> Any:
+    async def _send(self, call: _calls.Call) -> Any:
         response = await self._http.request(
             call.method, self.base_url + call.path, **self._kwargs(call)
         )
@@ -266,12 +210,14 @@ class HITLClient(_Base):
 
         The run is queued: `wait` for it to reach its first interrupt or its end.
         """
-        created: dict[str, Any] = await self._send(_start_thread(graph, input, thread_id, metadata))
+        created: dict[str, Any] = await self._send(
+            _calls.start_thread(graph, input, thread_id, metadata)
+        )
         return str(created["thread_id"])
 
     async def get_thread(self, thread_id: str) -> dict[str, Any]:
         """The thread now: status, values, pending ``interrupts`` (with their request ids)."""
-        thread: dict[str, Any] = await self._send(_get_thread(thread_id))
+        thread: dict[str, Any] = await self._send(_calls.get_thread(thread_id))
         return thread
 
     async def wait(self, thread_id: str, timeout: float = 30) -> dict[str, Any]:
@@ -282,7 +228,7 @@ class HITLClient(_Base):
         """
         deadline = time.monotonic() + timeout
         while True:
-            thread: dict[str, Any] = await self._send(_wait(thread_id, _wait_slice(deadline)))
+            thread: dict[str, Any] = await self._send(_calls.wait(thread_id, _wait_slice(deadline)))
             if thread["status"] in SETTLED:
                 return thread
             if time.monotonic() >= deadline:
@@ -302,7 +248,7 @@ class HITLClient(_Base):
         Pass ``next_cursor`` back as ``cursor`` for the next page, or use `iter_requests`.
         """
         page: dict[str, Any] = await self._send(
-            _list_requests(state, graph, thread_id, limit, cursor)
+            _calls.list_requests(state, graph, thread_id, limit, cursor)
         )
         return page
 
@@ -328,21 +274,129 @@ class HITLClient(_Base):
 
     async def get_request(self, request_id: str) -> dict[str, Any]:
         """One request: its question (``value``), ``response_schema``, ``state``, answer."""
-        request: dict[str, Any] = await self._send(_get_request(request_id))
+        request: dict[str, Any] = await self._send(_calls.get_request(request_id))
         return request
 
-    async def respond(self, request_id: str, response: Any) -> dict[str, Any]:
+    async def respond(
+        self, request_id: str, response: Any, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
         """Answer a pending request; the thread resumes with it. Returns the request.
 
         Raises `InvalidInputError` if the answer breaks the request's response schema (the
         request stays pending) and `ConflictError` (with ``state``) if it is not pending.
+        With ``idempotency_key``, sending the same answer again replays the first response.
         """
-        request: dict[str, Any] = await self._send(_respond(request_id, response))
+        request: dict[str, Any] = await self._send(
+            _calls.respond(request_id, response, idempotency_key)
+        )
         return request
+
+    async def create_request(
+        self,
+        workflow_id: str,
+        callback_webhook: str,
+        context: Any,
+        *,
+        checkpoint_id: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        response_schema: dict[str, Any] | None = None,
+        timeout_seconds: float | None = None,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Ask a person on behalf of an agent outside the service (an external request).
+
+        ``callback_webhook`` must be the URL of a registered, enabled endpoint (`create_webhook`):
+        the answer is POSTed there, signed with its secret. With ``idempotency_key``, a retry
+        with the same arguments replays the first response instead of asking twice (a
+        different body under the same key is an `InvalidInputError`, one still in flight a
+        `ConflictError`).
+        """
+        fields = {
+            "checkpoint_id": checkpoint_id,
+            "title": title,
+            "description": description,
+            "response_schema": response_schema,
+            "timeout_seconds": timeout_seconds,
+            "metadata": metadata,
+        }
+        call = _calls.create_request(
+            workflow_id, callback_webhook, context, fields, idempotency_key
+        )
+        request: dict[str, Any] = await self._send(call)
+        return request
+
+    async def request_deliveries(self, request_id: str) -> list[Delivery]:
+        """The webhook deliveries about a request (its callback and its events), oldest first,
+        each with every attempt."""
+        found: list[Delivery] = await self._send(_calls.request_deliveries(request_id))
+        return found
+
+    # -- webhook endpoints and deliveries --
+
+    async def create_webhook(
+        self, url: str, events: list[str], *, description: str | None = None
+    ) -> EndpointWithSecret:
+        """Register an endpoint for ``events`` (``["*"]`` for all, ``[]`` for request
+        callbacks only). The answer holds the signing ``secret``: the only time it is shown."""
+        created: EndpointWithSecret = await self._send(
+            _calls.create_webhook(url, events, description)
+        )
+        return created
+
+    async def list_webhooks(self, *, limit: int = 50, cursor: str | None = None) -> EndpointPage:
+        """One page of the endpoints, newest first."""
+        page: EndpointPage = await self._send(_calls.list_webhooks(limit, cursor))
+        return page
+
+    async def get_webhook(self, endpoint_id: str) -> Endpoint:
+        endpoint: Endpoint = await self._send(_calls.webhook(endpoint_id))
+        return endpoint
+
+    async def update_webhook(
+        self,
+        endpoint_id: str,
+        *,
+        events: list[str] | None = None,
+        enabled: bool | None = None,
+        description: str | None = None,
+    ) -> Endpoint:
+        """Change what is given; enabling a disabled endpoint again clears its failures."""
+        call = _calls.update_webhook(endpoint_id, events, enabled, description)
+        endpoint: Endpoint = await self._send(call)
+        return endpoint
+
+    async def delete_webhook(self, endpoint_id: str) -> None:
+        await self._send(_calls.webhook(endpoint_id, "DELETE"))
+
+    async def rotate_webhook_secret(self, endpoint_id: str) -> EndpointWithSecret:
+        """A new secret; the old one keeps signing alongside it for the grace period."""
+        rotated: EndpointWithSecret = await self._send(
+            _calls.webhook(endpoint_id, "POST", "/rotate-secret")
+        )
+        return rotated
+
+    async def webhook_deliveries(
+        self, endpoint_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> DeliveryPage:
+        """One page of the endpoint's deliveries, newest first, each with every attempt."""
+        page: DeliveryPage = await self._send(_calls.webhook_deliveries(endpoint_id, limit, cursor))
+        return page
+
+    async def get_delivery(self, delivery_id: str) -> Delivery:
+        """One delivery (``delivery_id`` is its ``webhook-id``) with every attempt."""
+        delivery: Delivery = await self._send(_calls.get_delivery(delivery_id))
+        return delivery
+
+    async def redeliver(self, delivery_id: str) -> Delivery:
+        """Send a delivery again now, with the same ``webhook-id``."""
+        delivery: Delivery = await self._send(_calls.redeliver(delivery_id))
+        return delivery
 
     async def resume(self, thread_id: str, answers: dict[str, Any]) -> list[dict[str, Any]]:
         """Answer several interrupts of a thread at once, by interrupt id: all or none."""
-        answered: list[dict[str, Any]] = await self._send(_resume(thread_id, answers))
+        answered: list[dict[str, Any]] = await self._send(_calls.resume(thread_id, answers))
         return answered
 
 
@@ -380,7 +434,7 @@ class SyncHITLClient(_Base):
         if self._owns_http:
             self._http.close()
 
-    def _send(self, call: _Call) -> Any:
+    def _send(self, call: _calls.Call) -> Any:
         response = self._http.request(call.method, self.base_url + call.path, **self._kwargs(call))
         return _read(response)
 
@@ -393,19 +447,19 @@ class SyncHITLClient(_Base):
         metadata: dict[str, Any] | None = None,
     ) -> str:
         """See `HITLClient.start_thread`."""
-        created: dict[str, Any] = self._send(_start_thread(graph, input, thread_id, metadata))
+        created: dict[str, Any] = self._send(_calls.start_thread(graph, input, thread_id, metadata))
         return str(created["thread_id"])
 
     def get_thread(self, thread_id: str) -> dict[str, Any]:
         """See `HITLClient.get_thread`."""
-        thread: dict[str, Any] = self._send(_get_thread(thread_id))
+        thread: dict[str, Any] = self._send(_calls.get_thread(thread_id))
         return thread
 
     def wait(self, thread_id: str, timeout: float = 30) -> dict[str, Any]:
         """See `HITLClient.wait`."""
         deadline = time.monotonic() + timeout
         while True:
-            thread: dict[str, Any] = self._send(_wait(thread_id, _wait_slice(deadline)))
+            thread: dict[str, Any] = self._send(_calls.wait(thread_id, _wait_slice(deadline)))
             if thread["status"] in SETTLED:
                 return thread
             if time.monotonic() >= deadline:
@@ -421,7 +475,9 @@ class SyncHITLClient(_Base):
         cursor: str | None = None,
     ) -> dict[str, Any]:
         """See `HITLClient.list_requests`."""
-        page: dict[str, Any] = self._send(_list_requests(state, graph, thread_id, limit, cursor))
+        page: dict[str, Any] = self._send(
+            _calls.list_requests(state, graph, thread_id, limit, cursor)
+        )
         return page
 
     def iter_requests(
@@ -445,15 +501,110 @@ class SyncHITLClient(_Base):
 
     def get_request(self, request_id: str) -> dict[str, Any]:
         """See `HITLClient.get_request`."""
-        request: dict[str, Any] = self._send(_get_request(request_id))
+        request: dict[str, Any] = self._send(_calls.get_request(request_id))
         return request
 
-    def respond(self, request_id: str, response: Any) -> dict[str, Any]:
+    def respond(
+        self, request_id: str, response: Any, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
         """See `HITLClient.respond`."""
-        request: dict[str, Any] = self._send(_respond(request_id, response))
+        request: dict[str, Any] = self._send(_calls.respond(request_id, response, idempotency_key))
         return request
+
+    def create_request(
+        self,
+        workflow_id: str,
+        callback_webhook: str,
+        context: Any,
+        *,
+        checkpoint_id: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        response_schema: dict[str, Any] | None = None,
+        timeout_seconds: float | None = None,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """See `HITLClient.create_request`."""
+        fields = {
+            "checkpoint_id": checkpoint_id,
+            "title": title,
+            "description": description,
+            "response_schema": response_schema,
+            "timeout_seconds": timeout_seconds,
+            "metadata": metadata,
+        }
+        call = _calls.create_request(
+            workflow_id, callback_webhook, context, fields, idempotency_key
+        )
+        request: dict[str, Any] = self._send(call)
+        return request
+
+    def request_deliveries(self, request_id: str) -> list[Delivery]:
+        """See `HITLClient.request_deliveries`."""
+        found: list[Delivery] = self._send(_calls.request_deliveries(request_id))
+        return found
+
+    def create_webhook(
+        self, url: str, events: list[str], *, description: str | None = None
+    ) -> EndpointWithSecret:
+        """See `HITLClient.create_webhook`."""
+        created: EndpointWithSecret = self._send(_calls.create_webhook(url, events, description))
+        return created
+
+    def list_webhooks(self, *, limit: int = 50, cursor: str | None = None) -> EndpointPage:
+        """See `HITLClient.list_webhooks`."""
+        page: EndpointPage = self._send(_calls.list_webhooks(limit, cursor))
+        return page
+
+    def get_webhook(self, endpoint_id: str) -> Endpoint:
+        """See `HITLClient.get_webhook`."""
+        endpoint: Endpoint = self._send(_calls.webhook(endpoint_id))
+        return endpoint
+
+    def update_webhook(
+        self,
+        endpoint_id: str,
+        *,
+        events: list[str] | None = None,
+        enabled: bool | None = None,
+        description: str | None = None,
+    ) -> Endpoint:
+        """See `HITLClient.update_webhook`."""
+        endpoint: Endpoint = self._send(
+            _calls.update_webhook(endpoint_id, events, enabled, description)
+        )
+        return endpoint
+
+    def delete_webhook(self, endpoint_id: str) -> None:
+        """See `HITLClient.delete_webhook`."""
+        self._send(_calls.webhook(endpoint_id, "DELETE"))
+
+    def rotate_webhook_secret(self, endpoint_id: str) -> EndpointWithSecret:
+        """See `HITLClient.rotate_webhook_secret`."""
+        rotated: EndpointWithSecret = self._send(
+            _calls.webhook(endpoint_id, "POST", "/rotate-secret")
+        )
+        return rotated
+
+    def webhook_deliveries(
+        self, endpoint_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> DeliveryPage:
+        """See `HITLClient.webhook_deliveries`."""
+        page: DeliveryPage = self._send(_calls.webhook_deliveries(endpoint_id, limit, cursor))
+        return page
+
+    def get_delivery(self, delivery_id: str) -> Delivery:
+        """See `HITLClient.get_delivery`."""
+        delivery: Delivery = self._send(_calls.get_delivery(delivery_id))
+        return delivery
+
+    def redeliver(self, delivery_id: str) -> Delivery:
+        """See `HITLClient.redeliver`."""
+        delivery: Delivery = self._send(_calls.redeliver(delivery_id))
+        return delivery
 
     def resume(self, thread_id: str, answers: dict[str, Any]) -> list[dict[str, Any]]:
         """See `HITLClient.resume`."""
-        answered: list[dict[str, Any]] = self._send(_resume(thread_id, answers))
+        answered: list[dict[str, Any]] = self._send(_calls.resume(thread_id, answers))
         return answered

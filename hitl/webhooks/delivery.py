@@ -6,7 +6,9 @@ taken over when their lease lapses, with the same ``webhook-id``. Each attempt g
 ``webhook-timestamp`` and signature; only a 2xx succeeds, 3xx is not followed, 410 disables the
 endpoint, 429 and 503 wait at least their ``Retry-After``, everything else retries on the
 schedule (`hitl.webhooks.schedule`). The attempt, its outcome and the delivery's next state are
-recorded in one transaction.
+recorded in one statement; the outcomes of attempts that end while one batch is being recorded
+go together in the next (one round trip for many). A delivery stays leased until its outcome is
+recorded, so a crash before that sends it again, with the same ``webhook-id``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from hitl._aio import wait_event
@@ -33,6 +36,7 @@ from hitl.webhooks.ssrf import BlockedAddress, guarded_client
 log = logging.getLogger("hitl.webhooks")
 
 MAX_RESPONSE_BYTES = 20 * 1024
+MAX_RECORD_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,18 @@ async def _read_some(response: httpx.Response) -> str:
         data += chunk
         if len(data) >= MAX_RESPONSE_BYTES:
             break
-    return bytes(data[:MAX_RESPONSE_BYTES]).decode("utf-8", errors="replace")
+    # Postgres text cannot hold NUL characters.
+    return bytes(data[:MAX_RESPONSE_BYTES]).decode("utf-8", errors="replace").replace("\x00", "")
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """An attempt waiting to be recorded; ``recorded`` resolves once it is."""
+
+    delivery: Claimed
+    attempt: Attempt
+    fate: schedule.Next
+    recorded: asyncio.Future[None]
 
 
 def _maybe_transaction(conn: Any, needed: object) -> Any:
@@ -152,6 +167,8 @@ class Deliverer:
         self.wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         self._active: dict[str, asyncio.Task[None]] = {}
+        self._outcomes: list[_Outcome] = []
+        self._outcome_ready = asyncio.Event()
 
     def notify(self, _payload: str = "") -> None:
         self.wakeup.set()
@@ -162,6 +179,7 @@ class Deliverer:
 
     async def run(self) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(), name="hitl-webhooks-heartbeat")
+        recorder = asyncio.create_task(self._recorder(), name="hitl-webhooks-recorder")
         try:
             while not self._stopping.is_set():
                 self.wakeup.clear()
@@ -170,9 +188,10 @@ class Deliverer:
                 await wait_event(self.wakeup, self.settings.poll_interval)
         finally:
             await self._drain()
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            for task in (heartbeat, recorder):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self.client.aclose()
 
     async def _claim(self) -> bool:
@@ -209,51 +228,87 @@ class Deliverer:
             else:
                 failpoint("before_webhook_send")
                 attempt = await send(self.client, delivery, self.settings.webhook_timeout)
-            await self._record(delivery, attempt)
+            fate = self._fate(delivery, attempt)
+            recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._outcomes.append(_Outcome(delivery, attempt, fate, recorded))
+            self._outcome_ready.set()
+            await recorded
         except asyncio.CancelledError:
             raise
         except Exception:
             # Postgres away: the lease lapses and the delivery is sent again, same webhook-id.
             log.exception("delivery %s could not be recorded", delivery.id)
 
-    async def _record(self, delivery: Claimed, attempt: Attempt) -> None:
-        attempts = delivery.attempts + 1
-        fate = schedule.after_attempt(
+    def _fate(self, delivery: Claimed, attempt: Attempt) -> schedule.Next:
+        return schedule.after_attempt(
             self.schedule,
-            attempts,
+            delivery.attempts + 1,
             succeeded=attempt.outcome == "succeeded",
             status=attempt.status,
             retry_after_seconds=attempt.retry_after,
             manual=delivery.manual or not delivery.enabled,
         )
-        # One statement, so autocommit suffices; disabling the endpoint (rare) joins it in one
-        # transaction.
-        async with self.pool.connection() as conn, _maybe_transaction(conn, fate.disable):
+
+    async def _recorder(self) -> None:
+        """Record the outcomes that ended, a batch per statement, and release their senders."""
+        while True:
+            await self._outcome_ready.wait()
+            self._outcome_ready.clear()
+            while self._outcomes:
+                batch = self._outcomes[:MAX_RECORD_BATCH]
+                del self._outcomes[:MAX_RECORD_BATCH]
+                try:
+                    await self._record(batch)
+                except Exception as exc:
+                    for outcome in batch:
+                        if not outcome.recorded.done():
+                            outcome.recorded.set_exception(exc)
+                else:
+                    for outcome in batch:
+                        if not outcome.recorded.done():
+                            outcome.recorded.set_result(None)
+
+    async def _record(self, batch: list[_Outcome]) -> None:
+        """One statement for the batch; disabling endpoints (rare) joins it in a transaction."""
+        rows = [
+            {
+                "id": o.delivery.id,
+                "timestamp": o.attempt.timestamp,
+                "outcome": o.attempt.outcome,
+                "status": o.attempt.status,
+                "latency": o.attempt.latency_ms,
+                "error": o.attempt.error,
+                "excerpt": o.attempt.excerpt,
+                "state": o.fate.state,
+                "delay": o.fate.delay,
+            }
+            for o in batch
+        ]
+        disable = {o.delivery.endpoint_id: o.fate.disable for o in batch if o.fate.disable}
+        async with self.pool.connection() as conn, _maybe_transaction(conn, disable):
             cur = await conn.execute(
-                q.RECORD_ATTEMPT,
+                q.RECORD_ATTEMPTS,
                 {
-                    "id": delivery.id,
+                    "outcomes": Jsonb(rows),
                     "owner": self.owner,
-                    "timestamp": attempt.timestamp,
-                    "outcome": attempt.outcome,
-                    "status": attempt.status,
-                    "latency": attempt.latency_ms,
-                    "error": attempt.error,
-                    "excerpt": attempt.excerpt,
-                    "state": fate.state,
-                    "delay": fate.delay,
                     "disable_after": self.settings.webhook_disable_after_seconds,
                 },
             )
-            row = await cur.fetchone()
-            reason = fate.disable
-            if reason is None and row and row["failing_too_long"] and delivery.enabled:
-                reason = "failing without a success for too long"
-            if reason and await endpoints.disable(conn, delivery.endpoint_id, reason):
-                log.warning("webhook endpoint %s disabled: %s", delivery.endpoint_id, reason)
-        log.debug(
-            "delivery %s attempt %d: %s -> %s", delivery.id, attempts, attempt.outcome, fate.state
-        )
+            for row in await cur.fetchall():
+                disable.setdefault(
+                    str(row["endpoint_id"]), "failing without a success for too long"
+                )
+            for endpoint_id, reason in disable.items():
+                if await endpoints.disable(conn, endpoint_id, reason):
+                    log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+        for o in batch:
+            log.debug(
+                "delivery %s attempt %d: %s -> %s",
+                o.delivery.id,
+                o.delivery.attempts + 1,
+                o.attempt.outcome,
+                o.fate.state,
+            )
 
     async def _heartbeat(self) -> None:
         """Renew our leases; make deliveries of workers that stopped renewing theirs due."""

@@ -84,6 +84,28 @@ def parallel() -> StateGraph[Any]:
     return g
 
 
+def left_may_fail(state: State) -> dict[str, Any]:
+    count(state, "left")
+    if interrupt({"side": "left"}) == "fail":
+        raise RuntimeError("boom: answered 'fail'")
+    return {"log": [["left"]]}
+
+
+@register_graph(
+    "parallel_failing",
+    description="Two interrupts at once; answering the left one 'fail' fails the thread.",
+)
+def parallel_failing() -> StateGraph[Any]:
+    g = StateGraph(State, input_schema=Input)
+    g.add_node("left", left_may_fail)
+    g.add_node("right", right)
+    g.add_node("after", after)
+    g.add_edge(START, "left")
+    g.add_edge(START, "right")
+    g.add_edge(["left", "right"], "after")
+    return g
+
+
 def crash(state: State) -> dict[str, Any]:
     count(state, "crash")
     raise ValueError("this graph always fails")

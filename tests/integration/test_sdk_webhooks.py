@@ -1,0 +1,219 @@
+"""The SDK's webhook calls: endpoints, external requests (with ``Idempotency-Key``), deliveries
+and redelivery, against the in-process service and a real receiver (and, for the sync client,
+a mock transport)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from standardwebhooks import Webhook
+
+from hitl.config import Settings
+from hitl.sdk import ConflictError, HITLClient, InvalidInputError, NotFoundError, SyncHITLClient
+from tests.support.receiver import Receiver
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"decision": {"enum": ["approve", "reject"]}},
+    "required": ["decision"],
+}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"webhook_allow_networks": "127.0.0.0/8", "webhook_retry_schedule": "0,0.2,0.2"}
+    )
+
+
+@pytest.fixture
+async def hitl(client: httpx.AsyncClient) -> AsyncIterator[HITLClient]:
+    async with HITLClient(http=client, actor="ana") as sdk:
+        yield sdk
+
+
+async def test_endpoint_lifecycle(hitl: HITLClient) -> None:
+    created = await hitl.create_webhook(
+        "https://hooks.example.com/a", ["request.created"], description="ops"
+    )
+    assert created["secret"].startswith("whsec_") and created["description"] == "ops"
+    one = await hitl.get_webhook(created["id"])
+    assert "secret" not in one and one["events"] == ["request.created"] and one["enabled"]
+
+    second = await hitl.create_webhook("https://hooks.example.com/b", ["*"])
+    first_page = await hitl.list_webhooks(limit=1)
+    assert [e["id"] for e in first_page["items"]] == [second["id"]]
+    assert first_page["next_cursor"]
+    rest = await hitl.list_webhooks(limit=1, cursor=first_page["next_cursor"])
+    assert [e["id"] for e in rest["items"]] == [created["id"]]
+
+    changed = await hitl.update_webhook(created["id"], events=["*"], enabled=False)
+    assert changed["events"] == ["*"] and not changed["enabled"]
+    assert changed["description"] == "ops"  # not given, so unchanged
+    again = await hitl.update_webhook(created["id"], enabled=True)
+    assert again["enabled"] and again["disabled_reason"] is None
+
+    rotated = await hitl.rotate_webhook_secret(created["id"])
+    assert rotated["secret"] != created["secret"] and rotated["previous_secret_expires_at"]
+
+    with pytest.raises(InvalidInputError) as bad:
+        await hitl.create_webhook("ftp://x/", ["nope"])
+    assert {tuple(e["loc"]) for e in bad.value.errors} == {("body", "url"), ("body", "events")}
+
+    assert await hitl.delete_webhook(created["id"]) is None
+    for call in (hitl.get_webhook, hitl.delete_webhook, hitl.rotate_webhook_secret):
+        with pytest.raises(NotFoundError):
+            await call(created["id"])
+    with pytest.raises(NotFoundError):
+        await hitl.webhook_deliveries(created["id"])
+
+
+async def test_external_request_callback_deliveries_and_redelivery(hitl: HITLClient) -> None:
+    async with Receiver() as hook:
+        endpoint = await hitl.create_webhook(hook.url(), [])
+        request = await hitl.create_request(
+            "wf-1",
+            hook.url(),
+            {"question": "ship it?"},
+            checkpoint_id="cp-1",
+            title="Deploy?",
+            response_schema=SCHEMA,
+            timeout_seconds=3600,
+            metadata={"ticket": "T-1"},
+        )
+        assert request["kind"] == "external" and request["state"] == "pending"
+        assert request["title"] == "Deploy?" and request["metadata"] == {"ticket": "T-1"}
+        assert request["expires_at"] is not None
+        assert await hitl.request_deliveries(request["id"]) == []
+
+        with pytest.raises(InvalidInputError):
+            await hitl.respond(request["id"], {"decision": "maybe"})
+        await hitl.respond(request["id"], {"decision": "approve"})
+        [message] = await hook.wait_for(1)
+        payload = Webhook(endpoint["secret"]).verify(message.body, message.headers)
+        assert payload["response"] == {"decision": "approve"} and payload["responded_by"] == "ana"
+
+        [delivery] = await hitl.request_deliveries(request["id"])
+        assert delivery["id"] == message.webhook_id and delivery["kind"] == "callback"
+        assert delivery["payload"] == payload
+
+        again = await hitl.redeliver(delivery["id"])
+        assert again["id"] == delivery["id"]
+        _, second = await hook.wait_for(2)
+        assert second.webhook_id == message.webhook_id and second.body == message.body
+
+        for _ in range(200):  # the second attempt is logged just after it is sent
+            seen = await hitl.get_delivery(delivery["id"])
+            if seen["attempts"] == 2 and seen["state"] == "succeeded":
+                break
+            await asyncio.sleep(0.05)
+        assert [a["status_code"] for a in seen["attempt_log"]] == [200, 200]
+        assert [a["outcome"] for a in seen["attempt_log"]] == ["succeeded", "succeeded"]
+        page = await hitl.webhook_deliveries(endpoint["id"], limit=10)
+        assert [d["id"] for d in page["items"]] == [delivery["id"]]
+        assert page["next_cursor"] is None
+
+    with pytest.raises(NotFoundError):
+        await hitl.get_delivery("nope")
+    with pytest.raises(NotFoundError):
+        await hitl.redeliver("nope")
+    with pytest.raises(NotFoundError):
+        await hitl.request_deliveries("nope")
+
+
+async def test_create_request_with_an_idempotency_key_replays(hitl: HITLClient) -> None:
+    await hitl.create_webhook("https://hooks.example.com/cb", [])
+    first = await hitl.create_request(
+        "wf-2", "https://hooks.example.com/cb", {"q": 1}, idempotency_key="k-1"
+    )
+    replay = await hitl.create_request(
+        "wf-2", "https://hooks.example.com/cb", {"q": 1}, idempotency_key="k-1"
+    )
+    assert replay == first
+    assert len((await hitl.list_requests())["items"]) == 1
+    with pytest.raises(InvalidInputError) as changed:
+        await hitl.create_request(
+            "wf-2", "https://hooks.example.com/cb", {"q": 2}, idempotency_key="k-1"
+        )
+    assert changed.value.errors[0]["loc"] == ["header", "Idempotency-Key"]
+
+    answered = await hitl.respond(first["id"], "yes", idempotency_key="a-1")
+    assert await hitl.respond(first["id"], "yes", idempotency_key="a-1") == answered
+    with pytest.raises(ConflictError) as late:
+        await hitl.respond(first["id"], "yes")
+    assert late.value.state == "responded"
+
+    with pytest.raises(InvalidInputError) as unregistered:
+        await hitl.create_request("wf-3", "https://elsewhere.example.com/", {})
+    assert unregistered.value.errors[0]["loc"] == ["body", "callback_webhook"]
+
+
+def test_sync_client_sends_the_same_webhook_calls() -> None:
+    endpoint = {"id": "e1", "secret": "whsec_x"}
+    delivery = {"id": "d1", "state": "pending"}
+    responses = [
+        httpx.Response(201, json=endpoint),
+        httpx.Response(200, json={"items": [endpoint], "next_cursor": None}),
+        httpx.Response(200, json=endpoint),
+        httpx.Response(200, json=endpoint),
+        httpx.Response(200, json=endpoint),
+        httpx.Response(204),
+        httpx.Response(200, json={"items": [delivery], "next_cursor": None}),
+        httpx.Response(200, json=delivery),
+        httpx.Response(202, json=delivery),
+        httpx.Response(201, json={"id": "r1"}),
+        httpx.Response(200, json=[delivery]),
+    ]
+    sent: list[httpx.Request] = []
+
+    def service(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return responses.pop(0)
+
+    http = httpx.Client(transport=httpx.MockTransport(service), base_url="http://svc:1/")
+    with SyncHITLClient(http=http, actor="bo") as hitl:
+        assert hitl.create_webhook("https://h.example/x", ["*"]) == endpoint
+        assert hitl.list_webhooks(limit=5, cursor="c")["items"] == [endpoint]
+        assert hitl.get_webhook("e1") == endpoint
+        assert hitl.update_webhook("e1", enabled=False) == endpoint
+        assert hitl.rotate_webhook_secret("e1") == endpoint
+        assert hitl.delete_webhook("e1") is None
+        assert hitl.webhook_deliveries("e1")["items"] == [delivery]
+        assert hitl.get_delivery("d1") == delivery
+        assert hitl.redeliver("d1") == delivery
+        assert hitl.create_request(
+            "wf", "https://h.example/x", {"c": 1}, title="T", idempotency_key="k"
+        ) == {"id": "r1"}
+        assert hitl.request_deliveries("r1") == [delivery]
+
+    assert [(r.method, r.url.path, dict(r.url.params)) for r in sent] == [
+        ("POST", "/api/v1/webhooks", {}),
+        ("GET", "/api/v1/webhooks", {"limit": "5", "cursor": "c"}),
+        ("GET", "/api/v1/webhooks/e1", {}),
+        ("PATCH", "/api/v1/webhooks/e1", {}),
+        ("POST", "/api/v1/webhooks/e1/rotate-secret", {}),
+        ("DELETE", "/api/v1/webhooks/e1", {}),
+        ("GET", "/api/v1/webhooks/e1/deliveries", {"limit": "50"}),
+        ("GET", "/api/v1/deliveries/d1", {}),
+        ("POST", "/api/v1/deliveries/d1/redeliver", {}),
+        ("POST", "/api/v1/requests", {}),
+        ("GET", "/api/v1/requests/r1/deliveries", {}),
+    ]
+    bodies = [json.loads(r.content) for r in sent if r.content]
+    assert bodies == [
+        {"url": "https://h.example/x", "events": ["*"]},
+        {"enabled": False},
+        {
+            "workflow_id": "wf",
+            "callback_webhook": "https://h.example/x",
+            "context": {"c": 1},
+            "title": "T",
+        },
+    ]
+    assert sent[9].headers["idempotency-key"] == "k"
+    assert all("idempotency-key" not in r.headers for r in sent[:9])
+    assert {r.headers["x-hitl-actor"] for r in sent} == {"bo"}
