@@ -76,7 +76,7 @@ def service(database_url: str, redis_url: str, **env: str) -> Iterator[ServicePr
 
 
 @contextlib.contextmanager
-def worker(database_url: str, redis_url: str) -> Iterator[None]:
+def worker(database_url: str, redis_url: str) -> Iterator[subprocess.Popen[bytes]]:
     """A ``hitl worker`` process executing the runs."""
     env = {
         **base_env(),
@@ -87,7 +87,7 @@ def worker(database_url: str, redis_url: str) -> Iterator[None]:
     proc = subprocess.Popen([sys.executable, "-m", "hitl.cli", "worker"], env=env, cwd=ROOT)
     try:
         time.sleep(2)  # its first claim comes from the queue; nothing to wait on but start-up
-        yield
+        yield proc
     finally:
         proc.terminate()
         proc.wait(60)
