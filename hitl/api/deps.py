@@ -1,4 +1,8 @@
-"""Dependencies shared by the routes."""
+"""Dependencies shared by the routes.
+
+They are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a thread pool,
+a thread hop per dependency per request for what is a dictionary lookup.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from fastapi import Depends, Request
 from hitl.service import Service
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
 
@@ -17,7 +21,7 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def actor(request: Request) -> str:
+async def actor(request: Request) -> str:
     """Who is acting. Until accounts exist, an ``X-HITL-Actor`` header names the person."""
     return request.headers.get("x-hitl-actor", "anonymous")[:200]
 
