@@ -32,11 +32,22 @@ class GatheredResponse(Request):
     previous_run_id: int | None = None
 
 
-def _record(row: dict[str, Any]) -> Request:
+def _fields(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored row as `Request` fields (ids as strings)."""
     delivery = row.get("callback_delivery_id")
-    return Request.model_validate(
-        {**row, "id": str(row["id"]), "callback_delivery_id": delivery and str(delivery)}
-    )
+    return {**row, "id": str(row["id"]), "callback_delivery_id": delivery and str(delivery)}
+
+
+def _record(row: dict[str, Any]) -> Request:
+    return Request.model_validate(_fields(row))
+
+
+def page_of(rows: list[dict[str, Any]], limit: int) -> Page[Request]:
+    """A page from up to ``limit + 1`` rows in listing order (one more means there is more)."""
+    items = [_record(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    next_cursor = _cursor.encode(items[-1].created_at, items[-1].id) if more else None
+    return Page[Request](items=items, next_cursor=next_cursor)
 
 
 async def get(conn: AsyncConnection[Any], request_id: str) -> Request:
@@ -65,11 +76,7 @@ async def list_page(
     params: dict[str, Any] = {"state": state, "graph": graph, "thread_id": thread_id, "kind": kind}
     params |= {"at": at, "key": key}
     cur = await conn.execute(q.LIST_REQUESTS, {**params, "limit": limit + 1})
-    rows = await cur.fetchall()
-    items = [_record(r) for r in rows[:limit]]
-    more = len(rows) > limit
-    next_cursor = _cursor.encode(items[-1].created_at, items[-1].id) if more else None
-    return Page[Request](items=items, next_cursor=next_cursor)
+    return page_of(await cur.fetchall(), limit)
 
 
 async def of_thread(conn: AsyncConnection[Any], thread_id: str, *, pending: bool) -> list[Request]:
@@ -210,6 +217,4 @@ async def _record_answer(
 async def gather(conn: AsyncConnection[Any], thread_id: str, run_id: int) -> list[GatheredResponse]:
     """The answered requests a run applies; tie them to the run."""
     cur = await conn.execute(q.GATHER_RESPONSES, {"thread_id": thread_id, "run_id": run_id})
-    return [
-        GatheredResponse.model_validate({**r, "id": str(r["id"])}) for r in await cur.fetchall()
-    ]
+    return [GatheredResponse.model_validate(_fields(r)) for r in await cur.fetchall()]

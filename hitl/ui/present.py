@@ -118,6 +118,13 @@ def is_code_review(value: Any) -> bool:
     )
 
 
+def request_title(request: Any) -> str:
+    """The title a person sees: the request's own (external requests have one), else the
+    headline of what it asks."""
+    own = getattr(request, "title", None)
+    return _clip(own) if isinstance(own, str) and own.strip() else headline(request.value)
+
+
 def description(value: Any) -> str | None:
     """Text describing the request, shown as Markdown above the answer."""
     if isinstance(value, Mapping):

@@ -6,7 +6,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from hitl import _cursor
+from hitl import _cursor, requests
 from hitl.models import REQUEST_STATES, Page, Request
 
 #: Counts stop here: "1,000+" tells a person as much as an exact figure, and the query stays
@@ -33,14 +33,16 @@ def show_count(n: int) -> str:
     return f"{COUNT_CAP:,}+" if n > COUNT_CAP else f"{n:,}"
 
 
-# Text search over what a person sees of a request (its value) and its thread id. Not
+# Text search over what a person sees of a request (its value, an external request's title and
+# description) and its thread id. Not
 # index-backed: it scans the requests of the chosen state (an index range), newest first, and
 # stops at one page, so it is quick for the inbox's usual case of a few thousand pending.
 SEARCH_REQUESTS = """
 SELECT * FROM hitl_requests
 WHERE (%(state)s::text IS NULL OR state = %(state)s)
   AND (%(graph)s::text IS NULL OR graph = %(graph)s)
-  AND (value::text ILIKE %(pattern)s OR thread_id ILIKE %(pattern)s)
+  AND (value::text ILIKE %(pattern)s OR title ILIKE %(pattern)s
+       OR description ILIKE %(pattern)s OR thread_id ILIKE %(pattern)s)
   AND (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s, %(key)s::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s
@@ -74,8 +76,4 @@ async def search_requests(
             "limit": limit + 1,
         },
     )
-    rows = await cur.fetchall()
-    items = [Request.model_validate({**r, "id": str(r["id"])}) for r in rows[:limit]]
-    more = len(rows) > limit
-    next_cursor = _cursor.encode(items[-1].created_at, items[-1].id) if more else None
-    return Page[Request](items=items, next_cursor=next_cursor)
+    return requests.page_of(await cur.fetchall(), limit)

@@ -180,3 +180,16 @@ async def test_request_page_lists_deliveries_and_redelivers(
     assert r.status_code == 303
     _, again = await hook.wait_for(2)
     assert again.webhook_id == first.webhook_id
+
+
+async def test_inbox_search_finds_answered_external_requests(
+    client: httpx.AsyncClient, hook: Receiver
+) -> None:
+    await register(client, hook.url(), [])
+    request = await external_request(client, hook.url(), title="Deploy the search fix?")
+    assert (await respond(client, request["id"], {"decision": "approve"})).status_code == 200
+    await until(client, f"/api/v1/requests/{request['id']}", "callback_state", "succeeded")
+    for words in ("search fix", "ship it"):  # its title, and the context it asks about
+        page = await client.get("/", params={"state": "all", "q": words})
+        assert page.status_code == 200
+        assert "Deploy the search fix?" in page.text
