@@ -13,20 +13,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import redis
 from psycopg.conninfo import make_conninfo
 
 from hitl.launcher import ServiceProcess, base_env
 
 ROOT = Path(__file__).resolve().parent.parent
+BUS_PREFIX = f"hitl:bench-{os.getpid()}:"
 
 
 @contextlib.contextmanager
 def engines() -> Iterator[tuple[str, str]]:
-    """``HITL_BENCH_DATABASE_URL`` / ``HITL_BENCH_REDIS_URL``, or embedded engines."""
+    """``HITL_BENCH_DATABASE_URL`` / ``HITL_BENCH_REDIS_URL``, or embedded engines.
+
+    The services started here use a Redis key prefix of this run's own (`BUS_PREFIX`), deleted
+    at the end, so a shared Redis keeps nothing of a benchmark.
+    """
     database_url = os.environ.get("HITL_BENCH_DATABASE_URL")
     redis_url = os.environ.get("HITL_BENCH_REDIS_URL")
     if database_url and redis_url:
-        yield database_url, redis_url
+        try:
+            yield database_url, redis_url
+        finally:
+            _drop_bus_keys(redis_url)
         return
     from hitl.embedded import embedded_services
 
@@ -35,6 +44,13 @@ def engines() -> Iterator[tuple[str, str]]:
         embedded_services(Path(data_dir), postgres=not database_url, redis=not redis_url) as found,
     ):
         yield database_url or found.database_url, redis_url or found.redis_url
+
+
+def _drop_bus_keys(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=BUS_PREFIX + "*", count=1000):
+        client.delete(key)
+    client.close()
 
 
 @contextlib.contextmanager
@@ -57,6 +73,7 @@ def service(database_url: str, redis_url: str, **env: str) -> Iterator[ServicePr
             **base_env(),
             "HITL_DATABASE_URL": database_url,
             "HITL_REDIS_URL": redis_url,
+            "HITL_BUS_PREFIX": BUS_PREFIX,
             "HITL_LOG_LEVEL": "warning",
             **env,
         },
@@ -82,6 +99,7 @@ def worker(database_url: str, redis_url: str) -> Iterator[subprocess.Popen[bytes
         **base_env(),
         "HITL_DATABASE_URL": database_url,
         "HITL_REDIS_URL": redis_url,
+        "HITL_BUS_PREFIX": BUS_PREFIX,
         "HITL_LOG_LEVEL": "warning",
     }
     proc = subprocess.Popen([sys.executable, "-m", "hitl.cli", "worker"], env=env, cwd=ROOT)

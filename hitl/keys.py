@@ -1,11 +1,6 @@
-"""Every Redis key and Postgres NOTIFY channel the service uses, in one place."""
+"""Every Postgres NOTIFY channel the service uses, in one place (Redis names: `hitl.bus_keys`)."""
 
 from __future__ import annotations
-
-PREFIX = "hitl:"
-
-#: Redis Stream every lifecycle event is relayed to from the Postgres outbox.
-EVENTS_STREAM = PREFIX + "events"
 
 #: Postgres NOTIFY channels (wake-ups only: the tables are the truth, a lost one costs a poll).
 RUNS_CHANNEL = "hitl_runs"

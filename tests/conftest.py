@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
+from redis.asyncio import Redis
 
 from hitl import db
 from hitl.db import migrate
@@ -38,6 +39,18 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
 @pytest.fixture(scope="session")
 def redis_url(engines: tuple[str, str]) -> str:
     return engines[1]
+
+
+@pytest.fixture
+async def bus_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A Redis key prefix of this test's own (``HITL_BUS_PREFIX``), deleted afterwards: tests
+    share one Redis, and the default ``hitl:events`` stream would only grow."""
+    prefix = f"hitl:test-{uuid.uuid4().hex[:10]}:"
+    yield prefix
+    redis = Redis.from_url(redis_url)
+    async for key in redis.scan_iter(match=prefix + "*", count=1000):
+        await redis.delete(key)
+    await redis.aclose()
 
 
 def _admin(url: str) -> psycopg.Connection:

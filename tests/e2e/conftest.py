@@ -15,7 +15,7 @@ from tests.support.api import GRAPH_MODULES
 
 @pytest.fixture
 def make_server(
-    database_url: str, redis_url: str, tmp_path: Path
+    database_url: str, redis_url: str, bus_prefix: str, tmp_path: Path
 ) -> Iterator[Callable[..., ServiceProcess]]:
     started: list[ServiceProcess] = []
 
@@ -25,6 +25,7 @@ def make_server(
                 **base_env(),
                 "HITL_DATABASE_URL": database_url,
                 "HITL_REDIS_URL": redis_url,
+                "HITL_BUS_PREFIX": bus_prefix,
                 "HITL_GRAPHS": GRAPH_MODULES,
                 "HITL_RUN_LEASE_SECONDS": "2",
                 "HITL_POLL_INTERVAL": "0.2",

@@ -7,8 +7,7 @@ import asyncio
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +25,8 @@ CHAIN = "hitl.agents.chain:"
 
 
 @pytest.fixture
-async def prefix(redis_url: str) -> AsyncIterator[str]:
-    prefix = f"hitl:test-{uuid.uuid4().hex[:10]}:"
-    yield prefix
-    redis = Redis.from_url(redis_url)
-    async for key in redis.scan_iter(match=prefix + "*", count=1000):
-        await redis.delete(key)
-    await redis.aclose()
+def prefix(bus_prefix: str) -> str:
+    return bus_prefix
 
 
 @pytest.fixture

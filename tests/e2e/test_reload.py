@@ -32,7 +32,7 @@ def graph_names(server: ServiceProcess) -> list[str]:
 
 
 def test_reload_registers_a_graph_added_to_the_module(
-    database_url: str, redis_url: str, tmp_path: Path
+    database_url: str, redis_url: str, bus_prefix: str, tmp_path: Path
 ) -> None:
     package = tmp_path / "mygraphs"
     package.mkdir()
@@ -41,6 +41,7 @@ def test_reload_registers_a_graph_added_to_the_module(
         **base_env(),
         "HITL_DATABASE_URL": database_url,
         "HITL_REDIS_URL": redis_url,
+        "HITL_BUS_PREFIX": bus_prefix,
         "HITL_GRAPHS": "mygraphs",
         "PYTHONPATH": str(tmp_path),
     }

@@ -58,7 +58,11 @@ class Worker:
 
 @pytest.fixture
 def cluster(
-    make_server: Callable[..., ServiceProcess], database_url: str, redis_url: str, tmp_path: Path
+    make_server: Callable[..., ServiceProcess],
+    database_url: str,
+    redis_url: str,
+    bus_prefix: str,
+    tmp_path: Path,
 ) -> Iterator[Callable[[int, int], tuple[list[ServiceProcess], list[Worker]]]]:
     workers: list[Worker] = []
 
@@ -68,6 +72,7 @@ def cluster(
             **base_env(),
             "HITL_DATABASE_URL": database_url,
             "HITL_REDIS_URL": redis_url,
+            "HITL_BUS_PREFIX": bus_prefix,
             "HITL_GRAPHS": GRAPH_MODULES,
             "HITL_RUN_LEASE_SECONDS": "2",
             "HITL_POLL_INTERVAL": "0.2",

@@ -14,10 +14,11 @@ from tests.support.api import GRAPH_MODULES
 
 
 @pytest.fixture
-def settings(database_url: str, redis_url: str) -> Settings:
+def settings(database_url: str, redis_url: str, bus_prefix: str) -> Settings:
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
+        bus_prefix=bus_prefix,
         graphs=GRAPH_MODULES,
         poll_interval=0.2,
         run_lease_seconds=3,

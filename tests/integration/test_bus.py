@@ -29,18 +29,9 @@ from tests.conftest import ROOT
 from tests.support.api import GRAPH_MODULES, respond, settle, start
 
 
-async def drop_prefix(redis: Redis, prefix: str) -> None:
-    async for key in redis.scan_iter(match=prefix + "*", count=1000):
-        await redis.delete(key)
-
-
 @pytest.fixture
-async def prefix(redis_url: str) -> AsyncIterator[str]:
-    prefix = f"hitl:test-{uuid.uuid4().hex[:10]}:"
-    yield prefix
-    redis = Redis.from_url(redis_url)
-    await drop_prefix(redis, prefix)
-    await redis.aclose()
+def prefix(bus_prefix: str) -> str:
+    return bus_prefix
 
 
 @pytest.fixture

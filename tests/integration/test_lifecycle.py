@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
-from hitl import keys
+from hitl import bus_keys
+from hitl.config import Settings
 from hitl.service import Service
 from tests.support.api import pending, respond, settle, start
 
@@ -180,7 +181,7 @@ async def test_failure_after_an_answer_records_the_error(client: httpx.AsyncClie
 
 
 async def test_lifecycle_events_reach_the_redis_stream(
-    client: httpx.AsyncClient, redis_url: str
+    client: httpx.AsyncClient, redis_url: str, settings: Settings
 ) -> None:
     thread_id = await start(client, "approval", {})
     await settle(client, thread_id)
@@ -192,7 +193,7 @@ async def test_lifecycle_events_reach_the_redis_stream(
     try:
         seen: list[str] = []
         for _ in range(50):
-            entries = await redis.xrange(keys.EVENTS_STREAM)
+            entries = await redis.xrange(bus_keys.events_stream(settings.bus_prefix))
             seen = [
                 e[b"type"].decode()
                 for _, e in entries
@@ -210,7 +211,7 @@ async def test_lifecycle_events_reach_the_redis_stream(
         ]
         data = [
             json.loads(e[b"data"])
-            for _, e in await redis.xrange(keys.EVENTS_STREAM)
+            for _, e in await redis.xrange(bus_keys.events_stream(settings.bus_prefix))
             if e[b"type"] == b"request.created" and e[b"subject"].decode() == request["id"]
         ]
         assert data[0]["thread_id"] == thread_id

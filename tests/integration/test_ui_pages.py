@@ -23,16 +23,9 @@ from tests.support.api import GRAPH_MODULES, pending, respond, settle, start
 
 
 @pytest.fixture
-def settings(database_url: str, redis_url: str) -> Settings:
+def settings(settings: Settings) -> Settings:
     """As the shared fixture, plus the LangChain agent (its interrupts are middleware-shaped)."""
-    return Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        graphs=GRAPH_MODULES + ",graphs.langchain_agent",
-        poll_interval=0.2,
-        run_lease_seconds=3,
-        db_pool_max=10,
-    )
+    return settings.model_copy(update={"graphs": GRAPH_MODULES + ",graphs.langchain_agent"})
 
 
 async def review_request(client: httpx.AsyncClient) -> dict[str, Any]:

@@ -130,7 +130,7 @@ async def test_429_waits_for_retry_after_then_redeliver_keeps_the_id(
 
 @pytest.mark.parametrize("allow", [""])
 async def test_private_addresses_are_blocked_and_logged(
-    database_url: str, redis_url: str, allow: str
+    database_url: str, redis_url: str, bus_prefix: str, allow: str
 ) -> None:
     from hitl.api import create_app
     from tests.support.api import GRAPH_MODULES
@@ -138,6 +138,7 @@ async def test_private_addresses_are_blocked_and_logged(
     settings = Settings(
         database_url=database_url,
         redis_url=redis_url,
+        bus_prefix=bus_prefix,
         graphs=GRAPH_MODULES,
         poll_interval=0.2,
         webhook_allow_networks=allow,
