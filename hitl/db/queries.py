@@ -394,19 +394,21 @@ SELECT id, pg_notify('hitl_events', '') FROM endpoint
 
 # Due deliveries, leased to this worker, with what sending them needs. The endpoint's previous
 # secret comes along while its grace period lasts.
+# ``manual`` comes back as it was (this attempt is a redelivery) and is cleared, so that a
+# redelivery asked for while the attempt is under way can set it again (see RECORD_ATTEMPTS).
 CLAIM_DELIVERIES = """
 WITH picked AS (
-    SELECT id FROM hitl_webhook_deliveries
+    SELECT id, manual FROM hitl_webhook_deliveries
     WHERE state = 'pending' AND next_attempt_at <= now()
     ORDER BY next_attempt_at, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE hitl_webhook_deliveries d
-    SET state = 'delivering', lease_owner = %(owner)s,
+    SET state = 'delivering', lease_owner = %(owner)s, manual = false,
         lease_expires_at = now() + %(lease)s * interval '1 second', updated_at = now()
     FROM picked WHERE d.id = picked.id
-    RETURNING d.id, d.endpoint_id, d.body, d.attempts, d.manual, d.event_type
+    RETURNING d.id, d.endpoint_id, d.body, d.attempts, picked.manual, d.event_type
 )
 SELECT c.*, e.url, e.enabled, e.secret,
        CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END
@@ -438,7 +440,9 @@ WHERE lease_owner = %s AND state = 'delivering' AND id = ANY(%s)
 # log entry and its consequence for the delivery (only while this worker holds it: the attempt
 # happened either way) and for its endpoint's failure streak, which a success in the batch ends
 # and a failure starts (the endpoint row is written only when the streak changes). Returns the
-# endpoints failing for longer than the limit, for the disable-after check.
+# endpoints failing for longer than the limit, for the disable-after check. A redelivery asked
+# for while the attempt was under way (``manual`` set again since the claim) makes the delivery
+# due again at once instead of settling it.
 RECORD_ATTEMPTS = """
 WITH o AS (
     SELECT * FROM jsonb_to_recordset(%(outcomes)s)
@@ -452,14 +456,16 @@ WITH o AS (
     FROM o JOIN hitl_webhook_deliveries d ON d.id = o.id
 ), delivery AS (
     UPDATE hitl_webhook_deliveries d
-    SET state = o.state, attempts = d.attempts + 1, manual = false,
-        next_attempt_at = now() + o.delay * interval '1 second',
+    SET state = CASE WHEN d.manual THEN 'pending' ELSE o.state END,
+        attempts = d.attempts + 1,
+        next_attempt_at = CASE WHEN d.manual THEN now()
+                               ELSE now() + o.delay * interval '1 second' END,
         lease_owner = NULL, lease_expires_at = NULL, last_status = o.status,
         last_error = o.error, updated_at = now(),
         delivered_at = CASE WHEN o.outcome = 'succeeded' THEN now() ELSE d.delivered_at END
     FROM o
     WHERE d.id = o.id AND d.lease_owner = %(owner)s AND d.state = 'delivering'
-    RETURNING d.endpoint_id, d.kind, d.request_id, o.state, o.outcome
+    RETURNING d.endpoint_id, d.kind, d.request_id, d.state, o.outcome
 ), callback AS (
     UPDATE hitl_requests r SET callback_state = d.state
     FROM delivery d WHERE d.kind = 'callback' AND r.id = d.request_id
@@ -515,7 +521,7 @@ REDELIVER = """
 WITH delivery AS (
     UPDATE hitl_webhook_deliveries
     SET next_attempt_at = now(), updated_at = now(),
-        manual = state IN ('succeeded', 'failed') OR manual,
+        manual = state IN ('succeeded', 'failed', 'delivering') OR manual,
         state = CASE WHEN state = 'delivering' THEN state ELSE 'pending' END
     WHERE id = %s
     RETURNING id, kind, request_id, state
