@@ -60,6 +60,10 @@ class Request(BaseModel):
     description: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     expires_at: datetime | None = None
+    #: Who may answer: these users and members of these groups (and admins). Both empty: any
+    #: responder.
+    assignees: list[str] = Field(default_factory=list)
+    assigned_groups: list[str] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
 
