@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hitl.auth import commands as commands_of_auth
 from hitl.config import Settings
 
 
@@ -276,9 +277,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--dry-run", action="store_true", help="count per table what would go; delete nothing"
     )
 
+    commands_of_auth.add_commands(commands)
+
     args = parser.parse_args(argv)
     reload = bool(getattr(args, "reload", False))
-    local = ("command", "reload", "check", "agent", "workers", "dry_run")
+    local = ("command", "reload", "check", "agent", "workers", "dry_run", *commands_of_auth.ARGS)
     overrides: dict[str, Any] = {
         k: v for k, v in vars(args).items() if k not in local and v is not None
     }
@@ -298,6 +301,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "migrate":
         _configure_logging(settings.log_level, settings.log_format)
         asyncio.run(_migrate(settings))
+    elif args.command in ("user", "apikey"):
+        _configure_logging("warning", settings.log_format)
+        asyncio.run(commands_of_auth.run(settings, args))
     elif args.command == "prune":
         _configure_logging(settings.log_level, settings.log_format)
         asyncio.run(_prune(settings, args.dry_run))

@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -65,6 +65,21 @@ class Settings(BaseSettings):
     )
     webhook_secret_grace_seconds: float = Field(
         86400.0, ge=0, description="After a rotation the old secret also signs for this long."
+    )
+
+    # identity (accounts, sessions and API keys; see hitl/auth/)
+    session_ttl_seconds: float = Field(
+        12 * 3600.0, gt=0, description="A browser session unused for this long ends."
+    )
+    secure_cookies: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Mark the session cookie Secure: auto does when the request came over "
+        "HTTPS (behind a proxy, its X-Forwarded-Proto counts when it is trusted).",
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="API key that `hitl agent` processes send to the service "
+        "(HITLClient reads it too).",
     )
 
     @field_validator("webhook_allow_networks")

@@ -61,6 +61,32 @@ class RequestNotPending(Conflict):
         self.request = request
 
 
+class Unauthenticated(HITLError):
+    """Sign in, or send an API key in the Authorization header: Bearer <key>."""
+
+    status_code = 401
+
+
+class Forbidden(HITLError):
+    """The caller is known but may not do this."""
+
+    status_code = 403
+
+
+class MissingScope(Forbidden):
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"this needs the {scope!r} scope, which the caller does not have")
+        self.scope = scope
+
+
+class NotAssigned(Forbidden):
+    def __init__(self, request_id: str) -> None:
+        super().__init__(
+            f"request {request_id!r} is assigned to others: only its assignees, members of its "
+            "groups and admins may answer it"
+        )
+
+
 class InvalidInput(HITLError):
     """Input failed validation. ``detail`` is a list of ``{loc, msg, type}`` like FastAPI's."""
 

@@ -2,6 +2,7 @@
 
 server = ServiceProcess({"HITL_DATABASE_URL": url}, Path("server.log")).start()
 server.wait_ready()
+key = server.create_api_key()   # for HITLClient(server.url, api_key=key)
 ...
 server.terminate()   # or server.kill() for a SIGKILL
 """
@@ -97,6 +98,31 @@ class ServiceProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.wait_exit(timeout)
+
+    def create_api_key(self, name: str = "notebook", scopes: str = "*") -> str:
+        """A new API key for this service's database, made by ``hitl apikey create`` with the
+        service's own environment (so it works on the embedded Postgres too)."""
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hitl.cli",
+                "apikey",
+                "create",
+                "--name",
+                name,
+                "--scopes",
+                scopes,
+            ],
+            cwd=self.cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"hitl apikey create failed:\n{done.stdout}{done.stderr}")
+        return done.stdout.strip().splitlines()[-1]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from hitl import _cursor, errors
+from hitl.auth import Principal
 from hitl.db import queries as q
 from hitl.models import Page, Request
 from hitl.schemas import validate_response
@@ -85,21 +86,26 @@ async def of_thread(conn: AsyncConnection[Any], thread_id: str, *, pending: bool
     return [_record(r) for r in await cur.fetchall()]
 
 
+Responder = Principal | str
+"""Who answers: a `Principal`, whose right to answer the request is checked (403 if it may
+not), or a plain name for the service's own answers (``system:timeout``), which are trusted."""
+
+
 async def respond(
-    pool: AsyncConnectionPool[Any], request_id: str, response: Any, responded_by: str
+    pool: AsyncConnectionPool[Any], request_id: str, response: Any, by: Responder
 ) -> Request:
-    """Answer one request: validate, record, queue the resume. Raises on 404/409/422."""
+    """Answer one request: validate, record, queue the resume. Raises on 403/404/409/422."""
     async with pool.connection() as conn:
-        return await respond_on(conn, request_id, response, responded_by)
+        return await respond_on(conn, request_id, response, by)
 
 
 async def respond_on(
-    conn: AsyncConnection[Any], request_id: str, response: Any, responded_by: str
+    conn: AsyncConnection[Any], request_id: str, response: Any, by: Responder
 ) -> Request:
     """`respond` on a given connection (inside the caller's transaction, if it opened one)."""
     request = await get(conn, request_id)
-    _check_answerable(request, response, ("body", "response"))
-    return await _record_answer(conn, request, response, responded_by)
+    _check_answerable(request, response, ("body", "response"), by)
+    return await _record_answer(conn, request, response, _name(by))
 
 
 async def create_external(
@@ -152,7 +158,7 @@ async def expire_due(conn: AsyncConnection[Any], batch: int = 500) -> int:
 
 
 async def respond_thread(
-    pool: AsyncConnectionPool[Any], thread_id: str, resume: dict[str, Any], responded_by: str
+    pool: AsyncConnectionPool[Any], thread_id: str, resume: dict[str, Any], by: Responder
 ) -> list[Request]:
     """Answer several interrupts of one thread at once: all of them, or none."""
     if not resume:
@@ -180,15 +186,29 @@ async def respond_thread(
         if problems:
             raise errors.InvalidInput(problems)
         for interrupt_id, value in resume.items():
-            _check_answerable(by_interrupt[interrupt_id], value, ("body", "resume", interrupt_id))
+            _check_answerable(
+                by_interrupt[interrupt_id], value, ("body", "resume", interrupt_id), by
+            )
         async with conn.transaction():
             return [
-                await _record_answer(conn, by_interrupt[iid], value, responded_by)
+                await _record_answer(conn, by_interrupt[iid], value, _name(by))
                 for iid, value in resume.items()
             ]
 
 
-def _check_answerable(request: Request, response: Any, loc: tuple[str | int, ...]) -> None:
+def _name(by: Responder) -> str:
+    return by if isinstance(by, str) else by.name
+
+
+def may_answer(by: Responder, request: Request) -> bool:
+    return isinstance(by, str) or by.may_answer(request)
+
+
+def _check_answerable(
+    request: Request, response: Any, loc: tuple[str | int, ...], by: Responder
+) -> None:
+    if not may_answer(by, request):
+        raise errors.NotAssigned(request.id)
     if request.state != "pending":
         raise errors.RequestNotPending(request.id, request.state, request)
     if request.expires_at is not None and request.expires_at <= datetime.now(UTC):

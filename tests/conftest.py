@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from hitl import db
 from hitl.db import migrate
+from tests.support import auth
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,6 +69,8 @@ async def template_database(engines: tuple[str, str]) -> AsyncIterator[str]:
     url = make_conninfo(base, dbname=name)
     async with db.create_pool(url, min_size=1, max_size=1) as pool:
         await migrate.migrate(pool)
+    with psycopg.connect(url, autocommit=True) as conn:
+        auth.install(conn)
     yield name
     with _admin(base) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

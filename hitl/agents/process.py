@@ -38,7 +38,10 @@ async def run_agent(spec: str | type[Agent], settings: Settings, stop: asyncio.E
         _, redis_url = await _engines(settings.model_copy(update={"database_url": "unused"}), stack)
         redis = Redis.from_url(redis_url)
         stack.push_async_callback(redis.aclose)
-        hitl = HITLClient(settings.service_url, actor=f"agent:{agent_class.name}")
+        hitl = HITLClient(
+            settings.service_url,
+            api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+        )
         stack.push_async_callback(hitl.aclose)
         bus = Bus.from_settings(redis, settings, source=f"hitl/agents/{agent_class.name}")
         agent = agent_class(bus, hitl)

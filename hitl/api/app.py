@@ -14,12 +14,14 @@ from hitl.api import (
     external,
     graphs,
     health,
+    identity,
     requests,
     status,
     threads,
     webhooks,
 )
 from hitl.api.limits import BodySizeLimit
+from hitl.auth import bootstrap
 from hitl.config import Settings
 from hitl.metrics import HTTPMetrics, Metrics
 from hitl.registry import GraphRegistry
@@ -34,6 +36,7 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with Service.open(settings, registry) as service:
+            await bootstrap.ensure_admin(service.pool, settings)
             app.state.service = service
             if service.runner:
                 service.runner.metrics = metrics
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     app.include_router(external.router)
     app.include_router(webhooks.router)
     app.include_router(deliveries.router)
+    app.include_router(identity.router)
     app.include_router(status.router)  # /api/v1/status and /metrics
     ui.install(app)  # ui
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from hitl import requests
-from hitl.api.deps import ServiceDep
+from hitl.api.deps import CanAdminWebhooks, ServiceDep
 from hitl.webhooks import deliveries
 from hitl.webhooks.deliveries import Delivery
 
@@ -13,20 +13,22 @@ router = APIRouter(tags=["webhooks"])
 
 
 @router.get("/api/v1/deliveries/{delivery_id}", response_model=Delivery)
-async def get_delivery(delivery_id: str, service: ServiceDep) -> Delivery:
+async def get_delivery(delivery_id: str, service: ServiceDep, _: CanAdminWebhooks) -> Delivery:
     async with service.pool.connection() as conn:
         return await deliveries.get(conn, delivery_id)
 
 
 @router.post("/api/v1/deliveries/{delivery_id}/redeliver", status_code=202, response_model=Delivery)
-async def redeliver(delivery_id: str, service: ServiceDep) -> Delivery:
+async def redeliver(delivery_id: str, service: ServiceDep, principal: CanAdminWebhooks) -> Delivery:
     """Send it again now, with the same ``webhook-id``."""
     async with service.pool.connection() as conn:
-        return await deliveries.redeliver(conn, delivery_id)
+        return await deliveries.redeliver(conn, delivery_id, actor=principal.name)
 
 
 @router.get("/api/v1/requests/{request_id}/deliveries", response_model=list[Delivery])
-async def request_deliveries(request_id: str, service: ServiceDep) -> list[Delivery]:
+async def request_deliveries(
+    request_id: str, service: ServiceDep, _: CanAdminWebhooks
+) -> list[Delivery]:
     """The request's deliveries (its callback and the events about it), oldest first."""
     async with service.pool.connection() as conn:
         request = await requests.get(conn, request_id)

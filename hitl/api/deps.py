@@ -1,16 +1,28 @@
-"""Dependencies shared by the routes.
+"""Dependencies shared by the routes: the service, and who is calling with what scope.
 
 They are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a thread pool,
 a thread hop per dependency per request for what is a dictionary lookup.
+
+Every ``/api/v1`` route declares the scope it needs with one of the ``Annotated`` aliases
+below (``principal: CanAnswer``): an API key (``Authorization: Bearer hitl_...``) or a browser
+session cookie, else 401; the scope missing, 403. A session's state-changing calls also need
+its CSRF token in ``X-CSRF-Token``; API keys need none (they are not sent by browsers on
+their own).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from hitl import errors
+from hitl.auth import Principal, apikeys, sessions
 from hitl.service import Service
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "x-csrf-token"
 
 
 async def get_service(request: Request) -> Service:
@@ -21,9 +33,59 @@ async def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-async def actor(request: Request) -> str:
-    """Who is acting. Until accounts exist, an ``X-HITL-Actor`` header names the person."""
-    return request.headers.get("x-hitl-actor", "anonymous")[:200]
+async def identify(request: Request) -> Principal | None:
+    """Who sent this request: the API key in ``Authorization``, else the session cookie; None
+    for neither. Resolved once per request."""
+    if "principal" in request.scope:
+        found: Principal | None = request.scope["principal"]
+        return found
+    service: Service = request.app.state.service
+    principal = None
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    async with service.pool.connection() as conn:
+        if scheme.lower() == "bearer" and credential:
+            principal = await apikeys.resolve(conn, credential.strip())
+            if principal is None:
+                raise errors.Unauthenticated("the API key is unknown or revoked")
+        elif token := request.cookies.get(sessions.COOKIE):
+            ttl = service.settings.session_ttl_seconds
+            principal = await sessions.resolve(conn, token, ttl_seconds=ttl)
+    request.scope["principal"] = principal
+    return principal
 
 
-ActorDep = Annotated[str, Depends(actor)]
+async def authenticated(request: Request) -> Principal:
+    principal = await identify(request)
+    if principal is None:
+        raise errors.Unauthenticated()
+    if request.method not in SAFE_METHODS and not sessions.csrf_ok(
+        principal, request.headers.get(CSRF_HEADER)
+    ):
+        raise errors.Forbidden(
+            "a call made with a session cookie must send the session's CSRF token in the "
+            "X-CSRF-Token header (or use an API key)"
+        )
+    return principal
+
+
+def scope(name: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency: the caller, who must have scope ``name``."""
+
+    async def check(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+        if not principal.has(name):
+            raise errors.MissingScope(name)
+        return principal
+
+    check.__name__ = f"scope_{name.replace(':', '_')}"
+    return check
+
+
+Authenticated = Annotated[Principal, Depends(authenticated)]
+CanReadThreads = Annotated[Principal, Depends(scope("threads:read"))]
+CanWriteThreads = Annotated[Principal, Depends(scope("threads:write"))]
+CanReadRequests = Annotated[Principal, Depends(scope("requests:read"))]
+CanWriteRequests = Annotated[Principal, Depends(scope("requests:write"))]
+CanAnswer = Annotated[Principal, Depends(scope("requests:answer"))]
+CanAdminWebhooks = Annotated[Principal, Depends(scope("webhooks:admin"))]
+CanReadAudit = Annotated[Principal, Depends(scope("audit:read"))]
+Admin = Annotated[Principal, Depends(scope("admin"))]

@@ -10,7 +10,8 @@ from hitl import errors
 
 async def _hitl_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.HITLError)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
 def install(app: FastAPI) -> None:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from psycopg import AsyncConnection
 
 from hitl import external, idempotency
-from hitl.api.deps import ActorDep, ServiceDep
+from hitl.api.deps import CanWriteRequests, ServiceDep
 from hitl.models import Request
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
@@ -32,14 +32,14 @@ def replayable(outcome: idempotency.Outcome) -> JSONResponse:
 async def create_request(
     body: external.ExternalRequestCreate,
     service: ServiceDep,
-    actor: ActorDep,
+    principal: CanWriteRequests,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """201 with the request (``kind: external``). 422 if ``callback_webhook`` is not a
     registered, enabled endpoint or ``response_schema`` is not a JSON Schema."""
 
     async def operation(conn: AsyncConnection[Any]) -> idempotency.Outcome:
-        request = await external.create(conn, body, actor)
+        request = await external.create(conn, body, principal.name)
         return idempotency.Outcome(
             201, request.model_dump(mode="json"), {"Location": f"/api/v1/requests/{request.id}"}
         )
@@ -49,7 +49,7 @@ async def create_request(
             return replayable(await operation(conn))
     outcome = await idempotency.execute(
         service.pool,
-        scope="POST /api/v1/requests",
+        scope=f"{principal.name} POST /api/v1/requests",
         key=idempotency_key,
         body=body.model_dump(mode="json"),
         operation=operation,

@@ -6,13 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from hitl.api.deps import ServiceDep
+from hitl.api.deps import CanReadThreads, ServiceDep
 
 router = APIRouter(prefix="/api/v1/graphs", tags=["graphs"])
 
 
 @router.get("")
-async def list_graphs(service: ServiceDep) -> list[dict[str, Any]]:
+async def list_graphs(service: ServiceDep, _: CanReadThreads) -> list[dict[str, Any]]:
     """Registered graphs: name, description, durability and the JSON Schema of their input."""
     found = []
     for name in service.registry.names():

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from psycopg import AsyncConnection
 
 from hitl import idempotency, requests
-from hitl.api.deps import ActorDep, ServiceDep
+from hitl.api.deps import CanAnswer, CanReadRequests, ServiceDep
 from hitl.api.external import IdempotencyKey, replayable
 from hitl.api.schemas import RequestRespond
 from hitl.models import Page, Request, RequestKind, RequestState
@@ -19,6 +19,7 @@ router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
 @router.get("", response_model=Page[Request])
 async def list_requests(
     service: ServiceDep,
+    _: CanReadRequests,
     state: RequestState | None = None,
     graph: str | None = None,
     thread_id: str | None = None,
@@ -39,7 +40,7 @@ async def list_requests(
 
 
 @router.get("/{request_id}", response_model=Request)
-async def get_request(service: ServiceDep, request_id: str) -> Request:
+async def get_request(service: ServiceDep, _: CanReadRequests, request_id: str) -> Request:
     async with service.pool.connection() as conn:
         return await requests.get(conn, request_id)
 
@@ -49,20 +50,20 @@ async def respond(
     service: ServiceDep,
     request_id: str,
     body: RequestRespond,
-    actor: ActorDep,
+    principal: CanAnswer,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Answer a pending request. 409 if it was already answered, 422 if the answer is invalid."""
     if idempotency_key is None:
-        return await requests.respond(service.pool, request_id, body.response, actor)
+        return await requests.respond(service.pool, request_id, body.response, principal)
 
     async def operation(conn: AsyncConnection[Any]) -> idempotency.Outcome:
-        request = await requests.respond_on(conn, request_id, body.response, actor)
+        request = await requests.respond_on(conn, request_id, body.response, principal)
         return idempotency.Outcome(200, request.model_dump(mode="json"))
 
     outcome = await idempotency.execute(
         service.pool,
-        scope=f"POST /api/v1/requests/{request_id}/respond",
+        scope=f"{principal.name} POST /api/v1/requests/{request_id}/respond",
         key=idempotency_key,
         body=body.model_dump(mode="json"),
         operation=operation,

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from hitl.api.deps import ServiceDep
+from hitl.api.deps import Admin, ServiceDep
 from hitl.metrics import CONTENT_TYPE, Metrics
 from hitl.service import Service
 
@@ -201,7 +201,7 @@ def _deliveries(rows: list[dict[str, Any]]) -> Deliveries:
 
 
 @router.get("/api/v1/status", response_model=Status)
-async def status(service: ServiceDep) -> Status:
+async def status(service: ServiceDep, _: Admin) -> Status:
     return await read_status(service)
 
 

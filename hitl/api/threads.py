@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from hitl import requests, threads
-from hitl.api.deps import ActorDep, ServiceDep
+from hitl.api.deps import CanAnswer, CanReadThreads, CanWriteThreads, ServiceDep
 from hitl.api.schemas import (
     InterruptPublic,
     ThreadCreate,
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/v1/threads", tags=["threads"])
 
 
 @router.post("", status_code=202, response_model=ThreadCreated)
-async def create_thread(body: ThreadCreate, service: ServiceDep, actor: ActorDep) -> Any:
+async def create_thread(body: ThreadCreate, service: ServiceDep, principal: CanWriteThreads) -> Any:
     spec = service.registry.get(body.graph)
     thread = await threads.create(
         service.pool,
@@ -30,7 +30,7 @@ async def create_thread(body: ThreadCreate, service: ServiceDep, actor: ActorDep
         body.input,
         thread_id=body.thread_id,
         metadata=body.metadata,
-        actor=actor,
+        actor=principal.name,
     )
     return JSONResponse(
         ThreadCreated(thread_id=thread.thread_id, status=thread.status).model_dump(),
@@ -42,6 +42,7 @@ async def create_thread(body: ThreadCreate, service: ServiceDep, actor: ActorDep
 @router.get("", response_model=Page[Thread])
 async def list_threads(
     service: ServiceDep,
+    _: CanReadThreads,
     status: ThreadStatus | None = None,
     graph: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -52,7 +53,7 @@ async def list_threads(
 
 
 @router.get("/{thread_id}", response_model=ThreadDetail)
-async def get_thread(service: ServiceDep, thread_id: str) -> ThreadDetail:
+async def get_thread(service: ServiceDep, _: CanReadThreads, thread_id: str) -> ThreadDetail:
     async with service.pool.connection() as conn:
         return _detail(*await threads.get_with_pending(conn, thread_id))
 
@@ -60,6 +61,7 @@ async def get_thread(service: ServiceDep, thread_id: str) -> ThreadDetail:
 @router.get("/{thread_id}/wait", response_model=ThreadDetail)
 async def wait_for_thread(
     service: ServiceDep,
+    _: CanReadThreads,
     thread_id: str,
     timeout: Annotated[float, Query(ge=0, le=300)] = 30,
 ) -> ThreadDetail:
@@ -69,11 +71,11 @@ async def wait_for_thread(
 
 @router.post("/{thread_id}/resume", status_code=202, response_model=list[Request])
 async def resume_thread(
-    service: ServiceDep, thread_id: str, body: ThreadResume, actor: ActorDep
+    service: ServiceDep, thread_id: str, body: ThreadResume, principal: CanAnswer
 ) -> list[Request]:
     async with service.pool.connection() as conn:
         await threads.get(conn, thread_id)
-    return await requests.respond_thread(service.pool, thread_id, body.resume, actor)
+    return await requests.respond_thread(service.pool, thread_id, body.resume, principal)
 
 
 def _detail(thread: ThreadWithValues, pending: list[dict[str, Any]]) -> ThreadDetail:

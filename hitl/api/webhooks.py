@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from hitl.api.deps import ServiceDep
+from hitl import audit
+from hitl.api.deps import CanAdminWebhooks, ServiceDep
 from hitl.models import Page
 from hitl.webhooks import deliveries, endpoints
 from hitl.webhooks.deliveries import Delivery
@@ -16,15 +17,26 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
 
 @router.post("", status_code=201, response_model=EndpointWithSecret)
-async def create_endpoint(body: EndpointCreate, service: ServiceDep) -> EndpointWithSecret:
+async def create_endpoint(
+    body: EndpointCreate, service: ServiceDep, principal: CanAdminWebhooks
+) -> EndpointWithSecret:
     """Register an endpoint. The answer holds its signing ``secret``: the only time it is shown."""
-    async with service.pool.connection() as conn:
-        return await endpoints.create(conn, body)
+    async with service.pool.connection() as conn, conn.transaction():
+        created = await endpoints.create(conn, body)
+        await audit.record(
+            conn,
+            principal.name,
+            "webhook.create",
+            f"webhook:{created.id}",
+            {"url": created.url, "events": created.events},
+        )
+        return created
 
 
 @router.get("", response_model=Page[Endpoint])
 async def list_endpoints(
     service: ServiceDep,
+    _: CanAdminWebhooks,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> Page[Endpoint]:
@@ -33,37 +45,56 @@ async def list_endpoints(
 
 
 @router.get("/{endpoint_id}", response_model=Endpoint)
-async def get_endpoint(endpoint_id: str, service: ServiceDep) -> Endpoint:
+async def get_endpoint(endpoint_id: str, service: ServiceDep, _: CanAdminWebhooks) -> Endpoint:
     async with service.pool.connection() as conn:
         return await endpoints.get(conn, endpoint_id)
 
 
 @router.patch("/{endpoint_id}", response_model=Endpoint)
-async def update_endpoint(endpoint_id: str, body: EndpointUpdate, service: ServiceDep) -> Endpoint:
+async def update_endpoint(
+    endpoint_id: str, body: EndpointUpdate, service: ServiceDep, principal: CanAdminWebhooks
+) -> Endpoint:
     """Change ``events``, ``enabled`` or ``description``; enabling again clears the failures."""
-    async with service.pool.connection() as conn:
-        return await endpoints.update(conn, endpoint_id, body)
+    async with service.pool.connection() as conn, conn.transaction():
+        updated = await endpoints.update(conn, endpoint_id, body)
+        changes = body.model_dump(mode="json", exclude_unset=True)
+        await audit.record(conn, principal.name, "webhook.update", f"webhook:{updated.id}", changes)
+        return updated
 
 
 @router.delete("/{endpoint_id}", status_code=204)
-async def delete_endpoint(endpoint_id: str, service: ServiceDep) -> Response:
-    async with service.pool.connection() as conn:
+async def delete_endpoint(
+    endpoint_id: str, service: ServiceDep, principal: CanAdminWebhooks
+) -> Response:
+    async with service.pool.connection() as conn, conn.transaction():
         await endpoints.delete(conn, endpoint_id)
+        await audit.record(conn, principal.name, "webhook.delete", f"webhook:{endpoint_id}")
     return Response(status_code=204)
 
 
 @router.post("/{endpoint_id}/rotate-secret", response_model=EndpointWithSecret)
-async def rotate_secret(endpoint_id: str, service: ServiceDep) -> EndpointWithSecret:
+async def rotate_secret(
+    endpoint_id: str, service: ServiceDep, principal: CanAdminWebhooks
+) -> EndpointWithSecret:
     """A new secret; the old one keeps signing too until ``previous_secret_expires_at``."""
     grace = service.settings.webhook_secret_grace_seconds
-    async with service.pool.connection() as conn:
-        return await endpoints.rotate_secret(conn, endpoint_id, grace)
+    async with service.pool.connection() as conn, conn.transaction():
+        rotated = await endpoints.rotate_secret(conn, endpoint_id, grace)
+        await audit.record(
+            conn,
+            principal.name,
+            "webhook.rotate_secret",
+            f"webhook:{rotated.id}",
+            {"previous_secret_expires_at": str(rotated.previous_secret_expires_at)},
+        )
+        return rotated
 
 
 @router.get("/{endpoint_id}/deliveries", response_model=Page[Delivery])
 async def endpoint_deliveries(
     endpoint_id: str,
     service: ServiceDep,
+    _: CanAdminWebhooks,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> Page[Delivery]:

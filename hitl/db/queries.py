@@ -523,11 +523,16 @@ WITH delivery AS (
     SET next_attempt_at = now(), updated_at = now(),
         manual = state IN ('succeeded', 'failed', 'delivering') OR manual,
         state = CASE WHEN state = 'delivering' THEN state ELSE 'pending' END
-    WHERE id = %s
+    WHERE id = %(id)s
     RETURNING id, kind, request_id, state
 ), callback AS (
     UPDATE hitl_requests r SET callback_state = d.state
     FROM delivery d WHERE d.kind = 'callback' AND r.id = d.request_id
+), audit AS (
+    INSERT INTO hitl_audit (actor, action, subject, data)
+    SELECT %(actor)s, 'delivery.redeliver', coalesce(request_id::text, id::text),
+           jsonb_build_object('delivery_id', id, 'kind', kind)
+    FROM delivery
 )
 SELECT id, pg_notify('hitl_webhooks', '') FROM delivery
 """

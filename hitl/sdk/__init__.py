@@ -12,10 +12,12 @@ from __future__ import annotations
 from hitl.sdk.client import (
     SETTLED,
     ConflictError,
+    ForbiddenError,
     HITLClient,
     HITLClientError,
     InvalidInputError,
     NotFoundError,
+    UnauthenticatedError,
     SyncHITLClient,
     WaitTimeout,
 )
@@ -31,11 +33,13 @@ from hitl.sdk.resume import resume_config, resume_from_webhook
 __all__ = [
     "SETTLED",
     "ConflictError",
+    "ForbiddenError",
     "DedupeStore",
     "HITLClient",
     "HITLClientError",
     "InvalidInputError",
     "NotFoundError",
+    "UnauthenticatedError",
     "SQLiteDedupeStore",
     "SyncHITLClient",
     "WaitTimeout",

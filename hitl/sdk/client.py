@@ -2,7 +2,7 @@
 
 ::
 
-    async with HITLClient("http://127.0.0.1:8000", actor="ana") as hitl:
+    async with HITLClient("http://127.0.0.1:8000", api_key="hitl_...") as hitl:
         thread_id = await hitl.start_thread("code_review", {"diff": diff})
         thread = await hitl.wait(thread_id)            # interrupted, completed or failed
         request_id = thread["interrupts"][0]["request_id"]
@@ -22,6 +22,7 @@ differs.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
@@ -34,7 +35,7 @@ from hitl.sdk import _calls
 from hitl.sdk.types import Delivery, DeliveryPage, Endpoint, EndpointPage, EndpointWithSecret
 
 API: Final = _calls.API
-ACTOR_HEADER: Final = "X-HITL-Actor"
+API_KEY_ENV: Final = "HITL_API_KEY"
 IDEMPOTENCY_HEADER: Final = _calls.IDEMPOTENCY_HEADER
 SETTLED: Final = frozenset({"interrupted", "completed", "failed"})
 """Thread statuses `HITLClient.wait` returns on: nothing happens until someone acts."""
@@ -54,6 +55,14 @@ class HITLClientError(errors.HITLError):
 
     def __str__(self) -> str:
         return f"HTTP {self.status_code}: {self.detail}"
+
+
+class UnauthenticatedError(HITLClientError, errors.Unauthenticated):
+    """401: no API key, or an unknown or revoked one."""
+
+
+class ForbiddenError(HITLClientError, errors.Forbidden):
+    """403: the key lacks the scope, or the request is assigned to others."""
 
 
 class NotFoundError(HITLClientError, errors.NotFound):
@@ -94,6 +103,8 @@ class WaitTimeout(errors.HITLError):
 
 
 _BY_STATUS: dict[int, type[HITLClientError]] = {
+    401: UnauthenticatedError,
+    403: ForbiddenError,
     404: NotFoundError,
     409: ConflictError,
     422: InvalidInputError,
@@ -120,14 +131,14 @@ class _Base:
         base_url: str | None,
         http_base_url: httpx.URL | None,
         timeout: float,
-        actor: str | None,
+        api_key: str | None,
     ) -> None:
         url = base_url if base_url is not None else str(http_base_url or "")
         if not url:
             raise ValueError("give base_url (or an httpx client that has one)")
         self.base_url = url.rstrip("/")
         self.timeout = timeout
-        self.actor = actor
+        self._auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     def request_url(self, request_id: str) -> str:
         """The request's page in the web UI, ``{base_url}/requests/{id}``: where a person reads
@@ -135,10 +146,9 @@ class _Base:
         return f"{self.base_url}/requests/{_calls.seg(request_id)}"
 
     def _kwargs(self, call: _calls.Call) -> dict[str, Any]:
-        headers = {ACTOR_HEADER: self.actor} if self.actor is not None else {}
         kwargs: dict[str, Any] = {
             "params": call.params,
-            "headers": {**headers, **(call.headers or {})} or None,
+            "headers": {**self._auth, **(call.headers or {})} or None,
             "timeout": self.timeout + call.extra_timeout,
         }
         if call.body is not _calls.NO_BODY:
@@ -158,8 +168,9 @@ class HITLClient(_Base):
     """Async client for the service's REST API.
 
     ``timeout`` is the seconds each call may take (a long poll gets its wait on top).
-    ``actor`` names the person or system acting; it is sent as ``X-HITL-Actor`` and recorded
-    with every answer. ``http`` lets a caller bring its own ``httpx.AsyncClient`` (an ASGI
+    ``api_key`` (default: the ``HITL_API_KEY`` environment variable) is sent as
+    ``Authorization: Bearer``; what the client may do is the key's scopes, and the key's name
+    is recorded with every answer and change (``hitl apikey create``). ``http`` lets a caller bring its own ``httpx.AsyncClient`` (an ASGI
     transport in tests, custom TLS or proxies); the caller then closes it. Use as
     ``async with HITLClient(url) as hitl:`` or call `aclose` when done.
     """
@@ -169,10 +180,11 @@ class HITLClient(_Base):
         base_url: str | None = None,
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        actor: str | None = None,
+        api_key: str | None = None,
         http: httpx.AsyncClient | None = None,
     ) -> None:
-        super().__init__(base_url, http.base_url if http else None, timeout, actor)
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        super().__init__(base_url, http.base_url if http else None, timeout, key)
         self._owns_http = http is None
         self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
 
@@ -411,10 +423,11 @@ class SyncHITLClient(_Base):
         base_url: str | None = None,
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        actor: str | None = None,
+        api_key: str | None = None,
         http: httpx.Client | None = None,
     ) -> None:
-        super().__init__(base_url, http.base_url if http else None, timeout, actor)
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        super().__init__(base_url, http.base_url if http else None, timeout, key)
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client(timeout=timeout)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from hitl.ui import bulk, live, routes, status
+from hitl.ui import admin, auth, bulk, live, routes, status
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -21,7 +21,9 @@ __all__ = ["STATIC_DIR", "install"]
 
 def install(app: FastAPI) -> None:
     """Serve the UI from ``app``: ``/``, ``/requests/...``, ``/threads...``, ``/status``."""
+    auth.install(app)  # /login, /logout, and the redirect to /login for pages
     app.include_router(routes.router)
+    app.include_router(admin.router)
     app.include_router(bulk.router)
     app.include_router(live.router)
     app.include_router(status.router)

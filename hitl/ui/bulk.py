@@ -9,17 +9,17 @@ already answered by someone else meanwhile is skipped and counted, not an error.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from hitl import errors, requests
 from hitl.models import Request as HITLRequest
 from hitl.service import Service
+from hitl.ui.auth import page_principal, posted_form
 from hitl.ui.routes import _query
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(page_principal)])
 
 MAX_BULK = 200
 
@@ -49,15 +49,11 @@ def same_question(found: list[HITLRequest]) -> str | None:
 @router.post("/bulk")
 async def bulk_answer(request: Request) -> Response:
     service: Service = request.app.state.service
-    form: dict[str, list[str]] = {}
-    if "application/x-www-form-urlencoded" in request.headers.get("content-type", ""):
-        for name, value in parse_qsl((await request.body()).decode(), keep_blank_values=True):
-            form.setdefault(name, []).append(value)
+    principal, form = await posted_form(request)
     ids = list(dict.fromkeys(form.get("ids", [])))[:MAX_BULK]
     decision = (form.get("decision") or [""])[0]
     comment = (form.get("comment") or [""])[0].strip()
     graph = (form.get("graph") or [""])[0]
-    actor = (request.cookies.get("hitl_actor") or "web user")[:200]
     back = {"state": "pending", "graph": graph}
 
     if not ids:
@@ -81,9 +77,9 @@ async def bulk_answer(request: Request) -> Response:
     done = skipped = 0
     for item in found:
         try:
-            await requests.respond(service.pool, item.id, answer, actor)
+            await requests.respond(service.pool, item.id, answer, principal)
             done += 1
-        except errors.RequestNotPending:
+        except (errors.RequestNotPending, errors.NotAssigned):  # answered, or not this person's
             skipped += 1
         except errors.ResponseInvalid as exc:
             msg = exc.detail[0]["msg"] if exc.detail else "invalid"

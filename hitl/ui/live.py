@@ -11,13 +11,14 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from hitl import keys
 from hitl.service import Service
+from hitl.ui.auth import page_principal
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(page_principal)])
 
 CHANNELS = (keys.THREADS_CHANNEL, keys.EVENTS_CHANNEL)
 HEARTBEAT_SECONDS = 15.0

@@ -137,3 +137,11 @@ def description(value: Any) -> str | None:
 def scalar(value: Any) -> str:
     """A JSON leaf as text (strings as they are, the rest as JSON)."""
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def assigned_to(request: Any) -> str:
+    """``"ana, bo and the group ops"``: who a request is assigned to, for a sentence."""
+    names: list[str] = [*request.assignees, *(f"the group {g}" for g in request.assigned_groups)]
+    if len(names) <= 1:
+        return names[0] if names else "nobody in particular"
+    return ", ".join(names[:-1]) + " and " + names[-1]

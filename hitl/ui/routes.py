@@ -10,26 +10,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import jinja2
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hitl import errors, requests, threads
+from hitl.auth import Principal
 from hitl.models import REQUEST_STATES, THREAD_STATUSES
 from hitl.models import Request as HITLRequest
 from hitl.service import Service
 from hitl.ui import forms, native, present, queries
+from hitl.ui.auth import CSRF_FIELD, page_principal, posted_form
 from hitl.webhooks import deliveries
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(page_principal)])
 
 TEMPLATES = Path(__file__).parent / "templates"
 PAGE_SIZE = 50
-ACTOR_COOKIE = "hitl_actor"
-DEFAULT_ACTOR = "web user"
-ACTOR_FIELD = "_hitl_actor"
 JSON_FIELD = "_hitl_json"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -53,25 +52,42 @@ env.filters.update(
     scalar=present.scalar,
     count=queries.show_count,
 )
-env.globals.update(REQUEST_STATES=REQUEST_STATES, THREAD_STATUSES=THREAD_STATUSES)
+env.globals.update(
+    REQUEST_STATES=REQUEST_STATES,
+    THREAD_STATUSES=THREAD_STATUSES,
+    CSRF_FIELD=CSRF_FIELD,
+    assigned_to=present.assigned_to,
+)
 
 
-def _render(
+def render_page(
     request: Request, template: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
+    """A page with the layout's context: who is signed in, and their CSRF token for forms."""
+    principal = context.pop("principal", request.scope.get("principal"))
     html = env.get_template(template).render(
-        actor=_actor(request), path=request.url.path, **context
+        principal=principal,
+        csrf=principal.csrf_token if principal is not None else None,
+        path=request.url.path,
+        **context,
     )
-    return HTMLResponse(html, status_code=status_code, headers={"Content-Security-Policy": CSP})
+    return HTMLResponse(
+        html,
+        status_code=status_code,
+        headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"},
+    )
+
+
+_render = render_page
+
+
+def forbidden(request: Request, detail: str) -> HTMLResponse:
+    return render_page(request, "forbidden.html", status_code=403, detail=detail)
 
 
 def _service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
-
-
-def _actor(request: Request) -> str:
-    return (request.cookies.get(ACTOR_COOKIE) or DEFAULT_ACTOR)[:200]
 
 
 def _query(**params: str | None) -> str:
@@ -152,16 +168,21 @@ async def request_page(request: Request, request_id: str) -> HTMLResponse:
 @router.post("/requests/{request_id}/answer", response_class=HTMLResponse)
 async def answer(request: Request, request_id: str) -> Response:
     service = _service(request)
-    form = _form_data(await request.body(), request.headers.get("content-type", ""))
-    actor = (_first(form, ACTOR_FIELD) or "").strip()[:200] or _actor(request)
+    principal, form = await posted_form(request)
     try:
         async with service.pool.connection() as conn:
             hitl_request = await requests.get(conn, request_id)
     except errors.NotFound as exc:
         return _not_found(request, exc)
     try:
+        if not principal.may_answer(hitl_request):
+            raise errors.NotAssigned(request_id)
         value = _answer_value(hitl_request, form)
-        await requests.respond(service.pool, request_id, value, actor)
+        await requests.respond(service.pool, request_id, value, principal)
+    except errors.Forbidden as exc:
+        return await _request_view(
+            request, request_id, form=form, problems=[{"msg": str(exc.detail)}], status_code=403
+        )
     except errors.ResponseInvalid as exc:
         return await _request_view(
             request, request_id, form=form, problems=list(exc.detail), status_code=422
@@ -172,31 +193,22 @@ async def answer(request: Request, request_id: str) -> Response:
         )
     except errors.RequestNotPending as exc:
         return await _request_view(request, request_id, conflict=exc, status_code=409)
-    response = RedirectResponse(f"/requests/{request_id}#answer", status_code=303)
-    response.set_cookie(ACTOR_COOKIE, actor, max_age=365 * 86400, samesite="lax", httponly=True)
-    return response
+    return RedirectResponse(f"/requests/{request_id}#answer", status_code=303)
 
 
 @router.post("/requests/{request_id}/deliveries/{delivery_id}/redeliver")
 async def redeliver(request: Request, request_id: str, delivery_id: str) -> Response:
     """Send a webhook of this request again now (same ``webhook-id``), back to its page."""
     service = _service(request)
+    principal, _ = await posted_form(request)
+    if not principal.has("webhooks:admin"):
+        return forbidden(request, "Sending webhooks again needs the webhooks:admin scope.")
     try:
         async with service.pool.connection() as conn:
-            await deliveries.redeliver(conn, delivery_id)
+            await deliveries.redeliver(conn, delivery_id, actor=principal.name)
     except errors.NotFound as exc:
         return _not_found(request, exc)
     return RedirectResponse(f"/requests/{request_id}#deliveries", status_code=303)
-
-
-def _form_data(body: bytes, content_type: str) -> dict[str, list[str]]:
-    """An url-encoded form body as ``{name: [values]}`` (the only kind our forms send)."""
-    if "application/x-www-form-urlencoded" not in content_type:
-        return {}
-    out: dict[str, list[str]] = {}
-    for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
-        out.setdefault(name, []).append(value.replace("\r\n", "\n"))
-    return out
 
 
 def _first(form: dict[str, list[str]], name: str) -> str | None:
@@ -279,9 +291,13 @@ async def _request_view(
         deliveries=sent,
         json_field=JSON_FIELD,
         json_text=_first(values, JSON_FIELD) or "",
-        actor_field=ACTOR_FIELD,
-        form_actor=_first(values, ACTOR_FIELD) or _actor(request),
+        may_answer=_principal(request).may_answer(hitl_request),
     )
+
+
+def _principal(request: Request) -> Principal:
+    principal: Principal = request.scope["principal"]
+    return principal
 
 
 def _card_errors(problems: list[dict[str, Any]]) -> tuple[dict[str, list[str]], list[str]]:

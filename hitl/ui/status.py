@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from hitl.api.status import read_status
-from hitl.ui.routes import _render, _service
+from hitl.auth import Principal
+from hitl.ui.auth import page_principal
+from hitl.ui.routes import _render, _service, forbidden
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/status", response_class=HTMLResponse)
-async def status_page(request: Request) -> HTMLResponse:
+async def status_page(
+    request: Request, principal: Annotated[Principal, Depends(page_principal)]
+) -> HTMLResponse:
+    if not principal.has("admin"):
+        return forbidden(request, "The status page is for admins.")
     status = await read_status(_service(request))
     return _render(request, "status.html", status=status, duration=duration)
 

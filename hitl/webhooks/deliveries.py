@@ -109,9 +109,13 @@ async def of_request(conn: AsyncConnection[Any], request_id: str) -> list[Delive
     return [_record(r) for r in await cur.fetchall()]
 
 
-async def redeliver(conn: AsyncConnection[Any], delivery_id: str) -> Delivery:
+async def redeliver(
+    conn: AsyncConnection[Any], delivery_id: str, *, actor: str = "system:service"
+) -> Delivery:
     """Send again now, with the same ``webhook-id`` (one attempt if it had finished)."""
-    cur = await conn.execute(q.REDELIVER, (_uuid(delivery_id, DeliveryNotFound),))
+    cur = await conn.execute(
+        q.REDELIVER, {"id": _uuid(delivery_id, DeliveryNotFound), "actor": actor}
+    )
     if await cur.fetchone() is None:
         raise DeliveryNotFound(delivery_id)
     return await get(conn, delivery_id)

@@ -10,6 +10,7 @@ import pytest
 
 from hitl.launcher import ServiceProcess, base_env
 from tests.conftest import ROOT
+from tests.support import auth
 from tests.support.api import GRAPH_MODULES
 
 
@@ -47,7 +48,7 @@ async def http() -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
     clients: list[httpx.AsyncClient] = []
 
     def make(url: str) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(base_url=url, timeout=60)
+        client = httpx.AsyncClient(base_url=url, timeout=60, headers=auth.BEARER)
         clients.append(client)
         return client
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -10,6 +10,7 @@ import pytest
 from hitl.api import create_app
 from hitl.config import Settings
 from hitl.service import Service
+from tests.support import auth
 from tests.support.api import GRAPH_MODULES
 
 
@@ -31,10 +32,32 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hitl") as c,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://hitl", headers=auth.BEARER
+        ) as c,
     ):
         c.service = app.state.service  # type: ignore[attr-defined]
+        c.app = app  # type: ignore[attr-defined]
         yield c
+
+
+@pytest.fixture
+async def client_for(
+    client: httpx.AsyncClient,
+) -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
+    """More clients of the same app: ``client_for(api_key)`` sends that key, ``client_for()``
+    nothing (a cookie jar of its own, for sessions)."""
+    made: list[httpx.AsyncClient] = []
+
+    def make(api_key: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        transport = httpx.ASGITransport(app=client.app)  # type: ignore[attr-defined]
+        made.append(httpx.AsyncClient(transport=transport, base_url="http://hitl", headers=headers))
+        return made[-1]
+
+    yield make
+    for c in made:
+        await c.aclose()
 
 
 @pytest.fixture

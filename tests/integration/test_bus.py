@@ -26,6 +26,7 @@ from hitl.bus import Bus, Received
 from hitl.config import Settings
 from hitl.embedded import _redis_server_binary
 from tests.conftest import ROOT
+from tests.support import auth
 from tests.support.api import GRAPH_MODULES, respond, settle, start
 
 
@@ -283,7 +284,9 @@ async def test_redis_outage_delays_events_and_loses_none(
     app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t", headers=auth.BEARER
+        ) as client,
     ):
         before = await start(client, "approval", {})
         await settle(client, before)

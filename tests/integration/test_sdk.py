@@ -21,11 +21,12 @@ from hitl.sdk import (
     SyncHITLClient,
     WaitTimeout,
 )
+from tests.support import auth
 
 
 @pytest.fixture
 async def hitl(client: httpx.AsyncClient) -> AsyncIterator[HITLClient]:
-    async with HITLClient(http=client, actor="ana") as sdk:
+    async with HITLClient(http=client) as sdk:
         yield sdk
 
 
@@ -49,7 +50,7 @@ async def test_start_wait_answer_complete(hitl: HITLClient, client: httpx.AsyncC
 
     answered = await hitl.respond(request["id"], {"decision": "approve", "comment": "ok"})
     assert answered["state"] == "responded"
-    assert answered["responded_by"] == "ana"  # the actor header
+    assert answered["responded_by"] == "key:tests"  # the API key's name
 
     thread = await hitl.wait(thread_id)
     assert thread["status"] == "completed"
@@ -122,7 +123,7 @@ async def test_resume_answers_several_interrupts_at_once(hitl: HITLClient) -> No
         thread_id, {ids["left"]: "L", ids["right"]: {"decision": "reject"}}
     )
     assert {r["state"] for r in answered} == {"responded"}
-    assert {r["responded_by"] for r in answered} == {"ana"}
+    assert {r["responded_by"] for r in answered} == {"key:tests"}
     assert (await hitl.wait(thread_id))["status"] == "completed"
 
 
@@ -151,7 +152,9 @@ async def idle_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings.model_copy(update={"runner": False}))
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hitl") as c,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://hitl", headers=auth.BEARER
+        ) as c,
     ):
         yield c
 
@@ -184,7 +187,7 @@ class _Recorder:
 
 def _sync(recorder: _Recorder) -> SyncHITLClient:
     http = httpx.Client(transport=httpx.MockTransport(recorder), base_url="http://svc:1/")
-    return SyncHITLClient(http=http, actor="bo")
+    return SyncHITLClient(http=http, api_key="hitl_bo")
 
 
 def test_sync_client_sends_the_same_calls() -> None:
@@ -223,7 +226,7 @@ def test_sync_client_sends_the_same_calls() -> None:
         {"response": {"decision": "approve"}},
         {"resume": {"i1": "yes"}},
     ]
-    assert {r.headers["x-hitl-actor"] for r in recorder.requests} == {"bo"}
+    assert {r.headers["authorization"] for r in recorder.requests} == {"Bearer hitl_bo"}
 
 
 @pytest.mark.parametrize(

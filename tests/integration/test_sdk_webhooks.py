@@ -32,7 +32,7 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def hitl(client: httpx.AsyncClient) -> AsyncIterator[HITLClient]:
-    async with HITLClient(http=client, actor="ana") as sdk:
+    async with HITLClient(http=client) as sdk:
         yield sdk
 
 
@@ -95,7 +95,10 @@ async def test_external_request_callback_deliveries_and_redelivery(hitl: HITLCli
         await hitl.respond(request["id"], {"decision": "approve"})
         [message] = await hook.wait_for(1)
         payload = Webhook(endpoint["secret"]).verify(message.body, message.headers)
-        assert payload["response"] == {"decision": "approve"} and payload["responded_by"] == "ana"
+        assert (
+            payload["response"] == {"decision": "approve"}
+            and payload["responded_by"] == "key:tests"
+        )
 
         [delivery] = await hitl.request_deliveries(request["id"])
         assert delivery["id"] == message.webhook_id and delivery["kind"] == "callback"
@@ -175,7 +178,7 @@ def test_sync_client_sends_the_same_webhook_calls() -> None:
         return responses.pop(0)
 
     http = httpx.Client(transport=httpx.MockTransport(service), base_url="http://svc:1/")
-    with SyncHITLClient(http=http, actor="bo") as hitl:
+    with SyncHITLClient(http=http, api_key="hitl_bo") as hitl:
         assert hitl.create_webhook("https://h.example/x", ["*"]) == endpoint
         assert hitl.list_webhooks(limit=5, cursor="c")["items"] == [endpoint]
         assert hitl.get_webhook("e1") == endpoint
@@ -216,4 +219,4 @@ def test_sync_client_sends_the_same_webhook_calls() -> None:
     ]
     assert sent[9].headers["idempotency-key"] == "k"
     assert all("idempotency-key" not in r.headers for r in sent[:9])
-    assert {r.headers["x-hitl-actor"] for r in sent} == {"bo"}
+    assert {r.headers["authorization"] for r in sent} == {"Bearer hitl_bo"}

@@ -6,6 +6,7 @@ import html
 import json
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any, Literal
 
 import httpx
@@ -19,6 +20,7 @@ from hitl.config import Settings
 from hitl.service import Service
 from hitl.ui import forms, native, present, routes
 from nodes.approval import ReviewDecision
+from tests.support import auth
 from tests.support.api import GRAPH_MODULES, pending, respond, settle, start
 
 
@@ -145,7 +147,7 @@ async def test_request_page_shows_the_diff_findings_and_generated_form(
     assert "<legend>Decision" in page and "(required)" in page
     assert 'maxlength="5000"' in control(page, "comment")
     assert control(page, "comment").startswith("<textarea")
-    assert control(page, "_hitl_actor").count('value="web user"') == 1
+    assert "Answering as tests" in text  # the API key's name
     assert "Thread timeline" in text
 
 
@@ -155,7 +157,7 @@ async def test_invalid_answer_rerenders_with_the_error_at_the_field_and_keeps_in
     request = await review_request(client)
     r = await client.post(
         f"/requests/{request['id']}/answer",
-        data={"_hitl_actor": "ann", "comment": "Looks <b>fine</b> to me"},
+        data={"comment": "Looks <b>fine</b> to me"},
     )
     assert r.status_code == 422
     page = r.text
@@ -166,7 +168,6 @@ async def test_invalid_answer_rerenders_with_the_error_at_the_field_and_keeps_in
     assert "This field is required." in decision.group(0)
     assert 'aria-invalid="true"' in decision.group(0)
     assert "Looks &lt;b&gt;fine&lt;/b&gt; to me</textarea>" in page
-    assert 'value="ann"' in control(page, "_hitl_actor")
 
     wrong = await client.post(f"/requests/{request['id']}/answer", data={"decision": "maybe"})
     assert wrong.status_code == 422
@@ -175,32 +176,37 @@ async def test_invalid_answer_rerenders_with_the_error_at_the_field_and_keeps_in
 
 
 async def test_valid_answer_redirects_and_a_second_one_gets_the_conflict(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
 ) -> None:
     request = await review_request(client)
-    r = await client.post(
+    password = await auth.make_user(client, "ann", display_name="Ann Reviewer")
+    ann = client_for()
+    csrf = await auth.sign_in(ann, "ann", password)
+    page = await ann.get(f"/requests/{request['id']}")
+    assert "Answering as Ann Reviewer" in text_of(page.text)
+    r = await ann.post(
         f"/requests/{request['id']}/answer",
-        data={"_hitl_actor": "Ann Reviewer", "decision": "approve", "comment": "ok"},
+        data={"_csrf": csrf, "decision": "approve", "comment": "ok"},
     )
     assert r.status_code == 303
     assert r.headers["location"] == f"/requests/{request['id']}#answer"
-    assert "hitl_actor=" in r.headers["set-cookie"]
     stored = await request_state(client, request["id"])
     assert stored["state"] in ("responded", "resumed")
     assert stored["response"] == {"decision": "approve", "comment": "ok"}
-    assert stored["responded_by"] == "Ann Reviewer"
+    assert stored["responded_by"] == "ann"
 
-    shown = await client.get(f"/requests/{request['id']}")
+    shown = await ann.get(f"/requests/{request['id']}")
     text = text_of(shown.text)
-    assert "Ann Reviewer answered at" in text
-    assert "Answering as Ann Reviewer" in text  # the cookie remembers the name
+    assert "ann answered at" in text
     assert 'action="/requests/' not in shown.text  # no form once answered
 
-    again = await client.post(f"/requests/{request['id']}/answer", data={"decision": "reject"})
+    again = await ann.post(
+        f"/requests/{request['id']}/answer", data={"_csrf": csrf, "decision": "reject"}
+    )
     assert again.status_code == 409
     text = text_of(again.text)
     assert "This request was already answered." in text
-    assert "Ann Reviewer answered it" in text
+    assert "ann answered it" in text
     assert (await request_state(client, request["id"]))["response"]["decision"] == "approve"
 
     thread = await settle(client, request["thread_id"])
@@ -571,18 +577,17 @@ async def test_bulk_approve_answers_each_selected_request(client: httpx.AsyncCli
     r = await client.post(
         "/bulk",
         data={"ids": ids, "decision": "approve", "comment": "batch", "graph": "approval"},
-        headers={"cookie": "hitl_actor=Ana"},
     )
     assert r.status_code == 303
     page = await client.get(r.headers["location"])
-    assert "2 requests answered" in page.text and "1 had already been answered" in page.text
+    assert "2 requests answered" in page.text and "1 skipped (already answered" in page.text
     states = [(await client.get(f"/api/v1/requests/{i}")).json() for i in ids]
     assert [s["response"] for s in states] == [
         {"decision": "reject"},
         {"decision": "approve", "comment": "batch"},
         {"decision": "approve", "comment": "batch"},
     ]
-    assert states[1]["responded_by"] == "Ana"
+    assert states[1]["responded_by"] == "key:tests"
 
 
 async def test_bulk_refuses_requests_asking_different_questions(client: httpx.AsyncClient) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from hitl.config import Settings
 from tests.integration.test_webhooks import external_request, register, until
+from tests.support import auth
 from tests.support.api import pending, respond, settle, start
 from tests.support.receiver import Receiver
 
@@ -106,7 +107,9 @@ async def test_an_endpoint_failing_too_long_is_disabled_with_an_event(
     async with (
         Receiver(default=500) as hook,
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hitl") as c,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://hitl", headers=auth.BEARER
+        ) as c,
     ):
         c.service = app.state.service  # type: ignore[attr-defined]
         endpoint = await register(c, hook.url(), ["request.created"])

@@ -101,7 +101,7 @@ async def test_external_request_answer_sends_a_signed_callback(
         "request_id": request["id"],
         "metadata": {"workflow_id": "wf-1", "checkpoint_id": "cp-1"},
         "response": {"decision": "approve"},
-        "responded_by": "anonymous",
+        "responded_by": "key:tests",
         "responded_at": payload["responded_at"],
     }
     assert message.headers["content-type"] == "application/json"

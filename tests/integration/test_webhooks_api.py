@@ -12,6 +12,7 @@ from standardwebhooks import Webhook
 
 from hitl.config import Settings
 from tests.integration.test_webhooks import external_request, register, until
+from tests.support import auth
 from tests.support.api import respond
 from tests.support.receiver import Receiver
 
@@ -156,7 +157,9 @@ async def test_private_addresses_are_blocked_and_logged(
     ]
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hitl") as c,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://hitl", headers=auth.BEARER
+        ) as c,
     ):
         ids = [(await register(c, url, ["request.created"]))["id"] for url in urls]
         await external_request(c, urls[0])

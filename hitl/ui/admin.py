@@ -1,0 +1,211 @@
+"""Admin pages: people (create, role, groups, disable), API keys (create, shown once; revoke)
+and the audit log. Every change goes through the same functions as the REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from hitl import audit, errors
+from hitl.auth import ROLES, SCOPES, Principal, apikeys, users
+from hitl.ui.auth import page_principal, posted_form
+from hitl.ui.routes import _query, _service, forbidden, render_page
+
+router = APIRouter(include_in_schema=False, prefix="/admin")
+
+PrincipalDep = Annotated[Principal, Depends(page_principal)]
+
+
+def _first(form: dict[str, list[str]], name: str) -> str:
+    return (form.get(name) or [""])[0].strip()
+
+
+def _problems(exc: errors.HITLError) -> str:
+    if isinstance(exc.detail, list):
+        return "; ".join(f"{p['loc'][-1]}: {p['msg']}" for p in exc.detail)
+    return str(exc.detail)
+
+
+# -- people ---------------------------------------------------------------------------------------
+
+
+async def _users_page(
+    request: Request, *, problem: str = "", created: dict[str, Any] | None = None, status: int = 200
+) -> HTMLResponse:
+    async with _service(request).pool.connection() as conn:
+        people = await users.list_all(conn)
+    return render_page(
+        request,
+        "admin_users.html",
+        status_code=status,
+        people=people,
+        roles=ROLES,
+        problem=problem,
+        created=created,
+    )
+
+
+@router.get("/users", response_class=HTMLResponse)
+async def users_page(request: Request, principal: PrincipalDep) -> HTMLResponse:
+    if not principal.has("admin"):
+        return forbidden(request, "Managing people is for admins.")
+    return await _users_page(request)
+
+
+@router.post("/users", response_class=HTMLResponse)
+async def create_user(request: Request) -> Response:
+    principal, form = await posted_form(request)
+    if not principal.has("admin"):
+        return forbidden(request, "Managing people is for admins.")
+    username = _first(form, "username")
+    password = _first(form, "password") or users.generate_password()
+    groups = [g for g in _first(form, "groups").replace(",", " ").split() if g]
+    try:
+        async with _service(request).pool.connection() as conn, conn.transaction():
+            await users.create(
+                conn,
+                username,
+                role=_first(form, "role") or "responder",
+                password=password,
+                email=_first(form, "email") or None,
+                display_name=_first(form, "display_name"),
+                actor=principal.name,
+            )
+            for group in groups:
+                await users.add_to_group(conn, username, group, actor=principal.name)
+    except (errors.InvalidInput, errors.Conflict) as exc:
+        return await _users_page(request, problem=_problems(exc), status=exc.status_code)
+    shown = None if _first(form, "password") else password
+    return await _users_page(request, created={"username": username, "password": shown})
+
+
+@router.post("/users/{username}", response_class=HTMLResponse)
+async def change_user(request: Request, username: str) -> Response:
+    """Role, groups, enabled: whichever the form sends."""
+    principal, form = await posted_form(request)
+    if not principal.has("admin"):
+        return forbidden(request, "Managing people is for admins.")
+    try:
+        async with _service(request).pool.connection() as conn, conn.transaction():
+            user = await users.get(conn, username)
+            if role := _first(form, "role"):
+                if role != user.role:
+                    await users.update(conn, username, role=role, actor=principal.name)
+            if "groups" in form:
+                wanted = {g for g in _first(form, "groups").replace(",", " ").split() if g}
+                for group in set(user.groups) - wanted:
+                    await users.remove_from_group(conn, username, group, actor=principal.name)
+                for group in wanted - set(user.groups):
+                    await users.add_to_group(conn, username, group, actor=principal.name)
+            if action := _first(form, "action"):
+                if action == "disable" and username == principal.name:
+                    raise errors.Conflict("you cannot disable yourself")
+                await users.set_disabled(conn, username, action == "disable", actor=principal.name)
+    except (errors.InvalidInput, errors.Conflict, errors.NotFound) as exc:
+        return await _users_page(request, problem=_problems(exc), status=exc.status_code)
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+# -- API keys -------------------------------------------------------------------------------------
+
+
+async def _keys_page(
+    request: Request, *, problem: str = "", created: str | None = None, status: int = 200
+) -> HTMLResponse:
+    async with _service(request).pool.connection() as conn:
+        keys = await apikeys.list_all(conn)
+    return render_page(
+        request,
+        "admin_keys.html",
+        status_code=status,
+        keys=keys,
+        scopes=SCOPES,
+        problem=problem,
+        created=created,
+    )
+
+
+@router.get("/keys", response_class=HTMLResponse)
+async def keys_page(request: Request, principal: PrincipalDep) -> HTMLResponse:
+    if not principal.has("admin"):
+        return forbidden(request, "API keys are for admins.")
+    return await _keys_page(request)
+
+
+@router.post("/keys", response_class=HTMLResponse)
+async def create_key(request: Request) -> Response:
+    principal, form = await posted_form(request)
+    if not principal.has("admin"):
+        return forbidden(request, "API keys are for admins.")
+    try:
+        async with _service(request).pool.connection() as conn:
+            new = await apikeys.create(
+                conn, _first(form, "name"), form.get("scopes", []), actor=principal.name
+            )
+    except errors.InvalidInput as exc:
+        return await _keys_page(request, problem=_problems(exc), status=422)
+    return await _keys_page(request, created=new.key)
+
+
+@router.post("/keys/{prefix}/revoke", response_class=HTMLResponse)
+async def revoke_key(request: Request, prefix: str) -> Response:
+    principal, _ = await posted_form(request)
+    if not principal.has("admin"):
+        return forbidden(request, "API keys are for admins.")
+    try:
+        async with _service(request).pool.connection() as conn:
+            await apikeys.revoke(conn, prefix, actor=principal.name)
+    except errors.NotFound as exc:
+        return await _keys_page(request, problem=_problems(exc), status=404)
+    return RedirectResponse("/admin/keys", status_code=303)
+
+
+# -- audit log ------------------------------------------------------------------------------------
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit_page(
+    request: Request,
+    principal: PrincipalDep,
+    actor: str = "",
+    subject: str = "",
+    since: str = "",
+    until: str = "",
+    cursor: str | None = None,
+) -> Response:
+    if not principal.has("audit:read"):
+        return forbidden(request, "The audit log needs the audit:read scope.")
+    try:
+        bounds = [datetime.fromisoformat(v) if v else None for v in (since, until)]
+    except ValueError:
+        return RedirectResponse("/admin/audit?" + _query(actor=actor, subject=subject), 303)
+    try:
+        async with _service(request).pool.connection() as conn:
+            page = await audit.list_page(
+                conn,
+                actor=actor.strip() or None,
+                subject=subject.strip() or None,
+                since=bounds[0],
+                until=bounds[1],
+                limit=100,
+                cursor=cursor,
+            )
+    except errors.InvalidInput:
+        return RedirectResponse("/admin/audit", 303)
+    filters = {"actor": actor, "subject": subject, "since": since, "until": until}
+    next_url = (
+        "/admin/audit?" + _query(**filters, cursor=page.next_cursor) if page.next_cursor else None
+    )
+    return render_page(
+        request,
+        "admin_audit.html",
+        page=page,
+        next_url=next_url,
+        actor=actor,
+        subject=subject,
+        since=since,
+        until=until,
+    )

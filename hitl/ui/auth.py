@@ -1,0 +1,193 @@
+"""Signing in and out of the web UI, and the checks every page makes.
+
+Every page needs a session (or an API key, for scripts); without one a page redirects to
+``/login?next=...``. Every state-changing form carries the session's CSRF token in a hidden
+``_csrf`` field, checked before anything changes. The login form itself is protected by a
+double-submit token (a cookie and a field that must match), as there is no session yet.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from hitl import errors
+from hitl.api.deps import identify
+from hitl.auth import Principal, sessions, users
+from hitl.service import Service
+
+router = APIRouter(include_in_schema=False)
+
+CSRF_FIELD = "_csrf"
+LOGIN_CSRF_COOKIE = "hitl_login_csrf"
+
+
+class LoginRequired(Exception):
+    """No session: pages redirect to the login page, fragments and streams answer 401."""
+
+
+async def page_principal(request: Request) -> Principal:
+    """The signed-in person (or key) viewing a page; `LoginRequired` if nobody."""
+    principal = await identify(request)
+    if principal is None:
+        raise LoginRequired()
+    return principal
+
+
+def form_of(body: bytes, content_type: str) -> dict[str, list[str]]:
+    """An url-encoded form body as ``{name: [values]}`` (the only kind our forms send)."""
+    if "application/x-www-form-urlencoded" not in content_type:
+        return {}
+    out: dict[str, list[str]] = {}
+    for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        out.setdefault(name, []).append(value.replace("\r\n", "\n"))
+    return out
+
+
+async def posted_form(request: Request) -> tuple[Principal, dict[str, list[str]]]:
+    """The principal and the form of a state-changing UI request, its CSRF token checked:
+    `errors.Forbidden` if it is missing or wrong (and then nothing has changed)."""
+    principal = await page_principal(request)
+    form = form_of(await request.body(), request.headers.get("content-type", ""))
+    sent = (form.get(CSRF_FIELD) or [""])[0] or request.headers.get("x-csrf-token")
+    if not sessions.csrf_ok(principal, sent):
+        raise errors.Forbidden(
+            "the form's security token is missing or out of date: reload the page and try again"
+        )
+    return principal, form
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this site only (never another host)."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "\\" in target:
+        return "/"
+    return target
+
+
+def _secure(request: Request) -> bool:
+    mode = _service(request).settings.secure_cookies
+    return mode == "always" or (mode == "auto" and request.url.scheme == "https")
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _client(request: Request) -> dict[str, Any]:
+    return {
+        "ip": request.client.host if request.client else None,
+        "user_agent": request.headers.get("user-agent", "")[:200],
+    }
+
+
+def _login_page(
+    request: Request, next_url: str, problem: str = "", username: str = "", status_code: int = 200
+) -> HTMLResponse:
+    from hitl.ui.routes import render_page  # the page renderer lives with the other pages
+
+    token = secrets.token_urlsafe(24)
+    response = render_page(
+        request,
+        "login.html",
+        status_code=status_code,
+        principal=None,
+        next_url=next_url,
+        problem=problem,
+        username=username,
+        login_csrf=token,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path="/login",
+    )
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str = "/") -> Response:
+    if await identify(request) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return _login_page(request, safe_next(next))
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    form = form_of(await request.body(), request.headers.get("content-type", ""))
+    username = (form.get("username") or [""])[0].strip()[:64]
+    password = (form.get("password") or [""])[0]
+    next_url = safe_next((form.get("next") or ["/"])[0])
+    sent = (form.get(CSRF_FIELD) or [""])[0]
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not sent or not expected or not hmac.compare_digest(sent, expected):
+        return _login_page(
+            request, next_url, "The form timed out: please sign in again.", username, 400
+        )
+    service = _service(request)
+    async with service.pool.connection() as conn:
+        user = await users.authenticate(conn, username, password) if username else None
+        if user is None:
+            await sessions.record_failed_login(conn, username, _client(request))
+            return _login_page(request, next_url, "Wrong username or password.", username, 401)
+        ttl = service.settings.session_ttl_seconds
+        token = await sessions.start(conn, user, ttl_seconds=ttl, client=_client(request))
+    response = RedirectResponse(next_url, status_code=303)
+    response.set_cookie(
+        sessions.COOKIE,
+        token,
+        max_age=int(ttl),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/",
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    await posted_form(request)
+    token = request.cookies.get(sessions.COOKIE)
+    if token:
+        async with _service(request).pool.connection() as conn:
+            await sessions.end(conn, token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(sessions.COOKIE, path="/")
+    return response
+
+
+async def _login_required(request: Request, _exc: Exception) -> Response:
+    if request.url.path.startswith("/ui/") or request.query_params.get("fragment"):
+        return Response("sign in first", status_code=401, media_type="text/plain")
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+async def _forbidden(request: Request, exc: Exception) -> Response:
+    """403 as a page in the UI, as JSON in the API."""
+    assert isinstance(exc, errors.Forbidden)
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": exc.detail}, status_code=403)
+    from hitl.ui.routes import forbidden
+
+    return forbidden(request, str(exc.detail))
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+    app.add_exception_handler(LoginRequired, _login_required)
+    app.add_exception_handler(errors.Forbidden, _forbidden)
