@@ -1,8 +1,12 @@
 """An external agent: its own process, its own LangGraph graph and checkpointer, asking a person
 through the HITL service and resumed by the service's signed webhook.
 
+    # 0. a key for the agent (it sends HITL_API_KEY as its bearer token)
+    export HITL_API_KEY=$(hitl apikey create --name agent \\
+                          --scopes requests:write,webhooks:admin | tail -1)
     # 1. register the agent's webhook URL once; keep the secret it prints
-    curl -s localhost:8000/api/v1/webhooks -H 'content-type: application/json' \\
+    curl -s localhost:8000/api/v1/webhooks -H "Authorization: Bearer $HITL_API_KEY" \\
+         -H 'content-type: application/json' \\
          -d '{"url": "http://127.0.0.1:8100/webhooks", "events": []}'
     # 2. run a workflow until it needs a person: it creates the request and exits
     python examples/external_agent.py start --workflow-id wf-1 --checkpoints postgresql://...
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, TypedDict
@@ -47,7 +52,9 @@ def draft(state: State) -> State:
 
 async def ask_human(state: State, config: RunnableConfig) -> State:
     conf = config["configurable"]
-    async with httpx.AsyncClient(base_url=conf["hitl_url"], timeout=30) as client:
+    key = os.environ.get("HITL_API_KEY", "")
+    auth = {"Authorization": f"Bearer {key}"} if key else {}
+    async with httpx.AsyncClient(base_url=conf["hitl_url"], timeout=30, headers=auth) as client:
         r = await client.post(
             "/api/v1/requests",
             headers={"Idempotency-Key": f"{conf['thread_id']}:ask_human"},

@@ -19,6 +19,7 @@ from graphs.samples import HIGH_RISK_DIFF
 from hitl.bus import Bus, Received
 from hitl.launcher import ServiceProcess, base_env
 from tests.conftest import ROOT
+from tests.support import auth
 from tests.support.api import GRAPH_MODULES, respond
 
 CHAIN = "hitl.agents.chain:"
@@ -78,10 +79,17 @@ async def test_code_review_tests_and_deploy_agents_chain_to_deploy_completed(
     server = make_server(
         HITL_GRAPHS=GRAPH_MODULES + ",hitl.agents.graphs", HITL_BUS_PREFIX=prefix
     ).start()
-    env = {"HITL_REDIS_URL": redis_url, "HITL_BUS_PREFIX": prefix, "HITL_SERVICE_URL": server.url}
-    procs = [agents(cls, **env) for cls in ("CodeReviewAgent", "TestAgent", "DeployAgent")]
     server.wait_ready()
     client = http(server.url)
+    # the agents start threads and read them: a key with just those scopes
+    key = await auth.make_key(client, "threads:write", "threads:read", name="agents")
+    env = {
+        "HITL_REDIS_URL": redis_url,
+        "HITL_BUS_PREFIX": prefix,
+        "HITL_SERVICE_URL": server.url,
+        "HITL_API_KEY": key,
+    }
+    procs = [agents(cls, **env) for cls in ("CodeReviewAgent", "TestAgent", "DeployAgent")]
 
     redis = Redis.from_url(redis_url)
     bus = Bus(redis, prefix=prefix, source="tests")

@@ -19,6 +19,7 @@ from psycopg.conninfo import make_conninfo
 
 from hitl.launcher import ServiceProcess, base_env, free_port
 from tests.conftest import ROOT
+from tests.support import auth
 
 AGENT_CMD = [sys.executable, str(ROOT / "examples" / "external_agent.py")]
 FAST = {
@@ -60,10 +61,11 @@ async def test_external_agent_is_resumed_by_the_signed_webhook(
 
     checkpoints = ["--checkpoints", agent_database]
     workflow = ["--workflow-id", "wf-42", *checkpoints]
+    key = await auth.make_key(client, "requests:write", name="external-agent")
     started = await asyncio.to_thread(
         subprocess.run,
         [*AGENT_CMD, "start", "--hitl", server.url, "--callback", callback, *workflow],
-        env=base_env(),
+        env={**base_env(), "HITL_API_KEY": key},
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -106,7 +108,8 @@ async def test_external_agent_is_resumed_by_the_signed_webhook(
         assert r.status_code == 202
 
         def redelivered() -> bool:
-            d = httpx.get(f"{server.url}/api/v1/deliveries/{delivery_id}").json()
+            url = f"{server.url}/api/v1/deliveries/{delivery_id}"
+            d = httpx.get(url, headers=auth.BEARER).json()
             return d["attempts"] == 2 and d["state"] == "succeeded"
 
         await wait_until(redelivered)

@@ -43,7 +43,7 @@ EXPECTED: dict[str, list[str]] = {
     "02_serve_and_answer": [
         r"'by': 'auto'",
         r"\('body', 'response', 'priority'\)|\['body', 'response', 'priority'\]",
-        r"responded by notebook",
+        r"responded by key:notebook",
         r"thread \S+: completed",
         r"409: the request is (responded|resumed)",
         r"service stopped",
@@ -61,7 +61,7 @@ EXPECTED: dict[str, list[str]] = {
         r"secret when read again: not shown",
         r"paused before: \('wait',\)",
         r"request \S+: external, pending",
-        r"responded by notebook",
+        r"responded by key:notebook",
         r'outcome: \{"proposal": "deploy release 1\.2 to production", "decision": \{.*"approve"',
         r"next: \(\) - decision: \{.*'decision': 'approve'",
         r"delivery \S+ \(callback request\.responded\): succeeded\n  attempt 1: succeeded 204",

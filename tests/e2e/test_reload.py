@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 
 from hitl.launcher import ServiceProcess, base_env
+from tests.support import auth
 
 GRAPH = """
 from langgraph.graph import START, StateGraph
@@ -28,7 +29,8 @@ for name in NAMES:
 
 
 def graph_names(server: ServiceProcess) -> list[str]:
-    return [g["name"] for g in httpx.get(server.url + "/api/v1/graphs", timeout=10).json()]
+    r = httpx.get(server.url + "/api/v1/graphs", timeout=10, headers=auth.BEARER)
+    return [g["name"] for g in r.json()]
 
 
 def test_reload_registers_a_graph_added_to_the_module(

@@ -12,6 +12,7 @@ from playwright.async_api import Browser, Page, expect
 
 from graphs.samples import HIGH_RISK_DIFF
 from hitl.launcher import ServiceProcess
+from tests.support import auth
 from tests.support.api import GRAPH_MODULES, pending, settle, start
 from tests.support.browser import chromium, keep_artifact
 
@@ -49,7 +50,9 @@ async def test_review_in_the_browser_with_a_live_inbox(
     client = http(server.url)
     first = await new_request(client, title="Drop the users table", author="mallory")
 
+    password = await auth.make_user(client, "reviewer", display_name="E2E Reviewer")
     context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    await auth.sign_in_browser(context, server.url, "reviewer", password)
     inbox = await context.new_page()
     await live_inbox(inbox, server.url)
     row = inbox.locator(f'tr[data-request-id="{first["id"]}"]')
@@ -78,11 +81,11 @@ async def test_review_in_the_browser_with_a_live_inbox(
     await page.screenshot(path=str(shot), full_page=True)
     keep_artifact(shot)
 
-    await page.get_by_label("Your name").fill("E2E Reviewer")
+    await expect(page.locator("form.answer")).to_contain_text("Answering as E2E Reviewer")
     await page.get_by_label("Approve").check()
     await page.get_by_role("button", name="Send answer").click()
     await expect(page).to_have_url(f"{server.url}/requests/{first['id']}#answer")
-    await expect(page.locator("#answer")).to_contain_text("E2E Reviewer answered at")
+    await expect(page.locator("#answer")).to_contain_text("reviewer answered at")
     await expect(page.locator("#answer")).to_contain_text("approve")
     shot = tmp_path / "request-page.png"
     await page.screenshot(path=str(shot), full_page=True)
@@ -122,7 +125,9 @@ async def test_middleware_request_edited_in_the_browser(
     assert (await settle(client, thread_id))["status"] == "interrupted"
     [request] = await pending(client, thread_id)
 
-    page = await browser.new_page()
+    context = await browser.new_context()
+    await auth.sign_in_browser(context, server.url)
+    page = await context.new_page()
     await page.goto(f"{server.url}/requests/{request['id']}")
     amount = page.get_by_label("amount")
     await expect(amount).to_be_hidden()  # shown only for an edit
@@ -131,7 +136,7 @@ async def test_middleware_request_edited_in_the_browser(
     await expect(amount).to_have_value("120.0")
     await amount.fill("99.5")
     await page.get_by_role("button", name="Send answer").click()
-    await expect(page.locator("#answer")).to_contain_text("web user answered at")
+    await expect(page.locator("#answer")).to_contain_text("admin answered at")
 
     thread = await settle(client, thread_id)
     assert thread["status"] == "completed", thread
@@ -164,6 +169,7 @@ async def test_an_agents_script_renders_inert(
     request = await new_request(client, title=evil, author=evil)
 
     context = await browser.new_context()
+    await auth.sign_in_browser(context, server.url)
     page = await context.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda d: dialogs.append(d.message))
