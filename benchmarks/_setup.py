@@ -65,6 +65,14 @@ def scratch_database(base_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+KEYS: dict[str, str] = {}  # service URL -> an API key on its database
+
+
+def auth_headers(url: str) -> dict[str, str]:
+    """The Authorization header for the service at ``url`` started by `service`."""
+    return {"Authorization": f"Bearer {KEYS[url]}"}
+
+
 @contextlib.contextmanager
 def service(database_url: str, redis_url: str, **env: str) -> Iterator[ServiceProcess]:
     log = Path(tempfile.mkstemp(prefix="hitl-bench-", suffix=".log")[1])
@@ -83,6 +91,8 @@ def service(database_url: str, redis_url: str, **env: str) -> Iterator[ServicePr
     server.start()
     try:
         server.wait_ready()
+        # every API call needs a key: one per service for the benchmark clients
+        KEYS[server.url] = server.create_api_key("bench")
         yield server
     except BaseException:
         print(server.log()[-3000:], file=sys.stderr)

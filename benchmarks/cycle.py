@@ -23,6 +23,7 @@ import httpx
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.types import Command
 
+from benchmarks import _setup
 from graphs.samples import LOW_RISK_DIFF
 from hitl import db
 from hitl.checkpointer import PooledPostgresSaver
@@ -74,7 +75,9 @@ async def raw_langgraph(
 
 async def through_service(base_url: str, cycles: int, concurrency: int) -> float:
     limits = httpx.Limits(max_connections=concurrency * 2)
-    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=120, limits=limits, headers=_setup.auth_headers(base_url)
+    ) as client:
 
         async def one(_i: int) -> None:
             r = await client.post("/api/v1/threads", json={"graph": "code_review", "input": INPUT})

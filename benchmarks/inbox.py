@@ -13,6 +13,8 @@ from typing import TypedDict
 import httpx
 import psycopg
 
+from benchmarks import _setup
+
 
 class Stats(TypedDict):
     p50: float
@@ -60,11 +62,15 @@ def page_latencies(
                     params["cursor"] = cursors[base]  # type: ignore[assignment]
                 started = time.perf_counter()
                 if ui:
-                    r = client.get(base + "/", params={"state": "pending"})
+                    r = client.get(
+                        base + "/", params={"state": "pending"}, headers=_setup.auth_headers(base)
+                    )
                     elapsed = time.perf_counter() - started
                     assert r.raise_for_status().text.count('class="req-link"') == 50
                 else:
-                    r = client.get(base + "/api/v1/requests", params=params)
+                    r = client.get(
+                        base + "/api/v1/requests", params=params, headers=_setup.auth_headers(base)
+                    )
                     elapsed = time.perf_counter() - started
                     body = r.raise_for_status().json()
                     assert len(body["items"]) == 50, body

@@ -146,7 +146,9 @@ def answer_latencies(database_url: str, redis_url: str, url: str, samples: int) 
         _setup.service(
             database_url, redis_url, HITL_WEBHOOK_ALLOW_NETWORKS="127.0.0.0/8", HITL_RUNNER="false"
         ) as server,
-        httpx.Client(base_url=server.url, timeout=30) as client,
+        httpx.Client(
+            base_url=server.url, timeout=30, headers=_setup.auth_headers(server.url)
+        ) as client,
     ):
         client.post("/api/v1/webhooks", json={"url": url, "events": []}).raise_for_status()
         found = []
