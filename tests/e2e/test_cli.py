@@ -5,9 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 
-from hitl.launcher import base_env
+import httpx
+
+from hitl.launcher import ServiceProcess, base_env
 from tests.conftest import ROOT
+from tests.support import auth
 
 
 def hitl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -46,3 +50,54 @@ def test_help_names_the_environment_variables() -> None:
     out = hitl("serve", "--help", env={})
     assert out.returncode == 0
     assert "HITL_PORT" in out.stdout and "HITL_HOST" in out.stdout
+
+
+async def test_a_public_address_needs_an_admin_first_then_users_and_keys_from_the_cli(
+    make_server: Callable[..., ServiceProcess],
+    database_url: str,
+    http: Callable[[str], httpx.AsyncClient],
+) -> None:
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM hitl_users")  # a fresh deployment: nobody yet
+    env = {"HITL_DATABASE_URL": database_url}
+
+    server = make_server()
+    server.start(extra_env={"HITL_HOST": "0.0.0.0"})  # reachable from other machines
+    assert server.wait_exit(60) != 0
+    assert "no admin account exists" in server.log()
+    assert "hitl user create NAME --role admin" in server.log()
+
+    created = hitl("user", "create", "boss", "--role", "admin", "--group", "ops", env=env)
+    assert created.returncode == 0, created.stderr
+    password = created.stdout.strip().splitlines()[-1].removeprefix("password: ")
+    server.start(extra_env={"HITL_HOST": "0.0.0.0"})
+    server.wait_ready()
+    assert "First start" not in server.log()  # an admin existed: none was made up
+
+    # the CLI works while the service runs, on the same database
+    made = hitl("apikey", "create", "--name", "ci", "--scopes", "threads:read", env=env)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip().splitlines()[-1]
+    assert key.startswith("hitl_") and len(key) > 40
+    client = http(server.url)
+    client.headers["Authorization"] = f"Bearer {key}"
+    assert (await client.get("/api/v1/threads")).status_code == 200
+    assert (await client.get("/api/v1/requests")).status_code == 403  # not in its scopes
+    listed = hitl("apikey", "list", env=env)
+    assert "ci" in listed.stdout and key not in listed.stdout
+    prefix = key.rsplit("_", 1)[0]
+    assert hitl("apikey", "revoke", prefix, env=env).returncode == 0
+    assert (await client.get("/api/v1/threads")).status_code == 401
+
+    bad = hitl("apikey", "create", "--name", "x", "--scopes", "everything", env=env)
+    assert bad.returncode != 0 and "unknown scope 'everything'" in bad.stderr
+    people = hitl("user", "list", env=env)
+    assert "boss" in people.stdout and "ops" in people.stdout
+    session = http(server.url)
+    session.headers.pop("Authorization")
+    await auth.sign_in(session, "boss", password)
+    assert hitl("user", "disable", "boss", env=env).returncode == 0
+    assert (await session.get("/api/v1/me")).status_code == 401
+    server.terminate()
