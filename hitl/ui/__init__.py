@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from hitl.ui import admin, auth, bulk, live, routes, status
+from hitl.ui import account, admin, auth, bulk, live, routes, status
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -24,6 +24,7 @@ def install(app: FastAPI) -> None:
     auth.install(app)  # /login, /logout, and the redirect to /login for pages
     app.include_router(routes.router)
     app.include_router(admin.router)
+    app.include_router(account.router)
     app.include_router(bulk.router)
     app.include_router(live.router)
     app.include_router(status.router)

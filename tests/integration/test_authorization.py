@@ -293,3 +293,36 @@ async def test_audit_log_records_answers_keys_and_webhook_changes(
     assert len(page.json()["items"]) == 2 and page.json()["next_cursor"]
     html = await client.get("/admin/audit", params={"actor": "key:tests"})
     assert html.status_code == 200 and "apikey.revoke" in html.text
+
+
+async def test_a_person_sets_their_email_preference_and_password(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
+) -> None:
+    password = await auth.make_user(client, "ann", email="ann@example.com")
+    ann, other = client_for(), client_for()
+    csrf = await auth.sign_in(ann, "ann", password)
+    await auth.sign_in(other, "ann", password)  # a second session, elsewhere
+    page = await ann.get("/account")
+    assert page.status_code == 200 and "ann@example.com" in page.text
+
+    r = await ann.post("/account/preferences", data={"_csrf": csrf})  # the box unticked
+    assert r.status_code == 303
+    [me] = [u for u in (await client.get("/api/v1/users")).json() if u["username"] == "ann"]
+    assert me["preferences"] == {"email": False}
+
+    wrong = await ann.post(
+        "/account/password", data={"_csrf": csrf, "current": "nope", "new": "n3w-password"}
+    )
+    assert wrong.status_code == 422 and "current password is wrong" in wrong.text
+    short = await ann.post(
+        "/account/password", data={"_csrf": csrf, "current": password, "new": "short"}
+    )
+    assert short.status_code == 422 and "at least 8 characters" in short.text
+    ok = await ann.post(
+        "/account/password", data={"_csrf": csrf, "current": password, "new": "n3w-password"}
+    )
+    assert ok.status_code == 303
+    assert (await ann.get("/api/v1/me")).status_code == 200  # this session goes on
+    assert (await other.get("/api/v1/me")).status_code == 401  # the other one ended
+    fresh = client_for()
+    await auth.sign_in(fresh, "ann", "n3w-password")
