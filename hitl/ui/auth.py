@@ -25,6 +25,7 @@ router = APIRouter(include_in_schema=False)
 
 CSRF_FIELD = "_csrf"
 LOGIN_CSRF_COOKIE = "hitl_login_csrf"
+COOKIE_MAX_AGE = 30 * 86400  # the browser keeps it; the session's own expiry is server-side
 
 
 class LoginRequired(Exception):
@@ -148,7 +149,7 @@ async def login(request: Request) -> Response:
     response.set_cookie(
         sessions.COOKIE,
         token,
-        max_age=int(ttl),
+        max_age=COOKIE_MAX_AGE,  # the server ends an unused session after HITL_SESSION_TTL_SECONDS
         httponly=True,
         samesite="lax",
         secure=_secure(request),
