@@ -13,3 +13,7 @@ EVENTS_CHANNEL = "hitl_events"
 #: NOTIFY channel that wakes the webhook delivery workers (the 0002 migration's fan-out trigger
 #: and REDELIVER name it literally too).
 WEBHOOKS_CHANNEL = "hitl_webhooks"
+
+#: NOTIFY channel telling every process that an API key was revoked (REVOKE_KEY in
+#: hitl/auth/queries.py names it literally): their key caches empty at once.
+KEYS_CHANNEL = "hitl_keys"

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from hitl import db, events, idempotency, keys, requests, retention, threads
 from hitl._aio import wait_event
+from hitl.auth.apikeys import KeyCache
 from hitl.bus import Bus
 from hitl.checkpointer import PooledPostgresSaver
 from hitl.config import Settings
@@ -45,6 +46,8 @@ class Service:
     notifier: Notifier
     runner: Runner | None = None
     deliverer: Deliverer | None = None
+    # API keys resolved lately; any revocation anywhere empties it (NOTIFY on KEYS_CHANNEL).
+    key_cache: KeyCache = field(default_factory=KeyCache)
     # Sees the rows each pruning batch deleted, per table (the app counts them in /metrics).
     on_pruned: Callable[[dict[str, int]], None] | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -78,8 +81,9 @@ class Service:
                 for name in registry.names()
             }
             channels = [keys.RUNS_CHANNEL, keys.THREADS_CHANNEL, keys.EVENTS_CHANNEL]
-            notifier = Notifier(database_url, [*channels, keys.WEBHOOKS_CHANNEL])
+            notifier = Notifier(database_url, [*channels, keys.WEBHOOKS_CHANNEL, keys.KEYS_CHANNEL])
             service = cls(settings, registry, pool, redis, checkpointer, graphs, notifier)
+            notifier.add_listener(keys.KEYS_CHANNEL, service.key_cache.clear)
             await notifier.start()
             stack.push_async_callback(notifier.stop)
             stack.push_async_callback(service._stop_tasks)

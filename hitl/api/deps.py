@@ -43,13 +43,19 @@ async def identify(request: Request) -> Principal | None:
     service: Service = request.app.state.service
     principal = None
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
-    async with service.pool.connection() as conn:
-        if scheme.lower() == "bearer" and credential:
-            principal = await apikeys.resolve(conn, credential.strip())
-            if principal is None:
-                raise errors.Unauthenticated("the API key is unknown or revoked")
-        elif token := request.cookies.get(sessions.COOKIE):
-            ttl = service.settings.session_ttl_seconds
+    if scheme.lower() == "bearer" and credential:
+        key = credential.strip()
+        # the cache is trusted only while revocations can reach it
+        cache = service.key_cache if service.notifier.connected.is_set() else None
+        principal = cache.get(apikeys.digest(key)) if cache is not None else None
+        if principal is None:
+            async with service.pool.connection() as conn:
+                principal = await apikeys.resolve(conn, key, cache)
+        if principal is None:
+            raise errors.Unauthenticated("the API key is unknown or revoked")
+    elif token := request.cookies.get(sessions.COOKIE):
+        ttl = service.settings.session_ttl_seconds
+        async with service.pool.connection() as conn:
             principal = await sessions.resolve(conn, token, ttl_seconds=ttl)
     request.scope["principal"] = principal
     return principal

@@ -166,6 +166,7 @@ async def create_key(body: ApiKeyCreate, principal: Admin, service: ServiceDep) 
 async def revoke_key(prefix: str, principal: Admin, service: ServiceDep) -> Response:
     async with service.pool.connection() as conn:
         await apikeys.revoke(conn, prefix, actor=principal.name)
+    service.key_cache.clear()  # at once here; other processes hear the revocation's NOTIFY
     return Response(status_code=204)
 
 

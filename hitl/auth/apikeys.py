@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
+import time
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,8 @@ from hitl.auth.principal import ALL, SCOPES, Principal
 
 PREFIX = "hitl_"
 _ID_ALPHABET = string.ascii_lowercase + string.digits
+_SECRET_ALPHABET = string.ascii_letters + string.digits
+PREFIX_LENGTH = len(PREFIX) + 8
 
 
 class ApiKey(BaseModel):
@@ -72,7 +75,8 @@ async def create(
         )
     checked = parse_scopes(scopes)
     key_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
-    key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(30)}"
+    secret = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))  # 238 bits
+    key = f"{PREFIX}{key_id}_{secret}"
     cur = await conn.execute(
         q.CREATE_KEY,
         {
@@ -94,6 +98,8 @@ async def list_all(conn: AsyncConnection[Any]) -> list[ApiKey]:
 
 
 async def revoke(conn: AsyncConnection[Any], prefix: str, *, actor: str) -> ApiKey:
+    """Revoke by prefix (``hitl_xxxxxxxx``); the whole key works too."""
+    prefix = prefix.strip()[:PREFIX_LENGTH]
     cur = await conn.execute(q.REVOKE_KEY, {"prefix": prefix, "actor": actor})
     row = await cur.fetchone()
     if row is None:
@@ -101,18 +107,50 @@ async def revoke(conn: AsyncConnection[Any], prefix: str, *, actor: str) -> ApiK
     return ApiKey.model_validate(row)
 
 
-async def resolve(conn: AsyncConnection[Any], key: str) -> Principal | None:
+class KeyCache:
+    """Keys resolved in the last ``ttl`` seconds, so that an agent's calls do not each cost a
+    lookup. Emptied whenever any key is revoked (every process LISTENs on
+    `hitl.keys.KEYS_CHANNEL`, and empties it too when that connection was lost and is back);
+    while the connection is down the caller does not use it (see `hitl.api.deps.identify`)."""
+
+    def __init__(self, ttl: float = 30.0, size: int = 10_000) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._found: dict[bytes, tuple[Principal, float]] = {}
+
+    def get(self, key_digest: bytes) -> Principal | None:
+        hit = self._found.get(key_digest)
+        if hit is None or hit[1] < time.monotonic():
+            return None
+        return hit[0]
+
+    def put(self, key_digest: bytes, principal: Principal) -> None:
+        if len(self._found) >= self._size:
+            self._found.clear()
+        self._found[key_digest] = (principal, time.monotonic() + self._ttl)
+
+    def clear(self, _payload: str = "") -> None:
+        self._found.clear()
+
+
+async def resolve(
+    conn: AsyncConnection[Any], key: str, cache: KeyCache | None = None
+) -> Principal | None:
     """The principal of a key, or None for an unknown or revoked one."""
     if not key.startswith(PREFIX) or len(key) > 200:
         return None
-    cur = await conn.execute(q.RESOLVE_KEY, (digest(key),))
+    key_digest = digest(key)
+    cur = await conn.execute(q.RESOLVE_KEY, (key_digest,))
     row = await cur.fetchone()
     if row is None:
         return None
-    return Principal(
+    principal = Principal(
         kind="key",
         name=f"key:{row['name']}",
         scopes=frozenset(row["scopes"]),
         key_id=row["id"],
         display_name=row["name"],
     )
+    if cache is not None:
+        cache.put(key_digest, principal)
+    return principal

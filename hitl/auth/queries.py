@@ -201,7 +201,7 @@ WITH revoked AS (
     SELECT %(actor)s, 'apikey.revoke', 'apikey:' || prefix, jsonb_build_object('name', name)
     FROM revoked
 )
-SELECT * FROM revoked
+SELECT *, pg_notify('hitl_keys', prefix) FROM revoked
 """
 
 # A key in use has ``last_used_at`` kept to the minute (not written on every request).

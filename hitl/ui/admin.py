@@ -158,6 +158,7 @@ async def revoke_key(request: Request, prefix: str) -> Response:
     try:
         async with _service(request).pool.connection() as conn:
             await apikeys.revoke(conn, prefix, actor=principal.name)
+        _service(request).key_cache.clear()  # other processes hear the revocation's NOTIFY
     except errors.NotFound as exc:
         return await _keys_page(request, problem=_problems(exc), status=404)
     return RedirectResponse("/admin/keys", status_code=303)
