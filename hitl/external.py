@@ -77,12 +77,19 @@ async def create(
     if body.response_schema is not None:
         problems += check_schema(body.response_schema, ("body", "response_schema"))
     schema_ok = not problems
-    problems += await _unknown_names(conn, body)
-    default = body.on_timeout
-    if isinstance(default, deadlines.DefaultAnswer) and body.response_schema and schema_ok:
-        problems += schema_errors(
-            body.response_schema, default.value, ("body", "on_timeout", "value")
-        )
+    named: list[tuple[tuple[str | int, ...], Routing]] = []
+    if body.routing:
+        named.append((("body", "routing"), body.routing))
+    for loc, policy in _policy_chain(body.on_timeout):
+        if isinstance(policy, deadlines.Escalate):
+            named.append(((*loc, "to"), policy.to))
+        elif isinstance(policy, deadlines.DefaultAnswer) and body.response_schema and schema_ok:
+            problems += schema_errors(body.response_schema, policy.value, (*loc, "value"))
+    for loc, routing in named:
+        try:
+            await assignment.check_known(conn, routing, loc)
+        except errors.InvalidInput as exc:
+            problems += exc.detail
     endpoint_id = await endpoints.callback_endpoint(conn, body.callback_webhook)
     if endpoint_id is None:
         problems.append(
@@ -120,20 +127,14 @@ async def create(
     )
 
 
-async def _unknown_names(conn: AsyncConnection[Any], body: ExternalRequestCreate) -> list[Any]:
-    """Users and groups named in ``routing`` and in escalations that do not exist."""
-    named: list[tuple[tuple[str | int, ...], Routing]] = []
-    if body.routing:
-        named.append((("body", "routing"), body.routing))
-    policy = body.on_timeout
+def _policy_chain(
+    policy: deadlines.DefaultAnswer | deadlines.Escalate | deadlines.Expire | None,
+) -> list[tuple[tuple[str | int, ...], Any]]:
+    """A policy and the ``then`` policies after it, each with where it is in the body."""
+    found: list[tuple[tuple[str | int, ...], Any]] = []
     loc: tuple[str | int, ...] = ("body", "on_timeout")
-    while isinstance(policy, deadlines.Escalate):
-        named.append(((*loc, "to"), policy.to))
-        policy, loc = policy.then, (*loc, "then")
-    problems: list[Any] = []
-    for where, routing in named:
-        try:
-            await assignment.check_known(conn, routing, where)
-        except errors.InvalidInput as exc:
-            problems += exc.detail
-    return problems
+    while policy is not None:
+        found.append((loc, policy))
+        policy = policy.then if isinstance(policy, deadlines.Escalate) else None
+        loc = (*loc, "then")
+    return found
