@@ -9,9 +9,13 @@ is then executed again by another (after its lease expires):
    answers whose interrupt is still pending; ``None`` to continue a run that crashed mid-way;
    nothing at all if the checkpoint already is at rest (the crash came after LangGraph's commit);
 3. run the graph; LangGraph commits the checkpoint;
-4. in one transaction: record a request per pending interrupt, close the applied and the stale
-   requests, set the thread's status, write the events, finish the run (only if we still hold
-   its lease) and queue the next run if answers arrived meanwhile.
+4. in one transaction: record a request per pending interrupt (with its assignment and deadline,
+   `hitl.deadlines`), close the applied and the stale requests, set the thread's status, write
+   the events, finish the run (only if we still hold its lease) and queue the next run if
+   answers arrived meanwhile.
+
+A deadline's answer (`hitl.timers`) is applied like a person's: a default value or the expiry
+marker resumes the interrupt; an expiry with ``thread: fail`` fails the thread instead.
 """
 
 from __future__ import annotations

@@ -665,3 +665,32 @@ async def test_the_request_page_reassigns(client: httpx.AsyncClient) -> None:
     r = await client.post(f"/requests/{request['id']}/assign", data={"groups": "a b"})
     assert r.status_code == 422
     assert (await get(client, request["id"]))["assignees"] == ["bo", "cy"]
+
+
+async def test_the_sdk_assigns_filters_and_asks_with_terms(client: httpx.AsyncClient) -> None:
+    from hitl.sdk import HITLClient
+    from hitl.sdk.client import ConflictError, InvalidInputError
+
+    await endpoint(client)
+    await people(client, leads=["cy"])
+    async with HITLClient(http=client, actor="dee") as hitl:
+        asked = await hitl.create_request(
+            "wf-2",
+            CALLBACK,
+            {"q": "ship it?"},
+            routing={"assignees": ["ana"]},
+            timeout_seconds=60,
+            on_timeout={"action": "expire"},
+            reminders=[0.5],
+        )
+        assert asked["assignees"] == ["ana"] and asked["reminders"] == [0.5]
+        assigned = await hitl.assign(asked["id"], groups=["leads"])
+        assert assigned["assignees"] == [] and assigned["assigned_groups"] == ["leads"]
+        page = await hitl.list_requests(assigned_to="cy")
+        assert [r["id"] for r in page["items"]] == [asked["id"]]
+        with pytest.raises(InvalidInputError):
+            await hitl.assign(asked["id"], assignees=["zed"])
+        await hitl.respond(asked["id"], {"ok": True})
+        with pytest.raises(ConflictError) as late:
+            await hitl.assign(asked["id"], assignees=["ana"])
+        assert late.value.state == "responded"
