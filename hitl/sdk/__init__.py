@@ -17,8 +17,8 @@ from hitl.sdk.client import (
     HITLClientError,
     InvalidInputError,
     NotFoundError,
-    UnauthenticatedError,
     SyncHITLClient,
+    UnauthenticatedError,
     WaitTimeout,
 )
 from hitl.sdk.receiver import (
@@ -33,15 +33,15 @@ from hitl.sdk.resume import resume_config, resume_from_webhook
 __all__ = [
     "SETTLED",
     "ConflictError",
-    "ForbiddenError",
     "DedupeStore",
+    "ForbiddenError",
     "HITLClient",
     "HITLClientError",
     "InvalidInputError",
     "NotFoundError",
-    "UnauthenticatedError",
     "SQLiteDedupeStore",
     "SyncHITLClient",
+    "UnauthenticatedError",
     "WaitTimeout",
     "WebhookMessage",
     "WebhookReceiver",

@@ -170,8 +170,9 @@ class HITLClient(_Base):
     ``timeout`` is the seconds each call may take (a long poll gets its wait on top).
     ``api_key`` (default: the ``HITL_API_KEY`` environment variable) is sent as
     ``Authorization: Bearer``; what the client may do is the key's scopes, and the key's name
-    is recorded with every answer and change (``hitl apikey create``). ``http`` lets a caller bring its own ``httpx.AsyncClient`` (an ASGI
-    transport in tests, custom TLS or proxies); the caller then closes it. Use as
+    is recorded with every answer and change (``hitl apikey create``). ``http`` lets a caller
+    bring its own ``httpx.AsyncClient`` (an ASGI transport in tests, custom TLS or proxies); the
+    caller then closes it. Use as
     ``async with HITLClient(url) as hitl:`` or call `aclose` when done.
     """
 
