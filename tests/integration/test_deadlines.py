@@ -20,6 +20,7 @@ import pytest
 from hitl import timers
 from hitl.api import create_app
 from hitl.config import Settings
+from tests.support import auth
 from tests.support.api import pending, respond, settle, start
 
 CALLBACK = "https://agent.example/hitl"
@@ -41,7 +42,9 @@ async def api_only(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings.model_copy(update={"runner": False}))
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hitl") as c,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://hitl", headers=auth.BEARER
+        ) as c,
     ):
         c.service = app.state.service  # type: ignore[attr-defined]
         yield c
@@ -583,7 +586,6 @@ async def test_reassign_a_pending_request(client: httpx.AsyncClient) -> None:
     r = await client.post(
         f"/api/v1/requests/{request['id']}/assign",
         json={"assignees": ["bo"], "groups": ["leads"]},
-        headers={"X-HITL-Actor": "dee"},
     )
     assert r.status_code == 200, r.text
     assert r.json()["assignees"] == ["bo"] and r.json()["assigned_groups"] == ["leads"]
@@ -592,7 +594,7 @@ async def test_reassign_a_pending_request(client: httpx.AsyncClient) -> None:
     assert event["previous"] == {"assignees": ["ana"], "groups": []}
     assert event["thread_id"] == request["thread_id"] and event["deadline_at"] is not None
     [entry] = await audit(client, "request.assign", request["id"])
-    assert entry["actor"] == "dee"
+    assert entry["actor"] == "key:tests"
     assert entry["data"] == {
         "before": {"assignees": ["ana"], "groups": []},
         "after": {"assignees": ["bo"], "groups": ["leads"]},
@@ -673,7 +675,7 @@ async def test_the_sdk_assigns_filters_and_asks_with_terms(client: httpx.AsyncCl
 
     await endpoint(client)
     await people(client, leads=["cy"])
-    async with HITLClient(http=client, actor="dee") as hitl:
+    async with HITLClient(http=client) as hitl:
         asked = await hitl.create_request(
             "wf-2",
             CALLBACK,
@@ -694,3 +696,24 @@ async def test_the_sdk_assigns_filters_and_asks_with_terms(client: httpx.AsyncCl
         with pytest.raises(ConflictError) as late:
             await hitl.assign(asked["id"], assignees=["ana"])
         assert late.value.state == "responded"
+
+
+async def test_reassigning_needs_the_requests_write_scope(
+    client: httpx.AsyncClient, client_for: Any
+) -> None:
+    request = await timed(client, terms={"assignees": ["ana"]})
+    responder = client_for(await auth.make_key(client, "requests:read", "requests:answer"))
+    r = await responder.post(f"/api/v1/requests/{request['id']}/assign", json={})
+    assert r.status_code == 403 and "requests:write" in r.json()["detail"]
+    page = await responder.get(f"/requests/{request['id']}")
+    assert (
+        page.status_code == 200 and 'action="/requests/' not in page.text.split("assignment-h")[1]
+    )
+    r = await responder.post(f"/requests/{request['id']}/assign", data={"assignees": ""})
+    assert r.status_code == 403
+    assert (await get(client, request["id"]))["assignees"] == ["ana"]
+    assert await events(client, "request.assigned", request["id"]) == []
+
+    writer = client_for(await auth.make_key(client, "requests:write", name="w"))
+    r = await writer.post(f"/api/v1/requests/{request['id']}/assign", json={})
+    assert r.status_code == 200 and r.json()["assignees"] == []
