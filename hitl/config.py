@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -81,6 +81,43 @@ class Settings(BaseSettings):
         description="API key that `hitl agent` processes send to the service "
         "(HITLClient reads it too).",
     )
+
+    # deadlines (every request has one; see hitl/deadlines.py and hitl/timers.py)
+    request_timeout_seconds: float = Field(
+        86400.0,
+        gt=0,
+        le=365 * 86400.0,
+        description="A request's deadline when neither it nor its graph's registration sets one.",
+    )
+    request_on_timeout: dict[str, Any] = Field(
+        default_factory=lambda: {"action": "expire", "thread": "fail"},
+        description="What happens at the deadline when neither the request nor its graph's "
+        "registration says (JSON: a default answer, an escalation or expiry).",
+    )
+    request_reminders: str = Field(
+        "0.5,0.9",
+        description="Reminders before the deadline, as comma-separated fractions of the time to "
+        "it, when neither the request nor its graph's registration sets them; empty: none.",
+    )
+
+    @field_validator("request_on_timeout")
+    @classmethod
+    def _check_on_timeout(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from hitl import deadlines
+
+        return deadlines.check_policy(value).model_dump(mode="json")
+
+    @field_validator("request_reminders")
+    @classmethod
+    def _check_reminders(cls, value: str) -> str:
+        from hitl import deadlines
+
+        deadlines.check_reminders(_floats(value))
+        return value
+
+    @property
+    def reminder_fractions(self) -> list[float]:
+        return sorted(set(_floats(self.request_reminders)))
 
     @field_validator("webhook_allow_networks")
     @classmethod
@@ -169,3 +206,7 @@ class Settings(BaseSettings):
         description="Trim each resting thread's checkpoint history to its last N checkpoints; "
         "0 keeps it all.",
     )
+
+
+def _floats(value: str) -> list[float]:
+    return [float(x) for x in value.split(",") if x.strip()]

@@ -87,6 +87,21 @@ class NotAssigned(Forbidden):
         )
 
 
+class RequestPastDeadline(RequestNotPending):
+    """The request's deadline passed: its timeout policy applies, not a late answer."""
+
+    def __init__(self, request_id: str, deadline_at: Any, request: Any = None) -> None:
+        super().__init__(request_id, "pending", request)
+        self.detail = {
+            "msg": f"request {request_id!r} passed its deadline ({deadline_at}); "
+            "its on_timeout policy applies",
+            "state": "pending",
+            "deadline_at": deadline_at.isoformat()
+            if hasattr(deadline_at, "isoformat")
+            else str(deadline_at),
+        }
+
+
 class InvalidInput(HITLError):
     """Input failed validation. ``detail`` is a list of ``{loc, msg, type}`` like FastAPI's."""
 

@@ -2,7 +2,9 @@
 returned to the agent by a signed webhook to its registered ``callback_webhook``.
 
 Everything is checked before anything is written: the callback must be the URL of a registered,
-enabled endpoint (its secret signs the callback), the response schema must be a JSON Schema.
+enabled endpoint (its secret signs the callback), the response schema must be a JSON Schema,
+the users and groups named in ``routing`` (and in an escalation) must exist, and a default
+answer must match the response schema.
 Answers go through `hitl.requests.respond` like any other request.
 """
 
@@ -13,9 +15,10 @@ from typing import Any
 from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hitl import errors, requests
+from hitl import assignment, deadlines, errors, requests
+from hitl.assignment import Routing
 from hitl.models import Request
-from hitl.schemas import check_schema
+from hitl.schemas import check_schema, schema_errors
 from hitl.webhooks import endpoints
 
 
@@ -36,7 +39,23 @@ class ExternalRequestCreate(BaseModel):
         None, description="JSON Schema the answer must match."
     )
     timeout_seconds: float | None = Field(
-        None, gt=0, le=365 * 86400, description="Unanswered this long, the request expires."
+        None,
+        gt=0,
+        le=deadlines.MAX_TIMEOUT_SECONDS,
+        description="The deadline, in seconds from now (default: HITL_REQUEST_TIMEOUT_SECONDS).",
+    )
+    on_timeout: deadlines.Policy | None = Field(
+        None,
+        description="What happens at the deadline: a default answer, an escalation or expiry "
+        "(default: HITL_REQUEST_ON_TIMEOUT).",
+    )
+    reminders: deadlines.Reminders | None = Field(
+        None,
+        description="Reminders before the deadline, as fractions of the time to it "
+        "(default: HITL_REQUEST_REMINDERS).",
+    )
+    routing: Routing | None = Field(
+        None, description="Whom the request is for: users and groups (default: anyone)."
     )
     metadata: dict[str, Any] | None = None
 
@@ -47,12 +66,30 @@ class ExternalRequestCreate(BaseModel):
 
 
 async def create(
-    conn: AsyncConnection[Any], body: ExternalRequestCreate, actor: str = "api"
+    conn: AsyncConnection[Any],
+    body: ExternalRequestCreate,
+    defaults: deadlines.Defaults,
+    actor: str = "api",
 ) -> Request:
-    """Validate (422 naming the field, nothing written), then record the request."""
+    """Validate (422 naming the field, nothing written), then record the request with its
+    terms: its own, else ``defaults`` (the settings')."""
     problems: list[dict[str, Any]] = []
     if body.response_schema is not None:
         problems += check_schema(body.response_schema, ("body", "response_schema"))
+    schema_ok = not problems
+    named: list[tuple[tuple[str | int, ...], Routing]] = []
+    if body.routing:
+        named.append((("body", "routing"), body.routing))
+    for loc, policy in _policy_chain(body.on_timeout):
+        if isinstance(policy, deadlines.Escalate):
+            named.append(((*loc, "to"), policy.to))
+        elif isinstance(policy, deadlines.DefaultAnswer) and body.response_schema and schema_ok:
+            problems += schema_errors(body.response_schema, policy.value, (*loc, "value"))
+    for loc, routing in named:
+        try:
+            await assignment.check_known(conn, routing, loc)
+        except errors.InvalidInput as exc:
+            problems += exc.detail
     endpoint_id = await endpoints.callback_endpoint(conn, body.callback_webhook)
     if endpoint_id is None:
         problems.append(
@@ -76,7 +113,28 @@ async def create(
         title=body.title,
         description=body.description,
         response_schema=body.response_schema,
-        timeout_seconds=body.timeout_seconds,
+        terms=deadlines.Terms(
+            assignees=body.routing.assignees if body.routing else [],
+            groups=body.routing.groups if body.routing else [],
+            timeout_seconds=body.timeout_seconds or defaults.timeout_seconds,
+            on_timeout=body.on_timeout or defaults.on_timeout,
+            reminders=deadlines.reminders_of(
+                body.reminders if body.reminders is not None else defaults.reminders
+            ),
+        ),
         metadata=body.metadata,
         actor=actor,
     )
+
+
+def _policy_chain(
+    policy: deadlines.DefaultAnswer | deadlines.Escalate | deadlines.Expire | None,
+) -> list[tuple[tuple[str | int, ...], Any]]:
+    """A policy and the ``then`` policies after it, each with where it is in the body."""
+    found: list[tuple[tuple[str | int, ...], Any]] = []
+    loc: tuple[str | int, ...] = ("body", "on_timeout")
+    while policy is not None:
+        found.append((loc, policy))
+        policy = policy.then if isinstance(policy, deadlines.Escalate) else None
+        loc = (*loc, "then")
+    return found

@@ -59,11 +59,22 @@ class Request(BaseModel):
     title: str | None = None
     description: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
-    expires_at: datetime | None = None
     #: Who may answer: these users and members of these groups (and admins). Both empty: any
     #: responder.
     assignees: list[str] = Field(default_factory=list)
     assigned_groups: list[str] = Field(default_factory=list)
+    #: When the request times out, and what happens then (see `hitl.deadlines`).
+    deadline_at: datetime | None = None
+    on_timeout: dict[str, Any] | None = None
+    #: Reminders before the deadline, as fractions of the time to it.
+    reminders: list[float] = Field(default_factory=list)
+    #: Times the deadline escalated the request (each time, a new deadline).
+    escalations: int = 0
+    #: Set when the deadline answered: ``default`` (its default value), ``expire_fail`` or
+    #: ``expire_resume`` (the expiry marker; the thread fails or resumes with it).
+    deadline_action: Literal["default", "expire_fail", "expire_resume"] | None = None
+    #: The same as ``deadline_at`` (the name of the first API, for external requests).
+    expires_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 

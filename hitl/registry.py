@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from langgraph.graph import StateGraph
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
-from hitl import errors
+from hitl import deadlines, errors
+from hitl.assignment import Routing
+from hitl.deadlines import Defaults
 
 Durability = Literal["sync", "async", "exit"]
 BuilderFactory = Callable[[], StateGraph[Any]]
@@ -34,12 +36,20 @@ class GraphSpec:
 
     ``durability`` is LangGraph's checkpoint durability for this graph's runs: the checkpoint
     at an interrupt and at the end is always written before a run is recorded, whatever the mode.
+    The other fields are the defaults of the graph's requests (see `hitl.deadlines`): who they
+    are assigned to, their deadline, what happens at it and the reminders before it; unset,
+    the settings give them.
     """
 
     name: str
     factory: BuilderFactory
     durability: Durability = "async"
     description: str = ""
+    assignees: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    timeout_seconds: float | None = None
+    on_timeout: deadlines.DefaultAnswer | deadlines.Escalate | deadlines.Expire | None = None
+    reminders: tuple[float, ...] | None = None
     _builder: list[StateGraph[Any]] = field(default_factory=list, repr=False, compare=False)
 
     @property
@@ -47,6 +57,16 @@ class GraphSpec:
         if not self._builder:
             self._builder.append(self.factory())
         return self._builder[0]
+
+    def defaults(self, settings_defaults: Defaults) -> Defaults:
+        """The terms this graph's requests get when their interrupt value names none."""
+        return settings_defaults.over(
+            assignees=self.assignees,
+            groups=self.groups,
+            timeout_seconds=self.timeout_seconds,
+            on_timeout=self.on_timeout,
+            reminders=self.reminders,
+        )
 
     @property
     def input_adapter(self) -> TypeAdapter[Any] | None:
@@ -71,14 +91,43 @@ class GraphRegistry:
         *,
         durability: Durability = "async",
         description: str = "",
+        assignees: Iterable[str] = (),
+        groups: Iterable[str] = (),
+        timeout_seconds: float | None = None,
+        on_timeout: Any = None,
+        reminders: Iterable[float] | None = None,
     ) -> GraphSpec:
-        """Register (or replace) a graph under ``name``."""
+        """Register (or replace) a graph under ``name``.
+
+        ``assignees`` / ``groups``, ``timeout_seconds``, ``on_timeout`` and ``reminders`` are
+        the defaults of its requests (see `hitl.deadlines`); a bad one raises `ValueError`.
+        """
         if not name or not name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"graph name {name!r}: use letters, digits, '-' and '_'")
         factory: BuilderFactory = (
             (lambda b=builder: b) if isinstance(builder, StateGraph) else builder  # type: ignore[misc]
         )
-        spec = GraphSpec(name, factory, durability, description)
+        routing = _routing(name, list(assignees), list(groups))
+        if timeout_seconds is not None and not 0 < timeout_seconds <= deadlines.MAX_TIMEOUT_SECONDS:
+            raise ValueError(f"graph {name!r}: timeout_seconds must be > 0 and at most a year")
+        try:
+            policy = deadlines.check_policy(on_timeout) if on_timeout is not None else None
+            fractions = (
+                deadlines.check_reminders(list(reminders)) if reminders is not None else None
+            )
+        except ValueError as exc:
+            raise ValueError(f"graph {name!r}: {exc}") from None
+        spec = GraphSpec(
+            name,
+            factory,
+            durability,
+            description,
+            assignees=tuple(routing.assignees),
+            groups=tuple(routing.groups),
+            timeout_seconds=timeout_seconds,
+            on_timeout=policy,
+            reminders=tuple(fractions) if fractions is not None else None,
+        )
         self._specs[name] = spec
         return spec
 
@@ -102,17 +151,48 @@ default_registry = GraphRegistry()
 
 
 def register_graph(
-    name: str, *, durability: Durability = "async", description: str = ""
+    name: str,
+    *,
+    durability: Durability = "async",
+    description: str = "",
+    assignees: Iterable[str] = (),
+    groups: Iterable[str] = (),
+    timeout_seconds: float | None = None,
+    on_timeout: Any = None,
+    reminders: Iterable[float] | None = None,
 ) -> Callable[[F], F]:
-    """Decorator: register a function returning a `StateGraph` builder in the default registry."""
+    """Decorator: register a function returning a `StateGraph` builder in the default registry.
+
+    The keyword arguments after ``description`` are the defaults of the graph's requests: who
+    they are assigned to, their deadline in seconds, what happens at it (``on_timeout``, e.g.
+    ``{"action": "escalate", "to": {"groups": ["leads"]}, "extend_seconds": 3600}``) and
+    reminders as fractions of the time to it (see `hitl.deadlines`).
+    """
 
     def decorate(factory: F) -> F:
         default_registry.register(
-            name, factory, durability=durability, description=description or (factory.__doc__ or "")
+            name,
+            factory,
+            durability=durability,
+            description=description or (factory.__doc__ or ""),
+            assignees=assignees,
+            groups=groups,
+            timeout_seconds=timeout_seconds,
+            on_timeout=on_timeout,
+            reminders=reminders,
         )
         return factory
 
     return decorate
+
+
+def _routing(graph: str, assignees: list[str], groups: list[str]) -> Routing:
+    try:
+        return Routing(assignees=assignees, groups=groups)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise ValueError(f"graph {graph!r}: {where}: {error['msg']}") from None
 
 
 def load_modules(modules: Iterable[str]) -> None:

@@ -8,15 +8,16 @@ agent asks over REST), and the answers to them.
 The first valid answer wins: the update is conditional on ``state = 'pending'`` and queues the
 resume run in the same transaction, so an answer is never recorded without the work it causes.
 An external request has no thread: its answer queues no run but a signed callback (the event
-trigger of `hitl.webhooks` writes it in the same transaction). A request with a deadline that
-passes unanswered becomes ``expired``.
+trigger of `hitl.webhooks` writes it in the same transaction). Every request has a deadline;
+when it passes unanswered, its policy applies (`hitl.deadlines`, fired by `hitl.timers`): a
+default answer, an escalation, or expiry. People cannot answer past the deadline.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
@@ -28,6 +29,13 @@ from hitl.db import queries as q
 from hitl.models import Page, Request
 from hitl.schemas import validate_response
 
+if TYPE_CHECKING:
+    from hitl.deadlines import Terms
+
+
+#: Who acts when a deadline passes: its default answer, escalation or expiry.
+DEADLINE_ACTOR = "system:timeout"
+
 
 class GatheredResponse(Request):
     previous_run_id: int | None = None
@@ -36,11 +44,20 @@ class GatheredResponse(Request):
 def _fields(row: dict[str, Any]) -> dict[str, Any]:
     """A stored row as `Request` fields (ids as strings)."""
     delivery = row.get("callback_delivery_id")
-    return {**row, "id": str(row["id"]), "callback_delivery_id": delivery and str(delivery)}
+    return {
+        **row,
+        "id": str(row["id"]),
+        "callback_delivery_id": delivery and str(delivery),
+        "expires_at": row.get("deadline_at"),
+    }
 
 
-def _record(row: dict[str, Any]) -> Request:
+def from_row(row: dict[str, Any]) -> Request:
+    """A stored ``hitl_requests`` row as a `Request`."""
     return Request.model_validate(_fields(row))
+
+
+_record = from_row
 
 
 def page_of(rows: list[dict[str, Any]], limit: int) -> Page[Request]:
@@ -70,12 +87,15 @@ async def list_page(
     graph: str | None = None,
     thread_id: str | None = None,
     kind: str | None = None,
+    assigned_to: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page[Request]:
+    """A page of requests, newest first. ``assigned_to`` (a username) keeps those assigned to
+    that user, directly or through one of their groups."""
     at, key = _cursor.decode(cursor) if cursor else (None, None)
     params: dict[str, Any] = {"state": state, "graph": graph, "thread_id": thread_id, "kind": kind}
-    params |= {"at": at, "key": key}
+    params |= {"assigned_to": assigned_to, "at": at, "key": key}
     cur = await conn.execute(q.LIST_REQUESTS, {**params, "limit": limit + 1})
     return page_of(await cur.fetchall(), limit)
 
@@ -119,15 +139,16 @@ async def create_external(
     title: str | None = None,
     description: str | None = None,
     response_schema: dict[str, Any] | None = None,
-    timeout_seconds: float | None = None,
+    terms: Terms,
     metadata: dict[str, Any] | None = None,
     actor: str = "api",
 ) -> Request:
     """Record a request from an agent outside the service, with its event and audit entry.
 
     The caller has validated the input (the callback endpoint exists and is enabled, the
-    response schema is a JSON Schema).
+    response schema is a JSON Schema) and resolved its assignment and deadline (``terms``).
     """
+    fixed = terms.as_json()
     cur = await conn.execute(
         q.CREATE_EXTERNAL_REQUEST,
         {
@@ -140,21 +161,17 @@ async def create_external(
             "title": title,
             "description": description,
             "metadata": Jsonb(metadata or {}),
-            "timeout": timeout_seconds,
+            "assignees": fixed["assignees"],
+            "groups": fixed["groups"],
+            "timeout": fixed["timeout"],
+            "on_timeout": Jsonb(fixed["on_timeout"]),
+            "reminders": fixed["reminders"],
             "actor": actor,
         },
     )
     row = await cur.fetchone()
     assert row is not None
     return _record(row)
-
-
-async def expire_due(conn: AsyncConnection[Any], batch: int = 500) -> int:
-    """Pending requests past their deadline become ``expired`` (with a ``request.expired``
-    event each); returns how many."""
-    cur = await conn.execute(q.EXPIRE_REQUESTS, (batch,))
-    row = await cur.fetchone()
-    return int(row["expired"]) if row else 0
 
 
 async def respond_thread(
@@ -211,24 +228,46 @@ def _check_answerable(
         raise errors.NotAssigned(request.id)
     if request.state != "pending":
         raise errors.RequestNotPending(request.id, request.state, request)
-    if request.expires_at is not None and request.expires_at <= datetime.now(UTC):
-        raise errors.RequestNotPending(request.id, "expired", request)
+    if request.deadline_at is not None and request.deadline_at <= datetime.now(UTC):
+        raise errors.RequestPastDeadline(request.id, request.deadline_at, request)
     validate_response(request.response_schema, response, loc)
 
 
 async def _record_answer(
-    conn: AsyncConnection[Any], request: Request, response: Any, responded_by: str
+    conn: AsyncConnection[Any],
+    request: Request,
+    response: Any,
+    responded_by: str,
+    *,
+    deadline_action: str | None = None,
 ) -> Request:
     """The conditional update and everything it causes, in one statement (see the query)."""
     cur = await conn.execute(
-        q.RESPOND_REQUEST, {"response": Jsonb(response), "actor": responded_by, "id": request.id}
+        q.RESPOND_REQUEST,
+        {
+            "response": Jsonb(response),
+            "actor": responded_by,
+            "id": request.id,
+            "by_deadline": deadline_action is not None,
+            "deadline_action": deadline_action,
+        },
     )
     row = await cur.fetchone()
     if row is None:  # someone else answered between our read and this update (or it expired)
         current = await get(conn, request.id)
-        state = "expired" if current.state == "pending" else current.state
-        raise errors.RequestNotPending(current.id, state, current)
+        if current.state == "pending" and current.deadline_at is not None:
+            raise errors.RequestPastDeadline(current.id, current.deadline_at, current)
+        raise errors.RequestNotPending(current.id, current.state, current)
     return _record(row)
+
+
+async def answer_at_deadline(conn: AsyncConnection[Any], request: Request, value: Any) -> Request:
+    """The ``default`` deadline policy: answer as `DEADLINE_ACTOR` with ``value``, validated
+    against the response schema like a person's answer (raises `errors.ResponseInvalid`, with
+    ``loc`` under ``on_timeout.value``), queueing the resume like any answer. The caller holds
+    the request's row lock (`hitl.timers`)."""
+    validate_response(request.response_schema, value, ("on_timeout", "value"))
+    return await _record_answer(conn, request, value, DEADLINE_ACTOR, deadline_action="default")
 
 
 # -- used by the runner --------------------------------------------------

@@ -9,9 +9,13 @@ is then executed again by another (after its lease expires):
    answers whose interrupt is still pending; ``None`` to continue a run that crashed mid-way;
    nothing at all if the checkpoint already is at rest (the crash came after LangGraph's commit);
 3. run the graph; LangGraph commits the checkpoint;
-4. in one transaction: record a request per pending interrupt, close the applied and the stale
-   requests, set the thread's status, write the events, finish the run (only if we still hold
-   its lease) and queue the next run if answers arrived meanwhile.
+4. in one transaction: record a request per pending interrupt (with its assignment and deadline,
+   `hitl.deadlines`), close the applied and the stale requests, set the thread's status, write
+   the events, finish the run (only if we still hold its lease) and queue the next run if
+   answers arrived meanwhile.
+
+A deadline's answer (`hitl.timers`) is applied like a person's: a default value or the expiry
+marker resumes the interrupt; an expiry with ``thread: fail`` fails the thread instead.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from langgraph.types import Command, Interrupt, StateSnapshot
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import db, logcontext, metrics, requests, runs
+from hitl import db, deadlines, logcontext, metrics, requests, runs
 from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.config import Settings
@@ -91,6 +95,7 @@ class Runner:
         self._saturated = False
         self._finishing: set[int] = set()  # runs whose result is being recorded
         self.metrics: metrics.RunObserver = metrics.NO_RUN_METRICS
+        self._defaults = deadlines.defaults_from(settings)
 
     def notify(self, _payload: str = "") -> None:
         self.wakeup.set()
@@ -219,11 +224,15 @@ class Runner:
         apply = [r for r in gathered if r.interrupt_id in pending_ids]
         stale = [r for r in gathered if r.interrupt_id not in pending_ids]
         # An answer our own earlier attempt applied before crashing is done, not superseded.
-        done_before = [r.id for r in stale if r.previous_run_id == run.id]
-        superseded = [r.id for r in stale if r.previous_run_id != run.id]
+        closing = [(r.id, _closed(r, "resumed")) for r in stale if r.previous_run_id == run.id]
+        closing += [(r.id, _closed(r, "superseded")) for r in stale if r.previous_run_id != run.id]
+        # A deadline that expired a request with ``thread: fail`` fails the thread, unresumed.
+        expired = next((r for r in apply if r.deadline_action == "expire_fail"), None)
 
         if state is None or (run.kind == "start" and state.created_at is None):
             graph_input: Any = run.input
+        elif expired is not None:
+            graph_input = _NOTHING
         elif apply:
             graph_input = Command(resume={r.interrupt_id: r.response for r in apply})
         elif state.next and not state.interrupts:
@@ -233,32 +242,48 @@ class Runner:
 
         error = None
         reopen: list[str] = []
+        unapplied = expired is not None  # the answers were not given to the graph
         rest = _Rest.of(state) if state else None
-        if graph_input is not _NOTHING:
+        if expired is not None:
+            reason = (expired.response or {}).get("reason") or "no answer before the deadline"
+            error = _error(
+                "RequestExpired", f"request {expired.id} expired at its deadline: {reason}"
+            )
+        elif graph_input is not _NOTHING:
             spec = self.registry.get(run.graph)
             result: Any = None
             try:
                 result = await graph.ainvoke(graph_input, config, durability=spec.durability)
             except Exception as exc:
-                if is_invalid_resume(exc):
+                timed_out = [r for r in apply if r.deadline_action]
+                if is_invalid_resume(exc) and not timed_out:
                     # The graph's own validation refused an answer: nothing was saved and the
                     # question is open again.
                     reopen = [r.id for r in apply]
                     apply = []
+                elif is_invalid_resume(exc):
+                    # It refused what a deadline answered: asking again would only time out
+                    # again, so the thread fails, saying why.
+                    unapplied = True
+                    error = _error(
+                        "DeadlineAnswerRefused",
+                        f"the graph refused the value the deadline of request {timed_out[0].id} "
+                        f"answered with: {exc}",
+                    )
                 else:
                     error = _error(type(exc).__name__, str(exc), traceback.format_exc())
                     log.warning("run %s of thread %s failed: %s", run.id, run.thread_id, exc)
             failpoint("after_checkpoint")
             rest = await self._rest_after(graph, config, result)
-        await self._record(
-            run,
-            rest,
-            error=error,
-            resumed=[r.id for r in apply] + done_before,
-            superseded=superseded,
-            reopen=reopen,
-        )
-        self.metrics.answers_applied(run.graph, apply)
+        # Applied answers close as resumed (expired, for a deadline's expiry marker); when the
+        # thread failed without them, what the deadline answered is expired, the rest cancelled.
+        if unapplied:
+            closing += [(r.id, "expired" if r.deadline_action else "cancelled") for r in apply]
+        else:
+            closing += [(r.id, _closed(r, "resumed")) for r in apply]
+        await self._record(run, rest, error=error, closing=closing, reopen=reopen)
+        if not unapplied:
+            self.metrics.answers_applied(run.graph, apply)
 
     async def _rest_after(
         self, graph: Pregel[Any, Any], config: RunnableConfig, result: Any
@@ -279,8 +304,7 @@ class Runner:
         state: _Rest | None,
         *,
         error: dict[str, Any] | None,
-        resumed: Sequence[str] = (),
-        superseded: Sequence[str] = (),
+        closing: Sequence[tuple[str, str]] = (),
         reopen: Sequence[str] = (),
     ) -> None:
         interrupts = list(state.interrupts) if state is not None and error is None else []
@@ -290,9 +314,7 @@ class Runner:
             )
         self._finishing.add(run.id)
         try:
-            await self._record_in_transaction(
-                run, state, interrupts, error, resumed, superseded, reopen
-            )
+            await self._record_in_transaction(run, state, interrupts, error, closing, reopen)
         finally:
             self._finishing.discard(run.id)
 
@@ -302,11 +324,11 @@ class Runner:
         state: _Rest | None,
         interrupts: list[Interrupt],
         error: dict[str, Any] | None,
-        resumed: Sequence[str],
-        superseded: Sequence[str],
+        closing: Sequence[tuple[str, str]],
         reopen: Sequence[str],
     ) -> None:
         """Two statements in one transaction (see RECORD_RUN and RECORD_THREAD_REST)."""
+        new_requests = [self._new_request(run, i) for i in interrupts]
         status = "failed" if error else "interrupted" if interrupts else "completed"
         values = to_json(state.values) if state is not None and state.values is not None else None
         event: dict[str, Any] = {"thread_id": run.thread_id, "graph": run.graph, "run_id": run.id}
@@ -323,20 +345,8 @@ class Runner:
                     "run_status": "failed" if error else "done",
                     "error": Jsonb(error) if error else None,
                     "graph": run.graph,
-                    "interrupts": Jsonb(
-                        [
-                            {
-                                "interrupt_id": i.id,
-                                "value": to_json(i.value),
-                                "response_schema": to_json(i.response_schema),
-                            }
-                            for i in interrupts
-                        ]
-                    ),
-                    "closing": Jsonb(
-                        [{"id": rid, "state": "resumed"} for rid in resumed]
-                        + [{"id": rid, "state": "superseded"} for rid in superseded]
-                    ),
+                    "interrupts": Jsonb(new_requests),
+                    "closing": Jsonb([{"id": rid, "state": st} for rid, st in closing]),
                     "reopen": list(reopen),
                     "sweep_state": "cancelled" if error else "superseded",
                     "live": [i.id for i in interrupts],
@@ -366,6 +376,28 @@ class Runner:
             rest["status"] if rest else status,
             recorded["created"],
         )
+
+    def _new_request(self, run: ClaimedRun, interrupt: Interrupt) -> dict[str, Any]:
+        """A request for ``interrupt``, with its assignment and deadline terms: the interrupt
+        value's own, else the graph's registration, else the settings (`hitl.deadlines`)."""
+        value = to_json(interrupt.value)
+        defaults = self.registry.get(run.graph).defaults(self._defaults)
+        terms, problems = deadlines.for_interrupt(value, defaults)
+        for problem in problems:
+            log.warning(
+                "interrupt %s of thread %s: ignoring %s", interrupt.id, run.thread_id, problem
+            )
+        return {
+            "interrupt_id": interrupt.id,
+            "value": value,
+            "response_schema": to_json(interrupt.response_schema),
+            **terms.as_json(),
+        }
+
+
+def _closed(request: requests.GatheredResponse, state: str) -> str:
+    """The state an answered request closes in: an expiry marker's request stays expired."""
+    return "expired" if (request.deadline_action or "").startswith("expire") else state
 
 
 def _error(kind: str, message: str, trace: str | None = None) -> dict[str, Any]:

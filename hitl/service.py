@@ -17,7 +17,7 @@ from langgraph.pregel import Pregel
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
-from hitl import db, events, idempotency, keys, requests, retention, threads
+from hitl import db, deadlines, events, idempotency, keys, retention, threads, timers
 from hitl._aio import wait_event
 from hitl.auth.apikeys import KeyCache
 from hitl.bus import Bus
@@ -91,6 +91,7 @@ class Service:
                 service.runner = Runner(pool, graphs, registry, settings)
                 notifier.add_listener(keys.RUNS_CHANNEL, service.runner.notify)
                 service._spawn(service.runner.run(), "hitl-runner")
+                service._spawn(service._fire_timers(), "hitl-timers")
             service._spawn(service._relay_events(), "hitl-event-relay")
             if settings.webhook_delivery:
                 service.deliverer = Deliverer(pool, settings)
@@ -134,12 +135,26 @@ class Service:
                 # Let a burst of events gather into one batch rather than one relay per event.
                 await wait_event(self._stopping, 0.05)
 
+    @property
+    def deadline_defaults(self) -> deadlines.Defaults:
+        """The terms of requests that name none and have no graph defaults (the settings')."""
+        return deadlines.defaults_from(self.settings)
+
+    async def _fire_timers(self) -> None:
+        """Reminders and deadlines (see hitl/timers.py): poll, fire what is due, again."""
+        while not self._stopping.is_set():
+            try:
+                if await timers.fire_due(self.pool) == timers.BATCH:
+                    continue  # there may be more due
+            except Exception as exc:
+                log.warning("timers: %s", exc)
+            await wait_event(self._stopping, self.settings.poll_interval)
+
     async def _housekeeping(self) -> None:
-        """Expire requests past their deadline; forget idempotency keys past their time."""
+        """Forget idempotency keys past their time."""
         while not self._stopping.is_set():
             try:
                 async with self.pool.connection() as conn:
-                    await requests.expire_due(conn)
                     await idempotency.purge_expired(conn)
             except Exception as exc:
                 log.warning("housekeeping: %s", exc)

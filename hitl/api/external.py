@@ -36,10 +36,12 @@ async def create_request(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """201 with the request (``kind: external``). 422 if ``callback_webhook`` is not a
-    registered, enabled endpoint or ``response_schema`` is not a JSON Schema."""
+    registered, enabled endpoint, ``response_schema`` is not a JSON Schema, ``routing`` or an
+    escalation names a user or group that does not exist, or a default answer breaks the
+    response schema."""
 
     async def operation(conn: AsyncConnection[Any]) -> idempotency.Outcome:
-        request = await external.create(conn, body, principal.name)
+        request = await external.create(conn, body, service.deadline_defaults, principal.name)
         return idempotency.Outcome(
             201, request.model_dump(mode="json"), {"Location": f"/api/v1/requests/{request.id}"}
         )

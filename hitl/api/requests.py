@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from psycopg import AsyncConnection
 
-from hitl import idempotency, requests
-from hitl.api.deps import CanAnswer, CanReadRequests, ServiceDep
+from hitl import assignment, idempotency, requests
+from hitl.api.deps import CanAnswer, CanReadRequests, CanWriteRequests, ServiceDep
 from hitl.api.external import IdempotencyKey, replayable
 from hitl.api.schemas import RequestRespond
 from hitl.models import Page, Request, RequestKind, RequestState
@@ -24,6 +24,13 @@ async def list_requests(
     graph: str | None = None,
     thread_id: str | None = None,
     kind: RequestKind | None = None,
+    assigned_to: Annotated[
+        str | None,
+        Query(
+            pattern=assignment.USERNAME_PATTERN,
+            description="A username: requests assigned to that user or to one of their groups.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> Page[Request]:
@@ -34,6 +41,7 @@ async def list_requests(
             graph=graph,
             thread_id=thread_id,
             kind=kind,
+            assigned_to=assigned_to,
             limit=limit,
             cursor=cursor,
         )
@@ -69,3 +77,13 @@ async def respond(
         operation=operation,
     )
     return replayable(outcome)
+
+
+@router.post("/{request_id}/assign", response_model=Request)
+async def assign(
+    service: ServiceDep, request_id: str, body: assignment.Routing, principal: CanWriteRequests
+) -> Request:
+    """Assign a pending request to these users and groups, replacing its assignment (both
+    empty: anyone). 409 if it is no longer pending, 422 naming an unknown user or group."""
+    async with service.pool.connection() as conn:
+        return await assignment.reassign(conn, request_id, body, principal.name)

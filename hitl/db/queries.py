@@ -4,6 +4,14 @@ from __future__ import annotations
 
 # -- events and audit ---------------------------------------------------------------------------
 
+# What every request event says about its request, for the webhooks and notifications fed by
+# them: which request, whom it is for, when it is due. Statements put it after ``||`` with the
+# request row as ``r``.
+REQUEST_ABOUT = """jsonb_build_object(
+    'request_id', r.id, 'kind', r.kind, 'thread_id', r.thread_id, 'interrupt_id', r.interrupt_id,
+    'graph', r.graph, 'workflow_id', r.workflow_id, 'assignees', r.assignees,
+    'groups', r.assigned_groups, 'deadline_at', r.deadline_at)"""
+
 
 LOCK_UNRELAYED_EVENTS = """
 SELECT id, type, subject, data, created_at FROM hitl_events
@@ -45,12 +53,14 @@ RETURNING id
 """
 
 # A run's result, part 1: finish the run (only if this worker still holds it) and, only then,
-# record a request per new pending interrupt (with its event), close the requests the run
-# applied or found stale, reopen answers the graph refused, and supersede (or, when the run
-# failed, cancel, with a 'request.cancelled' event each) pending requests whose interrupt is
-# gone. The updates touch disjoint rows: closing and reopening only 'responded' ones, the sweep
-# only 'pending' ones.
-RECORD_RUN = """
+# record a request per new pending interrupt (with its event, its assignment, deadline and first
+# timer, see hitl/deadlines.py), close the requests the run applied or found stale (as resumed,
+# superseded, expired or cancelled), reopen answers the graph refused, and supersede (or, when
+# the run failed, cancel) pending requests whose interrupt is gone; every cancelled request
+# gets a 'request.cancelled' event. The updates touch disjoint rows: closing and reopening only
+# 'responded' ones, the sweep only 'pending' ones.
+RECORD_RUN = (
+    """
 WITH finished AS (
     UPDATE hitl_runs
     SET status = %(run_status)s, error = %(error)s, finished_at = now(),
@@ -58,23 +68,31 @@ WITH finished AS (
     WHERE id = %(run_id)s AND lease_owner = %(owner)s AND status = 'running'
     RETURNING thread_id
 ), new_requests AS (
-    INSERT INTO hitl_requests (thread_id, interrupt_id, graph, value, response_schema)
-    SELECT f.thread_id, i.interrupt_id, %(graph)s, i.value, i.response_schema
-    FROM finished f, jsonb_to_recordset(%(interrupts)s)
-         AS i(interrupt_id text, value jsonb, response_schema jsonb)
+    INSERT INTO hitl_requests (thread_id, interrupt_id, graph, value, response_schema, assignees,
+                               assigned_groups, on_timeout, reminders, deadline_at,
+                               window_started_at, timer_at)
+    SELECT f.thread_id, i.interrupt_id, %(graph)s, i.value, i.response_schema, i.assignees,
+           i.groups, i.on_timeout, i.reminders, d.deadline_at, now(),
+           hitl_timer_at(now(), d.deadline_at, i.reminders, 0)
+    FROM finished f,
+         jsonb_to_recordset(%(interrupts)s)
+             AS i(interrupt_id text, value jsonb, response_schema jsonb, assignees text[],
+                  groups text[], timeout float8, on_timeout jsonb, reminders float8[]),
+         LATERAL (SELECT now() + i.timeout * interval '1 second' AS deadline_at) d
     ON CONFLICT (thread_id, interrupt_id) DO NOTHING
     RETURNING *
 ), created AS (
     INSERT INTO hitl_events (type, subject, data)
-    SELECT 'request.created', id::text,
-           jsonb_build_object('request_id', id, 'thread_id', thread_id,
-                              'interrupt_id', interrupt_id, 'graph', graph,
-                              'value', value, 'response_schema', response_schema)
-    FROM new_requests
+    SELECT 'request.created', r.id::text,
+           jsonb_build_object('value', r.value, 'response_schema', r.response_schema) || """
+    + REQUEST_ABOUT
+    + """
+    FROM new_requests r
 ), closed AS (
     UPDATE hitl_requests r SET state = c.state, closed_at = now(), updated_at = now()
     FROM finished f, jsonb_to_recordset(%(closing)s) AS c(id uuid, state text)
     WHERE r.id = c.id AND r.thread_id = f.thread_id AND r.state = 'responded'
+    RETURNING r.*
 ), reopened AS (
     UPDATE hitl_requests r
     SET state = 'pending', response = NULL, responded_by = NULL, responded_at = NULL,
@@ -94,10 +112,11 @@ WITH finished AS (
            jsonb_build_object('request_id', id, 'kind', kind, 'thread_id', thread_id,
                               'interrupt_id', interrupt_id, 'graph', graph,
                               'run_id', %(run_id)s, 'reason', 'the thread failed')
-    FROM swept WHERE state = 'cancelled'
+    FROM (SELECT * FROM swept UNION ALL SELECT * FROM closed) r WHERE state = 'cancelled'
 )
 SELECT (SELECT count(*) FROM finished) AS finished, (SELECT count(*) FROM new_requests) AS created
 """
+)
 
 # A run's result, part 2 (same transaction, so it sees part 1): queue the next run if answers
 # arrived while this one ran, set the thread's status and values, and write its event.
@@ -209,7 +228,8 @@ SELECT * FROM hitl_requests WHERE thread_id = %s AND state = 'pending' ORDER BY 
 
 REQUESTS_OF_THREAD = "SELECT * FROM hitl_requests WHERE thread_id = %s ORDER BY created_at, id"
 
-# The first valid answer wins (conditional on 'pending' and not past its deadline); with it, in
+# The first valid answer wins (conditional on 'pending' and, for people, not past its deadline:
+# from then on the deadline's policy decides, and its own answer passes by_deadline); with it, in
 # the same statement: its event (whose trigger queues the webhook deliveries), its audit entry,
 # the resume run for an interrupt (unless the thread has one queued or running: that run, or
 # the one queued when it ends, applies this answer; an external request has no thread) and the
@@ -219,8 +239,9 @@ RESPOND_REQUEST = """
 WITH answered AS (
     UPDATE hitl_requests
     SET state = 'responded', response = %(response)s, responded_by = %(actor)s,
-        responded_at = now(), updated_at = now()
-    WHERE id = %(id)s AND state = 'pending' AND (expires_at IS NULL OR expires_at > now())
+        responded_at = now(), updated_at = now(), deadline_action = %(deadline_action)s
+    WHERE id = %(id)s AND state = 'pending'
+      AND (%(by_deadline)s OR deadline_at IS NULL OR deadline_at > now())
     RETURNING *
 ), event AS (
     INSERT INTO hitl_events (type, subject, data)
@@ -262,12 +283,17 @@ RETURNING r.*, g.previous_run_id
 """
 
 
+# ``assigned_to``: requests assigned to that user by name or through one of their groups.
 LIST_REQUESTS = """
 SELECT * FROM hitl_requests
 WHERE (%(state)s::text IS NULL OR state = %(state)s)
   AND (%(graph)s::text IS NULL OR graph = %(graph)s)
   AND (%(thread_id)s::text IS NULL OR thread_id = %(thread_id)s)
   AND (%(kind)s::text IS NULL OR kind = %(kind)s)
+  AND (%(assigned_to)s::text IS NULL OR assignees @> ARRAY[%(assigned_to)s::text]
+       OR assigned_groups && ARRAY(
+           SELECT m.group_name FROM hitl_group_members m JOIN hitl_users u ON u.id = m.user_id
+           WHERE u.username = %(assigned_to)s))
   AND (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s, %(key)s::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s
@@ -283,23 +309,30 @@ ORDER BY created_at DESC LIMIT 1
 """
 
 # A request from an agent outside the service, its event and audit entry: one statement.
-CREATE_EXTERNAL_REQUEST = """
-WITH created AS (
+CREATE_EXTERNAL_REQUEST = (
+    """
+WITH deadline AS (
+    SELECT now() + %(timeout)s::float8 * interval '1 second' AS at
+), created AS (
     INSERT INTO hitl_requests (kind, workflow_id, checkpoint_id, callback_endpoint_id,
                                callback_webhook, value, response_schema, title, description,
-                               metadata, expires_at)
-    VALUES ('external', %(workflow_id)s, %(checkpoint_id)s, %(endpoint_id)s, %(callback)s,
-            %(context)s, %(response_schema)s, %(title)s, %(description)s, %(metadata)s,
-            now() + %(timeout)s::float8 * interval '1 second')
+                               metadata, assignees, assigned_groups, on_timeout, reminders,
+                               deadline_at, window_started_at, timer_at)
+    SELECT 'external', %(workflow_id)s, %(checkpoint_id)s, %(endpoint_id)s, %(callback)s,
+           %(context)s, %(response_schema)s, %(title)s, %(description)s, %(metadata)s,
+           %(assignees)s, %(groups)s, %(on_timeout)s, %(reminders)s::float8[], d.at, now(),
+           hitl_timer_at(now(), d.at, %(reminders)s::float8[], 0)
+    FROM deadline d
     RETURNING *
 ), event AS (
     INSERT INTO hitl_events (type, subject, data)
-    SELECT 'request.created', id::text,
-           jsonb_build_object('request_id', id, 'kind', kind, 'workflow_id', workflow_id,
-                              'checkpoint_id', checkpoint_id, 'title', title,
-                              'value', value, 'response_schema', response_schema,
-                              'metadata', metadata, 'expires_at', expires_at)
-    FROM created
+    SELECT 'request.created', r.id::text,
+           jsonb_build_object('checkpoint_id', r.checkpoint_id, 'title', r.title,
+                              'value', r.value, 'response_schema', r.response_schema,
+                              'metadata', r.metadata, 'expires_at', r.deadline_at) || """
+    + REQUEST_ABOUT
+    + """
+    FROM created r
 ), audit AS (
     INSERT INTO hitl_audit (actor, action, subject, data)
     SELECT %(actor)s, 'request.create', id::text, jsonb_build_object('workflow_id', workflow_id)
@@ -307,30 +340,180 @@ WITH created AS (
 )
 SELECT created.*, pg_notify('hitl_events', '') FROM created
 """
+)
 
-# Pending requests past their deadline become 'expired', each with its event.
-EXPIRE_REQUESTS = """
-WITH expired AS (
-    UPDATE hitl_requests SET state = 'expired', closed_at = now(), updated_at = now()
-    WHERE id IN (
-        SELECT id FROM hitl_requests
-        WHERE state = 'pending' AND expires_at IS NOT NULL AND expires_at <= now()
-        ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED
-    )
-    RETURNING *
+# -- assignment and deadlines -------------------------------------------------------------------
+
+# The names among these users and groups that do not exist.
+UNKNOWN_ASSIGNEES = """
+SELECT ARRAY(SELECT unnest(%s::text[]) EXCEPT SELECT username FROM hitl_users) AS users,
+       ARRAY(SELECT unnest(%s::text[]) EXCEPT SELECT name FROM hitl_groups) AS groups
+"""
+
+# A pending request assigned to other users and groups, with its event and audit entry (before
+# and after). No row comes back when it is no longer pending.
+REASSIGN_REQUEST = (
+    """
+WITH before AS (
+    SELECT id, assignees, assigned_groups FROM hitl_requests
+    WHERE id = %(id)s AND state = 'pending'
+    FOR UPDATE
+), assigned AS (
+    UPDATE hitl_requests r
+    SET assignees = %(assignees)s::text[], assigned_groups = %(groups)s::text[],
+        updated_at = now()
+    FROM before b WHERE r.id = b.id
+    RETURNING r.*, b.assignees AS before_assignees, b.assigned_groups AS before_groups
 ), event AS (
     INSERT INTO hitl_events (type, subject, data)
-    SELECT 'request.expired', id::text,
-           jsonb_build_object('request_id', id, 'kind', kind, 'thread_id', thread_id,
-                              'interrupt_id', interrupt_id, 'graph', graph,
-                              'workflow_id', workflow_id, 'checkpoint_id', checkpoint_id)
-    FROM expired
+    SELECT 'request.assigned', r.id::text,
+           jsonb_build_object('by', %(actor)s::text, 'previous', jsonb_build_object(
+               'assignees', r.before_assignees, 'groups', r.before_groups)) || """
+    + REQUEST_ABOUT
+    + """
+    FROM assigned r
+), audit AS (
+    INSERT INTO hitl_audit (actor, action, subject, data)
+    SELECT %(actor)s, 'request.assign', id::text, jsonb_build_object(
+               'before', jsonb_build_object('assignees', before_assignees,
+                                            'groups', before_groups),
+               'after', jsonb_build_object('assignees', assignees, 'groups', assigned_groups))
+    FROM assigned
 )
-SELECT count(*) AS expired,
-       -- wake the event relay only when there is something to relay (this runs every second)
-       (SELECT pg_notify('hitl_events', '') WHERE EXISTS (SELECT 1 FROM expired)) AS notified
+SELECT assigned.*, pg_notify('hitl_events', '') FROM assigned
+"""
+)
+
+# Pending requests whose timer (a reminder or the deadline) is due, locked until the caller's
+# transaction ends: the caller acts on them in that transaction (hitl/timers.py), so a timer
+# fires once however many workers poll, and a crash before the commit leaves it due.
+CLAIM_DUE_TIMERS = """
+SELECT *, now() AS now FROM hitl_requests
+WHERE state = 'pending' AND timer_at <= now()
+ORDER BY timer_at
+LIMIT %s
+FOR UPDATE SKIP LOCKED
+"""
+
+# A reminder: every reminder of the window whose time has come counts as sent (those missed while
+# no worker ran are folded into this one), one 'request.reminded' event, the next timer set.
+REMIND_REQUEST = (
+    """
+WITH due AS (
+    SELECT r.id, least(coalesce(cardinality(r.reminders), 0), greatest(r.reminded + 1, (
+               SELECT count(*)::int FROM unnest(r.reminders) f
+               WHERE r.window_started_at + (r.deadline_at - r.window_started_at) * f <= now()
+           ))) AS n
+    FROM hitl_requests r WHERE r.id = %(id)s AND r.state = 'pending'
+), reminded AS (
+    UPDATE hitl_requests r
+    SET reminded = due.n,
+        timer_at = hitl_timer_at(r.window_started_at, r.deadline_at, r.reminders, due.n)
+    FROM due WHERE r.id = due.id
+    RETURNING r.*
+), event AS (
+    INSERT INTO hitl_events (type, subject, data)
+    SELECT 'request.reminded', r.id::text,
+           jsonb_build_object('reminder', r.reminders[r.reminded],
+                              'escalations', r.escalations) || """
+    + REQUEST_ABOUT
+    + """
+    FROM reminded r
+)
+SELECT id, pg_notify('hitl_events', '') FROM reminded
+"""
+)
+
+# The deadline escalates: other assignees, a new deadline window (its reminders anew), its event
+# and audit entry (before and after).
+ESCALATE_REQUEST = (
+    """
+WITH before AS (
+    SELECT id, assignees, assigned_groups, deadline_at FROM hitl_requests
+    WHERE id = %(id)s AND state = 'pending'
+), escalated AS (
+    UPDATE hitl_requests r
+    SET assignees = %(assignees)s::text[], assigned_groups = %(groups)s::text[],
+        escalations = r.escalations + 1, reminded = 0, window_started_at = now(),
+        deadline_at = now() + %(extend)s::float8 * interval '1 second',
+        timer_at = hitl_timer_at(now(), now() + %(extend)s::float8 * interval '1 second',
+                                 r.reminders, 0),
+        updated_at = now()
+    FROM before b WHERE r.id = b.id
+    RETURNING r.*, b.assignees AS before_assignees, b.assigned_groups AS before_groups,
+              b.deadline_at AS before_deadline_at
+), event AS (
+    INSERT INTO hitl_events (type, subject, data)
+    SELECT 'request.escalated', r.id::text,
+           jsonb_build_object('escalations', r.escalations, 'previous', jsonb_build_object(
+               'assignees', r.before_assignees, 'groups', r.before_groups,
+               'deadline_at', r.before_deadline_at)) || """
+    + REQUEST_ABOUT
+    + """
+    FROM escalated r
+), audit AS (
+    INSERT INTO hitl_audit (actor, action, subject, data)
+    SELECT %(actor)s, 'request.escalate', id::text, jsonb_build_object(
+               'escalations', escalations,
+               'before', jsonb_build_object('assignees', before_assignees,
+                                            'groups', before_groups,
+                                            'deadline_at', before_deadline_at),
+               'after', jsonb_build_object('assignees', assignees, 'groups', assigned_groups,
+                                           'deadline_at', deadline_at))
+    FROM escalated
+)
+SELECT id, pg_notify('hitl_events', '') FROM escalated
+"""
+)
+
+# The deadline expires a request, with its event and audit entry. An external request is
+# 'expired' at once. An interrupt gets the expiry marker as its answer, to be applied like a
+# person's by the thread's next run (queued here, as an answer queues it): the runner resumes
+# the interrupt with the marker or fails the thread (deadline_action says which) and closes
+# the request as 'expired'.
+EXPIRE_REQUEST = (
+    """
+WITH expired AS (
+    UPDATE hitl_requests r
+    SET state = CASE WHEN r.thread_id IS NULL THEN 'expired' ELSE 'responded' END,
+        response = CASE WHEN r.thread_id IS NOT NULL THEN jsonb_build_object(
+            'expired', true, 'request_id', r.id, 'deadline_at', r.deadline_at,
+            'reason', %(reason)s::text) END,
+        responded_by = CASE WHEN r.thread_id IS NOT NULL THEN %(actor)s END,
+        responded_at = CASE WHEN r.thread_id IS NOT NULL THEN now() END,
+        deadline_action = CASE WHEN r.thread_id IS NOT NULL THEN 'expire_' || %(thread)s END,
+        closed_at = CASE WHEN r.thread_id IS NULL THEN now() END,
+        updated_at = now()
+    WHERE r.id = %(id)s AND r.state = 'pending'
+    RETURNING r.*
+), event AS (
+    INSERT INTO hitl_events (type, subject, data)
+    SELECT 'request.expired', r.id::text,
+           jsonb_build_object('checkpoint_id', r.checkpoint_id, 'reason', %(reason)s::text,
+                              'thread_action', CASE WHEN r.thread_id IS NOT NULL
+                                                    THEN %(thread)s::text END) || """
+    + REQUEST_ABOUT
+    + """
+    FROM expired r
+), audit AS (
+    INSERT INTO hitl_audit (actor, action, subject, data)
+    SELECT %(actor)s, 'request.expire', id::text,
+           jsonb_build_object('reason', %(reason)s::text, 'thread', CASE
+               WHEN thread_id IS NOT NULL THEN %(thread)s::text END)
+    FROM expired
+), run AS (
+    INSERT INTO hitl_runs (thread_id, kind)
+    SELECT thread_id, 'resume' FROM expired WHERE thread_id IS NOT NULL
+    ON CONFLICT (thread_id) WHERE status IN ('queued', 'running') DO NOTHING
+), thread AS (
+    UPDATE hitl_threads t SET status = 'queued', updated_at = now()
+    FROM expired e WHERE t.thread_id = e.thread_id AND t.status = 'interrupted'
+)
+SELECT id, pg_notify('hitl_runs', ''), pg_notify('hitl_events', ''),
+       pg_notify('hitl_threads', thread_id)
 FROM expired
 """
+)
 
 # -- webhook endpoints --------------------------------------------------------------------------
 

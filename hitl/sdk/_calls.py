@@ -51,9 +51,15 @@ def wait(thread_id: str, seconds: float) -> Call:
 
 
 def list_requests(
-    state: str | None, graph: str | None, thread_id: str | None, limit: int, cursor: str | None
+    state: str | None,
+    graph: str | None,
+    thread_id: str | None,
+    limit: int,
+    cursor: str | None,
+    assigned_to: str | None = None,
 ) -> Call:
     params = {"state": state, "graph": graph, "thread_id": thread_id, "cursor": cursor}
+    params["assigned_to"] = assigned_to
     kept: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
     return Call("GET", f"{API}/requests", {**kept, "limit": limit})
 
@@ -69,6 +75,11 @@ def idempotent(key: str | None) -> dict[str, str] | None:
 def respond(request_id: str, response: Any, idempotency_key: str | None = None) -> Call:
     path = f"{API}/requests/{seg(request_id)}/respond"
     return Call("POST", path, body={"response": response}, headers=idempotent(idempotency_key))
+
+
+def assign(request_id: str, assignees: list[str], groups: list[str]) -> Call:
+    path = f"{API}/requests/{seg(request_id)}/assign"
+    return Call("POST", path, body={"assignees": assignees, "groups": groups})
 
 
 def resume(thread_id: str, answers: dict[str, Any]) -> Call:

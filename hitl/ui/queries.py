@@ -34,7 +34,7 @@ def show_count(n: int) -> str:
 
 
 # Text search over what a person sees of a request (its value, an external request's title and
-# description) and its thread id. Not
+# description) and its thread id (``assigned_to`` as in the API's listing). Not
 # index-backed: it scans the requests of the chosen state (an index range), newest first, and
 # stops at one page, so it is quick for the inbox's usual case of a few thousand pending.
 SEARCH_REQUESTS = """
@@ -43,6 +43,10 @@ WHERE (%(state)s::text IS NULL OR state = %(state)s)
   AND (%(graph)s::text IS NULL OR graph = %(graph)s)
   AND (value::text ILIKE %(pattern)s OR title ILIKE %(pattern)s
        OR description ILIKE %(pattern)s OR thread_id ILIKE %(pattern)s)
+  AND (%(assigned_to)s::text IS NULL OR assignees @> ARRAY[%(assigned_to)s::text]
+       OR assigned_groups && ARRAY(
+           SELECT m.group_name FROM hitl_group_members m JOIN hitl_users u ON u.id = m.user_id
+           WHERE u.username = %(assigned_to)s))
   AND (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s, %(key)s::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s
@@ -63,6 +67,7 @@ async def search_requests(
     graph: str | None,
     limit: int,
     cursor: str | None,
+    assigned_to: str | None = None,
 ) -> Page[Request]:
     at, key = _cursor.decode(cursor) if cursor else (None, None)
     cur = await conn.execute(
@@ -71,6 +76,7 @@ async def search_requests(
             "state": state,
             "graph": graph,
             "pattern": like_pattern(text),
+            "assigned_to": assigned_to,
             "at": at,
             "key": key,
             "limit": limit + 1,

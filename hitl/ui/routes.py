@@ -8,6 +8,7 @@ validation against the response schema, the resume queued in the same transactio
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -15,8 +16,9 @@ from urllib.parse import urlencode
 import jinja2
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
-from hitl import errors, requests, threads
+from hitl import assignment, errors, requests, threads
 from hitl.auth import Principal
 from hitl.models import REQUEST_STATES, THREAD_STATUSES
 from hitl.models import Request as HITLRequest
@@ -103,6 +105,7 @@ async def inbox(
     state: str = "pending",
     graph: str = "",
     q: str = "",
+    assigned_to: str = "",
     cursor: str | None = None,
     fragment: str | None = None,
     bulk_done: int | None = None,
@@ -113,10 +116,17 @@ async def inbox(
     state = state if state in (*REQUEST_STATES, "all") else "pending"
     graph = graph.strip()
     q = q.strip()[:200]
+    assigned_to = assigned_to.strip()
+    if assigned_to and not re.fullmatch(assignment.USERNAME_PATTERN, assigned_to):
+        assigned_to = ""
     service = _service(request)
     try:
         async with service.pool.connection() as conn:
-            filters = {"state": None if state == "all" else state, "graph": graph or None}
+            filters = {
+                "state": None if state == "all" else state,
+                "graph": graph or None,
+                "assigned_to": assigned_to or None,
+            }
             if q:
                 page = await queries.search_requests(
                     conn, q, **filters, limit=PAGE_SIZE, cursor=cursor
@@ -125,9 +135,13 @@ async def inbox(
                 page = await requests.list_page(conn, **filters, limit=PAGE_SIZE, cursor=cursor)
             counts = await queries.request_counts(conn)
     except errors.InvalidInput:  # a stale or hand-made cursor: start from the top
-        return RedirectResponse("/?" + _query(state=state, graph=graph, q=q), status_code=303)
+        return RedirectResponse(
+            "/?" + _query(state=state, graph=graph, q=q, assigned_to=assigned_to),
+            status_code=303,
+        )
     next_url = (
-        "/?" + _query(state=state, graph=graph, q=q, cursor=page.next_cursor)
+        "/?"
+        + _query(state=state, graph=graph, q=q, assigned_to=assigned_to, cursor=page.next_cursor)
         if page.next_cursor
         else None
     )
@@ -137,11 +151,19 @@ async def inbox(
         "state": state,
         "graph": graph,
         "q": q,
+        "assigned_filter": assigned_to,  # (``assigned_to`` is the layout's helper)
         "graphs": service.registry.names(),
         "cursor": cursor,
         "next_url": next_url,
         "fragment_url": "/?"
-        + _query(state=state, graph=graph, q=q, cursor=cursor, fragment="live"),
+        + _query(
+            state=state,
+            graph=graph,
+            q=q,
+            assigned_to=assigned_to,
+            cursor=cursor,
+            fragment="live",
+        ),
         "query": _query,
         "bulk": {
             "done": bulk_done,
@@ -196,6 +218,47 @@ async def answer(request: Request, request_id: str) -> Response:
     return RedirectResponse(f"/requests/{request_id}#answer", status_code=303)
 
 
+@router.post("/requests/{request_id}/assign", response_class=HTMLResponse)
+async def assign(request: Request, request_id: str) -> Response:
+    """The reassign form: comma-separated usernames and group names (both empty: anyone)."""
+    service = _service(request)
+    principal, form = await posted_form(request)
+    if not principal.has("requests:write"):
+        return forbidden(request, "Reassigning requests needs the requests:write scope.")
+    try:
+        routing = assignment.Routing(
+            assignees=_names(_first(form, "assignees")), groups=_names(_first(form, "groups"))
+        )
+    except ValidationError as exc:
+        problems = [
+            {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        return await _request_view(
+            request, request_id, assign_form=form, assign_problems=problems, status_code=422
+        )
+    try:
+        async with service.pool.connection() as conn:
+            await assignment.reassign(conn, request_id, routing, principal.name)
+    except errors.NotFound as exc:
+        return _not_found(request, exc)
+    except errors.InvalidInput as exc:
+        return await _request_view(
+            request,
+            request_id,
+            assign_form=form,
+            assign_problems=list(exc.detail),
+            status_code=422,
+        )
+    except errors.RequestNotPending as exc:
+        return await _request_view(request, request_id, conflict=exc, status_code=409)
+    return RedirectResponse(f"/requests/{request_id}#assignment", status_code=303)
+
+
+def _names(text: str | None) -> list[str]:
+    return [n.strip() for n in (text or "").split(",") if n.strip()]
+
+
 @router.post("/requests/{request_id}/deliveries/{delivery_id}/redeliver")
 async def redeliver(request: Request, request_id: str, delivery_id: str) -> Response:
     """Send a webhook of this request again now (same ``webhook-id``), back to its page."""
@@ -238,6 +301,8 @@ async def _request_view(
     form: dict[str, list[str]] | None = None,
     problems: list[dict[str, Any]] | None = None,
     conflict: errors.RequestNotPending | None = None,
+    assign_form: dict[str, list[str]] | None = None,
+    assign_problems: list[dict[str, Any]] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     service = _service(request)
@@ -292,6 +357,13 @@ async def _request_view(
         json_field=JSON_FIELD,
         json_text=_first(values, JSON_FIELD) or "",
         may_answer=_principal(request).may_answer(hitl_request),
+        assign_assignees=_first(assign_form, "assignees")
+        if assign_form is not None
+        else ", ".join(hitl_request.assignees),
+        assign_groups=_first(assign_form, "groups")
+        if assign_form is not None
+        else ", ".join(hitl_request.assigned_groups),
+        assign_problems=[str(p.get("msg")) for p in assign_problems or []],
     )
 
 

@@ -117,3 +117,49 @@ def failing() -> StateGraph[Any]:
     g.add_node("crash", crash)
     g.add_edge(START, "crash")
     return g
+
+
+# -- deadlines: an interrupt whose value carries the input's ``terms`` (assignees,
+# assigned_groups, timeout_seconds, on_timeout, reminders); the node logs what it was resumed
+# with. ``typed`` makes the response schema a pydantic model (LangGraph validates the resume
+# value); otherwise it is the same schema as a plain JSON Schema (not validated by LangGraph,
+# so an expiry marker reaches the node).
+
+APPROVAL_SCHEMA = Approval.model_json_schema()
+
+
+class TimedState(TypedDict, total=False):
+    terms: dict[str, Any]
+    typed: bool
+    log: Annotated[list[Any], operator.add]
+
+
+def timed_ask(state: TimedState) -> dict[str, Any]:
+    value = {"question": "approve?", **state.get("terms", {})}
+    answer = interrupt(value, response_schema=Approval if state.get("typed") else APPROVAL_SCHEMA)
+    return {"log": [answer.model_dump() if isinstance(answer, BaseModel) else answer]}
+
+
+def _timed() -> StateGraph[Any]:
+    g = StateGraph(TimedState)
+    g.add_node("ask", timed_ask)
+    g.add_edge(START, "ask")
+    return g
+
+
+@register_graph("timed", description="One approval whose value carries the input's terms.")
+def timed() -> StateGraph[Any]:
+    return _timed()
+
+
+@register_graph(
+    "timed_defaults",
+    description="The same, with assignment and deadline defaults at registration.",
+    assignees=["ana"],
+    groups=["reviewers"],
+    timeout_seconds=3600,
+    on_timeout={"action": "escalate", "to": {"groups": ["leads"]}, "extend_seconds": 60},
+    reminders=[0.25],
+)
+def timed_defaults() -> StateGraph[Any]:
+    return _timed()

@@ -1,0 +1,238 @@
+"""Deadlines: when a request times out, what happens then, and the reminders before it.
+
+Every request has a deadline. Its terms come from the first source that gives each one:
+
+1. the request: an interrupt value (a dict) with ``timeout_seconds``, ``on_timeout``,
+   ``reminders``; an external request's fields of the same names;
+2. the graph's registration: ``register_graph(..., timeout_seconds=..., on_timeout=...,
+   reminders=...)``;
+3. the settings: ``HITL_REQUEST_TIMEOUT_SECONDS`` (24 h), ``HITL_REQUEST_ON_TIMEOUT``,
+   ``HITL_REQUEST_REMINDERS``.
+
+The assignment comes from the interrupt value's ``assignees`` / ``assigned_groups`` (either
+replaces the registration's whole assignment), else the registration's ``assignees`` /
+``groups``.
+
+``on_timeout`` is one of:
+
+- ``{"action": "default", "value": ...}``: ``system:timeout`` answers with ``value``, validated
+  like any answer, and the thread resumes with it; a value the response schema refuses makes
+  the request expire (thread failed) with the reason recorded;
+- ``{"action": "escalate", "to": {"assignees": [...], "groups": [...]}, "extend_seconds": N,
+  "max_times": K, "then": <policy>}``: reassign and extend the deadline, up to K times, then
+  apply ``then`` (by default: expire);
+- ``{"action": "expire", "thread": "fail" | "resume"}``: the request becomes ``expired``; the
+  thread fails, or resumes with the `expiry_marker` as the interrupt's value.
+
+``reminders`` are fractions of the time to the deadline (``[0.5, 0.9]``): each emits one
+``request.reminded`` event. This module is the rules only; `hitl.timers` fires them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from hitl.assignment import GroupName, Routing, Username
+
+if TYPE_CHECKING:
+    from hitl.config import Settings
+
+MAX_TIMEOUT_SECONDS = 365 * 86400.0
+MAX_REMINDERS = 10
+
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+class DefaultAnswer(BaseModel):
+    """Answer with ``value`` (as ``system:timeout``); the thread resumes with it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["default"]
+    value: Any = Field(description="The answer, validated against the response schema.")
+
+
+class Expire(BaseModel):
+    """The request expires; the thread fails, or resumes with the expiry marker."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["expire"]
+    thread: Literal["fail", "resume"] = "fail"
+
+
+class Escalate(BaseModel):
+    """Reassign to ``to`` and extend the deadline by ``extend_seconds``, ``max_times`` times;
+    after the last time, ``then`` applies."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["escalate"]
+    to: Routing
+    extend_seconds: float = Field(gt=0, le=MAX_TIMEOUT_SECONDS)
+    max_times: int = Field(1, ge=1, le=100)
+    then: Policy = Field(default_factory=lambda: Expire(action="expire"))
+
+
+Policy = Annotated[DefaultAnswer | Escalate | Expire, Field(discriminator="action")]
+Escalate.model_rebuild()
+
+POLICY: TypeAdapter[DefaultAnswer | Escalate | Expire] = TypeAdapter(Policy)
+EXPIRE = Expire(action="expire")
+Reminders = Annotated[list[Fraction], Field(max_length=MAX_REMINDERS)]
+_REMINDERS: TypeAdapter[list[float]] = TypeAdapter(Reminders)
+_TIMEOUT: TypeAdapter[float] = TypeAdapter(Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS)])
+_USERS: TypeAdapter[list[str]] = TypeAdapter(list[Username])
+_GROUPS: TypeAdapter[list[str]] = TypeAdapter(list[GroupName])
+
+
+def reminders_of(fractions: list[float]) -> list[float]:
+    """Reminder fractions as stored: ascending, each once."""
+    return sorted(set(fractions))
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What a new request is given: its assignment and its deadline's terms."""
+
+    assignees: list[str]
+    groups: list[str]
+    timeout_seconds: float
+    on_timeout: DefaultAnswer | Escalate | Expire
+    reminders: list[float]
+
+    def as_json(self) -> dict[str, Any]:
+        """The columns' values, for the statements that create requests."""
+        return {
+            "assignees": self.assignees,
+            "groups": self.groups,
+            "timeout": self.timeout_seconds,
+            "on_timeout": self.on_timeout.model_dump(mode="json"),
+            "reminders": self.reminders,
+        }
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """The terms a request gets when it names none itself: a graph's registration over the
+    settings. ``None`` (or an empty assignment) defers to the next source."""
+
+    timeout_seconds: float
+    on_timeout: DefaultAnswer | Escalate | Expire
+    reminders: list[float]
+    assignees: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+    def over(
+        self,
+        *,
+        assignees: tuple[str, ...] = (),
+        groups: tuple[str, ...] = (),
+        timeout_seconds: float | None = None,
+        on_timeout: DefaultAnswer | Escalate | Expire | None = None,
+        reminders: tuple[float, ...] | None = None,
+    ) -> Defaults:
+        """These defaults with a registration's own terms laid over them."""
+        return Defaults(
+            timeout_seconds=timeout_seconds
+            if timeout_seconds is not None
+            else self.timeout_seconds,
+            on_timeout=on_timeout if on_timeout is not None else self.on_timeout,
+            reminders=list(reminders) if reminders is not None else self.reminders,
+            assignees=assignees if assignees or groups else self.assignees,
+            groups=groups if assignees or groups else self.groups,
+        )
+
+
+def defaults_from(settings: Settings) -> Defaults:
+    """The last source of terms: the ``HITL_REQUEST_*`` settings."""
+    return Defaults(
+        timeout_seconds=settings.request_timeout_seconds,
+        on_timeout=check_policy(settings.request_on_timeout),
+        reminders=settings.reminder_fractions,
+    )
+
+
+def for_interrupt(value: Any, defaults: Defaults) -> tuple[Terms, list[str]]:
+    """The terms of a request for an interrupt with ``value``, and the problems found in the
+    value's own fields (each such field is ignored: the next source gives it)."""
+    fields: Mapping[str, Any] = value if isinstance(value, Mapping) else {}
+    problems: list[str] = []
+
+    def read(name: str, adapter: TypeAdapter[Any]) -> Any:
+        if name not in fields or fields[name] is None:
+            return None
+        try:
+            return adapter.validate_python(fields[name])
+        except ValidationError as exc:
+            problems.append(f"{name}: {_first_error(exc)}")
+            return None
+
+    assignees = read("assignees", _USERS)
+    groups = read("assigned_groups", _GROUPS)
+    timeout = read("timeout_seconds", _TIMEOUT)
+    policy = read("on_timeout", POLICY)
+    reminders = read("reminders", _REMINDERS)
+    named = assignees is not None or groups is not None
+    terms = Terms(
+        assignees=_unique(assignees or []) if named else list(defaults.assignees),
+        groups=_unique(groups or []) if named else list(defaults.groups),
+        timeout_seconds=timeout if timeout is not None else defaults.timeout_seconds,
+        on_timeout=policy if policy is not None else defaults.on_timeout,
+        reminders=reminders_of(reminders if reminders is not None else defaults.reminders),
+    )
+    return terms, problems
+
+
+def stored_policy(raw: Any) -> DefaultAnswer | Escalate | Expire:
+    """A request's stored ``on_timeout`` (written by this module, so valid; none: expire)."""
+    if raw is None:
+        return EXPIRE
+    return POLICY.validate_python(raw)
+
+
+def at_deadline(
+    policy: DefaultAnswer | Escalate | Expire, escalations: int
+) -> DefaultAnswer | Escalate | Expire:
+    """What the deadline does now, for a request already escalated ``escalations`` times: an
+    ``escalate`` policy applies ``max_times``, then its ``then`` takes over (which may escalate
+    again, up to its own ``max_times``)."""
+    left = escalations
+    while isinstance(policy, Escalate):
+        if left < policy.max_times:
+            return policy
+        left -= policy.max_times
+        policy = policy.then
+    return policy
+
+
+def _unique(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
+
+
+def check_reminders(value: Any) -> list[float]:
+    """Validated reminder fractions (raises `ValueError` naming the problem)."""
+    try:
+        return reminders_of(_REMINDERS.validate_python(value))
+    except ValidationError as exc:
+        raise ValueError(f"reminders: {_first_error(exc)}") from None
+
+
+def check_policy(value: Any) -> DefaultAnswer | Escalate | Expire:
+    """A validated policy (raises `ValueError` naming the problem)."""
+    if isinstance(value, DefaultAnswer | Escalate | Expire):
+        return value
+    try:
+        return POLICY.validate_python(value)
+    except ValidationError as exc:
+        raise ValueError(f"on_timeout: {_first_error(exc)}") from None

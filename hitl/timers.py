@@ -1,0 +1,89 @@
+"""Timers: reminders and deadlines, fired from Postgres exactly once however many workers run.
+
+A request's next timer is its ``timer_at`` column (see migration 0005): the next reminder, else
+the deadline. Every process that runs graph runs (``hitl serve``, ``hitl worker``) polls for due
+timers (`fire_due`, about once a second, in batches). A poll claims due requests with ``FOR
+UPDATE SKIP LOCKED`` and acts on each in the same transaction: a reminder event; or what the
+deadline's policy says now (`hitl.deadlines.at_deadline`): the default answer, an escalation,
+or expiry. Each action is one statement carrying its event and audit entry, and moves the
+request out of the due set (it is no longer pending, or its ``timer_at`` moved on). So:
+
+- a timer fires once: a second worker skips the locked row, and finds it no longer due after
+  the commit;
+- a crash mid-fire rolls the transaction back and leaves the timer due for the next poll;
+- a timer that came due while no worker ran fires at the first poll of the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from hitl import db, deadlines, errors, logcontext, requests
+from hitl._failpoints import failpoint
+from hitl.db import queries as q
+
+log = logging.getLogger("hitl.timers")
+
+BATCH = 100
+ACTOR = requests.DEADLINE_ACTOR
+
+
+async def fire_due(pool: AsyncConnectionPool[Any], batch: int = BATCH) -> int:
+    """Fire up to ``batch`` due timers in one transaction; return how many fired."""
+    fired = 0
+    async with db.transaction(pool) as conn:
+        cur = await conn.execute(q.CLAIM_DUE_TIMERS, (batch,))
+        for row in await cur.fetchall():
+            with logcontext.bind(request_id=str(row["id"]), thread_id=row["thread_id"]):
+                try:
+                    async with conn.transaction():  # a savepoint: one bad row spoils no other
+                        await _fire(conn, row)
+                    fired += 1
+                except Exception:
+                    log.exception("the timer of request %s failed; it stays due", row["id"])
+        if fired:
+            failpoint("timers_before_commit")  # acted on, not committed: a crash undoes it all
+    return fired
+
+
+async def _fire(conn: AsyncConnection[Any], row: dict[str, Any]) -> None:
+    if row["deadline_at"] is None or row["deadline_at"] > row["now"]:
+        await conn.execute(q.REMIND_REQUEST, {"id": row["id"]})
+        return
+    policy = deadlines.at_deadline(deadlines.stored_policy(row["on_timeout"]), row["escalations"])
+    if isinstance(policy, deadlines.Escalate):
+        await conn.execute(
+            q.ESCALATE_REQUEST,
+            {
+                "id": row["id"],
+                "assignees": policy.to.assignees,
+                "groups": policy.to.groups,
+                "extend": policy.extend_seconds,
+                "actor": ACTOR,
+            },
+        )
+        log.info("request %s escalated to %s", row["id"], policy.to.model_dump())
+    elif isinstance(policy, deadlines.DefaultAnswer):
+        request = requests.from_row(row)
+        try:
+            await requests.answer_at_deadline(conn, request, policy.value)
+        except errors.ResponseInvalid as exc:
+            reasons = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in exc.detail)
+            await _expire(conn, row, "fail", f"the default answer was refused: {reasons}")
+        else:
+            log.info("request %s answered with its default at its deadline", row["id"])
+    else:
+        await _expire(conn, row, policy.thread, "no answer before the deadline")
+
+
+async def _expire(
+    conn: AsyncConnection[Any], row: dict[str, Any], thread: str, reason: str
+) -> None:
+    await conn.execute(
+        q.EXPIRE_REQUEST, {"id": row["id"], "thread": thread, "reason": reason, "actor": ACTOR}
+    )
+    log.info("request %s expired: %s", row["id"], reason)
