@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -171,8 +171,8 @@ class HITLClient(_Base):
     ``api_key`` (default: the ``HITL_API_KEY`` environment variable) is sent as
     ``Authorization: Bearer``; what the client may do is the key's scopes, and the key's name
     is recorded with every answer and change (``hitl apikey create``). ``http`` lets a caller
-    bring its own ``httpx.AsyncClient`` (an ASGI transport in tests, custom TLS or proxies);
-    the caller then closes it. Use as
+    bring its own ``httpx.AsyncClient`` (an ASGI transport in tests, custom TLS or proxies); the
+    caller then closes it. Use as
     ``async with HITLClient(url) as hitl:`` or call `aclose` when done.
     """
 
@@ -253,15 +253,17 @@ class HITLClient(_Base):
         state: str | None = None,
         graph: str | None = None,
         thread_id: str | None = None,
+        assigned_to: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> dict[str, Any]:
         """One page of the inbox, newest first: ``{"items": [...], "next_cursor": ...}``.
+        ``assigned_to`` (a username) keeps the requests assigned to that user or their groups.
 
         Pass ``next_cursor`` back as ``cursor`` for the next page, or use `iter_requests`.
         """
         page: dict[str, Any] = await self._send(
-            _calls.list_requests(state, graph, thread_id, limit, cursor)
+            _calls.list_requests(state, graph, thread_id, limit, cursor, assigned_to)
         )
         return page
 
@@ -304,6 +306,15 @@ class HITLClient(_Base):
         )
         return request
 
+    async def assign(
+        self, request_id: str, *, assignees: Sequence[str] = (), groups: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Assign a pending request to these users and groups (both empty: anyone)."""
+        request: dict[str, Any] = await self._send(
+            _calls.assign(request_id, list(assignees), list(groups))
+        )
+        return request
+
     async def create_request(
         self,
         workflow_id: str,
@@ -317,6 +328,9 @@ class HITLClient(_Base):
         timeout_seconds: float | None = None,
         metadata: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        routing: dict[str, list[str]] | None = None,
+        on_timeout: dict[str, Any] | None = None,
+        reminders: list[float] | None = None,
     ) -> dict[str, Any]:
         """Ask a person on behalf of an agent outside the service (an external request).
 
@@ -324,7 +338,9 @@ class HITLClient(_Base):
         the answer is POSTed there, signed with its secret. With ``idempotency_key``, a retry
         with the same arguments replays the first response instead of asking twice (a
         different body under the same key is an `InvalidInputError`, one still in flight a
-        `ConflictError`).
+        `ConflictError`). ``routing`` (``{"assignees": [...], "groups": [...]}``),
+        ``timeout_seconds``, ``on_timeout`` and ``reminders`` are its assignment and deadline
+        terms (see the README's "Assignment and deadlines").
         """
         fields = {
             "checkpoint_id": checkpoint_id,
@@ -333,6 +349,9 @@ class HITLClient(_Base):
             "response_schema": response_schema,
             "timeout_seconds": timeout_seconds,
             "metadata": metadata,
+            "routing": routing,
+            "on_timeout": on_timeout,
+            "reminders": reminders,
         }
         call = _calls.create_request(
             workflow_id, callback_webhook, context, fields, idempotency_key
@@ -485,12 +504,13 @@ class SyncHITLClient(_Base):
         state: str | None = None,
         graph: str | None = None,
         thread_id: str | None = None,
+        assigned_to: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> dict[str, Any]:
         """See `HITLClient.list_requests`."""
         page: dict[str, Any] = self._send(
-            _calls.list_requests(state, graph, thread_id, limit, cursor)
+            _calls.list_requests(state, graph, thread_id, limit, cursor, assigned_to)
         )
         return page
 
@@ -525,6 +545,15 @@ class SyncHITLClient(_Base):
         request: dict[str, Any] = self._send(_calls.respond(request_id, response, idempotency_key))
         return request
 
+    def assign(
+        self, request_id: str, *, assignees: Sequence[str] = (), groups: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """See `HITLClient.assign`."""
+        request: dict[str, Any] = self._send(
+            _calls.assign(request_id, list(assignees), list(groups))
+        )
+        return request
+
     def create_request(
         self,
         workflow_id: str,
@@ -538,6 +567,9 @@ class SyncHITLClient(_Base):
         timeout_seconds: float | None = None,
         metadata: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        routing: dict[str, list[str]] | None = None,
+        on_timeout: dict[str, Any] | None = None,
+        reminders: list[float] | None = None,
     ) -> dict[str, Any]:
         """See `HITLClient.create_request`."""
         fields = {
@@ -547,6 +579,9 @@ class SyncHITLClient(_Base):
             "response_schema": response_schema,
             "timeout_seconds": timeout_seconds,
             "metadata": metadata,
+            "routing": routing,
+            "on_timeout": on_timeout,
+            "reminders": reminders,
         }
         call = _calls.create_request(
             workflow_id, callback_webhook, context, fields, idempotency_key

@@ -326,3 +326,28 @@ async def test_a_person_sets_their_email_preference_and_password(
     assert (await other.get("/api/v1/me")).status_code == 401  # the other one ended
     fresh = client_for()
     await auth.sign_in(fresh, "ann", "n3w-password")
+
+
+async def test_assigned_to_me_in_the_inbox(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient], service: Service
+) -> None:
+    _, mine = await interrupted(client)
+    _, theirs = await interrupted(client)
+    _, group = await interrupted(client)
+    password = await auth.make_user(client, "ann", groups=["ops"])
+    async with service.pool.connection() as conn:
+        await conn.execute(
+            "UPDATE hitl_requests SET assignees = '{ann}' WHERE id = %s", (mine["id"],)
+        )
+        await conn.execute(
+            "UPDATE hitl_requests SET assignees = '{bob}' WHERE id = %s", (theirs["id"],)
+        )
+        await conn.execute(
+            "UPDATE hitl_requests SET assigned_groups = '{ops}' WHERE id = %s", (group["id"],)
+        )
+    ann = client_for()
+    await auth.sign_in(ann, "ann", password)
+    inbox = await ann.get("/")
+    assert "/?state=pending&amp;assigned_to=ann" in inbox.text  # the "Assigned to me" link
+    page = (await ann.get("/", params={"state": "pending", "assigned_to": "ann"})).text
+    assert mine["id"] in page and group["id"] in page and theirs["id"] not in page
