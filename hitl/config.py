@@ -176,6 +176,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Settled requests of live threads are deleted after this long; 0 keeps them.",
     )
+    retention_runs_seconds: float = Field(
+        30 * 86400.0,
+        ge=0,
+        description="Finished runs of live threads are deleted after this long; 0 keeps them.",
+    )
     retention_events_seconds: float = Field(
         7 * 86400.0,
         ge=0,

@@ -7,12 +7,19 @@ What goes (each age a setting; 0 keeps it forever):
   with them (foreign keys ``ON DELETE CASCADE``), deliveries keep a NULL ``request_id``;
 - **requests** that are settled (answered and applied, superseded, expired, cancelled; an
   external request answered) for ``retention_requests_seconds``, on threads still alive;
+- **runs** that finished (``done`` or ``failed``) for ``retention_runs_seconds``, on threads still
+  alive (queued, running, interrupted: a long-lived thread collects one run per answer). Never
+  a queued or running run, and never one that a pending or answered-but-unapplied request
+  still references: such a request's ``run_id`` is what a retried run compares with its own id
+  to tell the answers it applied itself (``previous_run_id``). Settled requests keep a NULL
+  ``run_id`` (``ON DELETE SET NULL``), which nothing reads;
 - **events** already relayed to the bus, for ``retention_events_seconds``;
 - **webhook deliveries** that succeeded or failed for good (their attempts cascade), for
   ``retention_deliveries_seconds``;
 - **audit** entries for ``retention_audit_seconds`` (kept longest by default).
 
-Pending requests are never deleted, and neither are interrupted, queued or running threads.
+Pending requests are never deleted, and neither are interrupted, queued or running threads,
+nor queued or running runs.
 Idempotency keys are purged by the housekeeping loop (`hitl.idempotency`).
 
 Every batch is one statement (its own transaction, as the pool's connections autocommit) that
@@ -114,6 +121,29 @@ COUNT_REQUESTS = f"""
 SELECT count(*) AS hitl_requests FROM ({_AGED_REQUESTS}) doomed
 WHERE NOT (%(thread_age)s::float8 > 0 AND doomed.thread_id IN ({_AGED_THREADS}))
 """
+
+# Finished runs of live threads (those of completed and failed threads go with their thread, so
+# the two never count the same run). Requests can only come to reference the active run
+# (GATHER_RESPONSES), so a finished run that no open request references stays unreferenced.
+_AGED_RUNS = """
+SELECT r.id FROM hitl_runs r JOIN hitl_threads t ON t.thread_id = r.thread_id
+WHERE r.status IN ('done', 'failed')
+  AND r.finished_at < now() - %(age)s * interval '1 second'
+  AND t.status IN ('queued', 'running', 'interrupted')
+  AND NOT EXISTS (
+      SELECT 1 FROM hitl_requests q
+      WHERE q.run_id = r.id AND q.state IN ('pending', 'responded')
+  )
+"""
+
+PRUNE_RUNS = f"""
+WITH doomed AS (
+    {_AGED_RUNS} ORDER BY r.finished_at LIMIT %(limit)s FOR UPDATE OF r SKIP LOCKED
+), gone AS (DELETE FROM hitl_runs WHERE id IN (SELECT id FROM doomed) RETURNING 1)
+SELECT count(*) AS hitl_runs FROM gone
+"""
+
+COUNT_RUNS = f"SELECT count(*) AS hitl_runs FROM ({_AGED_RUNS}) doomed"
 
 _AGED_EVENTS = """
 SELECT id FROM hitl_events
@@ -250,6 +280,7 @@ _KINDS = (
     _Kind(
         "requests", "retention_requests_seconds", PRUNE_REQUESTS, COUNT_REQUESTS, "hitl_requests"
     ),
+    _Kind("runs", "retention_runs_seconds", PRUNE_RUNS, COUNT_RUNS, "hitl_runs"),
     _Kind("events", "retention_events_seconds", PRUNE_EVENTS, COUNT_EVENTS, "hitl_events"),
     _Kind(
         "deliveries",

@@ -27,6 +27,7 @@ def aged(settings: Settings, **update: Any) -> Settings:
         update={
             "retention_threads_seconds": DAY,
             "retention_requests_seconds": DAY,
+            "retention_runs_seconds": DAY,
             "retention_events_seconds": DAY,
             "retention_deliveries_seconds": DAY,
             "retention_audit_seconds": DAY,
@@ -192,6 +193,7 @@ async def test_young_rows_and_zero_ages_are_kept(
             settings,
             retention_threads_seconds=0,
             retention_requests_seconds=0,
+            retention_runs_seconds=0,
             retention_events_seconds=0,
             retention_audit_seconds=0,
         ),
@@ -245,3 +247,120 @@ async def test_the_service_prunes_periodically(
             await asyncio.sleep(0.05)
     assert await count(service, "hitl_threads", done) == 0
     assert sum(b.get("hitl_threads", 0) for b in seen) == 1
+
+
+async def test_finished_runs_of_live_threads_go_active_and_referenced_ones_stay(
+    client: httpx.AsyncClient, service: Service, settings: Settings
+) -> None:
+    # A long-lived thread: two questions at once, one answered (two finished runs), one pending.
+    live = await start(client, "parallel", {})
+    assert (await settle(client, live))["status"] == "interrupted"
+    by_side = {r["value"]["side"]: r for r in await pending(client, live)}
+    assert (await respond(client, by_side["left"]["id"], "yes")).status_code == 200
+    await wait_status(client, live, "interrupted")
+    assert await count(service, "hitl_runs", live) == 2
+    # A thread whose run is under way elsewhere (a lease nobody takes back during the test).
+    busy = await interrupted_thread(client)
+    await sql(service, "UPDATE hitl_threads SET status = 'running' WHERE thread_id = %s", busy)
+    [active] = await sql(
+        service,
+        "INSERT INTO hitl_runs (thread_id, kind, status, lease_owner, lease_expires_at,"
+        " attempts, created_at, started_at)"
+        " VALUES (%s, 'resume', 'running', 'elsewhere:1:abc', now() + interval '60 seconds', 1,"
+        "         now() - interval '40 days', now() - interval '40 days') RETURNING id",
+        busy,
+    )
+    # A thread whose answer is recorded but not yet applied, tied to its finished start run.
+    waiting = await interrupted_thread(client)
+    [tied] = await sql(
+        service,
+        "UPDATE hitl_requests r SET state = 'responded', run_id = h.id,"
+        ' response = \'{"decision": "approve"}\''
+        " FROM hitl_runs h WHERE h.thread_id = r.thread_id AND r.thread_id = %s"
+        " RETURNING h.id",
+        waiting,
+    )
+    await sql(service, "UPDATE hitl_runs SET finished_at = now() - interval '40 days'")
+    runs_only = aged(
+        settings,
+        retention_threads_seconds=0,
+        retention_requests_seconds=0,
+        retention_events_seconds=0,
+        retention_deliveries_seconds=0,
+        retention_audit_seconds=0,
+    )
+
+    dry = await retention.prune(service.pool, runs_only, dry_run=True)
+    batches: list[dict[str, int]] = []
+    pruned = await retention.prune(
+        service.pool,
+        runs_only.model_copy(update={"retention_batch_size": 2}),
+        on_batch=batches.append,
+    )
+
+    # The live thread's two runs and the busy thread's finished start run: in batches of two.
+    assert dry.rows["hitl_runs"] == pruned.rows["hitl_runs"] == 3 and pruned.total == 3
+    assert [b["hitl_runs"] for b in batches] == [2, 1]
+    assert await count(service, "hitl_runs", live) == 0
+    left = await sql(
+        service, "SELECT state, run_id FROM hitl_requests WHERE id = %s", by_side["left"]["id"]
+    )
+    assert left == [{"state": "resumed", "run_id": None}]  # kept, its run link cleared
+    assert await sql(service, "SELECT id, status FROM hitl_runs WHERE thread_id = %s", busy) == [
+        {"id": active["id"], "status": "running"}
+    ]
+    assert await sql(service, "SELECT id FROM hitl_runs WHERE thread_id = %s", waiting) == [tied]
+    [right] = await pending(client, live)
+    assert right["id"] == by_side["right"]["id"]
+
+    # The live thread resumes from its checkpoint as if nothing had gone.
+    assert (await respond(client, right["id"], {"decision": "approve"})).status_code == 200
+    await wait_status(client, live, "completed")
+    body = (await client.get(f"/api/v1/threads/{live}")).json()
+    assert sorted(map(tuple, body["values"]["log"])) == [
+        ("after",),
+        ("left", "yes"),
+        ("right", "approve"),
+    ]
+
+
+async def test_trimming_a_half_answered_thread_keeps_its_pending_writes(
+    client: httpx.AsyncClient, service: Service, settings: Settings
+) -> None:
+    """Two questions at once, one answered: what the answered branch wrote is saved as pending
+    writes of the newest checkpoint, and must survive the trim for the thread to finish right."""
+    thread_id = await start(client, "parallel", {})
+    assert (await settle(client, thread_id))["status"] == "interrupted"
+    by_side = {r["value"]["side"]: r for r in await pending(client, thread_id)}
+    assert (await respond(client, by_side["left"]["id"], "yes")).status_code == 200
+    await wait_status(client, thread_id, "interrupted")
+    assert await count(service, "checkpoints", thread_id) > 1
+    assert await count(service, "checkpoint_writes", thread_id) > 0
+
+    trimmed = await retention.prune(
+        service.pool,
+        aged(
+            settings,
+            checkpoint_history_keep=1,
+            retention_threads_seconds=0,
+            retention_requests_seconds=0,
+            retention_runs_seconds=0,
+            retention_events_seconds=0,
+            retention_deliveries_seconds=0,
+            retention_audit_seconds=0,
+        ),
+    )
+
+    assert trimmed.rows["checkpoints"] > 0
+    assert await count(service, "checkpoints", thread_id) == 1
+    assert await count(service, "checkpoint_writes", thread_id) > 0
+    assert (
+        await respond(client, by_side["right"]["id"], {"decision": "reject"})
+    ).status_code == 200
+    await wait_status(client, thread_id, "completed")
+    body = (await client.get(f"/api/v1/threads/{thread_id}")).json()
+    assert sorted(map(tuple, body["values"]["log"])) == [
+        ("after",),
+        ("left", "yes"),
+        ("right", "reject"),
+    ]
