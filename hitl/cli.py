@@ -125,7 +125,7 @@ async def _work(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with Service.open(settings.model_copy(update={"runner": True})) as service:
+    async with Service.open(settings.model_copy(update={"runner": True}), kind="worker") as service:
         assert service.runner is not None
         _worker_name.name_ = service.runner.owner  # log lines name the runs' lease owner
         print(f"HITL worker {service.runner.owner} running graph runs", flush=True)

@@ -212,6 +212,15 @@ class Settings(BaseSettings):
         "0 keeps it all.",
     )
 
+    # operations (see hitl/workers.py and hitl/metrics.py)
+    worker_heartbeat_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=20,
+        description="Seconds between a process's heartbeats in hitl_workers (the Status page); "
+        "at most 20, so that three fit in the minute the page looks back.",
+    )
+
 
 def _floats(value: str) -> list[float]:
     return [float(x) for x in value.split(",") if x.strip()]

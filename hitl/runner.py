@@ -24,10 +24,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
-import socket
 import traceback
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +36,7 @@ from langgraph.types import Command, Interrupt, StateSnapshot
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import db, deadlines, logcontext, metrics, requests, runs
+from hitl import db, deadlines, logcontext, metrics, requests, runs, workers
 from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.config import Settings
@@ -53,10 +50,6 @@ log = logging.getLogger("hitl.runner")
 _NOTHING = object()
 # The key under which `invoke` returns the interrupts a run stopped at (LangGraph >= 0.4).
 _INTERRUPTS = "__interrupt__"
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 @dataclass(frozen=True)
@@ -88,7 +81,7 @@ class Runner:
         self.graphs = graphs
         self.registry = registry
         self.settings = settings
-        self.owner = owner or worker_name()
+        self.owner = owner or workers.worker_name()
         self.wakeup = asyncio.Event()
         self._active: dict[int, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()

@@ -17,7 +17,7 @@ from langgraph.pregel import Pregel
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
-from hitl import db, deadlines, events, idempotency, keys, retention, threads, timers
+from hitl import db, deadlines, events, idempotency, keys, retention, threads, timers, workers
 from hitl._aio import wait_event
 from hitl.auth.apikeys import KeyCache
 from hitl.bus import Bus
@@ -44,6 +44,7 @@ class Service:
     checkpointer: PooledPostgresSaver
     graphs: Mapping[str, Pregel[Any, Any]]
     notifier: Notifier
+    identity: workers.Identity
     runner: Runner | None = None
     deliverer: Deliverer | None = None
     # API keys resolved lately; any revocation anywhere empties it (NOTIFY on KEYS_CHANNEL).
@@ -59,8 +60,14 @@ class Service:
     @classmethod
     @contextlib.asynccontextmanager
     async def open(
-        cls, settings: Settings | None = None, registry: GraphRegistry | None = None
+        cls,
+        settings: Settings | None = None,
+        registry: GraphRegistry | None = None,
+        *,
+        kind: workers.Kind = "serve",
     ) -> AsyncIterator[Service]:
+        """Start everything; ``kind`` is what the heartbeat row says this process is (``serve``:
+        it answers HTTP too, ``worker``: `hitl worker`)."""
         settings = settings or Settings()
         if registry is None:
             load_modules(settings.graph_modules)
@@ -82,22 +89,26 @@ class Service:
             }
             channels = [keys.RUNS_CHANNEL, keys.THREADS_CHANNEL, keys.EVENTS_CHANNEL]
             notifier = Notifier(database_url, [*channels, keys.WEBHOOKS_CHANNEL, keys.KEYS_CHANNEL])
-            service = cls(settings, registry, pool, redis, checkpointer, graphs, notifier)
+            identity = workers.Identity.here(kind, _work(kind, settings))
+            service = cls(settings, registry, pool, redis, checkpointer, graphs, notifier, identity)
             notifier.add_listener(keys.KEYS_CHANNEL, service.key_cache.clear)
             await notifier.start()
             stack.push_async_callback(notifier.stop)
+            async with pool.connection() as conn:
+                await workers.beat(conn, identity)  # seen from now on, idle or not
             stack.push_async_callback(service._stop_tasks)
             if settings.runner:
-                service.runner = Runner(pool, graphs, registry, settings)
+                service.runner = Runner(pool, graphs, registry, settings, owner=identity.id)
                 notifier.add_listener(keys.RUNS_CHANNEL, service.runner.notify)
                 service._spawn(service.runner.run(), "hitl-runner")
                 service._spawn(service._fire_timers(), "hitl-timers")
             service._spawn(service._relay_events(), "hitl-event-relay")
             if settings.webhook_delivery:
-                service.deliverer = Deliverer(pool, settings)
+                service.deliverer = Deliverer(pool, settings, owner=identity.id)
                 notifier.add_listener(keys.WEBHOOKS_CHANNEL, service.deliverer.notify)
                 service._spawn(service.deliverer.run(), "hitl-webhooks")
             service._spawn(service._housekeeping(), "hitl-housekeeping")
+            service._spawn(service._heartbeat(), "hitl-heartbeat")
             if settings.retention_interval > 0:
                 service._spawn(service._prune(), "hitl-retention")
             log.info("service ready: graphs %s", ", ".join(registry.names()) or "(none)")
@@ -117,6 +128,13 @@ class Service:
             if task.get_name() not in ("hitl-runner", "hitl-webhooks"):
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Last, once the runs held are finished or released: the process is gone.
+        try:
+            async with asyncio.timeout(5):
+                async with self.pool.connection() as conn:
+                    await workers.stopped(conn, self.identity.id)
+        except Exception as exc:  # the row goes stale, then is forgotten
+            log.warning("could not mark this worker stopped: %s", exc)
 
     async def _relay_events(self) -> None:
         """Move committed events from the outbox to Redis, in batches."""
@@ -159,6 +177,16 @@ class Service:
             except Exception as exc:
                 log.warning("housekeeping: %s", exc)
             await wait_event(self._stopping, max(self.settings.poll_interval, 1.0))
+
+    async def _heartbeat(self) -> None:
+        """Renew this process's row in hitl_workers (see `hitl.workers`)."""
+        while not await wait_event(self._stopping, self.settings.worker_heartbeat_seconds):
+            try:
+                async with self.pool.connection() as conn:
+                    if forgotten := await workers.beat(conn, self.identity):
+                        log.info("forgot %d workers silent for a day", forgotten)
+            except Exception as exc:
+                log.warning("heartbeat: %s", exc)
 
     async def _prune(self) -> None:
         """Delete what has aged out (see hitl/retention.py), every ``retention_interval``."""
@@ -206,6 +234,19 @@ class Service:
                 await wait_event(changed, min(remaining, 1.0))
         finally:
             self.notifier.remove_listener(keys.THREADS_CHANNEL, on_change)
+
+
+def _work(kind: workers.Kind, settings: Settings) -> tuple[str, ...]:
+    """What a process with these settings runs, for its heartbeat row."""
+    found = [
+        ("api", kind == "serve"),
+        ("runner", settings.runner),
+        ("timers", settings.runner),
+        ("webhook_delivery", settings.webhook_delivery),
+        ("event_relay", True),
+        ("retention", settings.retention_interval > 0),
+    ]
+    return tuple(name for name, runs in found if runs)
 
 
 async def _engines(settings: Settings, stack: contextlib.AsyncExitStack) -> tuple[str, str]:

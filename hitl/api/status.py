@@ -1,10 +1,9 @@
 """``GET /api/v1/status``, the service at a glance for operators (the UI's ``/status`` too), and
 ``GET /metrics`` for Prometheus (see `hitl.metrics`).
 
-Figures come from Postgres, so every process reports the same. Workers are the lease owners of
-running runs: a worker renews its leases every third of ``HITL_RUN_LEASE_SECONDS``, so its last
-heartbeat is its newest lease's expiry minus the lease length. An idle worker holds no lease and
-is not seen (that needs a table of worker heartbeats).
+Figures come from Postgres, so every process reports the same. Workers are the service
+processes whose heartbeat (``hitl_workers``, see `hitl.workers`) is less than a minute old, idle
+ones included, with the runs they hold.
 """
 
 from __future__ import annotations
@@ -16,13 +15,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from hitl import workers
 from hitl.api.deps import Admin, ServiceDep
 from hitl.metrics import CONTENT_TYPE, Metrics
 from hitl.service import Service
 
 router = APIRouter(tags=["status"])
 
-WORKER_WINDOW_SECONDS = 60
 # Delivery success is computed over the newest attempts only (a backward scan of the primary
 # key, since attempts have no index on their time); more than this in an hour sets `capped`.
 ATTEMPTS_SCANNED = 50_000
@@ -40,17 +39,6 @@ SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
                 FILTER (WHERE status = 'queued' AND available_at <= now())), 0)::float8
            AS oldest_queued_age
 FROM hitl_runs WHERE status IN ('queued', 'running')
-"""
-
-# Lease owners of running runs whose last renewal (expiry minus the lease) is recent.
-WORKERS = """
-SELECT lease_owner AS name, count(*) AS runs,
-       max(lease_expires_at) - %(lease)s * interval '1 second' AS last_heartbeat
-FROM hitl_runs WHERE status = 'running' AND lease_owner IS NOT NULL
-GROUP BY lease_owner
-HAVING max(lease_expires_at) - %(lease)s * interval '1 second'
-       >= now() - %(window)s * interval '1 second'
-ORDER BY name
 """
 
 ATTEMPTS_LAST_HOUR = """
@@ -83,12 +71,6 @@ class Runs(BaseModel):
     oldest_queued_age_seconds: float
 
 
-class Worker(BaseModel):
-    name: str
-    runs: int
-    last_heartbeat: datetime
-
-
 class Deliveries(BaseModel):
     """Webhook attempts of the last hour by outcome; ``success_rate`` is None without any."""
 
@@ -117,7 +99,7 @@ class Status(BaseModel):
 
     pending: Pending | None
     runs: Runs | None
-    workers: list[Worker] | None
+    workers: list[workers.Worker] | None
     deliveries_last_hour: Deliveries | None
     disabled_endpoints: list[DisabledEndpoint] | None
     events_unrelayed: int | None
@@ -155,11 +137,11 @@ async def read_status(service: Service) -> Status:
                 running=r["running"],
                 oldest_queued_age_seconds=r["oldest_queued_age"],
             )
-            cur = await conn.execute(
-                WORKERS,
-                {"lease": service.settings.run_lease_seconds, "window": WORKER_WINDOW_SECONDS},
+            figures["workers"] = await workers.recent(
+                conn,
+                heartbeat_seconds=service.settings.worker_heartbeat_seconds,
+                lease_seconds=service.settings.run_lease_seconds,
             )
-            figures["workers"] = [Worker.model_validate(w) for w in await cur.fetchall()]
             cur = await conn.execute(ATTEMPTS_LAST_HOUR, {"scan": ATTEMPTS_SCANNED})
             figures["deliveries_last_hour"] = _deliveries(await cur.fetchall())
             cur = await conn.execute(DISABLED_ENDPOINTS)

@@ -25,11 +25,11 @@ import httpx
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from hitl import workers
 from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.config import Settings
 from hitl.db import queries as q
-from hitl.runner import worker_name
 from hitl.webhooks import endpoints, schedule, signing
 from hitl.webhooks.ssrf import BlockedAddress, guarded_client
 
@@ -157,7 +157,7 @@ class Deliverer:
     ) -> None:
         self.pool = pool
         self.settings = settings
-        self.owner = owner or worker_name()
+        self.owner = owner or workers.worker_name()
         self.schedule = settings.webhook_schedule
         self.client = client or guarded_client(
             settings.webhook_networks,

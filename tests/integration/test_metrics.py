@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from typing import Any
 
 import httpx
@@ -149,8 +151,14 @@ async def test_status_api_and_page_show_the_figures(
     assert status["pending"]["oldest_age_seconds"] >= 0
     assert status["runs"]["queued"] == 0
     assert status["runs"]["running"] == 1
-    [worker] = status["workers"]
-    assert worker["name"] == "elsewhere:42:abc" and worker["runs"] == 1
+    # This process by its heartbeat, and a worker known only as the owner of a running run (a
+    # version from before heartbeats).
+    by_name = {w["name"]: w for w in status["workers"]}
+    assert by_name.keys() == {service.identity.id, "elsewhere:42:abc"}
+    old = by_name["elsewhere:42:abc"]
+    assert old["runs"] == 1 and old["kind"] is None and old["state"] == "alive"
+    here = by_name[service.identity.id]
+    assert here["kind"] == "serve" and here["runs"] == 0 and here["state"] == "alive"
     assert status["deliveries_last_hour"] == {
         "attempts": 2,
         "succeeded": 1,
@@ -185,3 +193,62 @@ async def test_status_api_and_page_show_the_figures(
 def test_apps_in_one_process_keep_their_own_registries(settings: Settings) -> None:
     first, second = create_app(settings), create_app(settings)
     assert first.state.metrics.registry is not second.state.metrics.registry
+
+
+async def worker_seen(client: httpx.AsyncClient, name: str) -> dict[str, Any] | None:
+    r = await client.get("/api/v1/status")
+    assert r.status_code == 200, r.text
+    found = [w for w in r.json()["workers"] if w["name"] == name]
+    return found[0] if found else None
+
+
+async def test_idle_workers_show_by_their_heartbeat_until_they_stop(
+    client: httpx.AsyncClient, service: Service, settings: Settings
+) -> None:
+    beating = settings.model_copy(update={"worker_heartbeat_seconds": 0.1, "runner": False})
+    async with Service.open(beating, kind="worker") as idle:
+        name = idle.identity.id
+        first = await worker_seen(client, name)  # registered before the service was ready
+        assert first is not None
+        assert first["kind"] == "worker" and first["state"] == "alive" and first["runs"] == 0
+        assert first["pid"] == os.getpid() and first["host"] == socket.gethostname()
+        assert first["work"] == ["webhook_delivery", "event_relay", "retention"]
+        assert first["version"] and first["stopped_at"] is None
+        for _ in range(100):  # it holds nothing, yet its heartbeat moves on
+            seen = await worker_seen(client, name)
+            if seen and seen["last_heartbeat"] > first["last_heartbeat"]:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"the heartbeat of {name} never moved")
+
+        # A process that stopped beating 30 s ago is stale; one silent for two days is not
+        # listed, and the next heartbeat of any process forgets it.
+        async with service.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO hitl_workers (id, kind, host, pid, version, last_heartbeat_at)"
+                " VALUES ('quiet:1:a', 'worker', 'quiet', 1, '0', now() - interval '30 seconds'),"
+                "        ('gone:2:b', 'worker', 'gone', 2, '0', now() - interval '2 days')"
+            )
+        stale = await worker_seen(client, "quiet:1:a")
+        assert stale is not None and stale["state"] == "stale"
+        assert await worker_seen(client, "gone:2:b") is None
+        for _ in range(100):
+            async with service.pool.connection() as conn:
+                cur = await conn.execute("SELECT id FROM hitl_workers WHERE id = 'gone:2:b'")
+                if await cur.fetchone() is None:
+                    break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the two-day-old worker row was never forgotten")
+
+        page = (await client.get("/status")).text
+        row = page.split(f'<tr data-worker="{name}">', 1)[1].split("</tr>", 1)[0]
+        assert "<td>worker</td>" in row and "webhook_delivery, event_relay, retention" in row
+        assert 'badge s-succeeded">alive' in row and "<td>0</td>" in row
+        assert 'badge s-failed">stale' in page.split('<tr data-worker="quiet:1:a">', 1)[1]
+
+    stopped = await worker_seen(client, name)  # a clean stop says so
+    assert stopped is not None and stopped["state"] == "stopped" and stopped["stopped_at"]
+    page = (await client.get("/status")).text
+    assert 'class="badge">stopped' in page.split(f'<tr data-worker="{name}">', 1)[1]
