@@ -72,6 +72,7 @@ def serve(settings: Settings, *, reload: bool = False) -> None:
     from hitl.api import create_app
 
     _configure_logging(settings.log_level, settings.log_format)
+    _share_metrics(settings)
     print(
         f"HITL service on http://{settings.host}:{settings.port}  (API docs at /docs)", flush=True
     )
@@ -116,21 +117,45 @@ def _graph_dirs(settings: Settings) -> set[Path]:
     return found
 
 
+def _share_metrics(settings: Settings) -> None:
+    """The processes of this host that share a metrics folder report each other's figures
+    (prometheus-client's multiprocess mode, see hitl/_metrics_dir.py). Process-wide: only the
+    commands that own their process (serve, worker) turn it on, before any metric exists."""
+    folder = settings.shared_metrics_dir
+    if folder is not None:
+        from hitl import _metrics_dir
+
+        _metrics_dir.use(folder)
+
+
 async def _work(settings: Settings) -> None:
     import signal
 
+    from hitl.metrics import Metrics
     from hitl.service import Service
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with Service.open(settings.model_copy(update={"runner": True}), kind="worker") as service:
-        assert service.runner is not None
-        _worker_name.name_ = service.runner.owner  # log lines name the runs' lease owner
-        print(f"HITL worker {service.runner.owner} running graph runs", flush=True)
-        await stop.wait()
-        logging.getLogger("hitl.worker").info("stopping: no new runs; finishing the held ones")
+    metrics = Metrics()
+    exporter = None
+    if settings.metrics_port is not None:  # scraped on its own host (no shared state in it)
+        exporter = metrics.serve(settings.host, settings.metrics_port)
+        print(f"metrics on http://{settings.host}:{settings.metrics_port}/metrics", flush=True)
+    try:
+        async with Service.open(
+            settings.model_copy(update={"runner": True}), kind="worker", observer=metrics
+        ) as service:
+            assert service.runner is not None
+            _worker_name.name_ = service.runner.owner  # log lines name the runs' lease owner
+            print(f"HITL worker {service.runner.owner} running graph runs", flush=True)
+            await stop.wait()
+            logging.getLogger("hitl.worker").info("stopping: no new runs; finishing the held ones")
+    finally:
+        if exporter is not None:
+            await asyncio.to_thread(exporter.shutdown)
+            exporter.server_close()
     logging.getLogger("hitl.worker").info("stopped")
 
 
@@ -257,6 +282,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "worker", help="execute graph runs (no HTTP); run as many as you like"
     )
     worker_cmd.add_argument(
+        "--metrics-port",
+        type=int,
+        default=defaults.metrics_port,
+        help="serve this process's /metrics on this port, at HITL_HOST (for a worker on a host "
+        f"of its own) [HITL_METRICS_PORT, now {defaults.metrics_port or 'off'}]",
+    )
+    worker_cmd.add_argument(
         "--check",
         action="store_true",
         help="exit 0 if Postgres and Redis answer and migrations are applied, else 1 (readiness)",
@@ -294,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.check:
             sys.exit(check(settings))
         _configure_logging(settings.log_level, settings.log_format)
+        _share_metrics(settings)
         _run(_work(settings))
     elif args.command == "agent":
         _configure_logging(settings.log_level, settings.log_format)

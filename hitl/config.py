@@ -220,6 +220,25 @@ class Settings(BaseSettings):
         description="Seconds between a process's heartbeats in hitl_workers (the Status page); "
         "at most 20, so that three fit in the minute the page looks back.",
     )
+    metrics_dir: Path | None = Field(
+        None,
+        description="Folder where the service processes of one host write their metrics, so "
+        "that each /metrics reports them all; unset: <data_dir>/metrics with the embedded "
+        "Postgres, else each process its own.",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="`hitl worker` serves its own /metrics on this port, at HITL_HOST.",
+    )
+
+    @property
+    def shared_metrics_dir(self) -> Path | None:
+        """The metrics folder this host's processes share, if any (see hitl/_metrics_dir.py)."""
+        if self.metrics_dir is not None:
+            return self.metrics_dir
+        return self.data_dir / "metrics" if self.database_url is None else None
 
 
 def _floats(value: str) -> list[float]:

@@ -4,12 +4,16 @@ Two kinds of figures, so that any process answers correctly whichever one is scr
 
 - **Shared state** (pending requests and the age of the oldest, requests by state, the run queue,
   threads by status, webhook deliveries, disabled endpoints, events not yet relayed) is read from
-  Postgres at scrape time by `StateCollector`, with a few index-backed queries. Every process
-  reports the same values; aggregate them with ``max`` (or scrape one process), not ``sum``.
-- **Per-process** counters and histograms (HTTP requests, runs started and finished here, time
-  from request to answer for the answers this process's runner applied) live in a
-  `CollectorRegistry` of their own per `Metrics` (one per app, so several apps in one test
-  process do not clash). Sum them over processes.
+  Postgres at scrape time by `StateCollector`, with a few index-backed queries, in the process
+  that is scraped only: it is never written to a metrics file, so it cannot be counted twice.
+  Every API process reports the same values; aggregate them with ``max`` (or scrape one).
+- **Per-process** counters, histograms and gauges (HTTP requests; runs started, retried,
+  finished, in progress and their duration; lease takeovers; webhook attempts; rows pruned; time
+  from request to answer) are what the process's workers report through `Observer`. They live
+  in a `CollectorRegistry` of their own per `Metrics` (one per app, so several apps in one test
+  process do not clash), in memory; or, when the process runs in prometheus-client's
+  multiprocess mode (`hitl._metrics_dir`: `hitl serve` and `hitl worker` sharing a folder on one
+  host), in the folder's files, and a scrape reports the sums over the folder's processes.
 """
 
 from __future__ import annotations
@@ -19,16 +23,27 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hitl import _metrics_dir
 from hitl.models import REQUEST_STATES, THREAD_STATUSES, Request
 
 log = logging.getLogger("hitl.metrics")
@@ -41,6 +56,8 @@ UNMATCHED_ROUTE = (
 
 # Seconds from a request's creation to its answer: people take minutes to days.
 ANSWER_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 259200)
+# Seconds a run takes in one process: a step to an interrupt, or a long node.
+RUN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 
 # -- SQL: each statement reads one index range (the partial or leading-column indexes of
 # migrations 0001 and 0002). The "by state" counts scan their index in full: O(rows) but
@@ -214,30 +231,52 @@ def _by_label(name: str, documentation: str, label: str, counts: dict[str, int])
     return family
 
 
-class RunObserver:
-    """What the runner reports as it works; does nothing (a `hitl worker` without ``/metrics``).
+class Observer:
+    """What a process's workers report as they work: runner, webhook delivery, retention.
 
-    `Metrics` counts it instead.
+    This one does nothing (`NO_METRICS`, for a `Service` without metrics); `Metrics` counts.
     """
 
-    def run_started(self, graph: str, kind: str) -> None:
-        """A run was claimed by this process (again after a takeover)."""
+    def run_started(self, graph: str, kind: str, attempt: int) -> None:
+        """This process claimed a run; ``attempt`` > 1 after a takeover."""
 
-    def run_finished(self, graph: str, status: str) -> None:
-        """A run's result was committed: ``interrupted``, ``completed`` or ``failed``."""
+    def run_finished(self, graph: str, status: str, seconds: float) -> None:
+        """A run's result was committed: ``interrupted``, ``completed`` or ``failed``, after
+        ``seconds`` in this process."""
+
+    def runs_active(self, count: int) -> None:
+        """This process executes ``count`` runs now."""
 
     def answers_applied(self, graph: str, answers: Sequence[Request]) -> None:
         """A run resumed its thread with these answers."""
 
+    def leases_taken_over(self, work: str, count: int) -> None:
+        """This process queued again ``count`` runs (``work="run"``) or deliveries
+        (``"webhook_delivery"``) whose worker stopped renewing their lease."""
 
-NO_RUN_METRICS = RunObserver()
+    def webhook_attempted(self, outcome: str, seconds: float | None) -> None:
+        """One webhook attempt ended: ``succeeded``, ``failed``, ``timeout``, ``error``, ..."""
+
+    def webhooks_active(self, count: int) -> None:
+        """This process has ``count`` webhook attempts in flight."""
+
+    def rows_pruned(self, counts: dict[str, int]) -> None:
+        """A retention batch deleted these rows, per table."""
+
+
+NO_METRICS = Observer()
 
 
 @dataclass
-class Metrics(RunObserver):
-    """One app's metrics: its own registry, the per-process figures, the state collector."""
+class Metrics(Observer):
+    """One app's (or worker's) metrics: its own registry, the per-process figures, the state.
+
+    ``directory`` is the metrics folder of the process (prometheus-client's multiprocess mode,
+    see `hitl._metrics_dir`), or None: then the figures are this registry's, in memory.
+    """
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    directory: Path | None = field(default_factory=_metrics_dir.current)
     state: StateCollector = field(default_factory=StateCollector)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -261,11 +300,55 @@ class Metrics(RunObserver):
             ["graph", "kind"],
             registry=r,
         )
+        self.runs_retried = Counter(
+            "hitl_runs_retried",
+            "Runs this process claimed again after an attempt that did not end (a takeover)",
+            ["graph"],
+            registry=r,
+        )
         self.runs_finished = Counter(
             "hitl_runs_finished",
             "Runs whose result this process recorded, by the thread status they led to",
             ["graph", "status"],
             registry=r,
+        )
+        self.run_duration = Histogram(
+            "hitl_run_duration_seconds",
+            "Time from claiming a run to recording its result, in this process",
+            ["graph", "status"],
+            buckets=RUN_BUCKETS,
+            registry=r,
+        )
+        # livesum: the runs in progress now, over the processes alive (a dead one's go with it).
+        self.runs_in_progress = Gauge(
+            "hitl_runs_in_progress",
+            "Runs being executed now",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.lease_takeovers = Counter(
+            "hitl_lease_takeovers",
+            "Runs and webhook deliveries queued again because their worker stopped renewing "
+            "the lease (it crashed or hung)",
+            ["work"],
+            registry=r,
+        )
+        self.webhook_attempts = Counter(
+            "hitl_webhook_attempts",
+            "Webhook attempts made by this process, by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhook_duration = Histogram(
+            "hitl_webhook_attempt_duration_seconds",
+            "Time a webhook attempt took (connection, request and the response's first bytes)",
+            registry=r,
+        )
+        self.webhooks_in_progress = Gauge(
+            "hitl_webhook_attempts_in_progress",
+            "Webhook attempts in flight now",
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.answer_seconds = Histogram(
             "hitl_request_answer_seconds",
@@ -281,25 +364,51 @@ class Metrics(RunObserver):
             ["table"],
             registry=r,
         )
-        r.register(self.state)
+        # What a scrape shows of the per-process figures: this registry, or the folder's files
+        # (this process's among them).
+        self.figures = CollectorRegistry()
+        if self.directory is not None:
+            MultiProcessCollector(self.figures, str(self.directory))  # type: ignore[no-untyped-call]
+        else:
+            self.figures.register(self.registry)
+        self._scrape = CollectorRegistry()
+        self._scrape.register(self.figures)
+        self._scrape.register(self.state)
 
-    def rows_pruned(self, counts: dict[str, int]) -> None:
-        for table, n in counts.items():
-            self.pruned_rows.labels(table).inc(n)
+    # -- Observer --------------------------------------------------------------------------------
 
-    # -- RunObserver -----------------------------------------------------------------------------
-
-    def run_started(self, graph: str, kind: str) -> None:
+    def run_started(self, graph: str, kind: str, attempt: int) -> None:
         self.runs_started.labels(graph, kind).inc()
+        if attempt > 1:
+            self.runs_retried.labels(graph).inc()
 
-    def run_finished(self, graph: str, status: str) -> None:
+    def run_finished(self, graph: str, status: str, seconds: float) -> None:
         self.runs_finished.labels(graph, status).inc()
+        self.run_duration.labels(graph, status).observe(seconds)
+
+    def runs_active(self, count: int) -> None:
+        self.runs_in_progress.set(count)
 
     def answers_applied(self, graph: str, answers: Sequence[Request]) -> None:
         for answer in answers:
             if answer.responded_at is not None:
                 waited = (answer.responded_at - answer.created_at).total_seconds()
                 self.answer_seconds.labels(graph).observe(max(waited, 0.0))
+
+    def leases_taken_over(self, work: str, count: int) -> None:
+        self.lease_takeovers.labels(work).inc(count)
+
+    def webhook_attempted(self, outcome: str, seconds: float | None) -> None:
+        self.webhook_attempts.labels(outcome).inc()
+        if seconds is not None:
+            self.webhook_duration.observe(seconds)
+
+    def webhooks_active(self, count: int) -> None:
+        self.webhooks_in_progress.set(count)
+
+    def rows_pruned(self, counts: dict[str, int]) -> None:
+        for table, n in counts.items():
+            self.pruned_rows.labels(table).inc(n)
 
     # -- exposition ------------------------------------------------------------------------------
 
@@ -315,7 +424,16 @@ class Metrics(RunObserver):
                 self.state.state = None
             self.state.read_seconds = time.perf_counter() - started
             self.state.graphs = graphs
-            return generate_latest(self.registry)
+            if self.directory is not None:
+                _metrics_dir.forget_dead(self.directory)
+            return generate_latest(self._scrape)
+
+    def serve(self, host: str, port: int) -> WSGIServer:
+        """Serve the per-process figures (not the shared state: the API's /metrics has it) over
+        HTTP on a thread, for a `hitl worker` that Prometheus scrapes on its own host. Stop it
+        with ``shutdown()`` and ``server_close()``."""
+        server, _thread = start_http_server(port, host, registry=self.figures)
+        return server
 
 
 class HTTPMetrics:

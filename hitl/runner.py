@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -87,7 +88,8 @@ class Runner:
         self._stopping = asyncio.Event()
         self._saturated = False
         self._finishing: set[int] = set()  # runs whose result is being recorded
-        self.metrics: metrics.RunObserver = metrics.NO_RUN_METRICS
+        self._started: dict[int, float] = {}  # run id -> when this process claimed it
+        self.metrics: metrics.Observer = metrics.NO_METRICS
         self._defaults = deadlines.defaults_from(settings)
 
     def notify(self, _payload: str = "") -> None:
@@ -126,15 +128,20 @@ class Runner:
             await asyncio.sleep(self.settings.poll_interval)
             return False
         for run in claimed:
-            self.metrics.run_started(run.graph, run.kind)
+            self.metrics.run_started(run.graph, run.kind, run.attempts)
+            self._started[run.id] = time.monotonic()
             task = asyncio.create_task(self._execute_logged(run), name=f"hitl-run-{run.id}")
             self._active[run.id] = task
             task.add_done_callback(functools.partial(self._done, run.id))
+        if claimed:
+            self.metrics.runs_active(len(self._active))
         self._saturated = len(claimed) == free
         return self._saturated
 
     def _done(self, run_id: int, _task: asyncio.Task[None]) -> None:
         self._active.pop(run_id, None)
+        self._started.pop(run_id, None)
+        self.metrics.runs_active(len(self._active))
         if self._saturated:  # runs may be waiting for this slot
             self.wakeup.set()
 
@@ -159,7 +166,8 @@ class Runner:
             ids = list(self._active)
             try:
                 async with self.pool.connection() as conn:
-                    if await runs.reap_expired(conn):
+                    if taken := await runs.reap_expired(conn):
+                        self.metrics.leases_taken_over("run", taken)
                         self.wakeup.set()
                     lease = self.settings.run_lease_seconds
                     held = await runs.heartbeat(conn, self.owner, ids, lease) if ids else set()
@@ -361,7 +369,8 @@ class Runner:
                 },
             )
             rest = await cur.fetchone()
-        self.metrics.run_finished(run.graph, status)
+        started = self._started.get(run.id, time.monotonic())
+        self.metrics.run_finished(run.graph, status, time.monotonic() - started)
         log.info(
             "run %s of thread %s: %s (%d new requests)",
             run.id,

@@ -17,7 +17,18 @@ from langgraph.pregel import Pregel
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
-from hitl import db, deadlines, events, idempotency, keys, retention, threads, timers, workers
+from hitl import (
+    db,
+    deadlines,
+    events,
+    idempotency,
+    keys,
+    metrics,
+    retention,
+    threads,
+    timers,
+    workers,
+)
 from hitl._aio import wait_event
 from hitl.auth.apikeys import KeyCache
 from hitl.bus import Bus
@@ -49,7 +60,9 @@ class Service:
     deliverer: Deliverer | None = None
     # API keys resolved lately; any revocation anywhere empties it (NOTIFY on KEYS_CHANNEL).
     key_cache: KeyCache = field(default_factory=KeyCache)
-    # Sees the rows each pruning batch deleted, per table (the app counts them in /metrics).
+    # What the runner, the deliverer and retention report (`hitl.metrics.Metrics` counts it).
+    observer: metrics.Observer = metrics.NO_METRICS
+    # Sees the rows each pruning batch deleted, per table, besides the metrics.
     on_pruned: Callable[[dict[str, int]], None] | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Loops stop on this flag, not only on cancellation: on Python 3.11 a cancellation that
@@ -65,9 +78,10 @@ class Service:
         registry: GraphRegistry | None = None,
         *,
         kind: workers.Kind = "serve",
+        observer: metrics.Observer = metrics.NO_METRICS,
     ) -> AsyncIterator[Service]:
         """Start everything; ``kind`` is what the heartbeat row says this process is (``serve``:
-        it answers HTTP too, ``worker``: `hitl worker`)."""
+        it answers HTTP too, ``worker``: `hitl worker`); ``observer`` sees the work done."""
         settings = settings or Settings()
         if registry is None:
             load_modules(settings.graph_modules)
@@ -99,12 +113,14 @@ class Service:
             stack.push_async_callback(service._stop_tasks)
             if settings.runner:
                 service.runner = Runner(pool, graphs, registry, settings, owner=identity.id)
+                service.runner.metrics = observer
                 notifier.add_listener(keys.RUNS_CHANNEL, service.runner.notify)
                 service._spawn(service.runner.run(), "hitl-runner")
                 service._spawn(service._fire_timers(), "hitl-timers")
             service._spawn(service._relay_events(), "hitl-event-relay")
             if settings.webhook_delivery:
                 service.deliverer = Deliverer(pool, settings, owner=identity.id)
+                service.deliverer.metrics = observer
                 notifier.add_listener(keys.WEBHOOKS_CHANNEL, service.deliverer.notify)
                 service._spawn(service.deliverer.run(), "hitl-webhooks")
             service._spawn(service._housekeeping(), "hitl-housekeeping")
@@ -206,6 +222,7 @@ class Service:
             await wait_event(self._stopping, interval)
 
     def _pruned(self, counts: dict[str, int]) -> None:
+        self.observer.rows_pruned(counts)
         if self.on_pruned:
             self.on_pruned(counts)
 

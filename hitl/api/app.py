@@ -35,12 +35,9 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with Service.open(settings, registry) as service:
+        async with Service.open(settings, registry, observer=metrics) as service:
             await bootstrap.ensure_admin(service.pool, settings)
             app.state.service = service
-            if service.runner:
-                service.runner.metrics = metrics
-            service.on_pruned = metrics.rows_pruned
             yield
 
     app = FastAPI(

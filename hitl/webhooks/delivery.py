@@ -25,7 +25,7 @@ import httpx
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import workers
+from hitl import metrics, workers
 from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.config import Settings
@@ -169,6 +169,7 @@ class Deliverer:
         self._active: dict[str, asyncio.Task[None]] = {}
         self._outcomes: list[_Outcome] = []
         self._outcome_ready = asyncio.Event()
+        self.metrics: metrics.Observer = metrics.NO_METRICS
 
     def notify(self, _payload: str = "") -> None:
         self.wakeup.set()
@@ -212,10 +213,13 @@ class Deliverer:
             task = asyncio.create_task(self._deliver(delivery), name=f"hitl-webhook-{delivery.id}")
             self._active[delivery.id] = task
             task.add_done_callback(functools.partial(self._done, delivery.id))
+        if rows:
+            self.metrics.webhooks_active(len(self._active))
         return len(rows) == free
 
     def _done(self, delivery_id: str, _task: asyncio.Task[None]) -> None:
         self._active.pop(delivery_id, None)
+        self.metrics.webhooks_active(len(self._active))
         # Claim in batches: once a quarter of the slots is free (or all are).
         free = self.settings.webhook_concurrency - len(self._active)
         if not self._active or free >= max(1, self.settings.webhook_concurrency // 4):
@@ -228,6 +232,8 @@ class Deliverer:
             else:
                 failpoint("before_webhook_send")
                 attempt = await send(self.client, delivery, self.settings.webhook_timeout)
+            latency = attempt.latency_ms
+            self.metrics.webhook_attempted(attempt.outcome, latency and latency / 1000)
             fate = self._fate(delivery, attempt)
             recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._outcomes.append(_Outcome(delivery, attempt, fate, recorded))
@@ -317,7 +323,8 @@ class Deliverer:
             try:
                 async with self.pool.connection() as conn:
                     cur = await conn.execute(q.REAP_EXPIRED_DELIVERIES)
-                    if await cur.fetchall():
+                    if taken := len(await cur.fetchall()):
+                        self.metrics.leases_taken_over("webhook_delivery", taken)
                         self.wakeup.set()
                     if self._active:
                         await conn.execute(

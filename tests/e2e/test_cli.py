@@ -107,3 +107,31 @@ async def test_a_public_address_needs_an_admin_first_then_users_and_keys_from_th
     assert hitl("user", "disable", "boss", env=env).returncode == 0
     assert (await session.get("/api/v1/me")).status_code == 401
     server.terminate()
+
+
+def test_prune_counts_then_deletes_finished_runs_of_live_threads(database_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO hitl_threads (thread_id, graph, status) VALUES ('t', 'g', 'interrupted')"
+        )
+        conn.execute(
+            "INSERT INTO hitl_runs (thread_id, kind, status, finished_at)"
+            " VALUES ('t', 'start', 'done', now() - interval '2 days'),"
+            "        ('t', 'resume', 'done', now())"  # young: stays
+        )
+    env = {"HITL_DATABASE_URL": database_url, "HITL_RETENTION_RUNS_SECONDS": "86400"}
+
+    dry = hitl("prune", "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "would go" in dry.stdout and "hitl_runs" in dry.stdout
+    [line] = [row for row in dry.stdout.splitlines() if row.startswith("hitl_runs")]
+    assert line.split() == ["hitl_runs", "1"]
+
+    real = hitl("prune", env=env)
+    assert real.returncode == 0, real.stderr
+    [line] = [row for row in real.stdout.splitlines() if row.startswith("hitl_runs")]
+    assert line.split() == ["hitl_runs", "1"]
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT kind FROM hitl_runs").fetchall() == [("resume",)]

@@ -65,3 +65,12 @@ async def test_sigkill_before_the_send_then_the_same_webhook_id_arrives(
         assert message.webhook_id == str(state[1])
         payload = Webhook(endpoint["secret"]).verify(message.body, message.headers)
         assert payload["request_id"] == request["id"] and payload["response"] == {"ok": True}
+
+        # The restarted service took the dead one's delivery over when its lease lapsed.
+        takeover = 'hitl_lease_takeovers_total{work="webhook_delivery"} 1.0'
+        for _ in range(100):
+            if takeover in (await client.get("/metrics")).text:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("no webhook delivery takeover counted")

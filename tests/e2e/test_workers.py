@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import select
 import subprocess
 import sys
@@ -27,33 +26,9 @@ from psycopg.conninfo import make_conninfo
 from hitl.launcher import ServiceProcess, base_env
 from tests.conftest import ROOT
 from tests.support.api import GRAPH_MODULES, pending, respond, settle, start
+from tests.support.workers import Worker
 
 THREADS = 50
-
-
-class Worker:
-    """A ``hitl worker`` process; its lease owner name is read from its first line."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hitl.cli", "worker"],
-                env=env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.owner = ""
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not (found := re.search(r"HITL worker (\S+)", self.log.read_text())):
-            assert self.proc.poll() is None, self.log.read_text()
-            assert time.monotonic() < deadline, self.log.read_text()
-            time.sleep(0.1)
-        self.owner = found.group(1)
 
 
 @pytest.fixture
@@ -87,9 +62,7 @@ def cluster(
 
     yield make
     for worker in workers:
-        if worker.proc.poll() is None:
-            worker.proc.kill()
-            worker.proc.wait(30)
+        worker.kill()
 
 
 def counts(path: Path) -> list[str]:

@@ -82,6 +82,12 @@ async def test_a_full_cycle_moves_the_counters_and_gauges(client: httpx.AsyncCli
     assert value(after, "hitl_runs_finished_total", graph="approval", status="failed") == 0
     assert value(after, "hitl_request_answer_seconds_count", graph="approval") == 1
     assert value(after, "hitl_request_answer_seconds_sum", graph="approval") >= 0
+    duration = "hitl_run_duration_seconds_count"
+    assert value(after, duration, graph="approval", status="interrupted") == 1
+    assert value(after, duration, graph="approval", status="completed") == 1
+    assert value(after, "hitl_runs_retried_total", graph="approval") == 0
+    assert value(after, "hitl_runs_in_progress") == 0
+    assert value(after, "hitl_lease_takeovers_total", work="run") == 0
 
     # HTTP figures are labelled by the route's template, never by the raw path.
     respond_ok = {"method": "POST", "route": RESPOND_ROUTE, "status": "200"}
@@ -193,6 +199,13 @@ async def test_status_api_and_page_show_the_figures(
 def test_apps_in_one_process_keep_their_own_registries(settings: Settings) -> None:
     first, second = create_app(settings), create_app(settings)
     assert first.state.metrics.registry is not second.state.metrics.registry
+    # In memory: the multiprocess mode is for the commands that own their process.
+    assert first.state.metrics.directory is None
+    first.state.metrics.run_started("approval", "start", 1)
+    count = "hitl_runs_started_total"
+    labels = {"graph": "approval", "kind": "start"}
+    assert first.state.metrics.registry.get_sample_value(count, labels) == 1
+    assert second.state.metrics.registry.get_sample_value(count, labels) is None
 
 
 async def worker_seen(client: httpx.AsyncClient, name: str) -> dict[str, Any] | None:
@@ -252,3 +265,28 @@ async def test_idle_workers_show_by_their_heartbeat_until_they_stop(
     assert stopped is not None and stopped["state"] == "stopped" and stopped["stopped_at"]
     page = (await client.get("/status")).text
     assert 'class="badge">stopped' in page.split(f'<tr data-worker="{name}">', 1)[1]
+
+
+async def test_a_crashed_workers_run_counts_as_a_takeover_and_a_retry(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    # A run claimed by a worker that died: its lease has lapsed and nobody renews it.
+    async with service.pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO hitl_threads (thread_id, graph, status)"
+            " VALUES ('orphan', 'approval', 'running')"
+        )
+        await conn.execute(
+            "INSERT INTO hitl_runs"
+            " (thread_id, kind, input, status, lease_owner, lease_expires_at, attempts)"
+            " VALUES ('orphan', 'start', '{}', 'running', 'dead:1:abc',"
+            "         now() - interval '1 second', 1)"
+        )
+
+    assert (await settle(client, "orphan"))["status"] == "interrupted"
+    samples = await eventually(
+        client, "hitl_runs_finished_total", 1, graph="approval", status="interrupted"
+    )
+    assert value(samples, "hitl_lease_takeovers_total", work="run") == 1
+    assert value(samples, "hitl_runs_retried_total", graph="approval") == 1
+    assert value(samples, "hitl_runs_started_total", graph="approval", kind="start") == 1
