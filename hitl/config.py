@@ -6,6 +6,7 @@ import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -13,7 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Everything the service reads from its environment. Built once and passed around."""
 
-    model_config = SettingsConfigDict(env_prefix="HITL_", extra="ignore")
+    # Errors name the setting and the reason but not the value: some values are secrets.
+    model_config = SettingsConfigDict(env_prefix="HITL_", extra="ignore", hide_input_in_errors=True)
 
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port the HTTP server listens on.")
@@ -240,6 +242,68 @@ class Settings(BaseSettings):
             return self.metrics_dir
         return self.data_dir / "metrics" if self.database_url is None else None
 
+    # notifications (email over SMTP, Slack incoming webhooks; see hitl/notifications/)
+    public_url: str | None = Field(
+        None,
+        description="The service's address as people reach it, for links in notifications; "
+        "unset: http://127.0.0.1:<port>.",
+    )
+    smtp_host: str | None = Field(None, description="SMTP server for email; unset: no email.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP server port.")
+    smtp_tls: Literal["none", "starttls", "tls"] = Field(
+        "starttls",
+        description="none (plain), starttls (upgrade the connection) or tls (TLS from the start).",
+    )
+    smtp_username: str | None = Field(None, description="SMTP user name; unset: no login.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_from: str = Field("hitl@localhost", description="The From address of notification emails.")
+    slack_webhook_url: SecretStr | None = Field(
+        None, description="Slack incoming-webhook URL; unset: no Slack messages."
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not _is_http_url(value):
+            raise ValueError("must be an http or https URL, e.g. https://hitl.example.com")
+        return value
+
+    @field_validator("smtp_host")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("slack_webhook_url")
+    @classmethod
+    def _check_slack_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not _is_http_url(value.get_secret_value().strip()):
+            raise ValueError("must be an http or https URL")
+        return SecretStr(value.get_secret_value().strip())
+
+    @property
+    def link_base(self) -> str:
+        """Where links in notifications point: ``public_url``, else this host and port."""
+        return self.public_url or f"http://127.0.0.1:{self.port}"
+
+    @property
+    def notification_channels(self) -> list[str]:
+        """The channels this process can send: ``email`` with an SMTP host, ``slack`` with a
+        webhook URL."""
+        return [c for c, on in (("email", self.smtp_host), ("slack", self.slack_webhook_url)) if on]
+
 
 def _floats(value: str) -> list[float]:
     return [float(x) for x in value.split(",") if x.strip()]
+
+
+def _is_http_url(value: str) -> bool:
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, TypeError):
+        return False
+    return url.scheme in ("http", "https") and bool(url.host)

@@ -17,3 +17,6 @@ WEBHOOKS_CHANNEL = "hitl_webhooks"
 #: NOTIFY channel telling every process that an API key was revoked (REVOKE_KEY in
 #: hitl/auth/queries.py names it literally): their key caches empty at once.
 KEYS_CHANNEL = "hitl_keys"
+
+#: NOTIFY channel that wakes the notification senders (the 0006 migration's trigger names it).
+NOTIFICATIONS_CHANNEL = "hitl_notifications"

@@ -3,17 +3,19 @@
 Two kinds of figures, so that any process answers correctly whichever one is scraped:
 
 - **Shared state** (pending requests and the age of the oldest, requests by state, the run queue,
-  threads by status, webhook deliveries, disabled endpoints, events not yet relayed) is read from
-  Postgres at scrape time by `StateCollector`, with a few index-backed queries, in the process
-  that is scraped only: it is never written to a metrics file, so it cannot be counted twice.
-  Every API process reports the same values; aggregate them with ``max`` (or scrape one).
+  threads by status, webhook deliveries, notifications, disabled endpoints, events not yet
+  relayed) is read from Postgres at scrape time by `StateCollector`, with a few index-backed
+  queries, in the process that is scraped only: it is never written to a metrics file, so it
+  cannot be counted twice. Every API process reports the same values; aggregate them with
+  ``max`` (or scrape one).
 - **Per-process** counters, histograms and gauges (HTTP requests; runs started, retried,
-  finished, in progress and their duration; lease takeovers; webhook attempts; rows pruned; time
-  from request to answer) are what the process's workers report through `Observer`. They live
-  in a `CollectorRegistry` of their own per `Metrics` (one per app, so several apps in one test
-  process do not clash), in memory; or, when the process runs in prometheus-client's
-  multiprocess mode (`hitl._metrics_dir`: `hitl serve` and `hitl worker` sharing a folder on one
-  host), in the folder's files, and a scrape reports the sums over the folder's processes.
+  finished, in progress and their duration; lease takeovers; webhook attempts; notifications
+  sent or given up on; rows pruned; time from request to answer) are what the process's workers
+  report through `Observer`. They live in a `CollectorRegistry` of their own per `Metrics` (one
+  per app, so several apps in one test process do not clash), in memory; or, when the process
+  runs in prometheus-client's multiprocess mode (`hitl._metrics_dir`: `hitl serve` and `hitl
+  worker` sharing a folder on one host), in the folder's files, and a scrape reports the sums
+  over the folder's processes.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ log = logging.getLogger("hitl.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DELIVERY_STATES = ("pending", "delivering", "succeeded", "failed")
+NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed")
 UNMATCHED_ROUTE = (
     "<unmatched>"  # one label for every path no route matched (no cardinality blow-up)
 )
@@ -84,6 +87,8 @@ FROM hitl_runs WHERE status = 'queued'
 
 DELIVERIES_BY_STATE = "SELECT state, count(*) AS n FROM hitl_webhook_deliveries GROUP BY state"
 
+NOTIFICATIONS_BY_STATUS = "SELECT status, count(*) AS n FROM hitl_notifications GROUP BY status"
+
 DISABLED_ENDPOINTS = "SELECT count(*) AS n FROM hitl_webhook_endpoints WHERE NOT enabled"
 
 UNRELAYED_EVENTS = """
@@ -111,6 +116,7 @@ class State:
     runs_queued_oldest_seconds: float
     runs_running: int
     deliveries: dict[str, int]
+    notifications: dict[str, int]
     endpoints_disabled: int
     events_unrelayed: int
     events_unrelayed_oldest_seconds: float
@@ -143,6 +149,7 @@ async def read_state(conn: AsyncConnection[Any]) -> State:
         runs_queued_oldest_seconds=float(queue["oldest"]),
         runs_running=int(queue["running"]),
         deliveries=by("state", await rows(DELIVERIES_BY_STATE), DELIVERY_STATES),
+        notifications=by("status", await rows(NOTIFICATIONS_BY_STATUS), NOTIFICATION_STATUSES),
         endpoints_disabled=int(disabled["n"]),
         events_unrelayed=int(unrelayed["n"]),
         events_unrelayed_oldest_seconds=float(unrelayed["oldest"]),
@@ -207,6 +214,12 @@ class StateCollector(Collector):
         yield _by_label(
             "hitl_webhook_deliveries", "Webhook deliveries by state", "state", s.deliveries
         )
+        yield _by_label(
+            "hitl_notifications",
+            "Notifications (email, Slack) by status",
+            "status",
+            s.notifications,
+        )
         yield _gauge(
             "hitl_webhook_endpoints_disabled", "Disabled webhook endpoints", s.endpoints_disabled
         )
@@ -232,7 +245,8 @@ def _by_label(name: str, documentation: str, label: str, counts: dict[str, int])
 
 
 class Observer:
-    """What a process's workers report as they work: runner, webhook delivery, retention.
+    """What a process's workers report as they work: runner, webhook delivery, retention,
+    notifications.
 
     This one does nothing (`NO_METRICS`, for a `Service` without metrics); `Metrics` counts.
     """
@@ -251,8 +265,9 @@ class Observer:
         """A run resumed its thread with these answers."""
 
     def leases_taken_over(self, work: str, count: int) -> None:
-        """This process queued again ``count`` runs (``work="run"``) or deliveries
-        (``"webhook_delivery"``) whose worker stopped renewing their lease."""
+        """This process queued again ``count`` runs (``work="run"``), deliveries
+        (``"webhook_delivery"``) or notifications (``"notification"``) whose worker stopped
+        renewing their lease."""
 
     def webhook_attempted(self, outcome: str, seconds: float | None) -> None:
         """One webhook attempt ended: ``succeeded``, ``failed``, ``timeout``, ``error``, ..."""
@@ -262,6 +277,9 @@ class Observer:
 
     def rows_pruned(self, counts: dict[str, int]) -> None:
         """A retention batch deleted these rows, per table."""
+
+    def notification_settled(self, channel: str, status: str) -> None:
+        """A notification was ``sent``, or ``failed`` for good, by this process."""
 
 
 NO_METRICS = Observer()
@@ -328,8 +346,8 @@ class Metrics(Observer):
         )
         self.lease_takeovers = Counter(
             "hitl_lease_takeovers",
-            "Runs and webhook deliveries queued again because their worker stopped renewing "
-            "the lease (it crashed or hung)",
+            "Runs, webhook deliveries and notifications queued again because their worker "
+            "stopped renewing the lease (it crashed or hung)",
             ["work"],
             registry=r,
         )
@@ -362,6 +380,12 @@ class Metrics(Observer):
             "hitl_retention_deleted_rows",
             "Rows deleted by retention in this process, by table",
             ["table"],
+            registry=r,
+        )
+        self.notifications = Counter(
+            "hitl_notifications_settled",
+            "Notifications this process sent, or gave up on (failed), by channel",
+            ["channel", "status"],
             registry=r,
         )
         # What a scrape shows of the per-process figures: this registry, or the folder's files
@@ -409,6 +433,9 @@ class Metrics(Observer):
     def rows_pruned(self, counts: dict[str, int]) -> None:
         for table, n in counts.items():
             self.pruned_rows.labels(table).inc(n)
+
+    def notification_settled(self, channel: str, status: str) -> None:
+        self.notifications.labels(channel, status).inc()
 
     # -- exposition ------------------------------------------------------------------------------
 

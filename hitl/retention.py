@@ -14,8 +14,8 @@ What goes (each age a setting; 0 keeps it forever):
   to tell the answers it applied itself (``previous_run_id``). Settled requests keep a NULL
   ``run_id`` (``ON DELETE SET NULL``), which nothing reads;
 - **events** already relayed to the bus, for ``retention_events_seconds``;
-- **webhook deliveries** that succeeded or failed for good (their attempts cascade), for
-  ``retention_deliveries_seconds``;
+- **webhook deliveries** that succeeded or failed for good (their attempts cascade), and
+  **notifications** sent or failed for good, for ``retention_deliveries_seconds``;
 - **audit** entries for ``retention_audit_seconds`` (kept longest by default).
 
 Pending requests are never deleted, and neither are interrupted, queued or running threads,
@@ -179,6 +179,20 @@ SELECT (SELECT count(*) FROM doomed) AS hitl_webhook_deliveries,
            AS hitl_webhook_attempts
 """
 
+_AGED_NOTIFICATIONS = """
+SELECT id FROM hitl_notifications
+WHERE status IN ('sent', 'failed') AND updated_at < now() - %(age)s * interval '1 second'
+"""
+
+PRUNE_NOTIFICATIONS = f"""
+WITH doomed AS (
+    {_AGED_NOTIFICATIONS} ORDER BY updated_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+), gone AS (DELETE FROM hitl_notifications WHERE id IN (SELECT id FROM doomed) RETURNING 1)
+SELECT count(*) AS hitl_notifications FROM gone
+"""
+
+COUNT_NOTIFICATIONS = f"SELECT count(*) AS hitl_notifications FROM ({_AGED_NOTIFICATIONS}) doomed"
+
 _AGED_AUDIT = "SELECT id FROM hitl_audit WHERE at < now() - %(age)s * interval '1 second'"
 
 PRUNE_AUDIT = f"""
@@ -289,6 +303,13 @@ _KINDS = (
         COUNT_DELIVERIES,
         "hitl_webhook_deliveries",
     ),
+    _Kind(
+        "notifications",
+        "retention_deliveries_seconds",
+        PRUNE_NOTIFICATIONS,
+        COUNT_NOTIFICATIONS,
+        "hitl_notifications",
+    ),
     _Kind("audit", "retention_audit_seconds", PRUNE_AUDIT, COUNT_AUDIT, "hitl_audit"),
 )
 
@@ -303,6 +324,7 @@ TABLES = (
     "hitl_events",
     "hitl_webhook_deliveries",
     "hitl_webhook_attempts",
+    "hitl_notifications",
     "hitl_audit",
 )
 

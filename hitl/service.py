@@ -36,6 +36,8 @@ from hitl.checkpointer import PooledPostgresSaver
 from hitl.config import Settings
 from hitl.db import migrate
 from hitl.models import ThreadWithValues
+from hitl.notifications import queue as notification_queue
+from hitl.notifications.sender import Sender
 from hitl.notify import Notifier
 from hitl.registry import GraphRegistry, default_registry, load_modules
 from hitl.runner import Runner
@@ -60,7 +62,9 @@ class Service:
     deliverer: Deliverer | None = None
     # API keys resolved lately; any revocation anywhere empties it (NOTIFY on KEYS_CHANNEL).
     key_cache: KeyCache = field(default_factory=KeyCache)
-    # What the runner, the deliverer and retention report (`hitl.metrics.Metrics` counts it).
+    sender: Sender | None = None
+    # What the runner, the deliverer, the notification sender and retention report
+    # (`hitl.metrics.Metrics` counts it).
     observer: metrics.Observer = metrics.NO_METRICS
     # Sees the rows each pruning batch deleted, per table, besides the metrics.
     on_pruned: Callable[[dict[str, int]], None] | None = None
@@ -102,7 +106,10 @@ class Service:
                 for name in registry.names()
             }
             channels = [keys.RUNS_CHANNEL, keys.THREADS_CHANNEL, keys.EVENTS_CHANNEL]
-            notifier = Notifier(database_url, [*channels, keys.WEBHOOKS_CHANNEL, keys.KEYS_CHANNEL])
+            notifier = Notifier(
+                database_url,
+                [*channels, keys.WEBHOOKS_CHANNEL, keys.KEYS_CHANNEL, keys.NOTIFICATIONS_CHANNEL],
+            )
             identity = workers.Identity.here(kind, _work(kind, settings))
             service = cls(settings, registry, pool, redis, checkpointer, graphs, notifier, identity)
             notifier.add_listener(keys.KEYS_CHANNEL, service.key_cache.clear)
@@ -123,6 +130,12 @@ class Service:
                 service.deliverer.metrics = observer
                 notifier.add_listener(keys.WEBHOOKS_CHANNEL, service.deliverer.notify)
                 service._spawn(service.deliverer.run(), "hitl-webhooks")
+            await _record_channels(pool, settings)
+            if settings.notification_channels:
+                service.sender = Sender(pool, settings, owner=identity.id)
+                service.sender.metrics = observer
+                notifier.add_listener(keys.NOTIFICATIONS_CHANNEL, service.sender.notify)
+                service._spawn(service.sender.run(), "hitl-notifications")
             service._spawn(service._housekeeping(), "hitl-housekeeping")
             service._spawn(service._heartbeat(), "hitl-heartbeat")
             if settings.retention_interval > 0:
@@ -140,8 +153,10 @@ class Service:
             await self.runner.stop()
         if self.deliverer:
             await self.deliverer.stop()
+        if self.sender:
+            await self.sender.stop()
         for task in self._tasks:
-            if task.get_name() not in ("hitl-runner", "hitl-webhooks"):
+            if task.get_name() not in ("hitl-runner", "hitl-webhooks", "hitl-notifications"):
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         # Last, once the runs held are finished or released: the process is gone.
@@ -262,8 +277,25 @@ def _work(kind: workers.Kind, settings: Settings) -> tuple[str, ...]:
         ("webhook_delivery", settings.webhook_delivery),
         ("event_relay", True),
         ("retention", settings.retention_interval > 0),
+        ("notifications", bool(settings.notification_channels)),
     ]
     return tuple(name for name, runs in found if runs)
+
+
+async def _record_channels(pool: AsyncConnectionPool[Any], settings: Settings) -> None:
+    """Queue notifications for the channels this process can send (see hitl/notifications/)."""
+    async with pool.connection() as conn:
+        changed = await notification_queue.set_channels(conn, settings.notification_channels)
+    for channel, enabled in sorted(changed.items()):
+        if enabled:
+            log.info("%s notifications on", channel)
+        else:
+            # Every process records its own settings: one started without them turns them off.
+            log.warning(
+                "%s notifications off: this process is not configured for them (%s unset)",
+                channel,
+                "HITL_SMTP_HOST" if channel == "email" else "HITL_SLACK_WEBHOOK_URL",
+            )
 
 
 async def _engines(settings: Settings, stack: contextlib.AsyncExitStack) -> tuple[str, str]:

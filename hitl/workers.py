@@ -53,7 +53,8 @@ class Identity:
     host: str
     pid: int
     version: str
-    work: tuple[str, ...]  # api, runner, timers, webhook_delivery, event_relay, retention
+    # api, runner, timers, webhook_delivery, event_relay, retention, notifications
+    work: tuple[str, ...]
 
     @classmethod
     def here(cls, kind: Kind, work: tuple[str, ...], worker_id: str | None = None) -> Identity:

@@ -1,0 +1,21 @@
+"""Notifications: email (SMTP) and Slack messages when a request is created, escalated or
+reminded, each with a link to the request's page.
+
+How an event becomes notifications, atomically (like webhook deliveries): every state change
+writes its event to ``hitl_events`` in the statement that makes the change; a trigger on that
+table (``hitl_queue_notifications``, migration 0006) inserts, for ``request.created``,
+``request.escalated`` and ``request.reminded``, one ``hitl_notifications`` row per email
+recipient and one for Slack, in the same transaction. So a notification exists if and only if
+its event does, whichever code path wrote it. The trigger cannot read settings: each process
+records the channels it is configured for in ``hitl_notification_channels`` when it starts
+(`queue.set_channels`), and the trigger queues for those.
+
+Recipients are computed when the event commits (`hitl.notifications.preferences` for the email
+opt-out). The message is written when it is sent (`content`, `smtp`, `slack`), from the request
+as it is then, by the sender loop (`sender`) that every service process runs for its channels.
+"""
+
+from __future__ import annotations
+
+EVENT_TYPES = ("request.created", "request.escalated", "request.reminded")
+"""The events that notify people (the 0006 migration's trigger names them too)."""

@@ -1,0 +1,215 @@
+"""The notifications table: which channels are on, claiming due notifications with a lease,
+recording what an attempt came to, and reading a request's notifications.
+
+Rows are written by the 0006 migration's trigger on ``hitl_events`` (see the package's
+docstring); this module only moves them along ``pending -> sending -> sent | failed``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from psycopg import AsyncConnection
+from pydantic import BaseModel
+
+from hitl.notifications.content import RequestFacts
+
+Channel = Literal["email", "slack"]
+Status = Literal["pending", "sending", "sent", "failed"]
+STATUSES: tuple[str, ...] = ("pending", "sending", "sent", "failed")
+
+# -- SQL ----------------------------------------------------------------------------------------
+
+# This process's channels become the ones the trigger queues for; returns what changed.
+SET_CHANNELS = """
+UPDATE hitl_notification_channels
+SET enabled = (channel = ANY(%(channels)s::text[])), updated_at = now()
+WHERE enabled IS DISTINCT FROM (channel = ANY(%(channels)s::text[]))
+RETURNING channel, enabled
+"""
+
+# Due notifications of the channels this process can send, leased to it, with the request
+# fields their message uses. The attempt is counted here: a sender that dies mid-send used it.
+CLAIM = """
+WITH picked AS (
+    SELECT id FROM hitl_notifications
+    WHERE status = 'pending' AND next_attempt_at <= now()
+      AND channel = ANY(%(channels)s::text[])
+    ORDER BY next_attempt_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE hitl_notifications n
+    SET status = 'sending', lease_owner = %(owner)s, attempts = n.attempts + 1,
+        lease_expires_at = now() + %(lease)s * interval '1 second', updated_at = now()
+    FROM picked WHERE n.id = picked.id
+    RETURNING n.id, n.channel, n.recipient, n.event_type, n.attempts, n.details, n.request_id
+)
+SELECT c.*, r.kind, r.graph, r.title, r.value, r.state, r.expires_at
+FROM claimed c JOIN hitl_requests r ON r.id = c.request_id
+ORDER BY c.id
+"""
+
+# An attempt's outcome, only while this sender still holds the notification.
+RECORD = """
+UPDATE hitl_notifications
+SET status = %(status)s, next_attempt_at = now() + %(delay)s * interval '1 second',
+    lease_owner = NULL, lease_expires_at = NULL, last_error = %(error)s, updated_at = now(),
+    sent_at = CASE WHEN %(status)s::text = 'sent' THEN now() END
+WHERE id = %(id)s AND lease_owner = %(owner)s AND status = 'sending'
+RETURNING id
+"""
+
+HEARTBEAT = """
+UPDATE hitl_notifications SET lease_expires_at = now() + %s * interval '1 second'
+WHERE lease_owner = %s AND status = 'sending' AND id = ANY(%s)
+"""
+
+# Notifications whose sender stopped renewing its lease: due again (the attempt it was making
+# counts), or failed if that was the last one.
+REAP_EXPIRED = """
+UPDATE hitl_notifications
+SET status = CASE WHEN attempts >= %(max_attempts)s THEN 'failed' ELSE 'pending' END,
+    last_error = 'the sender stopped during attempt ' || attempts || ' (its lease lapsed)',
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+WHERE status = 'sending' AND lease_expires_at < now()
+RETURNING id, status
+"""
+
+# Given back unsent at shutdown: the attempt did not happen.
+RELEASE = """
+UPDATE hitl_notifications
+SET status = 'pending', attempts = attempts - 1, lease_owner = NULL, lease_expires_at = NULL,
+    updated_at = now()
+WHERE lease_owner = %s AND status = 'sending' AND id = ANY(%s)
+"""
+
+OF_REQUEST = """
+SELECT id, channel, recipient, username, event_id, event_type, request_id, status, attempts,
+       next_attempt_at, last_error, created_at, updated_at, sent_at
+FROM hitl_notifications WHERE request_id = %s ORDER BY created_at, id
+"""
+
+# -- records ------------------------------------------------------------------------------------
+
+
+class Notification(BaseModel):
+    """One message to one recipient about one event, and where it stands."""
+
+    id: str
+    channel: Channel
+    recipient: str
+    username: str | None = None
+    event_id: int
+    event_type: str
+    request_id: str
+    status: Status
+    attempts: int
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A notification leased to this sender, with what its message needs."""
+
+    id: str
+    channel: Channel
+    recipient: str
+    event_type: str
+    attempts: int  # counting the one about to be made
+    details: dict[str, Any]
+    request: RequestFacts
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> Claimed:
+        details = row["details"]
+        return cls(
+            id=str(row["id"]),
+            channel=row["channel"],
+            recipient=row["recipient"],
+            event_type=row["event_type"],
+            attempts=row["attempts"],
+            details=details if isinstance(details, dict) else json.loads(details or "{}"),
+            request=RequestFacts(
+                id=str(row["request_id"]),
+                kind=row["kind"],
+                graph=row["graph"],
+                title=row["title"],
+                value=row["value"],
+                state=row["state"],
+                expires_at=row["expires_at"],
+            ),
+        )
+
+
+# -- functions ----------------------------------------------------------------------------------
+
+
+async def set_channels(conn: AsyncConnection[Any], channels: list[str]) -> dict[str, bool]:
+    """Make ``channels`` the ones notifications are queued for; return those that changed."""
+    cur = await conn.execute(SET_CHANNELS, {"channels": channels})
+    return {row["channel"]: row["enabled"] for row in await cur.fetchall()}
+
+
+async def claim(
+    conn: AsyncConnection[Any], owner: str, channels: list[str], lease: float, limit: int
+) -> list[Claimed]:
+    params = {"owner": owner, "channels": channels, "lease": lease, "limit": limit}
+    cur = await conn.execute(CLAIM, params)
+    return [Claimed.of(row) for row in await cur.fetchall()]
+
+
+async def record(
+    conn: AsyncConnection[Any],
+    notification_id: str,
+    owner: str,
+    *,
+    status: Status,
+    delay: float = 0.0,
+    error: str | None = None,
+) -> bool:
+    """Record an attempt's outcome; False if this sender no longer held the notification."""
+    params = {"id": notification_id, "owner": owner, "status": status}
+    cur = await conn.execute(RECORD, {**params, "delay": delay, "error": error})
+    return await cur.fetchone() is not None
+
+
+async def heartbeat(conn: AsyncConnection[Any], owner: str, ids: list[str], lease: float) -> None:
+    await conn.execute(HEARTBEAT, (lease, owner, ids))
+
+
+async def reap_expired(conn: AsyncConnection[Any], max_attempts: int) -> list[dict[str, Any]]:
+    cur = await conn.execute(REAP_EXPIRED, {"max_attempts": max_attempts})
+    return list(await cur.fetchall())
+
+
+async def release(conn: AsyncConnection[Any], owner: str, ids: list[str]) -> None:
+    await conn.execute(RELEASE, (owner, ids))
+
+
+async def of_request(conn: AsyncConnection[Any], request_id: str) -> list[Notification]:
+    """The request's notifications, oldest first (none for an id that is not a request's)."""
+    try:
+        uuid.UUID(request_id)
+    except ValueError:
+        return []
+    cur = await conn.execute(OF_REQUEST, (request_id,))
+    return [
+        Notification.model_validate(
+            {
+                **row,
+                "id": str(row["id"]),
+                "request_id": str(row["request_id"]),
+                "next_attempt_at": row["next_attempt_at"] if row["status"] == "pending" else None,
+            }
+        )
+        for row in await cur.fetchall()
+    ]

@@ -1,0 +1,114 @@
+"""What notifications say, and what they never say; the settings that configure them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pydantic
+import pytest
+
+from hitl.config import Settings
+from hitl.notifications import content, slack, smtp
+from hitl.notifications.preferences import NotificationPreferences
+
+RID = "6f1c2a9e-0000-4000-8000-000000000001"
+
+
+def facts(value: Any = None, **fields: Any) -> content.RequestFacts:
+    base: dict[str, Any] = {
+        "id": RID,
+        "kind": "interrupt",
+        "graph": "approval",
+        "title": None,
+        "value": value,
+        "state": "pending",
+    }
+    return content.RequestFacts(**{**base, **fields})
+
+
+def test_the_title_is_the_inboxs_unless_that_would_show_the_raw_value() -> None:
+    assert content.title_of(facts({"question": "Ship it?", "diff": "secret"})) == "Ship it?"
+    assert content.title_of(facts(None, kind="external", graph=None, title="Deploy?")) == "Deploy?"
+    # No title, summary, question or kind: the inbox shows a preview of the value; we do not.
+    raw = facts({"api_key": "sk-live-123", "amount": 5})
+    assert content.title_of(raw) == "A request in approval needs an answer"
+    assert "sk-live" not in content.build("request.created", raw, {}, "http://x").plain()
+    assert content.title_of(facts("a bare string value")) == "A request in approval needs an answer"
+
+
+def test_what_a_message_says_for_each_event() -> None:
+    request = facts({"question": "Ship it?"}, expires_at=datetime(2031, 5, 6, 7, 8, tzinfo=UTC))
+    created = content.build("request.created", request, {}, "https://hitl.example.com/")
+    assert created.subject == "Ship it?"
+    assert created.link == f"https://hitl.example.com/requests/{RID}"
+    assert ("Graph", "approval") in created.facts
+    assert ("Deadline", "2031-05-06 07:08 UTC") in created.facts
+
+    reminded = content.build(
+        "request.reminded", request, {"deadline_at": "2030-01-02T03:04:05+00:00"}, "http://h"
+    )
+    assert reminded.subject == "Reminder: Ship it?"
+    assert ("Deadline", "2030-01-02 03:04 UTC") in reminded.facts  # the event's deadline
+    assert reminded.reason.startswith("Reminder")
+
+    escalated = content.build("request.escalated", request, {"deadline_at": "garbage"}, "http://h")
+    assert escalated.subject == "Escalated: Ship it?"
+    assert ("Deadline", "2031-05-06 07:08 UTC") in escalated.facts  # unreadable: the request's
+
+    answered = content.build("request.created", facts({"question": "Q"}, state="resumed"), {}, "x")
+    assert ("State", "resumed (no answer is needed any more)") in answered.facts
+
+
+def test_a_subject_is_one_line() -> None:
+    request = facts(None, kind="external", graph=None, title="Line one\r\nBcc: eve@example.com")
+    subject = content.build("request.created", request, {}, "http://h").subject
+    assert "\n" not in subject and "\r" not in subject
+    msg = smtp.build(
+        content.build("request.created", request, {}, "http://h"),
+        sender="hitl@example.com",
+        to="ana@example.com",
+        notification_id="n-1",
+    )
+    assert msg["Bcc"] is None and msg["Message-ID"] == "<n-1@hitl.notifications>"
+    assert msg.get_body(("plain",)) is not None and msg.get_body(("html",)) is not None
+
+
+def test_slack_markup_from_agents_is_escaped() -> None:
+    request = facts(None, kind="external", graph=None, title="<!channel> & <http://x|click>")
+    body = slack.payload(content.build("request.created", request, {}, "http://h"))
+    section = body["blocks"][0]["text"]["text"]
+    assert (
+        "<!channel>" not in section and "&lt;!channel&gt; &amp; &lt;http://x|click&gt;" in section
+    )
+    assert section.startswith(f"*<http://h/requests/{RID}|")
+    assert body["blocks"][-1]["elements"][0]["url"] == f"http://h/requests/{RID}"
+
+
+def test_notification_settings() -> None:
+    assert Settings().notification_channels == []
+    assert Settings(port=9001).link_base == "http://127.0.0.1:9001"
+    on = Settings(
+        smtp_host="mail.example.com",
+        slack_webhook_url="https://hooks.slack.com/services/T/B/x",
+        public_url="https://hitl.example.com/",
+    )
+    assert on.notification_channels == ["email", "slack"]
+    assert on.link_base == "https://hitl.example.com"
+    assert "hooks.slack.com" not in repr(on) and "hooks.slack.com" not in str(on.model_dump())
+
+    with pytest.raises(pydantic.ValidationError) as bad:
+        Settings(slack_webhook_url="hooks.slack.com/services/T/B/s3cret")
+    assert "slack_webhook_url" in str(bad.value) and "s3cret" not in str(bad.value)
+    with pytest.raises(pydantic.ValidationError, match="public_url"):
+        Settings(public_url="hitl.example.com")
+    with pytest.raises(pydantic.ValidationError, match="smtp_tls"):
+        Settings(smtp_tls="ssl")
+
+
+def test_only_an_explicit_false_turns_email_off() -> None:
+    assert NotificationPreferences.of({}).email is True
+    assert NotificationPreferences.of({"email": True, "other": 1}).email is True
+    assert NotificationPreferences.of({"email": False}).email is False
+    assert NotificationPreferences.of({"email": "false"}).email is False
+    assert NotificationPreferences.of(None).email is True
