@@ -62,7 +62,7 @@ async def send(settings: Settings, msg: EmailMessage, to: str) -> Outcome:
             username=settings.smtp_username or None,
             password=password if settings.smtp_username else None,
             use_tls=settings.smtp_tls == "tls",
-            start_tls=True if settings.smtp_tls == "starttls" else False,
+            start_tls=settings.smtp_tls == "starttls",
             timeout=settings.webhook_timeout,
         )
     except aiosmtplib.SMTPRecipientsRefused as exc:

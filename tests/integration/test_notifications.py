@@ -246,12 +246,24 @@ async def test_escalations_and_reminders_go_to_the_people_they_concern(
     await add_user(pool, "hal", groups=("ops",), preferences={"email": False})
     request_id = await external_request(client, slack.url("/agent"), title="Rotate the keys?")
     await settled(pool, request_id, 4)  # unassigned: ana, bob, gus (hal opted out) and Slack
+    # Other events, and events about no request of ours, notify nobody.
+    async with pool.connection() as conn:
+        await emit(conn, "request.responded", {"request_id": request_id})
+        await emit(
+            conn, "request.escalated", {"request_id": "00000000-0000-0000-0000-000000000000"}
+        )
     async with pool.connection() as conn:
         await conn.execute(
             "UPDATE hitl_requests SET assignees = '{bob}', assigned_groups = '{ops}' WHERE id = %s",
             (request_id,),
         )
     smtp.received.clear()
+    # Webhook endpoints can subscribe to these events too.
+    r = await client.post(
+        "/api/v1/webhooks",
+        json={"url": slack.url("/events"), "events": ["request.escalated", "request.reminded"]},
+    )
+    assert r.status_code == 201, r.text
 
     # A reminder that names nobody goes to the request's assignees and assigned groups.
     async with pool.connection() as conn:
@@ -265,7 +277,7 @@ async def test_escalations_and_reminders_go_to_the_people_they_concern(
     assert reminders[bob].message["Subject"] == "Reminder: Rotate the keys?"
     assert "Reminder: a request is still waiting for an answer." in reminders[bob].text
     assert "Deadline: 2030-01-02 03:04 UTC" in reminders[bob].text
-    await slack.wait_for(2)
+    await slack.wait_for(3)  # its Slack message and its webhook event, before the next event
 
     # An escalation goes to whom the event names.
     async with pool.connection() as conn:
@@ -279,12 +291,15 @@ async def test_escalations_and_reminders_go_to_the_people_they_concern(
     assert escalation.message["Subject"] == "Escalated: Rotate the keys?"
     assert "escalated" in escalation.text
 
-    posts = await slack.wait_for(3)
+    await slack.wait_for(5)
+    posts = [r for r in slack.received if r.path == SLACK_PATH]
     assert [p.json["text"].split(":")[0] for p in posts] == [
         "Rotate the keys?",
         "Reminder",
         "Escalated",
     ]
+    events = sorted((r for r in slack.received if r.path == "/events"), key=lambda r: r.at)
+    assert [e.json["type"] for e in events] == ["request.reminded", "request.escalated"]
     found = await settled(pool, request_id, 4 + 3 + 2)
     assert {n.event_type for n in found} == {
         "request.created",
@@ -292,12 +307,7 @@ async def test_escalations_and_reminders_go_to_the_people_they_concern(
         "request.escalated",
     }
 
-    # Other events, and events about no request of ours, notify nobody.
     async with pool.connection() as conn:
-        await emit(conn, "request.responded", {"request_id": request_id})
-        await emit(
-            conn, "request.escalated", {"request_id": "00000000-0000-0000-0000-000000000000"}
-        )
         cur = await conn.execute("SELECT count(*) AS n FROM hitl_notifications")
         assert (await cur.fetchone()) == {"n": 9}
 

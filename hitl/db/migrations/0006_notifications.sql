@@ -57,11 +57,17 @@ DECLARE
     people     text[];
     groups     text[];
     details    jsonb;
+    email_on   boolean;
+    slack_on   boolean;
     queued     integer := 0;
     n          integer;
 BEGIN
-    IF NOT (NEW.data ? 'request_id') THEN
-        RETURN NULL;
+    SELECT coalesce(bool_or(enabled) FILTER (WHERE channel = 'email'), false),
+           coalesce(bool_or(enabled) FILTER (WHERE channel = 'slack'), false)
+    INTO email_on, slack_on
+    FROM hitl_notification_channels;
+    IF NOT (email_on OR slack_on) OR NOT (NEW.data ? 'request_id') THEN
+        RETURN NULL;  -- notifications off (the default): one small read per request event
     END IF;
     req_id := (NEW.data ->> 'request_id')::uuid;
     SELECT assignees, assigned_groups INTO people, groups FROM hitl_requests WHERE id = req_id;
@@ -79,7 +85,7 @@ BEGIN
     END IF;
     details := jsonb_strip_nulls(jsonb_build_object('deadline_at', NEW.data -> 'deadline_at'));
 
-    IF (SELECT enabled FROM hitl_notification_channels WHERE channel = 'email') THEN
+    IF email_on THEN
         INSERT INTO hitl_notifications
             (channel, recipient, username, event_id, event_type, request_id, details)
         SELECT 'email', btrim(u.email), u.username, NEW.id, NEW.type, req_id, details
@@ -97,7 +103,7 @@ BEGIN
         GET DIAGNOSTICS n = ROW_COUNT;
         queued := queued + n;
     END IF;
-    IF (SELECT enabled FROM hitl_notification_channels WHERE channel = 'slack') THEN
+    IF slack_on THEN
         INSERT INTO hitl_notifications
             (channel, recipient, event_id, event_type, request_id, details)
         VALUES ('slack', 'slack', NEW.id, NEW.type, req_id, details)
