@@ -10,9 +10,10 @@ its event does, whichever code path wrote it. The trigger cannot read settings: 
 records the channels it is configured for in ``hitl_notification_channels`` when it starts
 (`queue.set_channels`), and the trigger queues for those.
 
-Recipients are computed when the event commits (`hitl.notifications.preferences` for the email
-opt-out). The message is written when it is sent (`content`, `smtp`, `slack`), from the request
-as it is then, by the sender loop (`sender`) that every service process runs for its channels.
+Recipients are computed when the event commits, from ``hitl_users`` (a person turns email off
+with ``{"email": false}`` in their preferences: ``PATCH /api/v1/me/preferences``). The message
+is written when it is sent (`content`, `smtp`, `slack`), from the request as it is then, by the
+sender loop (`sender`) that every service process runs for its channels.
 """
 
 from __future__ import annotations

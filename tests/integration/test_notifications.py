@@ -18,8 +18,9 @@ from pydantic import SecretStr
 from hitl import logcontext
 from hitl.config import Settings
 from hitl.launcher import free_port
-from hitl.notifications import preferences, queue
+from hitl.notifications import queue
 from hitl.service import Service
+from tests.support import auth
 from tests.support.api import pending, settle, start
 from tests.support.receiver import Receiver
 from tests.support.smtp import Mail, SMTPSink
@@ -199,39 +200,34 @@ async def test_a_graph_run_notifies_responders_by_email_and_slack_with_links_tha
 
 
 async def test_turning_email_off_keeps_a_person_out_of_the_next_notifications(
-    client: httpx.AsyncClient, service: Service, smtp: SMTPSink, slack: Receiver
+    client: httpx.AsyncClient,
+    client_for: Callable[..., httpx.AsyncClient],
+    service: Service,
+    smtp: SMTPSink,
+    slack: Receiver,
 ) -> None:
     pool = service.pool
-    ana = await add_user(pool, "ana")
+    password = await auth.make_user(client, "ana", email="ana@example.com")
     bob = await add_user(pool, "bob")
-    async with pool.connection() as conn:
-        assert (await preferences.get(conn, "ana")).email is True
-        off = await preferences.set_email(conn, "ana", False, actor="ana")
-        assert off.email is False and (await preferences.get(conn, "ana")).email is False
-        with pytest.raises(preferences.UserNotFound):
-            await preferences.set_email(conn, "nobody", False, actor="ana")
-        cur = await conn.execute(
-            "SELECT actor, action, subject, data FROM hitl_audit WHERE action = 'user.preferences'"
-        )
-        assert await cur.fetchall() == [
-            {
-                "actor": "ana",
-                "action": "user.preferences",
-                "subject": "ana",
-                "data": {"email": False},
-            }
-        ]
+    ana = client_for()  # ana, signed in, sets her own preference
+    csrf = await auth.sign_in(ana, "ana", password)
 
+    async def email_me(on: bool) -> None:
+        r = await ana.patch(
+            "/api/v1/me/preferences", json={"email": on}, headers={"X-CSRF-Token": csrf}
+        )
+        assert r.status_code == 200 and r.json()["email"] is on, r.text
+
+    await email_me(False)
     first = await external_request(client, slack.url("/agent"), title="Deploy to production?")
     [mail] = await smtp.wait_for(1)
     assert mail.rcpt_tos == [bob]
     await settled(pool, first, 2)  # bob's email and the Slack message
 
-    async with pool.connection() as conn:
-        assert (await preferences.set_email(conn, "ana", True, actor="admin")).email is True
+    await email_me(True)
     second = await external_request(client, slack.url("/agent"), title="Roll back?")
     found = await settled(pool, second, 3)
-    assert {n.recipient for n in found if n.channel == "email"} == {ana, bob}
+    assert {n.recipient for n in found if n.channel == "email"} == {"ana@example.com", bob}
     mails = await smtp.wait_for(3)
     assert len(mails) == 3 and mails[0].message["Subject"] == "Deploy to production?"
 

@@ -1,22 +1,12 @@
-"""People in the database for tests, written with plain SQL (the identity schema of 0004)."""
+"""People in the database for tests, made with the account functions (`hitl.auth.users`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-ADD_USER = """
-INSERT INTO hitl_users (username, email, role, preferences, disabled_at)
-VALUES (%(username)s, %(email)s, %(role)s, %(preferences)s,
-        CASE WHEN %(disabled)s THEN now() END)
-RETURNING id
-"""
-
-ADD_GROUP = "INSERT INTO hitl_groups (name) VALUES (%s) ON CONFLICT DO NOTHING"
-
-ADD_MEMBER = "INSERT INTO hitl_group_members (group_name, user_id) VALUES (%s, %s)"
+from hitl.auth import users
 
 
 async def add_user(
@@ -29,22 +19,15 @@ async def add_user(
     disabled: bool = False,
     groups: tuple[str, ...] = (),
 ) -> str:
-    """Add a user (``email=""``: ``<username>@example.com``); return the address."""
+    """Add an account without a password (``email=""``: ``<username>@example.com``); return
+    its address."""
     address = f"{username}@example.com" if email == "" else email
     async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(
-            ADD_USER,
-            {
-                "username": username,
-                "email": address,
-                "role": role,
-                "preferences": Jsonb(preferences or {}),
-                "disabled": disabled,
-            },
-        )
-        row = await cur.fetchone()
-        assert row is not None
+        user = await users.create(conn, username, role=role, email=address, actor="tests")
         for group in groups:
-            await conn.execute(ADD_GROUP, (group,))
-            await conn.execute(ADD_MEMBER, (group, row["id"]))
+            await users.add_to_group(conn, username, group, actor="tests")
+        if preferences:
+            await users.set_preferences(conn, user.id, preferences)
+        if disabled:
+            await users.set_disabled(conn, username, True, actor="tests")
     return address or ""

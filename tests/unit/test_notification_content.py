@@ -10,7 +10,6 @@ import pytest
 
 from hitl.config import Settings
 from hitl.notifications import content, slack, smtp
-from hitl.notifications.preferences import NotificationPreferences
 
 RID = "6f1c2a9e-0000-4000-8000-000000000001"
 
@@ -104,11 +103,3 @@ def test_notification_settings() -> None:
         Settings(public_url="hitl.example.com")
     with pytest.raises(pydantic.ValidationError, match="smtp_tls"):
         Settings(smtp_tls="ssl")
-
-
-def test_only_an_explicit_false_turns_email_off() -> None:
-    assert NotificationPreferences.of({}).email is True
-    assert NotificationPreferences.of({"email": True, "other": 1}).email is True
-    assert NotificationPreferences.of({"email": False}).email is False
-    assert NotificationPreferences.of({"email": "false"}).email is False
-    assert NotificationPreferences.of(None).email is True
