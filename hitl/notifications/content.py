@@ -37,7 +37,7 @@ class RequestFacts:
     title: str | None
     value: Any
     state: str
-    expires_at: datetime | None = None
+    deadline_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def deadline_of(details: dict[str, Any], request: RequestFacts) -> datetime | No
             at = None
         if at is not None:
             return at if at.tzinfo else at.replace(tzinfo=UTC)
-    return request.expires_at
+    return request.deadline_at
 
 
 def build(

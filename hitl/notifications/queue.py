@@ -49,7 +49,7 @@ WITH picked AS (
     FROM picked WHERE n.id = picked.id
     RETURNING n.id, n.channel, n.recipient, n.event_type, n.attempts, n.details, n.request_id
 )
-SELECT c.*, r.kind, r.graph, r.title, r.value, r.state, r.expires_at
+SELECT c.*, r.kind, r.graph, r.title, r.value, r.state, r.deadline_at
 FROM claimed c JOIN hitl_requests r ON r.id = c.request_id
 ORDER BY c.id
 """
@@ -145,7 +145,7 @@ class Claimed:
                 title=row["title"],
                 value=row["value"],
                 state=row["state"],
-                expires_at=row["expires_at"],
+                deadline_at=row["deadline_at"],
             ),
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -143,29 +144,33 @@ def by_recipient(mails: list[Mail]) -> dict[str, Mail]:
     return found
 
 
-async def test_a_graph_run_notifies_responders_by_email_and_slack_with_links_that_work(
+async def test_a_graph_run_notifies_its_assignees_by_email_and_slack_with_links_that_work(
     client: httpx.AsyncClient, service: Service, smtp: SMTPSink, slack: Receiver
 ) -> None:
     pool = service.pool
     ana = await add_user(pool, "ana")
-    bob = await add_user(pool, "bob", role="admin")
-    await add_user(pool, "carl", role="viewer")  # may look, not answer: not told
-    await add_user(pool, "dora", email=None)  # no address
-    await add_user(pool, "eve", disabled=True)
-    await add_user(pool, "fay", preferences={"email": False})  # turned email off
+    await add_user(pool, "bob", role="admin")  # may answer anything, but it is not for him
+    gus = await add_user(pool, "gus", groups=("ops",))
+    await add_user(pool, "carl", role="viewer", groups=("ops",))  # may look, not answer
+    await add_user(pool, "dora", email=None, groups=("ops",))  # no address
+    await add_user(pool, "eve", disabled=True, groups=("ops",))
+    await add_user(pool, "fay", preferences={"email": False}, groups=("ops",))  # email off
 
-    thread_id = await start(client, "approval", {})
+    # The interrupt's value assigns it (hitl.assignment).
+    terms = {"assignees": ["ana"], "assigned_groups": ["ops"]}
+    thread_id = await start(client, "timed", {"terms": terms})
     assert (await settle(client, thread_id))["status"] == "interrupted"
     [request] = await pending(client, thread_id)
+    assert (request["assignees"], request["assigned_groups"]) == (["ana"], ["ops"])
     link = f"{BASE}/requests/{request['id']}"
 
     mails = by_recipient(await smtp.wait_for(2))
-    assert set(mails) == {ana, bob}
+    assert set(mails) == {ana, gus}
     [post] = await slack.wait_for(1)
     found = await settled(pool, request["id"], 3)
     assert {(n.channel, n.recipient, n.username, n.status, n.attempts) for n in found} == {
         ("email", ana, "ana", "sent", 1),
-        ("email", bob, "bob", "sent", 1),
+        ("email", gus, "gus", "sent", 1),
         ("slack", "slack", None, "sent", 1),
     }
     assert all(n.event_type == "request.created" and n.last_error is None for n in found)
@@ -177,7 +182,7 @@ async def test_a_graph_run_notifies_responders_by_email_and_slack_with_links_tha
     ids = {n.recipient: n.id for n in found}
     assert mail.message["Message-ID"] == f"<{ids[ana]}@hitl.notifications>"
     assert "A new request is waiting for an answer." in mail.text
-    assert "Graph: approval" in mail.text
+    assert "Graph: timed" in mail.text
     assert f"Open it: {link}" in mail.text
     assert f'href="{link}"' in mail.html
 
@@ -199,7 +204,7 @@ async def test_a_graph_run_notifies_responders_by_email_and_slack_with_links_tha
     assert 'hitl_notifications{status="sent"} 3.0' in metrics
 
 
-async def test_turning_email_off_keeps_a_person_out_of_the_next_notifications(
+async def test_unassigned_requests_go_to_responders_and_admins_who_want_email(
     client: httpx.AsyncClient,
     client_for: Callable[..., httpx.AsyncClient],
     service: Service,
@@ -208,7 +213,9 @@ async def test_turning_email_off_keeps_a_person_out_of_the_next_notifications(
 ) -> None:
     pool = service.pool
     password = await auth.make_user(client, "ana", email="ana@example.com")
-    bob = await add_user(pool, "bob")
+    bob = await add_user(pool, "bob", role="admin")
+    cy = await add_user(pool, "cy")
+    await add_user(pool, "carl", role="viewer")
     ana = client_for()  # ana, signed in, sets her own preference
     csrf = await auth.sign_in(ana, "ana", password)
 
@@ -220,92 +227,101 @@ async def test_turning_email_off_keeps_a_person_out_of_the_next_notifications(
 
     await email_me(False)
     first = await external_request(client, slack.url("/agent"), title="Deploy to production?")
-    [mail] = await smtp.wait_for(1)
-    assert mail.rcpt_tos == [bob]
-    await settled(pool, first, 2)  # bob's email and the Slack message
+    found = await settled(pool, first, 3)
+    assert {n.recipient for n in found if n.channel == "email"} == {bob, cy}
 
     await email_me(True)
     second = await external_request(client, slack.url("/agent"), title="Roll back?")
-    found = await settled(pool, second, 3)
-    assert {n.recipient for n in found if n.channel == "email"} == {"ana@example.com", bob}
-    mails = await smtp.wait_for(3)
-    assert len(mails) == 3 and mails[0].message["Subject"] == "Deploy to production?"
+    found = await settled(pool, second, 4)
+    assert {n.recipient for n in found if n.channel == "email"} == {"ana@example.com", bob, cy}
+    mails = await smtp.wait_for(5)
+    assert len(mails) == 5
+    assert [m.rcpt_tos for m in mails if m.message["Subject"] == "Roll back?"].count([cy]) == 1
 
 
-async def test_escalations_and_reminders_go_to_the_people_they_concern(
+def minute(at: str) -> str:
+    """A deadline as messages show it."""
+    return datetime.fromisoformat(at).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def test_reminders_and_escalations_of_a_deadline_go_to_the_people_they_concern(
     client: httpx.AsyncClient, service: Service, smtp: SMTPSink, slack: Receiver
 ) -> None:
     pool = service.pool
-    await add_user(pool, "ana")  # a responder, assigned nothing
+    await add_user(pool, "ana")  # a responder the request is not for
     bob = await add_user(pool, "bob")
     gus = await add_user(pool, "gus", groups=("ops",))
     await add_user(pool, "hal", groups=("ops",), preferences={"email": False})
-    request_id = await external_request(client, slack.url("/agent"), title="Rotate the keys?")
-    await settled(pool, request_id, 4)  # unassigned: ana, bob, gus (hal opted out) and Slack
-    # Other events, and events about no request of ours, notify nobody.
-    async with pool.connection() as conn:
-        await emit(conn, "request.responded", {"request_id": request_id})
-        await emit(
-            conn, "request.escalated", {"request_id": "00000000-0000-0000-0000-000000000000"}
-        )
-    async with pool.connection() as conn:
-        await conn.execute(
-            "UPDATE hitl_requests SET assignees = '{bob}', assigned_groups = '{ops}' WHERE id = %s",
-            (request_id,),
-        )
-    smtp.received.clear()
+    cy = await add_user(pool, "cy", groups=("leads",))
     # Webhook endpoints can subscribe to these events too.
     r = await client.post(
         "/api/v1/webhooks",
-        json={"url": slack.url("/events"), "events": ["request.escalated", "request.reminded"]},
+        json={"url": slack.url("/events"), "events": ["request.reminded", "request.escalated"]},
     )
     assert r.status_code == 201, r.text
 
-    # A reminder that names nobody goes to the request's assignees and assigned groups.
-    async with pool.connection() as conn:
-        await emit(
-            conn,
-            "request.reminded",
-            {"request_id": request_id, "deadline_at": "2030-01-02T03:04:00Z"},
-        )
-    reminders = by_recipient(await smtp.wait_for(2))
-    assert set(reminders) == {bob, gus}
-    assert reminders[bob].message["Subject"] == "Reminder: Rotate the keys?"
-    assert "Reminder: a request is still waiting for an answer." in reminders[bob].text
-    assert "Deadline: 2030-01-02 03:04 UTC" in reminders[bob].text
-    await slack.wait_for(3)  # its Slack message and its webhook event, before the next event
-
-    # An escalation goes to whom the event names.
-    async with pool.connection() as conn:
-        await emit(
-            conn,
-            "request.escalated",
-            {"request_id": request_id, "assignees": [], "groups": ["ops"], "deadline_at": None},
-        )
-    [escalation] = (await smtp.wait_for(3))[2:]
-    assert escalation.rcpt_tos == [gus]
-    assert escalation.message["Subject"] == "Escalated: Rotate the keys?"
-    assert "escalated" in escalation.text
-
-    await slack.wait_for(5)
-    posts = [r for r in slack.received if r.path == SLACK_PATH]
-    assert [p.json["text"].split(":")[0] for p in posts] == [
-        "Rotate the keys?",
-        "Reminder",
-        "Escalated",
-    ]
-    events = sorted((r for r in slack.received if r.path == "/events"), key=lambda r: r.at)
-    assert [e.json["type"] for e in events] == ["request.reminded", "request.escalated"]
-    found = await settled(pool, request_id, 4 + 3 + 2)
-    assert {n.event_type for n in found} == {
-        "request.created",
-        "request.reminded",
-        "request.escalated",
+    # Reminded halfway to a two-second deadline, then escalated to the leads for an hour.
+    request_id = await external_request(
+        client,
+        slack.url("/agent"),
+        title="Rotate the keys?",
+        routing={"assignees": ["bob"], "groups": ["ops"]},
+        timeout_seconds=2,
+        reminders=[0.5],
+        on_timeout={"action": "escalate", "to": {"groups": ["leads"]}, "extend_seconds": 3600},
+    )
+    found = await settled(pool, request_id, 3 + 3 + 2)
+    recipients: dict[str, set[str]] = {}
+    for n in found:
+        recipients.setdefault(n.event_type, set()).add(n.recipient)
+    assert recipients == {
+        "request.created": {bob, gus, "slack"},
+        "request.reminded": {bob, gus, "slack"},
+        "request.escalated": {cy, "slack"},
     }
 
+    events = sorted(await slack.wait_for(2 + 3), key=lambda r: r.at)
+    reminded, escalated = (e.json for e in events if e.path == "/events")
+    assert (reminded["type"], escalated["type"]) == ("request.reminded", "request.escalated")
+    request = (await client.get(f"/api/v1/requests/{request_id}")).json()
+    assert request["assigned_groups"] == ["leads"]
+    new_deadline = datetime.fromisoformat(escalated["data"]["deadline_at"])
+    assert datetime.fromisoformat(request["deadline_at"]) == new_deadline
+
+    mails = {(m.message["Subject"], m.rcpt_tos[0]): m for m in await smtp.wait_for(5)}
+    assert set(mails) == {
+        ("Rotate the keys?", bob),
+        ("Rotate the keys?", gus),
+        ("Reminder: Rotate the keys?", bob),
+        ("Reminder: Rotate the keys?", gus),
+        ("Escalated: Rotate the keys?", cy),
+    }
+    reminder = mails["Reminder: Rotate the keys?", gus].text
+    assert "Reminder: a request is still waiting for an answer." in reminder
+    assert f"Deadline: {minute(reminded['data']['deadline_at'])}" in reminder
+    escalation = mails["Escalated: Rotate the keys?", cy].text
+    assert "A request was escalated to you" in escalation
+    assert f"Deadline: {minute(request['deadline_at'])}" in escalation  # the new one
+
+    posts = [p.json["text"] for p in events if p.path == SLACK_PATH]
+    assert sorted(t.split(":")[0] for t in posts) == ["Escalated", "Reminder", "Rotate the keys?"]
+
+
+async def test_other_events_and_events_about_no_request_notify_nobody(
+    client: httpx.AsyncClient, service: Service, slack: Receiver
+) -> None:
+    pool = service.pool
+    await add_user(pool, "ana")
+    request_id = await external_request(client, slack.url("/agent"))
+    await settled(pool, request_id, 2)
     async with pool.connection() as conn:
+        for event_type in ("request.responded", "request.assigned", "thread.interrupted"):
+            await emit(conn, event_type, {"request_id": request_id})
+        await emit(
+            conn, "request.escalated", {"request_id": "00000000-0000-0000-0000-000000000000"}
+        )
         cur = await conn.execute("SELECT count(*) AS n FROM hitl_notifications")
-        assert (await cur.fetchone()) == {"n": 9}
+        assert await cur.fetchone() == {"n": 2}
 
 
 PASSWORD = "smtp-pa55word-s3cret"

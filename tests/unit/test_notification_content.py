@@ -37,7 +37,7 @@ def test_the_title_is_the_inboxs_unless_that_would_show_the_raw_value() -> None:
 
 
 def test_what_a_message_says_for_each_event() -> None:
-    request = facts({"question": "Ship it?"}, expires_at=datetime(2031, 5, 6, 7, 8, tzinfo=UTC))
+    request = facts({"question": "Ship it?"}, deadline_at=datetime(2031, 5, 6, 7, 8, tzinfo=UTC))
     created = content.build("request.created", request, {}, "https://hitl.example.com/")
     assert created.subject == "Ship it?"
     assert created.link == f"https://hitl.example.com/requests/{RID}"

@@ -47,10 +47,12 @@ CREATE INDEX hitl_notifications_settled ON hitl_notifications (updated_at)
     WHERE status IN ('sent', 'failed');
 
 -- Email goes to the people the event concerns: its `assignees` and members of its `groups`
--- when the event names them (escalations, reminders), else the request's assignees and
--- assigned groups; a request assigned to nobody goes to every responder and admin. Only
--- enabled users with an address who have not turned email off ({"email": false}). Slack gets
--- one message per event. Nothing is queued for a request that does not exist.
+-- when the event names them (the events of hitl/db/queries.py do: the request's assignment as
+-- the event left it, e.g. an escalation's new one), else the request's assignees and assigned
+-- groups; a request assigned to nobody goes to every responder and admin. Only enabled
+-- responders and admins (viewers cannot answer) with an address who have not turned email off
+-- ({"email": false}). Slack gets one message per event. Nothing is queued for a request that
+-- does not exist.
 CREATE FUNCTION hitl_queue_notifications() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     req_id     uuid;
@@ -91,14 +93,13 @@ BEGIN
         SELECT 'email', btrim(u.email), u.username, NEW.id, NEW.type, req_id, details
         FROM hitl_users u
         WHERE u.disabled_at IS NULL
+          AND u.role IN ('admin', 'responder')  -- viewers cannot answer
           AND coalesce(btrim(u.email), '') <> ''
           AND coalesce(u.preferences ->> 'email', 'true') <> 'false'
-          AND CASE WHEN cardinality(people) = 0 AND cardinality(groups) = 0
-                   THEN u.role IN ('admin', 'responder')
-                   ELSE u.username = ANY(people) OR EXISTS (
-                       SELECT 1 FROM hitl_group_members m
-                       WHERE m.user_id = u.id AND m.group_name = ANY(groups))
-              END
+          AND (cardinality(people) = 0 AND cardinality(groups) = 0
+               OR u.username = ANY(people)
+               OR EXISTS (SELECT 1 FROM hitl_group_members m
+                          WHERE m.user_id = u.id AND m.group_name = ANY(groups)))
         ON CONFLICT (event_id, channel, recipient) DO NOTHING;
         GET DIAGNOSTICS n = ROW_COUNT;
         queued := queued + n;
