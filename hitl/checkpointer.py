@@ -1,25 +1,180 @@
-"""LangGraph's Postgres checkpointer, without the process-wide lock when it has a pool.
+"""LangGraph's Postgres checkpointer, made for a connection pool.
 
-`AsyncPostgresSaver` takes one ``asyncio.Lock`` around every database call, also when it was
-given a connection pool, so a process checkpoints one graph step at a time whatever the pool
-size (langgraph issue #7259, fix proposed in PR #7269). With a pool each call checks out a
-connection of its own, so the lock protects nothing; this subclass drops it in that case and
-keeps it for a single shared connection.
+Given a pool, `PooledPostgresSaver` departs from `AsyncPostgresSaver` in how it writes, never in
+what it writes (the same rows in the same tables, so either saver reads what the other wrote;
+`tests/integration/test_checkpointer.py` compares them):
+
+- **No process-wide lock.** `AsyncPostgresSaver` takes one ``asyncio.Lock`` around every
+  database call, also when it was given a pool, so a process checkpoints one graph step at a
+  time whatever the pool size (langgraph issue #7259, fix proposed in PR #7269). With a pool
+  each call checks out a connection of its own, so the lock protects nothing.
+- **One statement per write, serialised in place.** The stock saver serialises a checkpoint's
+  blobs and a task's writes in a worker thread (``asyncio.to_thread``) and sends them through
+  a pipeline, one statement per row. Under the GIL the thread hop buys nothing for the values
+  of a graph step and costs more than the serialising; here a checkpoint with its blobs, and a
+  task's writes, are each one statement (rows passed as arrays), atomic as the pipeline was.
+
+With a single shared connection it is the stock saver.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    get_serializable_checkpoint_metadata,
+)
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+
+try:  # a snapshot of a DeltaChannel goes to the blobs (langgraph-checkpoint >= 4.1)
+    from langgraph.checkpoint.serde.types import _DeltaSnapshot
+except ImportError:  # pragma: no cover - older versions have no such values
+
+    class _DeltaSnapshot:  # type: ignore[no-redef]
+        pass
+
+
+# A checkpoint and the blobs of its changed channels (UPSERT_CHECKPOINT_BLOBS_SQL and
+# UPSERT_CHECKPOINTS_SQL of langgraph.checkpoint.postgres.base, as one statement).
+PUT_CHECKPOINT = """
+WITH blobs AS (
+    INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
+    SELECT %(thread_id)s, %(checkpoint_ns)s, b.channel, b.version, b.type, b.blob
+    FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[],
+                %(blobs)s::bytea[]) AS b(channel, version, type, blob)
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+)
+INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,
+                         checkpoint, metadata)
+VALUES (%(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_checkpoint_id)s,
+        %(checkpoint)s, %(metadata)s)
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
+DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
+"""
+
+_PUT_WRITES = """
+INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path,
+                               idx, channel, type, blob)
+SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
+       w.idx, w.channel, w.type, w.blob
+FROM unnest(%(idx)s::int4[], %(channels)s::text[], %(types)s::text[], %(blobs)s::bytea[])
+    AS w(idx, channel, type, blob)
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+"""
+# A task's writes to the special channels (errors, interrupts, resume values) replace earlier
+# ones; other writes are kept as first written (UPSERT_/INSERT_CHECKPOINT_WRITES_SQL).
+UPSERT_WRITES = (
+    _PUT_WRITES
+    + "DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"
+)
+INSERT_WRITES = _PUT_WRITES + "DO NOTHING"
 
 
 class PooledPostgresSaver(AsyncPostgresSaver):
-    """`AsyncPostgresSaver` whose calls run concurrently on a pool's connections."""
+    """`AsyncPostgresSaver` whose calls run concurrently on a pool's connections, each write
+    one statement."""
 
     def __init__(self, conn: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(conn, *args, **kwargs)
+        self._pool: AsyncConnectionPool[Any] | None = None
         if isinstance(conn, AsyncConnectionPool) and self.pipe is None:
+            self._pool = conn
             self.lock = contextlib.nullcontext()  # type: ignore[assignment]
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        if self._pool is None:
+            return await super().aput(config, checkpoint, metadata, new_versions)
+        configurable = config["configurable"]
+        thread_id, checkpoint_ns = configurable["thread_id"], configurable["checkpoint_ns"]
+        # Primitive values stay inline in the checkpoint; the others go to the blobs table.
+        copy = checkpoint.copy()
+        inline = copy["channel_values"] = dict(checkpoint["channel_values"])
+        blob_values: dict[str, Any] = {}
+        for channel, value in checkpoint["channel_values"].items():
+            if isinstance(value, _DeltaSnapshot):
+                blob_values[channel] = inline.pop(channel)
+                inline[channel] = True
+            elif value is not None and not isinstance(value, str | int | float | bool):
+                blob_values[channel] = inline.pop(channel)
+        versions = {k: v for k, v in new_versions.items() if k in blob_values}
+        blobs = self._dump_blobs(thread_id, checkpoint_ns, blob_values, versions)
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                PUT_CHECKPOINT,
+                {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": checkpoint_ns,
+                    "checkpoint_id": checkpoint["id"],
+                    "parent_checkpoint_id": configurable.get("checkpoint_id"),
+                    "channels": [b[2] for b in blobs],
+                    "versions": [b[3] for b in blobs],
+                    "types": [b[4] for b in blobs],
+                    "blobs": [b[5] for b in blobs],
+                    "checkpoint": Jsonb(copy),
+                    "metadata": Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
+                },
+            )
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        if self._pool is None:
+            return await super().aput_writes(config, writes, task_id, task_path)
+        configurable = config["configurable"]
+        upsert = all(channel in WRITES_IDX_MAP for channel, _ in writes)
+        rows = self._dump_writes(
+            configurable["thread_id"],
+            configurable["checkpoint_ns"],
+            configurable["checkpoint_id"],
+            task_id,
+            task_path,
+            writes,
+        )
+        # One row per index, as the stock saver's row-by-row statements leave it (the last
+        # one when replacing, the first when keeping): one statement may not write a row twice.
+        by_idx: dict[int, tuple[Any, ...]] = {}
+        for row in rows:
+            if upsert or row[5] not in by_idx:
+                by_idx[row[5]] = row
+        unique = list(by_idx.values())
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                UPSERT_WRITES if upsert else INSERT_WRITES,
+                {
+                    "thread_id": configurable["thread_id"],
+                    "checkpoint_ns": configurable["checkpoint_ns"],
+                    "checkpoint_id": configurable["checkpoint_id"],
+                    "task_id": task_id,
+                    "task_path": task_path,
+                    "idx": [r[5] for r in unique],
+                    "channels": [r[6] for r in unique],
+                    "types": [r[7] for r in unique],
+                    "blobs": [r[8] for r in unique],
+                },
+            )
