@@ -273,7 +273,17 @@ async def answer_at_deadline(conn: AsyncConnection[Any], request: Request, value
 # -- used by the runner --------------------------------------------------
 
 
-async def gather(conn: AsyncConnection[Any], thread_id: str, run_id: int) -> list[GatheredResponse]:
-    """The answered requests a run applies; tie them to the run."""
+async def gather(
+    conn: AsyncConnection[Any], thread_id: str, run_id: int
+) -> tuple[list[GatheredResponse], bool]:
+    """The answered requests a run applies, now tied to the run; and whether the thread's
+    latest checkpoint is the one its last run recorded (written by that run's recording
+    attempt: the runner names run and attempt in the checkpoints' metadata)."""
     cur = await conn.execute(q.GATHER_RESPONSES, {"thread_id": thread_id, "run_id": run_id})
-    return [GatheredResponse.model_validate(_fields(r)) for r in await cur.fetchall()]
+    rows = await cur.fetchall()
+    gathered, unchanged = [], bool(rows)
+    for row in rows:
+        written_by, recorded_by = row.pop("checkpoint_written_by"), row.pop("recorded_by")
+        unchanged = unchanged and written_by is not None and written_by == recorded_by
+        gathered.append(GatheredResponse.model_validate(_fields(row)))
+    return gathered, unchanged

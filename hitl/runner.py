@@ -3,13 +3,14 @@
 Executing a run is written to be repeatable, because a worker may die at any point and the run
 is then executed again by another (after its lease expires):
 
-1. read the thread's checkpoint and gather the answered requests (tying them to the run);
+1. gather the answered requests (tying them to the run) and read the thread's checkpoint,
+   unless it is known to be the one the thread's last run recorded (see `Runner._read`);
 2. decide the input from the checkpoint, not from what the run row hoped for: the start input
    only if the thread has no checkpoint yet; ``Command(resume={interrupt_id: answer})`` for the
    answers whose interrupt is still pending; ``None`` to continue a run that crashed mid-way;
    nothing at all if the checkpoint already is at rest (the crash came after LangGraph's commit);
 3. run the graph; LangGraph commits the checkpoint;
-4. in one transaction: record a request per pending interrupt (with its assignment and deadline,
+4. in one statement: record a request per pending interrupt (with its assignment and deadline,
    `hitl.deadlines`), close the applied and the stale requests, set the thread's status, write
    the events, finish the run (only if we still hold its lease) and queue the next run if
    answers arrived meanwhile.
@@ -37,7 +38,7 @@ from langgraph.types import Command, Interrupt, StateSnapshot
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import db, deadlines, logcontext, metrics, requests, runs, workers
+from hitl import deadlines, logcontext, metrics, requests, runs, workers
 from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.config import Settings
@@ -199,7 +200,11 @@ class Runner:
 
     async def execute(self, run: ClaimedRun) -> None:
         graph = self.graphs.get(run.graph)
-        config: RunnableConfig = {"configurable": {"thread_id": run.thread_id}}
+        config: RunnableConfig = {
+            "configurable": {"thread_id": run.thread_id},
+            # in the metadata of every checkpoint this attempt writes (see `_read`)
+            "metadata": {"hitl_run": f"{run.id}:{run.attempts}"},
+        }
         if graph is None:
             await self._record(
                 run,
@@ -214,14 +219,8 @@ class Runner:
                 error=_error("RunAbandoned", f"gave up after {run.attempts - 1} attempts"),
             )
             return
-        if run.kind == "start" and run.attempts == 1:
-            # A new thread (the service created it with this run): no checkpoint, no answers.
-            state, gathered = None, []
-        else:
-            state = await graph.aget_state(config)
-            async with self.pool.connection() as conn:
-                gathered = await requests.gather(conn, run.thread_id, run.id)
-        pending_ids = {i.id for i in state.interrupts} if state else set()
+        fresh = run.kind == "start" and run.attempts == 1
+        state, gathered, pending_ids = await self._read(run, graph, config, fresh)
         apply = [r for r in gathered if r.interrupt_id in pending_ids]
         stale = [r for r in gathered if r.interrupt_id not in pending_ids]
         # An answer our own earlier attempt applied before crashing is done, not superseded.
@@ -230,13 +229,13 @@ class Runner:
         # A deadline that expired a request with ``thread: fail`` fails the thread, unresumed.
         expired = next((r for r in apply if r.deadline_action == "expire_fail"), None)
 
-        if state is None or (run.kind == "start" and state.created_at is None):
+        if fresh or (state is not None and run.kind == "start" and state.created_at is None):
             graph_input: Any = run.input
         elif expired is not None:
             graph_input = _NOTHING
         elif apply:
             graph_input = Command(resume={r.interrupt_id: r.response for r in apply})
-        elif state.next and not state.interrupts:
+        elif state is not None and state.next and not state.interrupts:
             graph_input = None  # a run that died between two steps: continue it
         else:
             graph_input = _NOTHING  # the checkpoint is at rest: only record it
@@ -286,6 +285,30 @@ class Runner:
         if not unapplied:
             self.metrics.answers_applied(run.graph, apply)
 
+    async def _read(
+        self, run: ClaimedRun, graph: Pregel[Any, Any], config: RunnableConfig, fresh: bool
+    ) -> tuple[StateSnapshot | None, list[requests.GatheredResponse], set[str]]:
+        """The thread's checkpoint (None when not read), the answers this run applies, and the
+        interrupts pending in the checkpoint.
+
+        The checkpoint is read unless it is known to be the one the thread's last run recorded
+        (`requests.gather` compares the run and attempt in the latest checkpoint's metadata with
+        the last recorded run). Then every answered request is to an interrupt still pending in
+        it: that run recorded a request per pending interrupt and swept every open request whose
+        interrupt was not pending (answers that came while it ran included); since then only
+        pending requests can be answered, and only runs of this thread write its checkpoints.
+        Anything else (the thread moved on outside the service, an earlier attempt of this run
+        wrote, a run failed) shows as another writer, and the checkpoint is read.
+        """
+        if fresh:  # a new thread (the service created it with this run): no checkpoint, no answers
+            return None, [], set()
+        async with self.pool.connection() as conn:
+            gathered, unchanged = await requests.gather(conn, run.thread_id, run.id)
+        if unchanged and gathered:
+            return None, gathered, {r.interrupt_id for r in gathered if r.interrupt_id}
+        state = await graph.aget_state(config)
+        return state, gathered, {i.id for i in state.interrupts}
+
     async def _rest_after(
         self, graph: Pregel[Any, Any], config: RunnableConfig, result: Any
     ) -> _Rest:
@@ -315,11 +338,11 @@ class Runner:
             )
         self._finishing.add(run.id)
         try:
-            await self._record_in_transaction(run, state, interrupts, error, closing, reopen)
+            await self._write_record(run, state, interrupts, error, closing, reopen)
         finally:
             self._finishing.discard(run.id)
 
-    async def _record_in_transaction(
+    async def _write_record(
         self,
         run: ClaimedRun,
         state: _Rest | None,
@@ -328,7 +351,7 @@ class Runner:
         closing: Sequence[tuple[str, str]],
         reopen: Sequence[str],
     ) -> None:
-        """Two statements in one transaction (see RECORD_RUN and RECORD_THREAD_REST)."""
+        """One statement (see RECORD_RUN)."""
         new_requests = [self._new_request(run, i) for i in interrupts]
         status = "failed" if error else "interrupted" if interrupts else "completed"
         values = to_json(state.values) if state is not None and state.values is not None else None
@@ -337,11 +360,12 @@ class Runner:
             event["values"] = values
         elif status == "failed":
             event["error"] = error
-        async with db.transaction(self.pool) as conn:
+        async with self.pool.connection() as conn:
             cur = await conn.execute(
                 q.RECORD_RUN,
                 {
                     "run_id": run.id,
+                    "thread_id": run.thread_id,
                     "owner": self.owner,
                     "run_status": "failed" if error else "done",
                     "error": Jsonb(error) if error else None,
@@ -350,32 +374,25 @@ class Runner:
                     "closing": Jsonb([{"id": rid, "state": st} for rid, st in closing]),
                     "reopen": list(reopen),
                     "sweep_state": "cancelled" if error else "superseded",
+                    "failed": error is not None,
                     "live": [i.id for i in interrupts],
-                },
-            )
-            recorded = await cur.fetchone()
-            if not recorded or not recorded["finished"]:
-                log.warning("run %s was taken over by another worker; dropping our result", run.id)
-                return
-            cur = await conn.execute(
-                q.RECORD_THREAD_REST,
-                {
-                    "thread_id": run.thread_id,
                     "may_continue": error is None,
                     "status": status,
-                    "error": Jsonb(error) if error else None,
                     "values": Jsonb(values) if values is not None else None,
                     "event": Jsonb(event),
                 },
             )
-            rest = await cur.fetchone()
+            recorded = await cur.fetchone()
+        if recorded is None:
+            log.warning("run %s was taken over by another worker; dropping our result", run.id)
+            return
         started = self._started.get(run.id, time.monotonic())
         self.metrics.run_finished(run.graph, status, time.monotonic() - started)
         log.info(
             "run %s of thread %s: %s (%d new requests)",
             run.id,
             run.thread_id,
-            rest["status"] if rest else status,
+            recorded["status"],
             recorded["created"],
         )
 

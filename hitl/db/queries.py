@@ -52,20 +52,33 @@ WHERE lease_owner = %s AND status = 'running' AND id = ANY(%s)
 RETURNING id
 """
 
-# A run's result, part 1: finish the run (only if this worker still holds it) and, only then,
-# record a request per new pending interrupt (with its event, its assignment, deadline and first
-# timer, see hitl/deadlines.py), close the requests the run applied or found stale (as resumed,
-# superseded, expired or cancelled), reopen answers the graph refused, and supersede (or, when
-# the run failed, cancel) pending requests whose interrupt is gone; every cancelled request
-# gets a 'request.cancelled' event. The updates touch disjoint rows: closing and reopening only
-# 'responded' ones, the sweep only 'pending' ones.
+# A run's result, in one statement: finish the run (only if this worker still holds it) and,
+# only then, record a request per new pending interrupt (with its event, its assignment,
+# deadline and first timer, see hitl/deadlines.py), close the requests the run applied or found
+# stale (as resumed, superseded, expired or cancelled), reopen answers the graph refused,
+# supersede (or, when the run failed, cancel) open requests whose interrupt is gone (pending
+# ones, and answers that came while the run ran), queue the next run if answers to interrupts
+# still pending came meanwhile, set the thread's status and values, and write its event; every
+# cancelled request gets a 'request.cancelled' event. The updates touch disjoint rows: closing
+# and reopening only answers this run gathered, the sweep only the others.
+#
+# The thread's open requests are locked first, before the run row (an answer locks its request
+# first too, so the two cannot deadlock): an answer being recorded meanwhile is waited for and
+# seen in `open_requests` as recorded, and one recorded later waits for this statement and then
+# finds no run running, so it queues one itself. No row comes back when the run was taken over.
 RECORD_RUN = (
     """
-WITH finished AS (
+WITH open_requests AS (
+    SELECT id, state, run_id, interrupt_id FROM hitl_requests
+    WHERE thread_id = %(thread_id)s AND state IN ('pending', 'responded')
+    ORDER BY id
+    FOR UPDATE
+), finished AS (
     UPDATE hitl_runs
     SET status = %(run_status)s, error = %(error)s, finished_at = now(),
         lease_owner = NULL, lease_expires_at = NULL
     WHERE id = %(run_id)s AND lease_owner = %(owner)s AND status = 'running'
+      AND (SELECT count(*) FROM open_requests) >= 0  -- evaluated first: the locks come first
     RETURNING thread_id
 ), new_requests AS (
     INSERT INTO hitl_requests (thread_id, interrupt_id, graph, value, response_schema, assignees,
@@ -88,6 +101,7 @@ WITH finished AS (
     + REQUEST_ABOUT
     + """
     FROM new_requests r
+    RETURNING id
 ), closed AS (
     UPDATE hitl_requests r SET state = c.state, closed_at = now(), updated_at = now()
     FROM finished f, jsonb_to_recordset(%(closing)s) AS c(id uuid, state text)
@@ -99,12 +113,14 @@ WITH finished AS (
         run_id = NULL, updated_at = now()
     FROM finished f
     WHERE r.id = ANY(%(reopen)s::uuid[]) AND r.thread_id = f.thread_id AND r.state = 'responded'
+    RETURNING r.id, r.interrupt_id, r.value, r.created_at
 ), swept AS (
     UPDATE hitl_requests r
     SET state = %(sweep_state)s, closed_at = now(), updated_at = now()
     FROM finished f
-    WHERE r.thread_id = f.thread_id AND r.state = 'pending'
-      AND NOT (r.interrupt_id = ANY(%(live)s::text[]))
+    WHERE r.thread_id = f.thread_id AND NOT (r.interrupt_id = ANY(%(live)s::text[]))
+      AND (r.state = 'pending' OR (r.state = 'responded' AND NOT %(failed)s
+                                   AND r.run_id IS DISTINCT FROM %(run_id)s))
     RETURNING r.*
 ), cancelled AS (
     INSERT INTO hitl_events (type, subject, data)
@@ -113,44 +129,51 @@ WITH finished AS (
                               'interrupt_id', interrupt_id, 'graph', graph,
                               'run_id', %(run_id)s, 'reason', 'the thread failed')
     FROM (SELECT * FROM swept UNION ALL SELECT * FROM closed) r WHERE state = 'cancelled'
-)
-SELECT (SELECT count(*) FROM finished) AS finished, (SELECT count(*) FROM new_requests) AS created
-"""
-)
-
-# A run's result, part 2 (same transaction, so it sees part 1): queue the next run if answers
-# arrived while this one ran, set the thread's status and values, and write its event.
-RECORD_THREAD_REST = """
-WITH next_run AS (
+    RETURNING id
+), next_run AS (
     INSERT INTO hitl_runs (thread_id, kind)
-    SELECT %(thread_id)s, 'resume'
+    SELECT f.thread_id, 'resume' FROM finished f
     WHERE %(may_continue)s AND EXISTS (
-        SELECT 1 FROM hitl_requests WHERE thread_id = %(thread_id)s AND state = 'responded'
+        SELECT 1 FROM open_requests o
+        WHERE o.state = 'responded' AND o.run_id IS DISTINCT FROM %(run_id)s
+          AND o.interrupt_id = ANY(%(live)s::text[])
     )
     ON CONFLICT (thread_id) WHERE status IN ('queued', 'running') DO NOTHING
     RETURNING id, pg_notify('hitl_runs', '')
 ), thread AS (
-    UPDATE hitl_threads
+    UPDATE hitl_threads t
     SET status = CASE WHEN EXISTS (SELECT 1 FROM next_run) THEN 'queued' ELSE %(status)s END,
-        error = %(error)s, values = coalesce(%(values)s, values), updated_at = now()
-    WHERE thread_id = %(thread_id)s
-    RETURNING status
+        error = %(error)s, values = coalesce(%(values)s, t.values), updated_at = now()
+    FROM finished f WHERE t.thread_id = f.thread_id
+    RETURNING t.status
 ), event AS (
     INSERT INTO hitl_events (type, subject, data)
     SELECT 'thread.' || t.status, %(thread_id)s,
            %(event)s || CASE WHEN t.status = 'interrupted' THEN jsonb_build_object(
                'interrupts', (
-                   SELECT jsonb_agg(jsonb_build_object('interrupt_id', r.interrupt_id,
-                                                       'request_id', r.id, 'value', r.value)
-                                    ORDER BY r.created_at, r.id)
-                   FROM hitl_requests r
-                   WHERE r.thread_id = %(thread_id)s AND r.state = 'pending'))
+                   SELECT jsonb_agg(jsonb_build_object('interrupt_id', p.interrupt_id,
+                                                       'request_id', p.id, 'value', p.value)
+                                    ORDER BY p.created_at, p.id)
+                   FROM (
+                       SELECT interrupt_id, id, value, created_at FROM new_requests
+                       UNION ALL
+                       SELECT interrupt_id, id, value, created_at FROM reopened
+                       UNION ALL
+                       SELECT r.interrupt_id, r.id, r.value, r.created_at
+                       FROM open_requests o JOIN hitl_requests r ON r.id = o.id
+                       WHERE o.state = 'pending' AND o.interrupt_id = ANY(%(live)s::text[])
+                   ) p))
            ELSE '{}'::jsonb END
-    FROM thread t WHERE t.status IN ('interrupted', 'completed', 'failed')
+    FROM thread t
+    WHERE t.status IN ('interrupted', 'completed', 'failed')
+      -- evaluated first: the requests' events come before the thread's
+      AND (SELECT count(*) FROM created) + (SELECT count(*) FROM cancelled) >= 0
 )
-SELECT status, pg_notify('hitl_threads', %(thread_id)s), pg_notify('hitl_events', '')
-FROM thread
+SELECT t.status, (SELECT count(*) FROM new_requests) AS created,
+       pg_notify('hitl_threads', %(thread_id)s), pg_notify('hitl_events', '')
+FROM thread t
 """
+)
 
 
 RELEASE_RUNS = """
@@ -271,15 +294,29 @@ FROM answered
 
 # The answers a run applies: every answered request of the thread, now tied to this run.
 # The previous run_id tells a retried run which answers its own earlier attempt applied.
+# With them, who wrote the thread's latest checkpoint (the runner names the run and attempt in
+# its metadata) and which run and attempt recorded the thread last: when the two are the same,
+# the checkpoint is the one that run recorded (see hitl/runner.py).
 GATHER_RESPONSES = """
-UPDATE hitl_requests r SET run_id = %(run_id)s
-FROM (
-    SELECT id, run_id AS previous_run_id FROM hitl_requests
-    WHERE thread_id = %(thread_id)s AND state = 'responded'
-    FOR UPDATE
-) g
-WHERE r.id = g.id
-RETURNING r.*, g.previous_run_id
+WITH gathered AS (
+    UPDATE hitl_requests r SET run_id = %(run_id)s
+    FROM (
+        SELECT id, run_id AS previous_run_id FROM hitl_requests
+        WHERE thread_id = %(thread_id)s AND state = 'responded'
+        FOR UPDATE
+    ) g
+    WHERE r.id = g.id
+    RETURNING r.*, g.previous_run_id
+)
+SELECT gathered.*,
+       (SELECT c.metadata ->> 'hitl_run' FROM checkpoints c
+        WHERE c.thread_id = %(thread_id)s AND c.checkpoint_ns = ''
+        ORDER BY c.checkpoint_id DESC LIMIT 1) AS checkpoint_written_by,
+       (SELECT CASE WHEN p.status = 'done' THEN p.id || ':' || p.attempts END
+        FROM hitl_runs p
+        WHERE p.thread_id = %(thread_id)s AND p.status IN ('done', 'failed')
+        ORDER BY p.id DESC LIMIT 1) AS recorded_by
+FROM gathered
 """
 
 

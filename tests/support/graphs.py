@@ -7,7 +7,9 @@ count how often each node really ran, whichever process ran it.
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, TypedDict
+import os
+import threading
+from typing import Annotated, Any, ClassVar, Literal, TypedDict
 
 from langgraph.graph import START, StateGraph
 from langgraph.types import interrupt
@@ -100,6 +102,61 @@ def parallel_failing() -> StateGraph[Any]:
     g.add_node("left", left_may_fail)
     g.add_node("right", right)
     g.add_node("after", after)
+    g.add_edge(START, "left")
+    g.add_edge(START, "right")
+    g.add_edge(["left", "right"], "after")
+    return g
+
+
+# -- answers that come while a run runs: ``left`` asks and, once answered, holds its run at a
+# `Gate` the test opens; ``right`` asks only while ``right_file`` does not exist, so a test can
+# make its interrupt go away in the run that resumes ``left``.
+
+
+class Gate:
+    """Two events a node and a test share (the service runs in the test's process)."""
+
+    open_gates: ClassVar[dict[str, Gate]] = {}
+
+    def __init__(self) -> None:
+        self.name = f"gate-{len(self.open_gates)}-{id(self)}"
+        self.reached = threading.Event()  # the node is at the gate
+        self.opened = threading.Event()  # the test lets it through
+        self.open_gates[self.name] = self
+
+
+class GatedState(TypedDict, total=False):
+    gate: str
+    right_file: str
+    log: Annotated[list[Any], operator.add]
+
+
+def gated_left(state: GatedState) -> dict[str, Any]:
+    answer = interrupt({"side": "left"})
+    gate = Gate.open_gates[state["gate"]]
+    gate.reached.set()
+    if not gate.opened.wait(60):
+        raise TimeoutError("the test did not open the gate")
+    return {"log": [["left", answer]]}
+
+
+def gated_right(state: GatedState) -> dict[str, Any]:
+    if os.path.exists(state["right_file"]):
+        return {"log": [["right", "not asked"]]}
+    answer = interrupt({"side": "right"}, response_schema=Approval)
+    return {"log": [["right", answer.decision]]}
+
+
+def gated_after(state: GatedState) -> dict[str, Any]:
+    return {"log": [["after"]]}
+
+
+@register_graph("gated", description="Two interrupts; the left one's run waits at a gate.")
+def gated() -> StateGraph[Any]:
+    g = StateGraph(GatedState)
+    g.add_node("left", gated_left)
+    g.add_node("right", gated_right)
+    g.add_node("after", gated_after)
     g.add_edge(START, "left")
     g.add_edge(START, "right")
     g.add_edge(["left", "right"], "after")
