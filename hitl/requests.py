@@ -206,11 +206,13 @@ async def respond_thread(
             _check_answerable(
                 by_interrupt[interrupt_id], value, ("body", "resume", interrupt_id), by
             )
+        # In the order of their ids, as a run's record locks a thread's open requests: two
+        # transactions taking the same rows in one order cannot deadlock.
+        recorded: dict[str, Request] = {}
         async with conn.transaction():
-            return [
-                await _record_answer(conn, by_interrupt[iid], value, _name(by))
-                for iid, value in resume.items()
-            ]
+            for iid, value in sorted(resume.items(), key=lambda kv: by_interrupt[kv[0]].id):
+                recorded[iid] = await _record_answer(conn, by_interrupt[iid], value, _name(by))
+        return [recorded[iid] for iid in resume]
 
 
 def _name(by: Responder) -> str:
