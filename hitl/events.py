@@ -22,10 +22,8 @@ SOURCE = "hitl"
 async def relay(pool: AsyncConnectionPool[Any], bus: Bus, batch: int = 200) -> int:
     """Publish up to ``batch`` unrelayed events; return how many went."""
     async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(q.LOCK_UNRELAYED_EVENTS, (batch,))
-        rows = await cur.fetchall()
-        if not rows:
-            return 0
+        cur = await conn.execute(q.TAKE_UNRELAYED_EVENTS, (batch,))
+        rows = sorted(await cur.fetchall(), key=lambda row: row["id"])
         await bus.publish_many(
             [
                 Event(
@@ -39,5 +37,4 @@ async def relay(pool: AsyncConnectionPool[Any], bus: Bus, batch: int = 200) -> i
                 for row in rows
             ]
         )
-        await conn.execute(q.MARK_EVENTS_RELAYED, ([row["id"] for row in rows],))
         return len(rows)

@@ -46,6 +46,9 @@ from hitl.webhooks.delivery import Deliverer
 log = logging.getLogger("hitl.service")
 
 _SETTLED = ("interrupted", "completed", "failed")
+# How long the event relay lets events gather before a batch (see Service._relay_events).
+RELAY_GATHER = 0.05
+RELAY_SPACING = 0.25
 
 
 @dataclass
@@ -173,16 +176,24 @@ class Service:
         self.notifier.add_listener(keys.EVENTS_CHANNEL, lambda _p: wake.set())
         bus = Bus.from_settings(self.redis, self.settings, source=events.SOURCE)
         batch = 500
+        loop = asyncio.get_running_loop()
+        relayed_at = 0.0
         while not self._stopping.is_set():
             wake.clear()
             try:
-                if await events.relay(self.pool, bus, batch) == batch:
+                relayed = await events.relay(self.pool, bus, batch)
+                if relayed == batch:
                     continue
+                if relayed:
+                    relayed_at = loop.time()
             except Exception as exc:  # Redis or Postgres away: events wait in the outbox
                 log.warning("event relay: %s", exc)
             if await wait_event(wake, self.settings.poll_interval * 5):
-                # Let a burst of events gather into one batch rather than one relay per event.
-                await wait_event(self._stopping, 0.05)
+                # Let events gather into batches rather than one relay per event: a first event
+                # after a quiet spell waits RELAY_GATHER, a steady stream is relayed every
+                # RELAY_SPACING (each relay is a transaction and a Redis round trip).
+                pause = max(RELAY_GATHER, relayed_at + RELAY_SPACING - loop.time())
+                await wait_event(self._stopping, pause)
 
     @property
     def deadline_defaults(self) -> deadlines.Defaults:

@@ -13,12 +13,17 @@ REQUEST_ABOUT = """jsonb_build_object(
     'groups', r.assigned_groups, 'deadline_at', r.deadline_at)"""
 
 
-LOCK_UNRELAYED_EVENTS = """
-SELECT id, type, subject, data, created_at FROM hitl_events
-WHERE relayed_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+# The oldest unrelayed events, marked relayed (and locked) by the transaction that publishes
+# them: if publishing fails, it rolls back and they stay unrelayed.
+TAKE_UNRELAYED_EVENTS = """
+UPDATE hitl_events e SET relayed_at = now()
+FROM (
+    SELECT id FROM hitl_events WHERE relayed_at IS NULL ORDER BY id LIMIT %s
+    FOR UPDATE SKIP LOCKED
+) due
+WHERE e.id = due.id
+RETURNING e.id, e.type, e.subject, e.data, e.created_at
 """
-
-MARK_EVENTS_RELAYED = "UPDATE hitl_events SET relayed_at = now() WHERE id = ANY(%s)"
 
 # -- runs ---------------------------------------------------------------------------------------
 
