@@ -474,6 +474,9 @@ class HTTPMetrics:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The labelled children, looked up once per label set (a few dozen: routes x statuses).
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._durations: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -493,8 +496,17 @@ class HTTPMetrics:
         finally:
             route = route_template(scope)
             method = scope["method"]
-            self.metrics.http_requests.labels(method, route, str(status)).inc()
-            self.metrics.http_duration.labels(method, route).observe(time.perf_counter() - started)
+            counter = self._counters.get((method, route, status))
+            if counter is None:
+                counter = self.metrics.http_requests.labels(method, route, str(status))
+                self._counters[method, route, status] = counter
+            counter.inc()
+            duration = self._durations.get((method, route))
+            if duration is None:
+                duration = self._durations[method, route] = self.metrics.http_duration.labels(
+                    method, route
+                )
+            duration.observe(time.perf_counter() - started)
 
 
 def route_template(scope: Scope) -> str:
