@@ -58,8 +58,16 @@ def _text(value: bytes | str) -> str:
 
 
 @dataclass(frozen=True)
+class JSONText:
+    """Data already encoded as JSON (an outbox row's, as Postgres holds it): published as it is,
+    without decoding and encoding it again."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Event:
-    """An event as CloudEvents names its attributes; ``data`` is JSON."""
+    """An event as CloudEvents names its attributes; ``data`` is JSON (or `JSONText`)."""
 
     id: str
     type: str
@@ -76,7 +84,9 @@ class Event:
             "type": self.type,
             "source": self.source,
             "time": self.time,
-            "data": json.dumps(self.data, separators=(",", ":")),
+            "data": self.data.text
+            if isinstance(self.data, JSONText)
+            else json.dumps(self.data, separators=(",", ":")),
         }
         if self.subject is not None:
             fields["subject"] = self.subject

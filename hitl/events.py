@@ -13,7 +13,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from hitl.bus import Bus, Event
+from hitl.bus import Bus, Event, JSONText
 from hitl.db import queries as q
 
 SOURCE = "hitl"
@@ -32,7 +32,7 @@ async def relay(pool: AsyncConnectionPool[Any], bus: Bus, batch: int = 200) -> i
                     source=SOURCE,
                     subject=row["subject"],
                     time=row["created_at"].isoformat(),
-                    data=row["data"],
+                    data=JSONText(row["data"]),  # as stored: not decoded to be encoded again
                 )
                 for row in rows
             ]

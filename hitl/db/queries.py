@@ -22,7 +22,7 @@ FROM (
     FOR UPDATE SKIP LOCKED
 ) due
 WHERE e.id = due.id
-RETURNING e.id, e.type, e.subject, e.data, e.created_at
+RETURNING e.id, e.type, e.subject, e.data::text AS data, e.created_at
 """
 
 # -- runs ---------------------------------------------------------------------------------------
