@@ -27,7 +27,7 @@ import functools
 import logging
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +91,9 @@ class Runner:
         self._finishing: set[int] = set()  # runs whose result is being recorded
         self._started: dict[int, float] = {}  # run id -> when this process claimed it
         self.metrics: metrics.Observer = metrics.NO_METRICS
+        # Who in this process waits for a thread: they are handed the thread as recorded (see
+        # `hitl.service.Service.wait_for_thread`), sparing them a read.
+        self.waiters: Waiters = Waiters()
         self._defaults = deadlines.defaults_from(settings)
 
     def notify(self, _payload: str = "") -> None:
@@ -360,32 +363,37 @@ class Runner:
             event["values"] = values
         elif status == "failed":
             event["error"] = error
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                q.RECORD_RUN,
-                {
-                    "run_id": run.id,
-                    "thread_id": run.thread_id,
-                    "owner": self.owner,
-                    "run_status": "failed" if error else "done",
-                    "error": Jsonb(error) if error else None,
-                    "graph": run.graph,
-                    "interrupts": Jsonb(new_requests),
-                    "closing": Jsonb([{"id": rid, "state": st} for rid, st in closing]),
-                    "reopen": list(reopen),
-                    "sweep_state": "cancelled" if error else "superseded",
-                    "failed": error is not None,
-                    "live": [i.id for i in interrupts],
-                    "may_continue": error is None,
-                    "status": status,
-                    "values": Jsonb(values) if values is not None else None,
-                    "event": Jsonb(event),
-                },
-            )
-            recorded = await cur.fetchone()
+        params = {
+            "run_id": run.id,
+            "thread_id": run.thread_id,
+            "owner": self.owner,
+            "run_status": "failed" if error else "done",
+            "error": Jsonb(error) if error else None,
+            "graph": run.graph,
+            "interrupts": Jsonb(new_requests),
+            "closing": Jsonb([{"id": rid, "state": st} for rid, st in closing]),
+            "reopen": list(reopen),
+            "sweep_state": "cancelled" if error else "superseded",
+            "failed": error is not None,
+            "live": [i.id for i in interrupts],
+            "may_continue": error is None,
+            "status": status,
+            "values": Jsonb(values) if values is not None else None,
+            "event": Jsonb(event),
+            "detail": self.waiters.waiting(run.thread_id),
+        }
+        self.waiters.recording.add(run.thread_id)
+        try:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(q.RECORD_RUN, params)
+                recorded = await cur.fetchone()
+        finally:
+            self.waiters.recording.discard(run.thread_id)
         if recorded is None:
             log.warning("run %s was taken over by another worker; dropping our result", run.id)
             return
+        if recorded["detail"] is not None:
+            self.waiters.recorded(run.thread_id, recorded["detail"])
         started = self._started.get(run.id, time.monotonic())
         self.metrics.run_finished(run.graph, status, time.monotonic() - started)
         log.info(
@@ -412,6 +420,32 @@ class Runner:
             "response_schema": to_json(interrupt.response_schema),
             **terms.as_json(),
         }
+
+
+class Waiters:
+    """Callbacks of this process waiting for threads, by thread id; each gets every committed
+    record of its thread (the thread row with its ``pending`` requests, as JSON)."""
+
+    def __init__(self) -> None:
+        self._by_thread: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
+        self.recording: set[str] = set()  # threads whose record is being written here
+
+    def add(self, thread_id: str, callback: Callable[[dict[str, Any]], None]) -> None:
+        self._by_thread.setdefault(thread_id, []).append(callback)
+
+    def remove(self, thread_id: str, callback: Callable[[dict[str, Any]], None]) -> None:
+        callbacks = self._by_thread.get(thread_id, [])
+        with contextlib.suppress(ValueError):
+            callbacks.remove(callback)
+        if not callbacks:
+            self._by_thread.pop(thread_id, None)
+
+    def waiting(self, thread_id: str) -> bool:
+        return thread_id in self._by_thread
+
+    def recorded(self, thread_id: str, detail: dict[str, Any]) -> None:
+        for callback in list(self._by_thread.get(thread_id, ())):
+            callback(detail)
 
 
 def _closed(request: requests.GatheredResponse, state: str) -> str:

@@ -118,7 +118,15 @@ WITH open_requests AS (
         run_id = NULL, updated_at = now()
     FROM finished f
     WHERE r.id = ANY(%(reopen)s::uuid[]) AND r.thread_id = f.thread_id AND r.state = 'responded'
-    RETURNING r.id, r.interrupt_id, r.value, r.created_at
+    RETURNING r.*
+), still_pending AS (
+    -- the thread's pending requests once this statement is done
+    SELECT * FROM new_requests
+    UNION ALL
+    SELECT * FROM reopened
+    UNION ALL
+    SELECT r.* FROM open_requests o JOIN hitl_requests r ON r.id = o.id
+    WHERE o.state = 'pending' AND o.interrupt_id = ANY(%(live)s::text[])
 ), swept AS (
     UPDATE hitl_requests r
     SET state = %(sweep_state)s, closed_at = now(), updated_at = now()
@@ -150,7 +158,7 @@ WITH open_requests AS (
     SET status = CASE WHEN EXISTS (SELECT 1 FROM next_run) THEN 'queued' ELSE %(status)s END,
         error = %(error)s, values = coalesce(%(values)s, t.values), updated_at = now()
     FROM finished f WHERE t.thread_id = f.thread_id
-    RETURNING t.status
+    RETURNING t.*
 ), event AS (
     INSERT INTO hitl_events (type, subject, data)
     SELECT 'thread.' || t.status, %(thread_id)s,
@@ -159,15 +167,7 @@ WITH open_requests AS (
                    SELECT jsonb_agg(jsonb_build_object('interrupt_id', p.interrupt_id,
                                                        'request_id', p.id, 'value', p.value)
                                     ORDER BY p.created_at, p.id)
-                   FROM (
-                       SELECT interrupt_id, id, value, created_at FROM new_requests
-                       UNION ALL
-                       SELECT interrupt_id, id, value, created_at FROM reopened
-                       UNION ALL
-                       SELECT r.interrupt_id, r.id, r.value, r.created_at
-                       FROM open_requests o JOIN hitl_requests r ON r.id = o.id
-                       WHERE o.state = 'pending' AND o.interrupt_id = ANY(%(live)s::text[])
-                   ) p))
+                   FROM still_pending p))
            ELSE '{}'::jsonb END
     FROM thread t
     WHERE t.status IN ('interrupted', 'completed', 'failed')
@@ -175,6 +175,9 @@ WITH open_requests AS (
       AND (SELECT count(*) FROM created) + (SELECT count(*) FROM cancelled) >= 0
 )
 SELECT t.status, (SELECT count(*) FROM new_requests) AS created,
+       CASE WHEN %(detail)s THEN to_jsonb(t) || jsonb_build_object('pending', coalesce(
+           (SELECT jsonb_agg(to_jsonb(p) ORDER BY p.created_at, p.id) FROM still_pending p),
+           '[]'::jsonb)) END AS detail,
        pg_notify('hitl_threads', %(thread_id)s), pg_notify('hitl_events', '')
 FROM thread t
 """

@@ -113,3 +113,20 @@ async def test_the_checkpoint_names_the_run_that_wrote_it_and_an_operator_update
         await graph.aupdate_state(config, {"log": [["set by an operator"]]}, as_node="ask")
         row = await (await conn.execute(sql, {"t": thread_id})).fetchone()
         assert row is not None and row["written_by"] != row["recorded_by"]
+
+
+async def test_a_wait_answered_from_the_record_is_the_thread_as_read(
+    client: httpx.AsyncClient,
+) -> None:
+    """A waiter of the process whose runner records the thread is handed the thread as
+    recorded (no read); it is exactly what a read gives, at an interrupt and at the end."""
+    thread_id = await start(client, "parallel", {})
+    waited = await settle(client, thread_id)
+    assert waited["status"] == "interrupted" and len(waited["interrupts"]) == 2
+    assert waited == (await client.get(f"/api/v1/threads/{thread_id}")).json()
+    for interrupt in waited["interrupts"]:
+        answer = "ok" if interrupt["value"]["side"] == "left" else {"decision": "approve"}
+        assert (await respond(client, interrupt["request_id"], answer)).status_code == 200
+        waited = await settle(client, thread_id)
+        assert waited == (await client.get(f"/api/v1/threads/{thread_id}")).json()
+    assert waited["status"] == "completed"
