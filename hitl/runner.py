@@ -359,10 +359,8 @@ class Runner:
         status = "failed" if error else "interrupted" if interrupts else "completed"
         values = to_json(state.values) if state is not None and state.values is not None else None
         event: dict[str, Any] = {"thread_id": run.thread_id, "graph": run.graph, "run_id": run.id}
-        if status == "completed":
-            event["values"] = values
-        elif status == "failed":
-            event["error"] = error
+        if status == "failed":
+            event["error"] = error  # a completed thread's event gets its values in the statement
         params = {
             "run_id": run.id,
             "thread_id": run.thread_id,

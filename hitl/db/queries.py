@@ -162,7 +162,9 @@ WITH open_requests AS (
 ), event AS (
     INSERT INTO hitl_events (type, subject, data)
     SELECT 'thread.' || t.status, %(thread_id)s,
-           %(event)s || CASE WHEN t.status = 'interrupted' THEN jsonb_build_object(
+           %(event)s || CASE WHEN t.status = 'completed'
+                             THEN jsonb_build_object('values', %(values)s::jsonb)
+                             WHEN t.status = 'interrupted' THEN jsonb_build_object(
                'interrupts', (
                    SELECT jsonb_agg(jsonb_build_object('interrupt_id', p.interrupt_id,
                                                        'request_id', p.id, 'value', p.value)
