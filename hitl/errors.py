@@ -19,6 +19,13 @@ class HITLError(Exception):
         super().__init__(detail)
 
 
+def describe(detail: Any) -> str:
+    """A ``detail`` as one line for a person: ``field: reason; ...`` for validation errors."""
+    if isinstance(detail, list):
+        return "; ".join(f"{p['loc'][-1]}: {p['msg']}" for p in detail)
+    return str(detail)
+
+
 class NotFound(HITLError):
     """The thing asked for does not exist."""
 

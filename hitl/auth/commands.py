@@ -151,7 +151,4 @@ async def run(settings: Settings, args: argparse.Namespace) -> None:
                 try:
                     await action(conn, args)
                 except errors.HITLError as exc:
-                    detail = exc.detail
-                    if isinstance(detail, list):
-                        detail = "; ".join(f"{p['loc'][-1]}: {p['msg']}" for p in detail)
-                    sys.exit(f"hitl {args.command}: {detail}")
+                    sys.exit(f"hitl {args.command}: {errors.describe(exc.detail)}")

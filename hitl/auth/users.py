@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from hitl import errors
 from hitl.auth import passwords
 from hitl.auth import queries as q
-from hitl.auth.principal import ROLES, Principal, for_user
+from hitl.auth.principal import ROLES
 
 USERNAME_RULE = "1-64 letters, digits, '_', '.', '@' or '-'"
 GROUP_RULE = "1-64 letters, digits, '_', '.' or '-'"
@@ -208,17 +208,6 @@ async def authenticate(conn: AsyncConnection[Any], username: str, password: str)
     if not ok or row is None or row["disabled_at"] is not None:
         return None
     return User.model_validate(row)
-
-
-def principal_of(user: User, csrf_token: str | None = None) -> Principal:
-    return for_user(
-        user_id=user.id,
-        username=user.username,
-        role=user.role,
-        groups=frozenset(user.groups),
-        display_name=user.display_name,
-        csrf_token=csrf_token,
-    )
 
 
 def generate_password() -> str:

@@ -24,9 +24,7 @@ def _first(form: dict[str, list[str]], name: str) -> str:
 
 
 def _problems(exc: errors.HITLError) -> str:
-    if isinstance(exc.detail, list):
-        return "; ".join(f"{p['loc'][-1]}: {p['msg']}" for p in exc.detail)
-    return str(exc.detail)
+    return errors.describe(exc.detail)
 
 
 # -- people ---------------------------------------------------------------------------------------

@@ -80,9 +80,6 @@ def render_page(
     )
 
 
-_render = render_page
-
-
 def forbidden(request: Request, detail: str) -> HTMLResponse:
     return render_page(request, "forbidden.html", status_code=403, detail=detail)
 
@@ -173,7 +170,7 @@ async def inbox(
         },
     }
     template = "_inbox_live.html" if fragment else "inbox.html"
-    return _render(request, template, **context)
+    return render_page(request, template, **context)
 
 
 # -- one request ----------------------------------------------------------------------------------
@@ -331,7 +328,7 @@ async def _request_view(
         field_errors, loose = forms.errors_by_field(fields, problems)
         if not fields:  # the JSON editor: its errors are the form's
             field_errors, loose = {JSON_FIELD: [str(p.get("msg")) for p in problems]}, []
-    return _render(
+    return render_page(
         request,
         "request.html",
         status_code=status_code,
@@ -385,7 +382,7 @@ def _card_errors(problems: list[dict[str, Any]]) -> tuple[dict[str, list[str]], 
 
 
 def _not_found(request: Request, exc: errors.HITLError) -> HTMLResponse:
-    return _render(request, "not_found.html", status_code=404, detail=str(exc.detail))
+    return render_page(request, "not_found.html", status_code=404, detail=str(exc.detail))
 
 
 # -- threads --------------------------------------------------------------------------------------
@@ -410,7 +407,7 @@ async def thread_list(
         if page.next_cursor
         else None
     )
-    return _render(
+    return render_page(
         request,
         "threads.html",
         page=page,
@@ -430,7 +427,7 @@ async def thread_page(request: Request, thread_id: str) -> HTMLResponse:
             history = await requests.of_thread(conn, thread_id, pending=False)
     except errors.NotFound as exc:
         return _not_found(request, exc)
-    return _render(
+    return render_page(
         request,
         "thread.html",
         thread=thread,

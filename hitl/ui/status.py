@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from hitl.api.status import read_status
 from hitl.auth import Principal
 from hitl.ui.auth import page_principal
-from hitl.ui.routes import _render, _service, forbidden
+from hitl.ui.routes import _service, forbidden, render_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -22,7 +22,7 @@ async def status_page(
     if not principal.has("admin"):
         return forbidden(request, "The status page is for admins.")
     status = await read_status(_service(request))
-    return _render(request, "status.html", status=status, duration=duration)
+    return render_page(request, "status.html", status=status, duration=duration)
 
 
 def duration(seconds: float | None) -> str:
