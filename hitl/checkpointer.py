@@ -12,7 +12,7 @@ what it writes (the same rows in the same tables, so either saver reads what the
   blobs and a task's writes in a worker thread (``asyncio.to_thread``) and sends them through
   a pipeline, one statement per row. Under the GIL the thread hop buys nothing for the values
   of a graph step and costs more than the serialising; here a checkpoint with its blobs, and a
-  task's writes, are each one statement (rows passed as arrays), atomic as the pipeline was.
+  task's writes, are each one statement (one VALUES row per row), atomic as the pipeline was.
 
 With a single shared connection it is the stock saver.
 """
@@ -20,6 +20,7 @@ With a single shared connection it is the stock saver.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,14 +46,14 @@ except ImportError:  # pragma: no cover - older versions have no such values
 
 # A checkpoint and the blobs of its changed channels (UPSERT_CHECKPOINT_BLOBS_SQL and
 # UPSERT_CHECKPOINTS_SQL of langgraph.checkpoint.postgres.base, as one statement).
-PUT_CHECKPOINT = """
+_PUT_BLOBS = """
 WITH blobs AS (
     INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
-    SELECT %(thread_id)s, %(checkpoint_ns)s, b.channel, b.version, b.type, b.blob
-    FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[],
-                %(blobs)s::bytea[]) AS b(channel, version, type, blob)
+    VALUES {rows}
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 )
+"""
+_PUT_CHECKPOINT = """
 INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,
                          checkpoint, metadata)
 VALUES (%(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_checkpoint_id)s,
@@ -64,19 +65,41 @@ DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
 _PUT_WRITES = """
 INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path,
                                idx, channel, type, blob)
-SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
-       w.idx, w.channel, w.type, w.blob
-FROM unnest(%(idx)s::int4[], %(channels)s::text[], %(types)s::text[], %(blobs)s::bytea[])
-    AS w(idx, channel, type, blob)
+VALUES {rows}
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
 """
 # A task's writes to the special channels (errors, interrupts, resume values) replace earlier
 # ones; other writes are kept as first written (UPSERT_/INSERT_CHECKPOINT_WRITES_SQL).
-UPSERT_WRITES = (
-    _PUT_WRITES
-    + "DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"
-)
-INSERT_WRITES = _PUT_WRITES + "DO NOTHING"
+_UPSERT = "DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"
+_KEEP = "DO NOTHING"
+
+
+# The rows go in as scalar parameters, one VALUES row each, rather than as arrays: psycopg
+# dumps an array element by element in Python, and a step's handful of rows costs more that
+# way than the statement itself. One statement text per row count, each prepared once.
+@functools.cache
+def put_checkpoint_sql(blobs: int) -> str:
+    """The checkpoint with ``blobs`` blob rows, parameters ``c<i>``, ``v<i>``, ``t<i>``,
+    ``b<i>`` (channel, version, type, blob) for each."""
+    if not blobs:
+        return _PUT_CHECKPOINT
+    rows = ", ".join(
+        f"(%(thread_id)s, %(checkpoint_ns)s, %(c{i})s, %(v{i})s, %(t{i})s, %(b{i})s)"
+        for i in range(blobs)
+    )
+    return _PUT_BLOBS.format(rows=rows) + _PUT_CHECKPOINT
+
+
+@functools.cache
+def put_writes_sql(writes: int, upsert: bool) -> str:
+    """A task's ``writes`` rows, parameters ``i<i>``, ``c<i>``, ``t<i>``, ``b<i>`` (index,
+    channel, type, blob) for each."""
+    rows = ", ".join(
+        "(%(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s, "
+        f"%(i{i})s, %(c{i})s, %(t{i})s, %(b{i})s)"
+        for i in range(writes)
+    )
+    return _PUT_WRITES.format(rows=rows) + (_UPSERT if upsert else _KEEP)
 
 
 class PooledPostgresSaver(AsyncPostgresSaver):
@@ -113,22 +136,23 @@ class PooledPostgresSaver(AsyncPostgresSaver):
                 blob_values[channel] = inline.pop(channel)
         versions = {k: v for k, v in new_versions.items() if k in blob_values}
         blobs = self._dump_blobs(thread_id, checkpoint_ns, blob_values, versions)
-        async with self._pool.connection() as conn:
-            await conn.execute(
-                PUT_CHECKPOINT,
-                {
-                    "thread_id": thread_id,
-                    "checkpoint_ns": checkpoint_ns,
-                    "checkpoint_id": checkpoint["id"],
-                    "parent_checkpoint_id": configurable.get("checkpoint_id"),
-                    "channels": [b[2] for b in blobs],
-                    "versions": [b[3] for b in blobs],
-                    "types": [b[4] for b in blobs],
-                    "blobs": [b[5] for b in blobs],
-                    "checkpoint": Jsonb(copy),
-                    "metadata": Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
-                },
+        params: dict[str, Any] = {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "checkpoint_id": checkpoint["id"],
+            "parent_checkpoint_id": configurable.get("checkpoint_id"),
+            "checkpoint": Jsonb(copy),
+            "metadata": Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
+        }
+        for i, (_, _, channel, version, type_, blob) in enumerate(blobs):
+            params[f"c{i}"], params[f"v{i}"], params[f"t{i}"], params[f"b{i}"] = (
+                channel,
+                version,
+                type_,
+                blob,
             )
+        async with self._pool.connection() as conn:
+            await conn.execute(put_checkpoint_sql(len(blobs)), params)
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -162,19 +186,16 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         for row in rows:
             if upsert or row[5] not in by_idx:
                 by_idx[row[5]] = row
-        unique = list(by_idx.values())
+        if not by_idx:
+            return
+        params: dict[str, Any] = {
+            "thread_id": configurable["thread_id"],
+            "checkpoint_ns": configurable["checkpoint_ns"],
+            "checkpoint_id": configurable["checkpoint_id"],
+            "task_id": task_id,
+            "task_path": task_path,
+        }
+        for i, row in enumerate(by_idx.values()):
+            params[f"i{i}"], params[f"c{i}"], params[f"t{i}"], params[f"b{i}"] = row[5:9]
         async with self._pool.connection() as conn:
-            await conn.execute(
-                UPSERT_WRITES if upsert else INSERT_WRITES,
-                {
-                    "thread_id": configurable["thread_id"],
-                    "checkpoint_ns": configurable["checkpoint_ns"],
-                    "checkpoint_id": configurable["checkpoint_id"],
-                    "task_id": task_id,
-                    "task_path": task_path,
-                    "idx": [r[5] for r in unique],
-                    "channels": [r[6] for r in unique],
-                    "types": [r[7] for r in unique],
-                    "blobs": [r[8] for r in unique],
-                },
-            )
+            await conn.execute(put_writes_sql(len(by_idx), upsert), params)

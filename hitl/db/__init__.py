@@ -10,8 +10,10 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-# LangGraph's AsyncPostgresSaver needs autocommit and dict rows; prepared statements stay off
-# so the pool works behind PgBouncer too. Our own writes open explicit transactions.
+# LangGraph's AsyncPostgresSaver needs autocommit and dict rows (its own setting, kept). Every
+# statement is prepared on its first use (``prepare_threshold=0``), which the few statement
+# texts of the service repay at once (behind PgBouncer, 1.21 or later with
+# max_prepared_statements set). Writes that need more than one statement open a transaction.
 CONNECTION_KWARGS: dict[str, Any] = {
     "autocommit": True,
     "prepare_threshold": 0,
