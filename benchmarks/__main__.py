@@ -35,20 +35,27 @@ def main() -> None:
             rates["raw_pooled"].append(asyncio.run(cycle.raw_langgraph(url, n, c, pooled=True)))
             with _setup.service(url, redis_url) as server:
                 rates["single"].append(asyncio.run(cycle.through_service(server.url, n, c)))
+                rates["single_wait"].append(
+                    asyncio.run(cycle.through_service_waiting(server.url, n, c))
+                )
             with (
                 _setup.service(url, redis_url, HITL_RUNNER="false") as server,
                 _setup.worker(url, redis_url),
             ):
-                rates["split"].append(asyncio.run(cycle.through_service(server.url, n, c)))
+                rates["split"].append(asyncio.run(cycle.through_service_waiting(server.url, n, c)))
         m = {k: statistics.median(v) for k, v in rates.items()}
         print(
             f"\nfull cycles/s at concurrency {c} (median of {args.rounds} x {n} cycles):\n"
             f"  raw LangGraph, stock AsyncPostgresSaver      {m['raw']:7.1f}\n"
             f"  raw LangGraph, pool-aware saver (ours)       {m['raw_pooled']:7.1f}\n"
-            f"  service, one process (hitl serve)            {m['single']:7.1f}"
+            f"  service, one process (hitl serve):\n"
+            f"    4 calls (start, /wait, respond, /wait)     {m['single']:7.1f}"
             f"   ratio {m['single'] / m['raw']:4.2f}"
             f" (vs pool-aware {m['single'] / m['raw_pooled']:4.2f})\n"
-            f"  service, API + 1 worker (2 processes)        {m['split']:7.1f}"
+            f"    2 calls (start?wait=, resume?wait=)        {m['single_wait']:7.1f}"
+            f"   ratio {m['single_wait'] / m['raw']:4.2f}"
+            f" (vs pool-aware {m['single_wait'] / m['raw_pooled']:4.2f})\n"
+            f"  service, API + 1 worker, 2 calls             {m['split']:7.1f}"
             f"   ratio {m['split'] / m['raw']:4.2f}"
             f" (vs pool-aware {m['split'] / m['raw_pooled']:4.2f})\n"
             f"  target: ratio >= 0.8 against raw LangGraph with AsyncPostgresSaver"

@@ -5,8 +5,11 @@ deploy-approval interrupt -> answer -> deploy -> completed.
 
 * raw LangGraph: ``AsyncPostgresSaver`` on a pool, ``ainvoke`` to the interrupt and
   ``ainvoke(Command(resume=...))`` to the end, in this process;
-* the service: a ``hitl serve`` process; per cycle ``POST /threads``, wait for the interrupt,
-  ``POST /requests/{id}/respond``, wait for completion, over HTTP from this process.
+* the service: a ``hitl serve`` process, over HTTP from this process; per cycle either four
+  calls (``POST /threads``, ``GET /threads/{id}/wait`` for the interrupt,
+  ``POST /requests/{id}/respond``, ``GET /threads/{id}/wait`` for the end: `through_service`)
+  or two that wait (``POST /threads?wait=`` and ``POST /threads/{id}/resume?wait=``:
+  `through_service_waiting`).
 
 Both at the same concurrency, on the same Postgres, with the graph's durability mode.
 """
@@ -73,11 +76,15 @@ async def raw_langgraph(
         return await _drive(cycles, concurrency, one)
 
 
-async def through_service(base_url: str, cycles: int, concurrency: int) -> float:
+def _client(base_url: str, concurrency: int) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=concurrency * 2)
-    async with httpx.AsyncClient(
+    return httpx.AsyncClient(
         base_url=base_url, timeout=120, limits=limits, headers=_setup.auth_headers(base_url)
-    ) as client:
+    )
+
+
+async def through_service(base_url: str, cycles: int, concurrency: int) -> float:
+    async with _client(base_url, concurrency) as client:
 
         async def one(_i: int) -> None:
             r = await client.post("/api/v1/threads", json={"graph": "code_review", "input": INPUT})
@@ -89,6 +96,29 @@ async def through_service(base_url: str, cycles: int, concurrency: int) -> float
             )
             r.raise_for_status()
             r = await client.get(f"/api/v1/threads/{thread_id}/wait", params={"timeout": 60})
+            body = r.raise_for_status().json()
+            assert body["status"] == "completed", body
+
+        await _drive(concurrency, concurrency, one)  # warm-up
+        return await _drive(cycles, concurrency, one)
+
+
+async def through_service_waiting(base_url: str, cycles: int, concurrency: int) -> float:
+    async with _client(base_url, concurrency) as client:
+
+        async def one(_i: int) -> None:
+            r = await client.post(
+                "/api/v1/threads",
+                params={"wait": 60},
+                json={"graph": "code_review", "input": INPUT},
+            )
+            body = r.raise_for_status().json()
+            [interrupt] = body["interrupts"]
+            r = await client.post(
+                f"/api/v1/threads/{body['thread_id']}/resume",
+                params={"wait": 60},
+                json={"resume": {interrupt["interrupt_id"]: ANSWER}},
+            )
             body = r.raise_for_status().json()
             assert body["status"] == "completed", body
 

@@ -15,6 +15,7 @@ default answer, an escalation, or expiry. People cannot answer past the deadline
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -177,19 +178,25 @@ async def create_external(
 async def respond_thread(
     pool: AsyncConnectionPool[Any], thread_id: str, resume: dict[str, Any], by: Responder
 ) -> list[Request]:
-    """Answer several interrupts of one thread at once: all of them, or none."""
-    if not resume:
-        raise errors.InvalidInput(
-            [
-                {
-                    "loc": ["body", "resume"],
-                    "msg": "name at least one interrupt id",
-                    "type": "missing",
-                }
-            ]
-        )
+    """Answer several interrupts of one thread at once: all of them, or none. Raises 404 for
+    an unknown thread, else as `respond` does."""
     async with pool.connection() as conn:
         by_interrupt = {r.interrupt_id: r for r in await of_thread(conn, thread_id, pending=False)}
+        if (
+            not by_interrupt
+            and not await (await conn.execute(q.GET_THREAD, (thread_id,))).fetchone()
+        ):
+            raise errors.ThreadNotFound(thread_id)
+        if not resume:
+            raise errors.InvalidInput(
+                [
+                    {
+                        "loc": ["body", "resume"],
+                        "msg": "name at least one interrupt id",
+                        "type": "missing",
+                    }
+                ]
+            )
         problems = []
         for interrupt_id in resume:
             if interrupt_id not in by_interrupt:
@@ -209,7 +216,8 @@ async def respond_thread(
         # In the order of their ids, as a run's record locks a thread's open requests: two
         # transactions taking the same rows in one order cannot deadlock.
         recorded: dict[str, Request] = {}
-        async with conn.transaction():
+        # one answer is one statement, atomic on its own
+        async with conn.transaction() if len(resume) > 1 else contextlib.nullcontext():
             for iid, value in sorted(resume.items(), key=lambda kv: by_interrupt[kv[0]].id):
                 recorded[iid] = await _record_answer(conn, by_interrupt[iid], value, _name(by))
         return [recorded[iid] for iid in resume]

@@ -25,7 +25,7 @@ from hitl import (
     keys,
     metrics,
     retention,
-    threads,
+    thread_watch,
     timers,
     workers,
 )
@@ -41,11 +41,11 @@ from hitl.notifications.sender import Sender
 from hitl.notify import Notifier
 from hitl.registry import GraphRegistry, default_registry, load_modules
 from hitl.runner import Runner
+from hitl.thread_watch import ThreadWatch
 from hitl.webhooks.delivery import Deliverer
 
 log = logging.getLogger("hitl.service")
 
-_SETTLED = ("interrupted", "completed", "failed")
 # How long the event relay lets events gather before a batch (see Service._relay_events).
 RELAY_GATHER = 0.05
 RELAY_SPACING = 0.25
@@ -252,59 +252,19 @@ class Service:
         if self.on_pruned:
             self.on_pruned(counts)
 
+    def watch_thread(self, thread_id: str) -> contextlib.AbstractAsyncContextManager[ThreadWatch]:
+        """Listen for ``thread_id`` coming to rest (see `hitl.thread_watch`); opened before a
+        write, it sees the thread that write changes."""
+        waiters = self.runner.waiters if self.runner else None
+        return thread_watch.watch(self.pool, self.notifier, waiters, thread_id)
+
     async def wait_for_thread(
         self, thread_id: str, timeout: float
     ) -> tuple[ThreadWithValues, list[dict[str, Any]]]:
         """The thread (and its pending requests) once it is at rest (interrupted, completed,
-        failed), or as it is after ``timeout``.
-
-        A notification says when to read the thread again. When this process's runner records
-        it, the runner hands the thread over as recorded instead (no read needed), taken if it
-        is no older than what was last read here (`updated_at`): one recorded before an answer
-        that came since is not the thread's state any more.
-        """
-        changed = asyncio.Event()
-        recorded: list[dict[str, Any]] = []
-
-        def on_change(payload: str) -> None:
-            if payload in ("", thread_id):
-                changed.set()
-
-        def on_record(detail: dict[str, Any]) -> None:
-            recorded.append(detail)
-            changed.set()
-
-        self.notifier.add_listener(keys.THREADS_CHANNEL, on_change)
-        waiters = self.runner.waiters if self.runner else None
-        if waiters:
-            waiters.add(thread_id, on_record)
-        try:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
-            seen: ThreadWithValues | None = None
-            while True:
-                changed.clear()
-                if recorded and seen is not None:
-                    thread = ThreadWithValues.model_validate(recorded[-1])
-                    if thread.status in _SETTLED and thread.updated_at >= seen.updated_at:
-                        return thread, recorded[-1]["pending"]
-                remaining = deadline - loop.time()
-                if seen is not None and waiters and thread_id in waiters.recording:
-                    # the notification of a record this process is writing: it comes next
-                    await wait_event(changed, min(max(remaining, 0.0), 0.5))
-                    if remaining > 0:
-                        continue
-                async with self.pool.connection() as conn:
-                    thread, pending = await threads.get_with_pending(conn, thread_id)
-                seen = thread
-                remaining = deadline - loop.time()
-                if thread.status in _SETTLED or remaining <= 0:
-                    return thread, pending
-                await wait_event(changed, min(remaining, 1.0))
-        finally:
-            self.notifier.remove_listener(keys.THREADS_CHANNEL, on_change)
-            if waiters:
-                waiters.remove(thread_id, on_record)
+        failed), or as it is after ``timeout``."""
+        async with self.watch_thread(thread_id) as watch:
+            return await watch.settled(timeout)
 
 
 def _work(kind: workers.Kind, settings: Settings) -> tuple[str, ...]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -17,25 +19,53 @@ from hitl.api.schemas import (
     ThreadResume,
 )
 from hitl.models import Page, Request, Thread, ThreadStatus, ThreadWithValues
+from hitl.thread_watch import SETTLED
+
+MAX_WAIT_SECONDS = 300
 
 router = APIRouter(prefix="/api/v1/threads", tags=["threads"])
 
 
-@router.post("", status_code=202, response_model=ThreadCreated)
-async def create_thread(body: ThreadCreate, service: ServiceDep, principal: CanWriteThreads) -> Any:
+# ``?wait=`` on the calls that queue a run: answer with the thread once that run left it at
+# rest, in one round trip instead of the call and a ``/wait``.
+Wait = Annotated[
+    float | None,
+    Query(
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="Seconds to wait for the thread to be interrupted, completed or failed; "
+        "then the answer is the thread (200 at rest, 202 if it is still queued or running).",
+    ),
+]
+AT_REST: dict[int | str, dict[str, Any]] = {
+    200: {"model": ThreadDetail, "description": "With `wait`: the thread at rest."}
+}
+
+
+@router.post("", status_code=202, response_model=ThreadCreated, responses=AT_REST)
+async def create_thread(
+    body: ThreadCreate, service: ServiceDep, principal: CanWriteThreads, wait: Wait = None
+) -> Any:
     spec = service.registry.get(body.graph)
-    thread = await threads.create(
-        service.pool,
-        spec,
-        body.input,
-        thread_id=body.thread_id,
-        metadata=body.metadata,
-        actor=principal.name,
-    )
+    thread_id = body.thread_id or str(uuid.uuid4())
+    async with contextlib.AsyncExitStack() as stack:
+        if wait is not None:  # listening before the run is queued: it may be quick
+            watch = await stack.enter_async_context(service.watch_thread(thread_id))
+        thread = await threads.create(
+            service.pool,
+            spec,
+            body.input,
+            thread_id=thread_id,
+            metadata=body.metadata,
+            actor=principal.name,
+        )
+        location = {"Location": f"/api/v1/threads/{thread.thread_id}"}
+        if wait is not None:
+            return _at_rest(await watch.settled(wait, written_at=thread.updated_at), location)
     return JSONResponse(
         ThreadCreated(thread_id=thread.thread_id, status=thread.status).model_dump(),
         status_code=202,
-        headers={"Location": f"/api/v1/threads/{thread.thread_id}"},
+        headers=location,
     )
 
 
@@ -63,19 +93,34 @@ async def wait_for_thread(
     service: ServiceDep,
     _: CanReadThreads,
     thread_id: str,
-    timeout: Annotated[float, Query(ge=0, le=300)] = 30,
+    timeout: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 30,
 ) -> ThreadDetail:
     """The thread once it is interrupted, completed or failed (or as it is after ``timeout``)."""
     return _detail(*await service.wait_for_thread(thread_id, timeout))
 
 
-@router.post("/{thread_id}/resume", status_code=202, response_model=list[Request])
+@router.post(
+    "/{thread_id}/resume", status_code=202, response_model=list[Request], responses=AT_REST
+)
 async def resume_thread(
-    service: ServiceDep, thread_id: str, body: ThreadResume, principal: CanAnswer
-) -> list[Request]:
-    async with service.pool.connection() as conn:
-        await threads.get(conn, thread_id)
-    return await requests.respond_thread(service.pool, thread_id, body.resume, principal)
+    service: ServiceDep, thread_id: str, body: ThreadResume, principal: CanAnswer, wait: Wait = None
+) -> Any:
+    """Answer interrupts of the thread, all or none; with ``wait``, answer with the thread
+    once the resumed run left it at rest."""
+    if wait is None:
+        return await requests.respond_thread(service.pool, thread_id, body.resume, principal)
+    async with service.watch_thread(thread_id) as watch:
+        await requests.respond_thread(service.pool, thread_id, body.resume, principal)
+        return _at_rest(await watch.settled(wait), {})
+
+
+def _at_rest(found: tuple[ThreadWithValues, list[dict[str, Any]]], headers: dict[str, str]) -> Any:
+    detail = _detail(*found)
+    return JSONResponse(
+        detail.model_dump(mode="json"),
+        status_code=200 if detail.status in SETTLED else 202,
+        headers=headers,
+    )
 
 
 def _detail(thread: ThreadWithValues, pending: list[dict[str, Any]]) -> ThreadDetail:

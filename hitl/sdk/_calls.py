@@ -30,15 +30,24 @@ def seg(value: str) -> str:
     return quote(value, safe="")
 
 
+def waiting(seconds: float | None) -> dict[str, Any]:
+    """The keyword arguments of a call that waits ``seconds`` for the thread to come to rest."""
+    return {"params": {"wait": seconds}, "extra_timeout": seconds} if seconds is not None else {}
+
+
 def start_thread(
-    graph: str, input: dict[str, Any], thread_id: str | None, metadata: dict[str, Any] | None
+    graph: str,
+    input: dict[str, Any],
+    thread_id: str | None,
+    metadata: dict[str, Any] | None,
+    wait: float | None = None,
 ) -> Call:
     body: dict[str, Any] = {"graph": graph, "input": input}
     if thread_id is not None:
         body["thread_id"] = thread_id
     if metadata is not None:
         body["metadata"] = metadata
-    return Call("POST", f"{API}/threads", body=body)
+    return Call("POST", f"{API}/threads", body=body, **waiting(wait))
 
 
 def get_thread(thread_id: str) -> Call:
@@ -82,8 +91,9 @@ def assign(request_id: str, assignees: list[str], groups: list[str]) -> Call:
     return Call("POST", path, body={"assignees": assignees, "groups": groups})
 
 
-def resume(thread_id: str, answers: dict[str, Any]) -> Call:
-    return Call("POST", f"{API}/threads/{seg(thread_id)}/resume", body={"resume": answers})
+def resume(thread_id: str, answers: dict[str, Any], wait: float | None = None) -> Call:
+    body = {"resume": answers}
+    return Call("POST", f"{API}/threads/{seg(thread_id)}/resume", body=body, **waiting(wait))
 
 
 def create_request(

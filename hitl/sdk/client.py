@@ -228,6 +228,32 @@ class HITLClient(_Base):
         )
         return str(created["thread_id"])
 
+    async def start_and_wait(
+        self,
+        graph: str,
+        input: dict[str, Any],
+        *,
+        thread_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        timeout: float = 30,
+    ) -> dict[str, Any]:
+        """Start ``graph`` on ``input`` and return the thread once it is interrupted,
+        completed or failed (as `wait` does), in one call when it settles within the
+        service's bound. Raises `WaitTimeout` after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        call = _calls.start_thread(graph, input, thread_id, metadata, _wait_slice(deadline))
+        return await self._settled(await self._send(call), timeout, deadline)
+
+    async def _settled(
+        self, thread: dict[str, Any], timeout: float, deadline: float
+    ) -> dict[str, Any]:
+        """``thread`` if at rest, else what `wait` gets in the time left of ``timeout``."""
+        if thread["status"] in SETTLED:
+            return thread
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(thread["thread_id"], timeout, thread)
+        return await self.wait(thread["thread_id"], max(deadline - time.monotonic(), 0.0))
+
     async def get_thread(self, thread_id: str) -> dict[str, Any]:
         """The thread now: status, values, pending ``interrupts`` (with their request ids)."""
         thread: dict[str, Any] = await self._send(_calls.get_thread(thread_id))
@@ -431,6 +457,14 @@ class HITLClient(_Base):
         answered: list[dict[str, Any]] = await self._send(_calls.resume(thread_id, answers))
         return answered
 
+    async def resume_and_wait(
+        self, thread_id: str, answers: dict[str, Any], *, timeout: float = 30
+    ) -> dict[str, Any]:
+        """`resume`, then the thread once the resumed run left it at rest (as `wait`)."""
+        deadline = time.monotonic() + timeout
+        call = _calls.resume(thread_id, answers, _wait_slice(deadline))
+        return await self._settled(await self._send(call), timeout, deadline)
+
 
 # -- the sync client ------------------------------------------------------------------------------
 
@@ -482,6 +516,27 @@ class SyncHITLClient(_Base):
         """See `HITLClient.start_thread`."""
         created: dict[str, Any] = self._send(_calls.start_thread(graph, input, thread_id, metadata))
         return str(created["thread_id"])
+
+    def start_and_wait(
+        self,
+        graph: str,
+        input: dict[str, Any],
+        *,
+        thread_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        timeout: float = 30,
+    ) -> dict[str, Any]:
+        """See `HITLClient.start_and_wait`."""
+        deadline = time.monotonic() + timeout
+        call = _calls.start_thread(graph, input, thread_id, metadata, _wait_slice(deadline))
+        return self._settled(self._send(call), timeout, deadline)
+
+    def _settled(self, thread: dict[str, Any], timeout: float, deadline: float) -> dict[str, Any]:
+        if thread["status"] in SETTLED:
+            return thread
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(thread["thread_id"], timeout, thread)
+        return self.wait(thread["thread_id"], max(deadline - time.monotonic(), 0.0))
 
     def get_thread(self, thread_id: str) -> dict[str, Any]:
         """See `HITLClient.get_thread`."""
@@ -657,3 +712,11 @@ class SyncHITLClient(_Base):
         """See `HITLClient.resume`."""
         answered: list[dict[str, Any]] = self._send(_calls.resume(thread_id, answers))
         return answered
+
+    def resume_and_wait(
+        self, thread_id: str, answers: dict[str, Any], *, timeout: float = 30
+    ) -> dict[str, Any]:
+        """See `HITLClient.resume_and_wait`."""
+        deadline = time.monotonic() + timeout
+        call = _calls.resume(thread_id, answers, _wait_slice(deadline))
+        return self._settled(self._send(call), timeout, deadline)

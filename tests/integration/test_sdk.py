@@ -127,6 +127,24 @@ async def test_resume_answers_several_interrupts_at_once(hitl: HITLClient) -> No
     assert (await hitl.wait(thread_id))["status"] == "completed"
 
 
+async def test_start_and_wait_and_resume_and_wait_return_the_thread_at_rest(
+    hitl: HITLClient,
+) -> None:
+    thread = await hitl.start_and_wait("approval", {}, thread_id="sdk-waits", timeout=30)
+    assert thread["thread_id"] == "sdk-waits"
+    assert thread["status"] == "interrupted"
+    [interrupt] = thread["interrupts"]
+    with pytest.raises(InvalidInputError):
+        await hitl.resume_and_wait("sdk-waits", {interrupt["interrupt_id"]: {"decision": "?"}})
+    thread = await hitl.resume_and_wait(
+        "sdk-waits", {interrupt["interrupt_id"]: {"decision": "reject"}}
+    )
+    assert thread["status"] == "completed"
+    assert thread["values"]["log"] == [["ask", "reject"], ["after"]]
+    with pytest.raises(ConflictError):
+        await hitl.start_and_wait("approval", {}, thread_id="sdk-waits")
+
+
 async def test_a_failed_thread_is_settled_too(hitl: HITLClient) -> None:
     thread = await hitl.wait(await hitl.start_thread("failing", {}))
     assert thread["status"] == "failed"
@@ -227,6 +245,27 @@ def test_sync_client_sends_the_same_calls() -> None:
         {"resume": {"i1": "yes"}},
     ]
     assert {r.headers["authorization"] for r in recorder.requests} == {"Bearer hitl_bo"}
+
+
+def test_sync_waiting_calls_wait_in_the_call_then_long_poll_the_rest() -> None:
+    recorder = _Recorder(
+        httpx.Response(202, json={"thread_id": "t1", "status": "running"}),
+        httpx.Response(200, json={"thread_id": "t1", "status": "interrupted"}),
+        httpx.Response(200, json={"thread_id": "t1", "status": "completed"}),
+    )
+    with _sync(recorder) as hitl:
+        assert hitl.start_and_wait("g", {}, timeout=60)["status"] == "interrupted"
+        assert hitl.resume_and_wait("t1", {"i1": "yes"}, timeout=60)["status"] == "completed"
+
+    sent = [(r.method, r.url.path, dict(r.url.params)) for r in recorder.requests]
+    assert [s[:2] for s in sent] == [
+        ("POST", "/api/v1/threads"),
+        ("GET", "/api/v1/threads/t1/wait"),
+        ("POST", "/api/v1/threads/t1/resume"),
+    ]
+    assert 0 < float(sent[0][2]["wait"]) <= 60
+    assert 0 < float(sent[1][2]["timeout"]) <= 60
+    assert 0 < float(sent[2][2]["wait"]) <= 60
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,109 @@
+"""Waiting for a thread to come to rest (interrupted, completed or failed).
+
+A `ThreadWatch` listens from the moment it opens: a caller that opens one before it writes
+(``POST /threads?wait=``) cannot miss the run that its write queued, however fast that run is.
+Two sources say when to look again:
+
+- the ``hitl_threads`` notification, sent by every process that changes a thread; then the
+  thread is read;
+- the runner of this process, which hands the thread over as it recorded it (no read needed).
+  A handoff is taken if it is no older than what was last seen (``updated_at``): one recorded
+  before an answer that came since is not the thread's state any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from hitl import keys, threads
+from hitl._aio import wait_event
+from hitl.models import ThreadWithValues
+from hitl.notify import Notifier
+from hitl.runner import Waiters
+
+SETTLED = ("interrupted", "completed", "failed")
+# The longest a watch sleeps without reading the thread again: a notification lost with the
+# listening connection costs at most this much.
+RECHECK_SECONDS = 1.0
+
+Found = tuple[ThreadWithValues, list[dict[str, Any]]]
+
+
+class ThreadWatch:
+    def __init__(
+        self, pool: AsyncConnectionPool[Any], thread_id: str, waiters: Waiters | None
+    ) -> None:
+        self.pool = pool
+        self.thread_id = thread_id
+        self.waiters = waiters
+        self.changed = asyncio.Event()
+        self.recorded: list[dict[str, Any]] = []
+
+    def on_change(self, payload: str) -> None:
+        if payload in ("", self.thread_id):
+            self.changed.set()
+
+    def on_record(self, detail: dict[str, Any]) -> None:
+        self.recorded.append(detail)
+        self.changed.set()
+
+    async def settled(self, timeout: float, *, written_at: datetime | None = None) -> Found:
+        """The thread and its pending requests once it is at rest, or as it is after
+        ``timeout`` seconds.
+
+        ``written_at`` is the ``updated_at`` of the caller's own write, when that write created
+        the thread: nothing older can be its state, so the first read is skipped and the
+        runner's handoff awaited. (An answer cannot say as much: a record committed just
+        before it may carry a later timestamp, so after an answer the thread is read.)
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        seen_at = written_at
+        read = written_at is None
+        while True:
+            self.changed.clear()
+            if self.recorded and seen_at is not None:
+                thread = ThreadWithValues.model_validate(self.recorded[-1])
+                if thread.status in SETTLED and thread.updated_at >= seen_at:
+                    return thread, self.recorded[-1]["pending"]
+            remaining = deadline - loop.time()
+            if not read and remaining > 0:
+                # the run the write queued has not been recorded yet: its record comes next
+                handed = len(self.recorded)
+                await wait_event(self.changed, min(remaining, RECHECK_SECONDS))
+                read = len(self.recorded) == handed  # a notification, or the recheck: read
+                continue
+            if seen_at is not None and self.waiters and self.thread_id in self.waiters.recording:
+                # the notification of a record this process is writing: it comes next
+                await wait_event(self.changed, min(max(remaining, 0.0), 0.5))
+                if remaining > 0:
+                    continue
+            async with self.pool.connection() as conn:
+                thread, pending = await threads.get_with_pending(conn, self.thread_id)
+            seen_at = thread.updated_at
+            remaining = deadline - loop.time()
+            if thread.status in SETTLED or remaining <= 0:
+                return thread, pending
+            await wait_event(self.changed, min(remaining, RECHECK_SECONDS))
+
+
+@contextlib.asynccontextmanager
+async def watch(
+    pool: AsyncConnectionPool[Any], notifier: Notifier, waiters: Waiters | None, thread_id: str
+) -> AsyncIterator[ThreadWatch]:
+    found = ThreadWatch(pool, thread_id, waiters)
+    notifier.add_listener(keys.THREADS_CHANNEL, found.on_change)
+    if waiters:
+        waiters.add(thread_id, found.on_record)
+    try:
+        yield found
+    finally:
+        notifier.remove_listener(keys.THREADS_CHANNEL, found.on_change)
+        if waiters:
+            waiters.remove(thread_id, found.on_record)
