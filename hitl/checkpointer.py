@@ -14,6 +14,10 @@ what it writes (the same rows in the same tables, so either saver reads what the
   of a graph step and costs more than the serialising; here a checkpoint with its blobs, and a
   task's writes, are each one statement (one VALUES row per row), atomic as the pipeline was.
 
+- **No read for a thread known to be new.** A run whose caller just created the thread says
+  so in its config (`NEW_THREAD`); the graph's first read of its latest checkpoint is then
+  answered "none" without a query. Only that read: the root namespace, no checkpoint id.
+
 With a single shared connection it is the stock saver.
 """
 
@@ -30,6 +34,7 @@ from langgraph.checkpoint.base import (
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
+    CheckpointTuple,
     get_serializable_checkpoint_metadata,
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
@@ -102,6 +107,11 @@ def put_writes_sql(writes: int, upsert: bool) -> str:
     return _PUT_WRITES.format(rows=rows) + (_UPSERT if upsert else _KEEP)
 
 
+# A ``configurable`` key: true when the thread was created for this run and has no checkpoint
+# yet. (LangGraph keeps keys starting with ``__`` out of the checkpoints' metadata.)
+NEW_THREAD = "__hitl_new_thread__"
+
+
 class PooledPostgresSaver(AsyncPostgresSaver):
     """`AsyncPostgresSaver` whose calls run concurrently on a pool's connections, each write
     one statement."""
@@ -112,6 +122,16 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         if isinstance(conn, AsyncConnectionPool) and self.pipe is None:
             self._pool = conn
             self.lock = contextlib.nullcontext()  # type: ignore[assignment]
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        configurable = config.get("configurable") or {}
+        if (
+            configurable.get(NEW_THREAD)
+            and not configurable.get("checkpoint_ns")
+            and not configurable.get("checkpoint_id")
+        ):
+            return None
+        return await super().aget_tuple(config)
 
     async def aput(
         self,

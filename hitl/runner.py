@@ -41,6 +41,7 @@ from psycopg_pool import AsyncConnectionPool
 from hitl import deadlines, logcontext, metrics, requests, runs, workers
 from hitl._aio import wait_event
 from hitl._failpoints import failpoint
+from hitl.checkpointer import NEW_THREAD
 from hitl.config import Settings
 from hitl.db import queries as q
 from hitl.registry import GraphRegistry
@@ -255,8 +256,13 @@ class Runner:
         elif graph_input is not _NOTHING:
             spec = self.registry.get(run.graph)
             result: Any = None
+            # a thread created with this run has no checkpoint: the graph need not look
+            run_config: RunnableConfig = {
+                **config,
+                "configurable": {**config["configurable"], NEW_THREAD: fresh},
+            }
             try:
-                result = await graph.ainvoke(graph_input, config, durability=spec.durability)
+                result = await graph.ainvoke(graph_input, run_config, durability=spec.durability)
             except Exception as exc:
                 timed_out = [r for r in apply if r.deadline_action]
                 if is_invalid_resume(exc) and not timed_out:
@@ -383,7 +389,7 @@ class Runner:
         self.waiters.recording.add(run.thread_id)
         try:
             async with self.pool.connection() as conn:
-                cur = await conn.execute(q.RECORD_RUN, params)
+                cur = await q.RECORD_RUN.execute(conn, params)
                 recorded = await cur.fetchone()
         finally:
             self.waiters.recording.discard(run.thread_id)

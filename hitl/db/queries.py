@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hitl.db.native import NativeStatement
+
 # -- events and audit ---------------------------------------------------------------------------
 
 # What every request event says about its request, for the webhooks and notifications fed by
@@ -71,7 +73,7 @@ RETURNING id
 # first too, so the two cannot deadlock): an answer being recorded meanwhile is waited for and
 # seen in `open_requests` as recorded, and one recorded later waits for this statement and then
 # finds no run running, so it queues one itself. No row comes back when the run was taken over.
-RECORD_RUN = (
+RECORD_RUN = NativeStatement.of(
     """
 WITH open_requests AS (
     SELECT id, state, run_id, interrupt_id FROM hitl_requests

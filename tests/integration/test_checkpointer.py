@@ -15,7 +15,7 @@ from langgraph.types import Command, interrupt
 from psycopg_pool import AsyncConnectionPool
 
 from hitl import db
-from hitl.checkpointer import PooledPostgresSaver
+from hitl.checkpointer import NEW_THREAD, PooledPostgresSaver
 
 ERROR, INTERRUPT, RESUME = "__error__", "__interrupt__", "__resume__"
 
@@ -124,3 +124,28 @@ async def test_a_graph_interrupts_and_resumes_on_the_saver(pool: AsyncConnection
     stock = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
     state = await builder.compile(checkpointer=stock).aget_state(config)
     assert state.values["answer"] == "yes" and state.next == ()
+
+
+async def test_a_thread_said_to_be_new_is_not_read_but_written_as_usual(
+    pool: AsyncConnectionPool[Any],
+) -> None:
+    def step(state: dict[str, Any]) -> dict[str, Any]:
+        return {"n": state.get("n", 0) + 1}
+
+    builder = StateGraph(dict)
+    builder.add_node("step", step)
+    builder.add_edge(START, "step")
+    saver = PooledPostgresSaver(pool)
+    graph = builder.compile(checkpointer=saver)
+    config: Any = {"configurable": {"thread_id": "new"}}
+    new: Any = {"configurable": {"thread_id": "new", NEW_THREAD: True}}
+    assert (await graph.ainvoke({"n": 0}, new))["n"] == 1
+    assert (await graph.aget_state(config)).values["n"] == 1  # written as without the flag
+
+    # the flag answers the graph's first read, at the root, with "none"; nothing else
+    assert await saver.aget_tuple(new) is None
+    assert await saver.aget_tuple(config) is not None
+    latest = await saver.aget_tuple(config)
+    assert latest is not None
+    by_id = {"configurable": {**latest.config["configurable"], NEW_THREAD: True}}
+    assert await saver.aget_tuple(by_id) is not None
