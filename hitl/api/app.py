@@ -50,10 +50,11 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     app.add_middleware(HTTPMetrics, metrics=metrics)  # outermost: sees every response
     app.state.metrics = metrics
     errors.install(app)
-    app.include_router(health.router)
-    app.include_router(graphs.router)
+    # The router tries the routers in this order: the calls of every cycle first.
     app.include_router(threads.router)
     app.include_router(requests.router)
+    app.include_router(health.router)
+    app.include_router(graphs.router)
     app.include_router(external.router)
     app.include_router(webhooks.router)
     app.include_router(deliveries.router)
