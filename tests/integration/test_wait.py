@@ -41,6 +41,15 @@ async def test_start_and_resume_with_wait_answer_with_the_thread_at_rest(
     assert (await client.get(f"/api/v1/threads/{thread['thread_id']}")).json() == done
 
 
+async def test_a_thread_that_fails_at_once_comes_back_failed(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/v1/threads", params={"wait": 30}, json={"graph": "failing", "input": {}}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "failed"
+    assert r.json()["error"]["type"] == "ValueError"
+
+
 async def test_resuming_one_of_two_interrupts_with_wait_shows_the_other_still_pending(
     client: httpx.AsyncClient,
 ) -> None:
