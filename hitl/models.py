@@ -32,6 +32,8 @@ class Thread(BaseModel):
 
 class ThreadWithValues(Thread):
     values: Any = None
+    # one more with every change of the row, in commit order (migration 0008)
+    version: int = 0
 
 
 class Request(BaseModel):

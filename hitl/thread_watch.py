@@ -7,8 +7,10 @@ Two sources say when to look again:
 - the ``hitl_threads`` notification, sent by every process that changes a thread; then the
   thread is read;
 - the runner of this process, which hands the thread over as it recorded it (no read needed).
-  A handoff is taken if it is no older than what was last seen (``updated_at``): one recorded
-  before an answer that came since is not the thread's state any more.
+  A handoff is taken if it is no older than what was last seen, by the thread's ``version``
+  (one more with every change, in commit order): one recorded before an answer that came
+  since is not the thread's state any more. (Not by ``updated_at``: an answer that waited for a
+  run's record to commit can leave an earlier timestamp than that record's.)
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -53,24 +54,23 @@ class ThreadWatch:
         self.recorded.append(detail)
         self.changed.set()
 
-    async def settled(self, timeout: float, *, written_at: datetime | None = None) -> Found:
+    async def settled(self, timeout: float, *, created: ThreadWithValues | None = None) -> Found:
         """The thread and its pending requests once it is at rest, or as it is after
         ``timeout`` seconds.
 
-        ``written_at`` is the ``updated_at`` of the caller's own write, when that write created
-        the thread: nothing older can be its state, so the first read is skipped and the
-        runner's handoff awaited. (An answer cannot say as much: a record committed just
-        before it may carry a later timestamp, so after an answer the thread is read.)
+        ``created`` is the thread as the caller's own write created it: nothing older can be
+        its state, so the first read is skipped and the runner's handoff awaited. (After an
+        answer the thread is read: a run's record may have committed just before the answer.)
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        seen_at = written_at
-        read = written_at is None
+        seen = created.version if created is not None else None
+        read = created is None
         while True:
             self.changed.clear()
-            if self.recorded and seen_at is not None:
+            if self.recorded and seen is not None:
                 thread = ThreadWithValues.model_validate(self.recorded[-1])
-                if thread.status in SETTLED and thread.updated_at >= seen_at:
+                if thread.status in SETTLED and thread.version >= seen:
                     return thread, self.recorded[-1]["pending"]
             remaining = deadline - loop.time()
             if not read and remaining > 0:
@@ -79,14 +79,14 @@ class ThreadWatch:
                 await wait_event(self.changed, min(remaining, RECHECK_SECONDS))
                 read = len(self.recorded) == handed  # a notification, or the recheck: read
                 continue
-            if seen_at is not None and self.waiters and self.thread_id in self.waiters.recording:
+            if seen is not None and self.waiters and self.thread_id in self.waiters.recording:
                 # the notification of a record this process is writing: it comes next
                 await wait_event(self.changed, min(max(remaining, 0.0), 0.5))
                 if remaining > 0:
                     continue
             async with self.pool.connection() as conn:
                 thread, pending = await threads.get_with_pending(conn, self.thread_id)
-            seen_at = thread.updated_at
+            seen = thread.version
             remaining = deadline - loop.time()
             if thread.status in SETTLED or remaining <= 0:
                 return thread, pending

@@ -24,7 +24,7 @@ async def create(
     thread_id: str | None = None,
     metadata: dict[str, Any] | None = None,
     actor: str = "api",
-) -> Thread:
+) -> ThreadWithValues:
     """Validate the input, then record the thread, its start run, event and audit entry."""
     input = validate_input(spec.input_adapter, input)
     thread_id = thread_id or str(uuid.uuid4())
@@ -42,7 +42,7 @@ async def create(
         row = await cur.fetchone()
     if row is None:
         raise errors.ThreadExists(thread_id)
-    return Thread.model_validate(row)
+    return ThreadWithValues.model_validate(row)
 
 
 async def get(conn: AsyncConnection[Any], thread_id: str) -> ThreadWithValues:

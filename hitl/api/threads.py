@@ -61,7 +61,7 @@ async def create_thread(
         )
         location = {"Location": f"/api/v1/threads/{thread.thread_id}"}
         if wait is not None:
-            return _at_rest(await watch.settled(wait, written_at=thread.updated_at), location)
+            return _at_rest(await watch.settled(wait, created=thread), location)
     return JSONResponse(
         ThreadCreated(thread_id=thread.thread_id, status=thread.status).model_dump(),
         status_code=202,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
 
+from hitl import requests, threads
 from hitl.api import create_app
 from hitl.config import Settings
 from hitl.service import Service
@@ -159,3 +162,28 @@ async def test_wait_works_when_another_process_runs_the_graphs(settings: Setting
         )
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "completed"
+
+
+async def test_a_record_committed_just_before_an_answer_is_not_taken_for_its_outcome(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    """A run's record can commit after an answer started and before it committed (the answer
+    waits for the record's lock), so its timestamp can be the later one; the waiter must
+    still not take it for the thread after the answer."""
+    thread_id = await start(client, "parallel", {})
+    ids = {i["value"]["side"]: i for i in (await settle(client, thread_id))["interrupts"]}
+    async with service.watch_thread(thread_id) as watch:
+        async with service.pool.connection() as conn:
+            thread, still = await threads.get_with_pending(conn, thread_id)
+        # that record, handed over while the answer is being written: at rest, later-stamped
+        stale = thread.model_dump(mode="json")
+        stale["updated_at"] = (thread.updated_at + timedelta(hours=1)).isoformat()
+        watch.on_record({**stale, "pending": still})
+        await requests.respond_thread(
+            service.pool, thread_id, {ids["left"]["interrupt_id"]: "L"}, "tests"
+        )
+        after, pending_after = await watch.settled(30)
+    assert after.version > thread.version
+    assert [p["id"] for p in pending_after] == [ids["right"]["request_id"]]
+    left = (await client.get(f"/api/v1/requests/{ids['left']['request_id']}")).json()
+    assert left["state"] == "resumed"
