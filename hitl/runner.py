@@ -257,10 +257,11 @@ class Runner:
             spec = self.registry.get(run.graph)
             result: Any = None
             # a thread created with this run has no checkpoint: the graph need not look
-            run_config: RunnableConfig = {
-                **config,
-                "configurable": {**config["configurable"], NEW_THREAD: fresh},
-            }
+            run_config: RunnableConfig = (
+                {**config, "configurable": {**config["configurable"], NEW_THREAD: True}}
+                if fresh
+                else config
+            )
             try:
                 result = await graph.ainvoke(graph_input, run_config, durability=spec.durability)
             except Exception as exc:

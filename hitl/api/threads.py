@@ -48,9 +48,9 @@ async def create_thread(
 ) -> Any:
     spec = service.registry.get(body.graph)
     thread_id = body.thread_id or str(uuid.uuid4())
-    async with contextlib.AsyncExitStack() as stack:
-        if wait is not None:  # listening before the run is queued: it may be quick
-            watch = await stack.enter_async_context(service.watch_thread(thread_id))
+    # listening before the run is queued: it may be quick
+    watching = service.watch_thread(thread_id) if wait is not None else contextlib.nullcontext()
+    async with watching as watch:
         thread = await threads.create(
             service.pool,
             spec,
@@ -60,7 +60,7 @@ async def create_thread(
             actor=principal.name,
         )
         location = {"Location": f"/api/v1/threads/{thread.thread_id}"}
-        if wait is not None:
+        if wait is not None and watch is not None:
             return _at_rest(await watch.settled(wait, created=thread), location)
     return JSONResponse(
         ThreadCreated(thread_id=thread.thread_id, status=thread.status).model_dump(),
