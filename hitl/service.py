@@ -115,6 +115,7 @@ class Service:
             )
             identity = workers.Identity.here(kind, _work(kind, settings))
             service = cls(settings, registry, pool, redis, checkpointer, graphs, notifier, identity)
+            service.observer = observer
             notifier.add_listener(keys.KEYS_CHANNEL, service.key_cache.clear)
             await notifier.start()
             stack.push_async_callback(notifier.stop)

@@ -10,6 +10,7 @@ import pytest
 
 from hitl import retention
 from hitl.config import Settings
+from hitl.metrics import Metrics
 from hitl.service import Service
 from tests.support.api import pending, respond, settle, start
 
@@ -239,7 +240,10 @@ async def test_the_service_prunes_periodically(
     await relay_all(service)
     await age_everything(service)
     seen: list[dict[str, int]] = []
-    async with Service.open(aged(settings, retention_interval=0.1, runner=False)) as other:
+    observed = Metrics()
+    async with Service.open(
+        aged(settings, retention_interval=0.1, runner=False), observer=observed
+    ) as other:
         other.on_pruned = seen.append
         for _ in range(100):
             if await count(service, "hitl_threads", done) == 0:
@@ -247,6 +251,11 @@ async def test_the_service_prunes_periodically(
             await asyncio.sleep(0.05)
     assert await count(service, "hitl_threads", done) == 0
     assert sum(b.get("hitl_threads", 0) for b in seen) == 1
+    # and the metrics count what was deleted
+    deleted = observed.registry.get_sample_value(
+        "hitl_retention_deleted_rows_total", {"table": "hitl_threads"}
+    )
+    assert deleted == 1
 
 
 async def test_finished_runs_of_live_threads_go_active_and_referenced_ones_stay(
