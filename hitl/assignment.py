@@ -29,7 +29,8 @@ Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
 GroupName = Annotated[str, StringConstraints(pattern=GROUP_PATTERN)]
 
 
-def _unique(names: list[str]) -> list[str]:
+def unique(names: list[str]) -> list[str]:
+    """``names`` without repeats, in their first order."""
     return list(dict.fromkeys(names))
 
 
@@ -48,7 +49,7 @@ class Routing(BaseModel):
     @field_validator("assignees", "groups")
     @classmethod
     def _dedupe(cls, names: list[str]) -> list[str]:
-        return _unique(names)
+        return unique(names)
 
 
 async def check_known(

@@ -119,7 +119,9 @@ class Settings(BaseSettings):
 
     @property
     def reminder_fractions(self) -> list[float]:
-        return sorted(set(_floats(self.request_reminders)))
+        from hitl import deadlines
+
+        return deadlines.reminders_of(_floats(self.request_reminders))
 
     @field_validator("webhook_allow_networks")
     @classmethod

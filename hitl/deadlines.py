@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from hitl.assignment import GroupName, Routing, Username
+from hitl.assignment import GroupName, Routing, Username, unique
 
 if TYPE_CHECKING:
     from hitl.config import Settings
@@ -169,7 +169,7 @@ def for_interrupt(value: Any, defaults: Defaults) -> tuple[Terms, list[str]]:
         try:
             return adapter.validate_python(fields[name])
         except ValidationError as exc:
-            problems.append(f"{name}: {_first_error(exc)}")
+            problems.append(f"{name}: {first_error(exc)}")
             return None
 
     assignees = read("assignees", _USERS)
@@ -179,8 +179,8 @@ def for_interrupt(value: Any, defaults: Defaults) -> tuple[Terms, list[str]]:
     reminders = read("reminders", _REMINDERS)
     named = assignees is not None or groups is not None
     terms = Terms(
-        assignees=_unique(assignees or []) if named else list(defaults.assignees),
-        groups=_unique(groups or []) if named else list(defaults.groups),
+        assignees=unique(assignees or []) if named else list(defaults.assignees),
+        groups=unique(groups or []) if named else list(defaults.groups),
         timeout_seconds=timeout if timeout is not None else defaults.timeout_seconds,
         on_timeout=policy if policy is not None else defaults.on_timeout,
         reminders=reminders_of(reminders if reminders is not None else defaults.reminders),
@@ -210,11 +210,8 @@ def at_deadline(
     return policy
 
 
-def _unique(names: list[str]) -> list[str]:
-    return list(dict.fromkeys(names))
-
-
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError) -> str:
+    """The first problem of ``exc`` as ``where: what``."""
     error = exc.errors(include_url=False)[0]
     where = ".".join(str(p) for p in error["loc"])
     return f"{where}: {error['msg']}" if where else str(error["msg"])
@@ -225,7 +222,7 @@ def check_reminders(value: Any) -> list[float]:
     try:
         return reminders_of(_REMINDERS.validate_python(value))
     except ValidationError as exc:
-        raise ValueError(f"reminders: {_first_error(exc)}") from None
+        raise ValueError(f"reminders: {first_error(exc)}") from None
 
 
 def check_policy(value: Any) -> DefaultAnswer | Escalate | Expire:
@@ -235,4 +232,4 @@ def check_policy(value: Any) -> DefaultAnswer | Escalate | Expire:
     try:
         return POLICY.validate_python(value)
     except ValidationError as exc:
-        raise ValueError(f"on_timeout: {_first_error(exc)}") from None
+        raise ValueError(f"on_timeout: {first_error(exc)}") from None

@@ -47,12 +47,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hitl import _metrics_dir
 from hitl.models import REQUEST_STATES, THREAD_STATUSES, Request
+from hitl.notifications import queue as notification_queue
 
 log = logging.getLogger("hitl.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DELIVERY_STATES = ("pending", "delivering", "succeeded", "failed")
-NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed")
 UNMATCHED_ROUTE = (
     "<unmatched>"  # one label for every path no route matched (no cardinality blow-up)
 )
@@ -149,7 +149,9 @@ async def read_state(conn: AsyncConnection[Any]) -> State:
         runs_queued_oldest_seconds=float(queue["oldest"]),
         runs_running=int(queue["running"]),
         deliveries=by("state", await rows(DELIVERIES_BY_STATE), DELIVERY_STATES),
-        notifications=by("status", await rows(NOTIFICATIONS_BY_STATUS), NOTIFICATION_STATUSES),
+        notifications=by(
+            "status", await rows(NOTIFICATIONS_BY_STATUS), notification_queue.STATUSES
+        ),
         endpoints_disabled=int(disabled["n"]),
         events_unrelayed=int(unrelayed["n"]),
         events_unrelayed_oldest_seconds=float(unrelayed["oldest"]),

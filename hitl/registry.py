@@ -190,9 +190,7 @@ def _routing(graph: str, assignees: list[str], groups: list[str]) -> Routing:
     try:
         return Routing(assignees=assignees, groups=groups)
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in error["loc"])
-        raise ValueError(f"graph {graph!r}: {where}: {error['msg']}") from None
+        raise ValueError(f"graph {graph!r}: {deadlines.first_error(exc)}") from None
 
 
 def load_modules(modules: Iterable[str]) -> None:

@@ -58,12 +58,9 @@ def from_row(row: dict[str, Any]) -> Request:
     return Request.model_validate(_fields(row))
 
 
-_record = from_row
-
-
 def page_of(rows: list[dict[str, Any]], limit: int) -> Page[Request]:
     """A page from up to ``limit + 1`` rows in listing order (one more means there is more)."""
-    items = [_record(r) for r in rows[:limit]]
+    items = [from_row(r) for r in rows[:limit]]
     more = len(rows) > limit
     next_cursor = _cursor.encode(items[-1].created_at, items[-1].id) if more else None
     return Page[Request](items=items, next_cursor=next_cursor)
@@ -78,7 +75,7 @@ async def get(conn: AsyncConnection[Any], request_id: str) -> Request:
     row = await cur.fetchone()
     if row is None:
         raise errors.RequestNotFound(request_id)
-    return _record(row)
+    return from_row(row)
 
 
 async def list_page(
@@ -104,7 +101,7 @@ async def list_page(
 async def of_thread(conn: AsyncConnection[Any], thread_id: str, *, pending: bool) -> list[Request]:
     sql = q.PENDING_REQUESTS_OF_THREAD if pending else q.REQUESTS_OF_THREAD
     cur = await conn.execute(sql, (thread_id,))
-    return [_record(r) for r in await cur.fetchall()]
+    return [from_row(r) for r in await cur.fetchall()]
 
 
 Responder = Principal | str
@@ -172,7 +169,7 @@ async def create_external(
     )
     row = await cur.fetchone()
     assert row is not None
-    return _record(row)
+    return from_row(row)
 
 
 async def respond_thread(
@@ -258,7 +255,6 @@ async def _record_answer(
             "response": Jsonb(response),
             "actor": responded_by,
             "id": request.id,
-            "by_deadline": deadline_action is not None,
             "deadline_action": deadline_action,
         },
     )
@@ -268,7 +264,7 @@ async def _record_answer(
         if current.state == "pending" and current.deadline_at is not None:
             raise errors.RequestPastDeadline(current.id, current.deadline_at, current)
         raise errors.RequestNotPending(current.id, current.state, current)
-    return _record(row)
+    return from_row(row)
 
 
 async def answer_at_deadline(conn: AsyncConnection[Any], request: Request, value: Any) -> Request:

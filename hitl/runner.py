@@ -235,8 +235,6 @@ class Runner:
 
         if fresh or (state is not None and run.kind == "start" and state.created_at is None):
             graph_input: Any = run.input
-        elif expired is not None:
-            graph_input = _NOTHING
         elif apply:
             graph_input = Command(resume={r.interrupt_id: r.response for r in apply})
         elif state is not None and state.next and not state.interrupts:

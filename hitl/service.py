@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -196,7 +197,7 @@ class Service:
                 pause = max(RELAY_GATHER, relayed_at + RELAY_SPACING - loop.time())
                 await wait_event(self._stopping, pause)
 
-    @property
+    @functools.cached_property
     def deadline_defaults(self) -> deadlines.Defaults:
         """The terms of requests that name none and have no graph defaults (the settings')."""
         return deadlines.defaults_from(self.settings)

@@ -263,20 +263,35 @@ SELECT * FROM hitl_requests WHERE thread_id = %s AND state = 'pending' ORDER BY 
 
 REQUESTS_OF_THREAD = "SELECT * FROM hitl_requests WHERE thread_id = %s ORDER BY created_at, id"
 
+
+def queue_resume(answered: str) -> str:
+    """CTEs ``run`` and ``thread``: the resume run of the thread of each row of the CTE
+    ``answered`` (none for an external request, which has no thread; none either if the thread
+    has a run queued or running: that run, or the one queued when it ends, applies the answer),
+    and the thread back to 'queued' if it was interrupted."""
+    return f"""run AS (
+    INSERT INTO hitl_runs (thread_id, kind)
+    SELECT thread_id, 'resume' FROM {answered} WHERE thread_id IS NOT NULL
+    ON CONFLICT (thread_id) WHERE status IN ('queued', 'running') DO NOTHING
+), thread AS (
+    UPDATE hitl_threads t SET status = 'queued', updated_at = now()
+    FROM {answered} a WHERE t.thread_id = a.thread_id AND t.status = 'interrupted'
+)"""
+
+
 # The first valid answer wins (conditional on 'pending' and, for people, not past its deadline:
-# from then on the deadline's policy decides, and its own answer passes by_deadline); with it, in
-# the same statement: its event (whose trigger queues the webhook deliveries), its audit entry,
-# the resume run for an interrupt (unless the thread has one queued or running: that run, or
-# the one queued when it ends, applies this answer; an external request has no thread) and the
-# thread back to 'queued'.
+# from then on the deadline's policy decides, and its own answer, which carries a
+# deadline_action, passes); with it, in the same statement: its event (whose trigger queues
+# the webhook deliveries), its audit entry, and the resume (`queue_resume`).
 # No row comes back when the request was no longer pending.
-RESPOND_REQUEST = """
+RESPOND_REQUEST = (
+    """
 WITH answered AS (
     UPDATE hitl_requests
     SET state = 'responded', response = %(response)s, responded_by = %(actor)s,
         responded_at = now(), updated_at = now(), deadline_action = %(deadline_action)s
     WHERE id = %(id)s AND state = 'pending'
-      AND (%(by_deadline)s OR deadline_at IS NULL OR deadline_at > now())
+      AND (%(deadline_action)s::text IS NOT NULL OR deadline_at IS NULL OR deadline_at > now())
     RETURNING *
 ), event AS (
     INSERT INTO hitl_events (type, subject, data)
@@ -291,18 +306,14 @@ WITH answered AS (
     INSERT INTO hitl_audit (actor, action, subject, data)
     SELECT %(actor)s, 'request.respond', id::text, jsonb_build_object('response', response)
     FROM answered
-), run AS (
-    INSERT INTO hitl_runs (thread_id, kind)
-    SELECT thread_id, 'resume' FROM answered WHERE thread_id IS NOT NULL  -- external: no thread
-    ON CONFLICT (thread_id) WHERE status IN ('queued', 'running') DO NOTHING
-), thread AS (
-    UPDATE hitl_threads t SET status = 'queued', updated_at = now()
-    FROM answered a WHERE t.thread_id = a.thread_id AND t.status = 'interrupted'
-)
+), """
+    + queue_resume("answered")
+    + """
 SELECT answered.*, pg_notify('hitl_runs', ''), pg_notify('hitl_events', ''),
        pg_notify('hitl_threads', answered.thread_id)
 FROM answered
 """
+)
 
 # The answers a run applies: every answered request of the thread, now tied to this run.
 # The previous run_id tells a retried run which answers its own earlier attempt applied.
@@ -550,14 +561,9 @@ WITH expired AS (
            jsonb_build_object('reason', %(reason)s::text, 'thread', CASE
                WHEN thread_id IS NOT NULL THEN %(thread)s::text END)
     FROM expired
-), run AS (
-    INSERT INTO hitl_runs (thread_id, kind)
-    SELECT thread_id, 'resume' FROM expired WHERE thread_id IS NOT NULL
-    ON CONFLICT (thread_id) WHERE status IN ('queued', 'running') DO NOTHING
-), thread AS (
-    UPDATE hitl_threads t SET status = 'queued', updated_at = now()
-    FROM expired e WHERE t.thread_id = e.thread_id AND t.status = 'interrupted'
-)
+), """
+    + queue_resume("expired")
+    + """
 SELECT id, pg_notify('hitl_runs', ''), pg_notify('hitl_events', ''),
        pg_notify('hitl_threads', thread_id)
 FROM expired

@@ -17,6 +17,3 @@ sender loop (`sender`) that every service process runs for its channels.
 """
 
 from __future__ import annotations
-
-EVENT_TYPES = ("request.created", "request.escalated", "request.reminded")
-"""The events that notify people (the 0006 migration's trigger names them too)."""

@@ -70,7 +70,8 @@ class Sender:
 
     async def run(self) -> None:
         secret = self.settings.slack_webhook_url
-        with slack.hidden_from_logs(secret.get_secret_value()) if secret else _nothing():
+        hidden = slack.hidden_from_logs(secret.get_secret_value()) if secret else None
+        with hidden or contextlib.nullcontext():
             heartbeat = asyncio.create_task(self._heartbeat(), name="hitl-notifications-beat")
             try:
                 while not self._stopping.is_set():
@@ -200,7 +201,3 @@ class Sender:
             with contextlib.suppress(Exception):
                 async with self.pool.connection() as conn:
                     await queue.release(conn, self.owner, ids)
-
-
-def _nothing() -> contextlib.nullcontext[None]:
-    return contextlib.nullcontext()
