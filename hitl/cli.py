@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hitl.auth import commands as commands_of_auth
 from hitl.config import Settings
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
 
 
 class _WorkerName(logging.Filter):
@@ -161,8 +165,6 @@ async def _work(settings: Settings) -> None:
 
 async def _check(settings: Settings) -> list[str]:
     """What keeps a worker from working: Postgres or Redis unreachable, migrations pending."""
-    import contextlib
-
     import psycopg
     from redis.asyncio import Redis
 
@@ -214,35 +216,37 @@ async def _agent(settings: Settings, spec: str) -> None:
     await run_agent(spec, settings, stop)
 
 
-async def _prune(settings: Settings, dry_run: bool) -> None:
-    import contextlib
-
-    from hitl import db, retention
-    from hitl.db import migrate
+@contextlib.asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    """A small pool on the service's database, for a command that runs and exits: the embedded
+    Postgres in ``HITL_DATA_DIR`` is started for it when ``HITL_DATABASE_URL`` is unset."""
+    from hitl import db
     from hitl.service import _engines
 
     async with contextlib.AsyncExitStack() as stack:
         database_url, _ = await _engines(settings.model_copy(update={"redis_url": "unused"}), stack)
         async with db.create_pool(database_url, min_size=1, max_size=2) as pool:
-            if not await migrate.is_current(pool):
-                sys.exit("migrations pending: run hitl migrate first")
-            pruned = await retention.prune(pool, settings, dry_run=dry_run)
+            yield pool
+
+
+async def _prune(settings: Settings, dry_run: bool) -> None:
+    from hitl import retention
+    from hitl.db import migrate
+
+    async with database(settings) as pool:
+        if not await migrate.is_current(pool):
+            sys.exit("migrations pending: run hitl migrate first")
+        pruned = await retention.prune(pool, settings, dry_run=dry_run)
     print(f"{'table':<26}{'would go' if dry_run else 'deleted':>12}")
     for table, n in pruned.rows.items():
         print(f"{table:<26}{n:>12}")
 
 
 async def _migrate(settings: Settings) -> None:
-    import contextlib
-
-    from hitl import db
     from hitl.db import migrate
-    from hitl.service import _engines
 
-    async with contextlib.AsyncExitStack() as stack:
-        database_url, _ = await _engines(settings.model_copy(update={"redis_url": "unused"}), stack)
-        async with db.create_pool(database_url, min_size=1, max_size=2) as pool:
-            applied = await migrate.migrate(pool)
+    async with database(settings) as pool:
+        applied = await migrate.migrate(pool)
     names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "nothing to apply"
     print(f"migrations: {names}")
 
@@ -313,9 +317,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     args = parser.parse_args(argv)
     reload = bool(getattr(args, "reload", False))
-    local = ("command", "reload", "check", "agent", "workers", "dry_run", *commands_of_auth.ARGS)
+    # Options that are settings override them; the others (subcommands' own) do not.
     overrides: dict[str, Any] = {
-        k: v for k, v in vars(args).items() if k not in local and v is not None
+        k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None
     }
     if getattr(args, "workers", None) is not None:
         overrides["runner"] = args.workers > 0

@@ -8,11 +8,11 @@ from fastapi.responses import JSONResponse
 from hitl import errors
 
 
-async def _hitl_error(_request: Request, exc: Exception) -> JSONResponse:
+async def hitl_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.HITLError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(errors.HITLError, _hitl_error)
+    app.add_exception_handler(errors.HITLError, hitl_error)

@@ -120,7 +120,7 @@ async def update_user(
     async with service.pool.connection() as conn, conn.transaction():
         user = await users.get(conn, username)
         if fields & {"role", "email", "display_name"}:
-            user = await users.update(
+            await users.update(
                 conn,
                 username,
                 actor=principal.name,
@@ -140,7 +140,7 @@ async def update_user(
                         }
                     ]
                 )
-            user = await users.set_disabled(conn, username, body.disabled, actor=principal.name)
+            await users.set_disabled(conn, username, body.disabled, actor=principal.name)
         if body.groups is not None:
             for group in set(user.groups) - set(body.groups):
                 await users.remove_from_group(conn, username, group, actor=principal.name)
@@ -165,8 +165,7 @@ async def create_key(body: ApiKeyCreate, principal: Admin, service: ServiceDep) 
 @router.delete("/apikeys/{prefix}", status_code=204)
 async def revoke_key(prefix: str, principal: Admin, service: ServiceDep) -> Response:
     async with service.pool.connection() as conn:
-        await apikeys.revoke(conn, prefix, actor=principal.name)
-    service.key_cache.clear()  # at once here; other processes hear the revocation's NOTIFY
+        await apikeys.revoke(conn, prefix, actor=principal.name, cache=service.key_cache)
     return Response(status_code=204)
 
 

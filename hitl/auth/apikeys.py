@@ -97,13 +97,18 @@ async def list_all(conn: AsyncConnection[Any]) -> list[ApiKey]:
     return [ApiKey.model_validate(r) for r in await cur.fetchall()]
 
 
-async def revoke(conn: AsyncConnection[Any], prefix: str, *, actor: str) -> ApiKey:
-    """Revoke by prefix (``hitl_xxxxxxxx``); the whole key works too."""
+async def revoke(
+    conn: AsyncConnection[Any], prefix: str, *, actor: str, cache: KeyCache | None = None
+) -> ApiKey:
+    """Revoke by prefix (``hitl_xxxxxxxx``); the whole key works too. ``cache`` (this process's)
+    is emptied at once; other processes hear the revocation's NOTIFY."""
     prefix = prefix.strip()[:PREFIX_LENGTH]
     cur = await conn.execute(q.REVOKE_KEY, {"prefix": prefix, "actor": actor})
     row = await cur.fetchone()
     if row is None:
         raise errors.NotFound(f"API key {prefix!r} not found")
+    if cache is not None:
+        cache.clear()
     return ApiKey.model_validate(row)
 
 
@@ -148,7 +153,6 @@ async def resolve(
         kind="key",
         name=f"key:{row['name']}",
         scopes=frozenset(row["scopes"]),
-        key_id=row["id"],
         display_name=row["name"],
     )
     if cache is not None:

@@ -8,7 +8,6 @@ running). The schema is brought up to date first, so they also work before the f
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
@@ -21,20 +20,6 @@ from hitl.auth import ROLES, SCOPES, apikeys, users
 from hitl.config import Settings
 
 ACTOR = "cli"
-#: argparse destinations of these commands (they are not settings).
-ARGS = (
-    "user_command",
-    "apikey_command",
-    "username",
-    "role",
-    "email",
-    "display_name",
-    "groups",
-    "password_stdin",
-    "name",
-    "scopes",
-    "prefix",
-)
 
 
 def add_commands(commands: Any) -> None:
@@ -136,19 +121,16 @@ async def _apikey(conn: AsyncConnection[Any], args: argparse.Namespace) -> None:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> None:
-    from hitl import db
+    from hitl.cli import database  # hitl.cli imports this module
     from hitl.db import migrate
-    from hitl.service import _engines
 
     action: Callable[[AsyncConnection[Any], argparse.Namespace], Awaitable[None]] = (
         _user if args.command == "user" else _apikey
     )
-    async with contextlib.AsyncExitStack() as stack:
-        database_url, _ = await _engines(settings.model_copy(update={"redis_url": "unused"}), stack)
-        async with db.create_pool(database_url, min_size=1, max_size=2) as pool:
-            await migrate.migrate(pool)
-            async with pool.connection() as conn:
-                try:
-                    await action(conn, args)
-                except errors.HITLError as exc:
-                    sys.exit(f"hitl {args.command}: {errors.describe(exc.detail)}")
+    async with database(settings) as pool:
+        await migrate.migrate(pool)
+        async with pool.connection() as conn:
+            try:
+                await action(conn, args)
+            except errors.HITLError as exc:
+                sys.exit(f"hitl {args.command}: {errors.describe(exc.detail)}")

@@ -5,13 +5,12 @@ Hashing takes tens of milliseconds of CPU on purpose, so it runs in a worker thr
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-# Verified when the username is unknown, so that a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not a password anyone has")
 
 MIN_LENGTH = 8
 
@@ -26,9 +25,16 @@ async def verify(stored_hash: str | None, password: str) -> bool:
 
 def _verify(stored_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the username is unknown, so that a wrong name costs as long as a wrong
+    password. Made on first use, not at import (every ``hitl`` command imports this module)."""
+    return _hasher.hash("not a password anyone has")
 
 
 def problem(password: str) -> str | None:

@@ -42,7 +42,6 @@ class Principal:
     role: str | None = None
     groups: frozenset[str] = frozenset()
     user_id: int | None = None
-    key_id: int | None = None
     display_name: str = ""
     #: The session's CSRF token (browser sessions only).
     csrf_token: str | None = None
@@ -50,10 +49,6 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return ALL in self.scopes
-
-    @property
-    def username(self) -> str | None:
-        return self.name if self.kind == "user" else None
 
     def has(self, scope: str) -> bool:
         return ALL in self.scopes or scope in self.scopes
@@ -90,10 +85,3 @@ def for_user(
         display_name=display_name or username,
         csrf_token=csrf_token,
     )
-
-
-def system(what: str) -> Principal:
-    return Principal(kind="system", name=f"system:{what}", scopes=frozenset({ALL}))
-
-
-SYSTEM: Final = system("service")

@@ -166,11 +166,6 @@ WITH ended AS (
 SELECT count(*) AS ended FROM ended
 """
 
-RECORD_FAILED_LOGIN = """
-INSERT INTO hitl_audit (actor, action, subject, data)
-VALUES ('anonymous', 'login.failed', 'user:' || %(username)s, %(data)s)
-"""
-
 # -- API keys -------------------------------------------------------------------------------------
 
 CREATE_KEY = """

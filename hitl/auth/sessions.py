@@ -11,6 +11,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from hitl import audit
 from hitl.auth import queries as q
 from hitl.auth.principal import Principal, for_user
 from hitl.auth.users import User
@@ -67,7 +68,7 @@ async def end(conn: AsyncConnection[Any], token: str) -> None:
 async def record_failed_login(
     conn: AsyncConnection[Any], username: str, client: dict[str, Any]
 ) -> None:
-    await conn.execute(q.RECORD_FAILED_LOGIN, {"username": username[:64], "data": Jsonb(client)})
+    await audit.record(conn, "anonymous", "login.failed", f"user:{username[:64]}", client)
 
 
 def csrf_ok(principal: Principal, sent: str | None) -> bool:

@@ -52,7 +52,8 @@ async def create(
     display_name: str = "",
     actor: str,
 ) -> User:
-    """Create an account; without a password, the person cannot sign in until one is set."""
+    """Create an account; without a password, the person cannot sign in until one is set.
+    Returns it as created (in no group yet)."""
     _check_role(role)
     if password is not None and (problem := passwords.problem(password)):
         raise _invalid("password", problem)
@@ -70,9 +71,10 @@ async def create(
         cur = await conn.execute(q.CREATE_USER, params)
     except CheckViolation:
         raise _invalid("username", f"{username!r}: use {USERNAME_RULE}") from None
-    if await cur.fetchone() is None:
+    row = await cur.fetchone()
+    if row is None:
         raise errors.Conflict(f"user {username!r} already exists")
-    return await get(conn, username)
+    return User.model_validate({**row, "groups": []})
 
 
 async def get(conn: AsyncConnection[Any], username: str) -> User:
@@ -96,13 +98,12 @@ async def any_admin(conn: AsyncConnection[Any]) -> bool:
 
 async def set_disabled(
     conn: AsyncConnection[Any], username: str, disabled: bool, *, actor: str
-) -> User:
+) -> None:
     cur = await conn.execute(
         q.SET_DISABLED, {"username": username, "disabled": disabled, "actor": actor}
     )
     if await cur.fetchone() is None:
         raise errors.NotFound(f"user {username!r} not found")
-    return await get(conn, username)
 
 
 async def update(
@@ -114,7 +115,7 @@ async def update(
     email: str | None = None,
     set_email: bool = False,
     display_name: str | None = None,
-) -> User:
+) -> None:
     if role is not None:
         _check_role(role)
     if set_email and email is not None and "@" not in email:
@@ -136,7 +137,6 @@ async def update(
     )
     if await cur.fetchone() is None:
         raise errors.NotFound(f"user {username!r} not found")
-    return await get(conn, username)
 
 
 async def set_password(

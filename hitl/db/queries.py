@@ -344,16 +344,18 @@ FROM gathered
 
 
 # ``assigned_to``: requests assigned to that user by name or through one of their groups.
-LIST_REQUESTS = """
+ASSIGNED_TO_FILTER = """(%(assigned_to)s::text IS NULL OR assignees @> ARRAY[%(assigned_to)s::text]
+       OR assigned_groups && ARRAY(
+           SELECT m.group_name FROM hitl_group_members m JOIN hitl_users u ON u.id = m.user_id
+           WHERE u.username = %(assigned_to)s))"""
+
+LIST_REQUESTS = f"""
 SELECT * FROM hitl_requests
 WHERE (%(state)s::text IS NULL OR state = %(state)s)
   AND (%(graph)s::text IS NULL OR graph = %(graph)s)
   AND (%(thread_id)s::text IS NULL OR thread_id = %(thread_id)s)
   AND (%(kind)s::text IS NULL OR kind = %(kind)s)
-  AND (%(assigned_to)s::text IS NULL OR assignees @> ARRAY[%(assigned_to)s::text]
-       OR assigned_groups && ARRAY(
-           SELECT m.group_name FROM hitl_group_members m JOIN hitl_users u ON u.id = m.user_id
-           WHERE u.username = %(assigned_to)s))
+  AND {ASSIGNED_TO_FILTER}
   AND (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s, %(key)s::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s

@@ -9,8 +9,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hitl import errors
 from hitl.auth import Principal, sessions, users
-from hitl.ui.auth import page_principal, posted_form
-from hitl.ui.routes import _service, forbidden, render_page
+from hitl.ui.auth import first, page_principal, posted_form, service_of
+from hitl.ui.routes import forbidden, render_page
 
 router = APIRouter(include_in_schema=False, prefix="/account")
 
@@ -23,7 +23,7 @@ async def _page(
     problem: str = "",
     status: int = 200,
 ) -> HTMLResponse:
-    async with _service(request).pool.connection() as conn:
+    async with service_of(request).pool.connection() as conn:
         user = await users.get(conn, principal.name)
     return render_page(
         request, "account.html", status_code=status, user=user, notice=notice, problem=problem
@@ -44,8 +44,8 @@ async def preferences(request: Request) -> Response:
     principal, form = await posted_form(request)
     if principal.user_id is None:
         return forbidden(request, "Account settings belong to people.")
-    wanted = (form.get("email") or ["off"])[0] == "on"
-    async with _service(request).pool.connection() as conn:
+    wanted = first(form, "email", "off") == "on"
+    async with service_of(request).pool.connection() as conn:
         await users.set_preferences(conn, principal.user_id, {"email": wanted})
     return RedirectResponse("/account?saved=Preferences+saved.", status_code=303)
 
@@ -55,10 +55,10 @@ async def password(request: Request) -> Response:
     principal, form = await posted_form(request)
     if principal.user_id is None:
         return forbidden(request, "Account settings belong to people.")
-    current = (form.get("current") or [""])[0]
-    new = (form.get("new") or [""])[0]
+    current = first(form, "current")
+    new = first(form, "new")
     token = request.cookies.get(sessions.COOKIE, "")
-    async with _service(request).pool.connection() as conn:
+    async with service_of(request).pool.connection() as conn:
         if await users.authenticate(conn, principal.name, current) is None:
             return await _page(
                 request, principal, problem="The current password is wrong.", status=422

@@ -11,20 +11,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hitl import audit, errors
 from hitl.auth import ROLES, SCOPES, Principal, apikeys, users
-from hitl.ui.auth import page_principal, posted_form
-from hitl.ui.routes import _query, _service, forbidden, render_page
+from hitl.ui.auth import first, page_principal, posted_form, service_of
+from hitl.ui.routes import _query, forbidden, render_page
 
 router = APIRouter(include_in_schema=False, prefix="/admin")
 
 PrincipalDep = Annotated[Principal, Depends(page_principal)]
-
-
-def _first(form: dict[str, list[str]], name: str) -> str:
-    return (form.get(name) or [""])[0].strip()
-
-
-def _problems(exc: errors.HITLError) -> str:
-    return errors.describe(exc.detail)
 
 
 # -- people ---------------------------------------------------------------------------------------
@@ -33,7 +25,7 @@ def _problems(exc: errors.HITLError) -> str:
 async def _users_page(
     request: Request, *, problem: str = "", created: dict[str, Any] | None = None, status: int = 200
 ) -> HTMLResponse:
-    async with _service(request).pool.connection() as conn:
+    async with service_of(request).pool.connection() as conn:
         people = await users.list_all(conn)
     return render_page(
         request,
@@ -58,25 +50,27 @@ async def create_user(request: Request) -> Response:
     principal, form = await posted_form(request)
     if not principal.has("admin"):
         return forbidden(request, "Managing people is for admins.")
-    username = _first(form, "username")
-    password = _first(form, "password") or users.generate_password()
-    groups = [g for g in _first(form, "groups").replace(",", " ").split() if g]
+    username = first(form, "username").strip()
+    password = first(form, "password").strip() or users.generate_password()
+    groups = [g for g in first(form, "groups").replace(",", " ").split() if g]
     try:
-        async with _service(request).pool.connection() as conn, conn.transaction():
+        async with service_of(request).pool.connection() as conn, conn.transaction():
             await users.create(
                 conn,
                 username,
-                role=_first(form, "role") or "responder",
+                role=first(form, "role").strip() or "responder",
                 password=password,
-                email=_first(form, "email") or None,
-                display_name=_first(form, "display_name"),
+                email=first(form, "email").strip() or None,
+                display_name=first(form, "display_name").strip(),
                 actor=principal.name,
             )
             for group in groups:
                 await users.add_to_group(conn, username, group, actor=principal.name)
     except (errors.InvalidInput, errors.Conflict) as exc:
-        return await _users_page(request, problem=_problems(exc), status=exc.status_code)
-    shown = None if _first(form, "password") else password
+        return await _users_page(
+            request, problem=errors.describe(exc.detail), status=exc.status_code
+        )
+    shown = None if first(form, "password").strip() else password
     return await _users_page(request, created={"username": username, "password": shown})
 
 
@@ -87,23 +81,25 @@ async def change_user(request: Request, username: str) -> Response:
     if not principal.has("admin"):
         return forbidden(request, "Managing people is for admins.")
     try:
-        async with _service(request).pool.connection() as conn, conn.transaction():
+        async with service_of(request).pool.connection() as conn, conn.transaction():
             user = await users.get(conn, username)
-            if role := _first(form, "role"):
+            if role := first(form, "role").strip():
                 if role != user.role:
                     await users.update(conn, username, role=role, actor=principal.name)
             if "groups" in form:
-                wanted = {g for g in _first(form, "groups").replace(",", " ").split() if g}
+                wanted = {g for g in first(form, "groups").replace(",", " ").split() if g}
                 for group in set(user.groups) - wanted:
                     await users.remove_from_group(conn, username, group, actor=principal.name)
                 for group in wanted - set(user.groups):
                     await users.add_to_group(conn, username, group, actor=principal.name)
-            if action := _first(form, "action"):
+            if action := first(form, "action").strip():
                 if action == "disable" and username == principal.name:
                     raise errors.Conflict("you cannot disable yourself")
                 await users.set_disabled(conn, username, action == "disable", actor=principal.name)
     except (errors.InvalidInput, errors.Conflict, errors.NotFound) as exc:
-        return await _users_page(request, problem=_problems(exc), status=exc.status_code)
+        return await _users_page(
+            request, problem=errors.describe(exc.detail), status=exc.status_code
+        )
     return RedirectResponse("/admin/users", status_code=303)
 
 
@@ -113,7 +109,7 @@ async def change_user(request: Request, username: str) -> Response:
 async def _keys_page(
     request: Request, *, problem: str = "", created: str | None = None, status: int = 200
 ) -> HTMLResponse:
-    async with _service(request).pool.connection() as conn:
+    async with service_of(request).pool.connection() as conn:
         keys = await apikeys.list_all(conn)
     return render_page(
         request,
@@ -139,12 +135,12 @@ async def create_key(request: Request) -> Response:
     if not principal.has("admin"):
         return forbidden(request, "API keys are for admins.")
     try:
-        async with _service(request).pool.connection() as conn:
+        async with service_of(request).pool.connection() as conn:
             new = await apikeys.create(
-                conn, _first(form, "name"), form.get("scopes", []), actor=principal.name
+                conn, first(form, "name").strip(), form.get("scopes", []), actor=principal.name
             )
     except errors.InvalidInput as exc:
-        return await _keys_page(request, problem=_problems(exc), status=422)
+        return await _keys_page(request, problem=errors.describe(exc.detail), status=422)
     return await _keys_page(request, created=new.key)
 
 
@@ -153,12 +149,12 @@ async def revoke_key(request: Request, prefix: str) -> Response:
     principal, _ = await posted_form(request)
     if not principal.has("admin"):
         return forbidden(request, "API keys are for admins.")
+    service = service_of(request)
     try:
-        async with _service(request).pool.connection() as conn:
-            await apikeys.revoke(conn, prefix, actor=principal.name)
-        _service(request).key_cache.clear()  # other processes hear the revocation's NOTIFY
+        async with service.pool.connection() as conn:
+            await apikeys.revoke(conn, prefix, actor=principal.name, cache=service.key_cache)
     except errors.NotFound as exc:
-        return await _keys_page(request, problem=_problems(exc), status=404)
+        return await _keys_page(request, problem=errors.describe(exc.detail), status=404)
     return RedirectResponse("/admin/keys", status_code=303)
 
 
@@ -182,7 +178,7 @@ async def audit_page(
     except ValueError:
         return RedirectResponse("/admin/audit?" + _query(actor=actor, subject=subject), 303)
     try:
-        async with _service(request).pool.connection() as conn:
+        async with service_of(request).pool.connection() as conn:
             page = await audit.list_page(
                 conn,
                 actor=actor.strip() or None,

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Any
+from typing import Any, overload
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hitl import errors
 from hitl.api.deps import identify
+from hitl.api.errors import hitl_error
 from hitl.auth import Principal, sessions, users
 from hitl.service import Service
 
@@ -50,12 +51,32 @@ def form_of(body: bytes, content_type: str) -> dict[str, list[str]]:
     return out
 
 
+@overload
+def first(form: dict[str, list[str]], name: str, default: str = "") -> str: ...
+
+
+@overload
+def first(form: dict[str, list[str]], name: str, default: None) -> str | None: ...
+
+
+def first(form: dict[str, list[str]], name: str, default: str | None = "") -> str | None:
+    """A form field's first value; ``default`` when the form has none."""
+    values = form.get(name)
+    return values[0] if values else default
+
+
+def service_of(request: Request) -> Service:
+    """The `Service` behind the app serving ``request``."""
+    service: Service = request.app.state.service
+    return service
+
+
 async def posted_form(request: Request) -> tuple[Principal, dict[str, list[str]]]:
     """The principal and the form of a state-changing UI request, its CSRF token checked:
     `errors.Forbidden` if it is missing or wrong (and then nothing has changed)."""
     principal = await page_principal(request)
     form = form_of(await request.body(), request.headers.get("content-type", ""))
-    sent = (form.get(CSRF_FIELD) or [""])[0] or request.headers.get("x-csrf-token")
+    sent = first(form, CSRF_FIELD) or request.headers.get("x-csrf-token")
     if not sessions.csrf_ok(principal, sent):
         raise errors.Forbidden(
             "the form's security token is missing or out of date: reload the page and try again"
@@ -74,13 +95,8 @@ def safe_next(target: str | None) -> str:
 
 
 def _secure(request: Request) -> bool:
-    mode = _service(request).settings.secure_cookies
+    mode = service_of(request).settings.secure_cookies
     return mode == "always" or (mode == "auto" and request.url.scheme == "https")
-
-
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
 
 
 def _client(request: Request) -> dict[str, Any]:
@@ -128,16 +144,16 @@ async def login_form(request: Request, next: str = "/") -> Response:
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
     form = form_of(await request.body(), request.headers.get("content-type", ""))
-    username = (form.get("username") or [""])[0].strip()[:64]
-    password = (form.get("password") or [""])[0]
-    next_url = safe_next((form.get("next") or ["/"])[0])
-    sent = (form.get(CSRF_FIELD) or [""])[0]
+    username = first(form, "username").strip()[:64]
+    password = first(form, "password")
+    next_url = safe_next(first(form, "next", "/"))
+    sent = first(form, CSRF_FIELD)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not sent or not expected or not hmac.compare_digest(sent, expected):
         return _login_page(
             request, next_url, "The form timed out: please sign in again.", username, 400
         )
-    service = _service(request)
+    service = service_of(request)
     async with service.pool.connection() as conn:
         user = await users.authenticate(conn, username, password) if username else None
         if user is None:
@@ -164,7 +180,7 @@ async def logout(request: Request) -> Response:
     await posted_form(request)
     token = request.cookies.get(sessions.COOKIE)
     if token:
-        async with _service(request).pool.connection() as conn:
+        async with service_of(request).pool.connection() as conn:
             await sessions.end(conn, token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(sessions.COOKIE, path="/")
@@ -182,7 +198,7 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
     """403 as a page in the UI, as JSON in the API."""
     assert isinstance(exc, errors.Forbidden)
     if request.url.path.startswith("/api/"):
-        return JSONResponse({"detail": exc.detail}, status_code=403)
+        return await hitl_error(request, exc)
     from hitl.ui.routes import forbidden
 
     return forbidden(request, str(exc.detail))

@@ -15,8 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from hitl import errors, requests
 from hitl.models import Request as HITLRequest
-from hitl.service import Service
-from hitl.ui.auth import page_principal, posted_form
+from hitl.ui.auth import first, page_principal, posted_form, service_of
 from hitl.ui.routes import _query
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_principal)])
@@ -48,12 +47,12 @@ def same_question(found: list[HITLRequest]) -> str | None:
 
 @router.post("/bulk")
 async def bulk_answer(request: Request) -> Response:
-    service: Service = request.app.state.service
+    service = service_of(request)
     principal, form = await posted_form(request)
     ids = list(dict.fromkeys(form.get("ids", [])))[:MAX_BULK]
-    decision = (form.get("decision") or [""])[0]
-    comment = (form.get("comment") or [""])[0].strip()
-    graph = (form.get("graph") or [""])[0]
+    decision = first(form, "decision")
+    comment = first(form, "comment").strip()
+    graph = first(form, "graph")
     back = {"state": "pending", "graph": graph}
 
     if not ids:

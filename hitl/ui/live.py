@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 
 from hitl import keys
 from hitl.service import Service
-from hitl.ui.auth import page_principal
+from hitl.ui.auth import page_principal, service_of
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_principal)])
 
@@ -29,7 +29,7 @@ RETRY_MS = 2000  # how soon a browser reconnects after the stream ends
 
 @router.get("/ui/events")
 async def events(request: Request) -> StreamingResponse:
-    service: Service = request.app.state.service
+    service = service_of(request)
     # Open streams hold a server's graceful shutdown until its timeout; whoever runs the server
     # can set ``app.state.closing`` (an asyncio.Event) when a shutdown starts to end them now.
     closing = getattr(request.app.state, "closing", None)

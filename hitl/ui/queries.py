@@ -7,6 +7,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from hitl import _cursor, requests
+from hitl.db.queries import ASSIGNED_TO_FILTER
 from hitl.models import REQUEST_STATES, Page, Request
 
 #: Counts stop here: "1,000+" tells a person as much as an exact figure, and the query stays
@@ -37,16 +38,13 @@ def show_count(n: int) -> str:
 # description) and its thread id (``assigned_to`` as in the API's listing). Not
 # index-backed: it scans the requests of the chosen state (an index range), newest first, and
 # stops at one page, so it is quick for the inbox's usual case of a few thousand pending.
-SEARCH_REQUESTS = """
+SEARCH_REQUESTS = f"""
 SELECT * FROM hitl_requests
 WHERE (%(state)s::text IS NULL OR state = %(state)s)
   AND (%(graph)s::text IS NULL OR graph = %(graph)s)
   AND (value::text ILIKE %(pattern)s OR title ILIKE %(pattern)s
        OR description ILIKE %(pattern)s OR thread_id ILIKE %(pattern)s)
-  AND (%(assigned_to)s::text IS NULL OR assignees @> ARRAY[%(assigned_to)s::text]
-       OR assigned_groups && ARRAY(
-           SELECT m.group_name FROM hitl_group_members m JOIN hitl_users u ON u.id = m.user_id
-           WHERE u.username = %(assigned_to)s))
+  AND {ASSIGNED_TO_FILTER}
   AND (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s, %(key)s::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s

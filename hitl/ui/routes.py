@@ -22,9 +22,8 @@ from hitl import assignment, errors, requests, threads
 from hitl.auth import Principal
 from hitl.models import REQUEST_STATES, THREAD_STATUSES
 from hitl.models import Request as HITLRequest
-from hitl.service import Service
 from hitl.ui import forms, native, present, queries
-from hitl.ui.auth import CSRF_FIELD, page_principal, posted_form
+from hitl.ui.auth import CSRF_FIELD, first, page_principal, posted_form, service_of
 from hitl.webhooks import deliveries
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_principal)])
@@ -84,11 +83,6 @@ def forbidden(request: Request, detail: str) -> HTMLResponse:
     return render_page(request, "forbidden.html", status_code=403, detail=detail)
 
 
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
-
-
 def _query(**params: str | None) -> str:
     return urlencode({k: v for k, v in params.items() if v})
 
@@ -116,7 +110,7 @@ async def inbox(
     assigned_to = assigned_to.strip()
     if assigned_to and not re.fullmatch(assignment.USERNAME_PATTERN, assigned_to):
         assigned_to = ""
-    service = _service(request)
+    service = service_of(request)
     try:
         async with service.pool.connection() as conn:
             filters = {
@@ -186,7 +180,7 @@ async def request_page(request: Request, request_id: str) -> HTMLResponse:
 
 @router.post("/requests/{request_id}/answer", response_class=HTMLResponse)
 async def answer(request: Request, request_id: str) -> Response:
-    service = _service(request)
+    service = service_of(request)
     principal, form = await posted_form(request)
     try:
         async with service.pool.connection() as conn:
@@ -218,13 +212,13 @@ async def answer(request: Request, request_id: str) -> Response:
 @router.post("/requests/{request_id}/assign", response_class=HTMLResponse)
 async def assign(request: Request, request_id: str) -> Response:
     """The reassign form: comma-separated usernames and group names (both empty: anyone)."""
-    service = _service(request)
+    service = service_of(request)
     principal, form = await posted_form(request)
     if not principal.has("requests:write"):
         return forbidden(request, "Reassigning requests needs the requests:write scope.")
     try:
         routing = assignment.Routing(
-            assignees=_names(_first(form, "assignees")), groups=_names(_first(form, "groups"))
+            assignees=_names(first(form, "assignees")), groups=_names(first(form, "groups"))
         )
     except ValidationError as exc:
         problems = [
@@ -259,7 +253,7 @@ def _names(text: str | None) -> list[str]:
 @router.post("/requests/{request_id}/deliveries/{delivery_id}/redeliver")
 async def redeliver(request: Request, request_id: str, delivery_id: str) -> Response:
     """Send a webhook of this request again now (same ``webhook-id``), back to its page."""
-    service = _service(request)
+    service = service_of(request)
     principal, _ = await posted_form(request)
     if not principal.has("webhooks:admin"):
         return forbidden(request, "Sending webhooks again needs the webhooks:admin scope.")
@@ -271,17 +265,12 @@ async def redeliver(request: Request, request_id: str, delivery_id: str) -> Resp
     return RedirectResponse(f"/requests/{request_id}#deliveries", status_code=303)
 
 
-def _first(form: dict[str, list[str]], name: str) -> str | None:
-    values = form.get(name)
-    return values[0] if values else None
-
-
 def _answer_value(hitl_request: HITLRequest, form: dict[str, list[str]]) -> Any:
     if hitl_request.response_schema:
         return forms.value_from_form(hitl_request.response_schema, form)
     if native.shape_of(hitl_request.value):
         return native.answer_from_form(hitl_request.value, form)
-    raw = (_first(form, JSON_FIELD) or "").strip()
+    raw = first(form, JSON_FIELD).strip()
     try:
         return json.loads(raw)
     except ValueError as exc:
@@ -302,7 +291,7 @@ async def _request_view(
     assign_problems: list[dict[str, Any]] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    service = _service(request)
+    service = service_of(request)
     async with service.pool.connection() as conn:
         hitl_request = await requests.get(conn, request_id)
         thread = None
@@ -352,12 +341,12 @@ async def _request_view(
         timeline=timeline,
         deliveries=sent,
         json_field=JSON_FIELD,
-        json_text=_first(values, JSON_FIELD) or "",
+        json_text=first(values, JSON_FIELD),
         may_answer=_principal(request).may_answer(hitl_request),
-        assign_assignees=_first(assign_form, "assignees")
+        assign_assignees=first(assign_form, "assignees", None)
         if assign_form is not None
         else ", ".join(hitl_request.assignees),
-        assign_groups=_first(assign_form, "groups")
+        assign_groups=first(assign_form, "groups", None)
         if assign_form is not None
         else ", ".join(hitl_request.assigned_groups),
         assign_problems=[str(p.get("msg")) for p in assign_problems or []],
@@ -394,7 +383,7 @@ async def thread_list(
 ) -> Response:
     status = status if status in THREAD_STATUSES else ""
     graph = graph.strip()
-    service = _service(request)
+    service = service_of(request)
     try:
         async with service.pool.connection() as conn:
             page = await threads.list_page(
@@ -420,7 +409,7 @@ async def thread_list(
 
 @router.get("/threads/{thread_id}", response_class=HTMLResponse)
 async def thread_page(request: Request, thread_id: str) -> HTMLResponse:
-    service = _service(request)
+    service = service_of(request)
     try:
         async with service.pool.connection() as conn:
             thread = await threads.get(conn, thread_id)

@@ -9,8 +9,8 @@ from fastapi.responses import HTMLResponse
 
 from hitl.api.status import read_status
 from hitl.auth import Principal
-from hitl.ui.auth import page_principal
-from hitl.ui.routes import _service, forbidden, render_page
+from hitl.ui.auth import page_principal, service_of
+from hitl.ui.routes import forbidden, render_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -21,7 +21,7 @@ async def status_page(
 ) -> HTMLResponse:
     if not principal.has("admin"):
         return forbidden(request, "The status page is for admins.")
-    status = await read_status(_service(request))
+    status = await read_status(service_of(request))
     return render_page(request, "status.html", status=status, duration=duration)
 
 
