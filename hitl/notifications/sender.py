@@ -14,23 +14,21 @@ recorded sends it again, with the same ``Message-ID`` for email.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import logging
 from typing import Any
 
 import httpx
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import logcontext, metrics
-from hitl._aio import wait_event
+from hitl import logcontext
 from hitl._failpoints import failpoint
 from hitl.config import Settings
+from hitl.leased import LeasedWorker
 from hitl.notifications import content, queue, slack, smtp
 from hitl.notifications.outcome import Outcome
 from hitl.webhooks import schedule
-from hitl.workers import worker_name
 
 log = logging.getLogger("hitl.notifications")
 
@@ -40,74 +38,55 @@ CONCURRENCY = 8
 _STATUS: dict[str, queue.Status] = {"succeeded": "sent", "pending": "pending", "failed": "failed"}
 
 
-class Sender:
+class Sender(LeasedWorker[queue.Claimed]):
     """Sends due notifications of the channels this process is configured for, until `stop`."""
+
+    logger = log
+    heartbeat_name = "hitl-notifications-beat"
+    task_prefix = "hitl-notification-"
+    takeover_work = "notification"
+    claim_failed = "claiming notifications failed: %s"
+    heartbeat_failed = "notification heartbeat failed: %s"
 
     def __init__(
         self, pool: AsyncConnectionPool[Any], settings: Settings, *, owner: str | None = None
     ) -> None:
-        self.pool = pool
-        self.settings = settings
-        self.owner = owner or worker_name()
+        super().__init__(pool, settings, owner=owner)
         self.channels = settings.notification_channels
         self.schedule = settings.webhook_schedule
-        self.lease = settings.webhook_lease_seconds
-        self.metrics: metrics.Observer = metrics.NO_METRICS
-        self.wakeup = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._active: dict[str, asyncio.Task[None]] = {}
         # Slack's URL is the operator's setting, not user input: no SSRF guard, no redirects.
         self._http = httpx.AsyncClient(
             timeout=settings.webhook_timeout, follow_redirects=False, trust_env=False
         )
 
-    def notify(self, _payload: str = "") -> None:
-        self.wakeup.set()
+    @property
+    def capacity(self) -> int:
+        return CONCURRENCY
 
-    async def stop(self) -> None:
-        self._stopping.set()
-        self.wakeup.set()
-
-    async def run(self) -> None:
+    def _running(self) -> contextlib.AbstractContextManager[object]:
         secret = self.settings.slack_webhook_url
         hidden = slack.hidden_from_logs(secret.get_secret_value()) if secret else None
-        with hidden or contextlib.nullcontext():
-            heartbeat = asyncio.create_task(self._heartbeat(), name="hitl-notifications-beat")
-            try:
-                while not self._stopping.is_set():
-                    self.wakeup.clear()
-                    if await self._claim():
-                        continue
-                    await wait_event(self.wakeup, self.settings.poll_interval)
-            finally:
-                await self._drain()
-                heartbeat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await heartbeat
-                await self._http.aclose()
+        return hidden or contextlib.nullcontext()
 
-    async def _claim(self) -> bool:
-        """Start notifications in the free slots; True if every free slot got one."""
-        free = CONCURRENCY - len(self._active)
-        if free <= 0:
-            return False
-        try:
-            async with self.pool.connection() as conn:
-                claimed = await queue.claim(conn, self.owner, self.channels, self.lease, free)
-        except Exception as exc:
-            log.warning("claiming notifications failed: %s", exc)
-            return False
-        for note in claimed:
-            task = asyncio.create_task(self._send(note), name=f"hitl-notification-{note.id}")
-            self._active[note.id] = task
-            task.add_done_callback(functools.partial(self._done, note.id))
-        return len(claimed) == free
+    async def _close(self) -> None:
+        await self._http.aclose()
 
-    def _done(self, notification_id: str, _task: asyncio.Task[None]) -> None:
-        self._active.pop(notification_id, None)
-        self.wakeup.set()
+    async def _claim_some(self, conn: AsyncConnection[Any], free: int) -> list[queue.Claimed]:
+        return await queue.claim(conn, self.owner, self.channels, self.lease, free)
 
-    async def _send(self, note: queue.Claimed) -> None:
+    async def _reap(self, conn: AsyncConnection[Any]) -> int:
+        reaped = await queue.reap_expired(conn, len(self.schedule))
+        if reaped:
+            log.warning("took over %d notifications whose sender stopped", len(reaped))
+        return len(reaped)
+
+    async def _renew(self, conn: AsyncConnection[Any], ids: list[str]) -> None:
+        await queue.heartbeat(conn, self.owner, ids, self.lease)
+
+    async def _release(self, conn: AsyncConnection[Any], ids: list[str]) -> None:
+        await queue.release(conn, self.owner, ids)
+
+    async def _handle(self, note: queue.Claimed) -> None:
         with logcontext.bind(request_id=note.request.id):
             try:
                 outcome = await self._attempt(note)
@@ -169,35 +148,3 @@ class Sender:
             status=outcome.status,
             retry_after_seconds=outcome.retry_after,
         )
-
-    async def _heartbeat(self) -> None:
-        """Renew our leases; make notifications of senders that stopped renewing theirs due."""
-        while not self._stopping.is_set():
-            try:
-                async with self.pool.connection() as conn:
-                    reaped = await queue.reap_expired(conn, len(self.schedule))
-                    if reaped:
-                        log.warning("took over %d notifications whose sender stopped", len(reaped))
-                        self.metrics.leases_taken_over("notification", len(reaped))
-                        self.wakeup.set()
-                    if self._active:
-                        await queue.heartbeat(conn, self.owner, list(self._active), self.lease)
-            except Exception as exc:
-                log.warning("notification heartbeat failed: %s", exc)
-            await wait_event(self._stopping, self.lease / 3)
-
-    async def _drain(self) -> None:
-        """Let sends in flight end (bounded by the timeout), then give the rest back."""
-        if not self._active:
-            return
-        _, still = await asyncio.wait(
-            list(self._active.values()), timeout=self.settings.webhook_timeout + 1
-        )
-        if still:
-            ids = [nid for nid, task in self._active.items() if task in still]
-            for task in still:
-                task.cancel()
-            await asyncio.gather(*still, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                async with self.pool.connection() as conn:
-                    await queue.release(conn, self.owner, ids)

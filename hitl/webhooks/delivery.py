@@ -15,21 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import metrics, workers
-from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.config import Settings
 from hitl.db import queries as q
+from hitl.leased import LeasedWorker
 from hitl.webhooks import endpoints, schedule, signing
 from hitl.webhooks.ssrf import BlockedAddress, guarded_client
 
@@ -144,8 +143,15 @@ def _maybe_transaction(conn: Any, needed: object) -> Any:
     return conn.transaction() if needed else contextlib.nullcontext()
 
 
-class Deliverer:
+class Deliverer(LeasedWorker[Claimed]):
     """Sends due deliveries, up to ``webhook_concurrency`` at once, until `stop`."""
+
+    logger = log
+    heartbeat_name = "hitl-webhooks-heartbeat"
+    task_prefix = "hitl-webhook-"
+    takeover_work = "webhook_delivery"
+    claim_failed = "claiming deliveries failed: %s"
+    heartbeat_failed = "delivery heartbeat failed: %s"
 
     def __init__(
         self,
@@ -155,77 +161,53 @@ class Deliverer:
         owner: str | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.pool = pool
-        self.settings = settings
-        self.owner = owner or workers.worker_name()
+        super().__init__(pool, settings, owner=owner)
         self.schedule = settings.webhook_schedule
         self.client = client or guarded_client(
             settings.webhook_networks,
             timeout=settings.webhook_timeout,
             max_connections=settings.webhook_concurrency,
         )
-        self.wakeup = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._active: dict[str, asyncio.Task[None]] = {}
         self._outcomes: list[_Outcome] = []
         self._outcome_ready = asyncio.Event()
-        self.metrics: metrics.Observer = metrics.NO_METRICS
 
-    def notify(self, _payload: str = "") -> None:
-        self.wakeup.set()
+    @property
+    def capacity(self) -> int:
+        return self.settings.webhook_concurrency
 
-    async def stop(self) -> None:
-        self._stopping.set()
-        self.wakeup.set()
+    def _background(self) -> list[asyncio.Task[None]]:
+        return [asyncio.create_task(self._recorder(), name="hitl-webhooks-recorder")]
 
-    async def run(self) -> None:
-        heartbeat = asyncio.create_task(self._heartbeat(), name="hitl-webhooks-heartbeat")
-        recorder = asyncio.create_task(self._recorder(), name="hitl-webhooks-recorder")
-        try:
-            while not self._stopping.is_set():
-                self.wakeup.clear()
-                if await self._claim():
-                    continue
-                await wait_event(self.wakeup, self.settings.poll_interval)
-        finally:
-            await self._drain()
-            for task in (heartbeat, recorder):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await self.client.aclose()
+    async def _close(self) -> None:
+        await self.client.aclose()
 
-    async def _claim(self) -> bool:
-        """Start deliveries in the free slots; True if every free slot got one."""
-        free = self.settings.webhook_concurrency - len(self._active)
-        if free <= 0:
-            return False
-        params = {"owner": self.owner, "lease": self.settings.webhook_lease_seconds, "limit": free}
-        try:
-            async with self.pool.connection() as conn:
-                cur = await conn.execute(q.CLAIM_DELIVERIES, params)
-                rows = await cur.fetchall()
-        except Exception as exc:
-            log.warning("claiming deliveries failed: %s", exc)
-            return False
-        for row in rows:
-            delivery = Claimed.of(row)
-            task = asyncio.create_task(self._deliver(delivery), name=f"hitl-webhook-{delivery.id}")
-            self._active[delivery.id] = task
-            task.add_done_callback(functools.partial(self._done, delivery.id))
-        if rows:
+    async def _claim_some(self, conn: AsyncConnection[Any], free: int) -> list[Claimed]:
+        params = {"owner": self.owner, "lease": self.lease, "limit": free}
+        cur = await conn.execute(q.CLAIM_DELIVERIES, params)
+        return [Claimed.of(row) for row in await cur.fetchall()]
+
+    def _after_claim(self, claimed: int) -> None:
+        if claimed:
             self.metrics.webhooks_active(len(self._active))
-        return len(rows) == free
 
-    def _done(self, delivery_id: str, _task: asyncio.Task[None]) -> None:
-        self._active.pop(delivery_id, None)
+    def _on_done(self) -> None:
         self.metrics.webhooks_active(len(self._active))
         # Claim in batches: once a quarter of the slots is free (or all are).
-        free = self.settings.webhook_concurrency - len(self._active)
-        if not self._active or free >= max(1, self.settings.webhook_concurrency // 4):
+        free = self.capacity - len(self._active)
+        if not self._active or free >= max(1, self.capacity // 4):
             self.wakeup.set()
 
-    async def _deliver(self, delivery: Claimed) -> None:
+    async def _reap(self, conn: AsyncConnection[Any]) -> int:
+        cur = await conn.execute(q.REAP_EXPIRED_DELIVERIES)
+        return len(await cur.fetchall())
+
+    async def _renew(self, conn: AsyncConnection[Any], ids: list[str]) -> None:
+        await conn.execute(q.HEARTBEAT_DELIVERIES, (self.lease, self.owner, ids))
+
+    async def _release(self, conn: AsyncConnection[Any], ids: list[str]) -> None:
+        await conn.execute(q.RELEASE_DELIVERIES, (self.owner, ids))
+
+    async def _handle(self, delivery: Claimed) -> None:
         try:
             if not delivery.enabled:
                 attempt = Attempt("error", error="the endpoint is disabled; nothing was sent")
@@ -315,37 +297,3 @@ class Deliverer:
                 o.attempt.outcome,
                 o.fate.state,
             )
-
-    async def _heartbeat(self) -> None:
-        """Renew our leases; make deliveries of workers that stopped renewing theirs due."""
-        lease = self.settings.webhook_lease_seconds
-        while not self._stopping.is_set():
-            try:
-                async with self.pool.connection() as conn:
-                    cur = await conn.execute(q.REAP_EXPIRED_DELIVERIES)
-                    if taken := len(await cur.fetchall()):
-                        self.metrics.leases_taken_over("webhook_delivery", taken)
-                        self.wakeup.set()
-                    if self._active:
-                        await conn.execute(
-                            q.HEARTBEAT_DELIVERIES, (lease, self.owner, list(self._active))
-                        )
-            except Exception as exc:
-                log.warning("delivery heartbeat failed: %s", exc)
-            await wait_event(self._stopping, lease / 3)
-
-    async def _drain(self) -> None:
-        """Let attempts in flight end (they are bounded by the timeout), then release the rest."""
-        if not self._active:
-            return
-        _, still = await asyncio.wait(
-            list(self._active.values()), timeout=self.settings.webhook_timeout + 1
-        )
-        if still:
-            ids = [did for did, task in self._active.items() if task in still]
-            for task in still:
-                task.cancel()
-            await asyncio.gather(*still, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                async with self.pool.connection() as conn:
-                    await conn.execute(q.RELEASE_DELIVERIES, (self.owner, ids))
