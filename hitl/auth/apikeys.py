@@ -154,6 +154,7 @@ async def resolve(
         name=f"key:{row['name']}",
         scopes=frozenset(row["scopes"]),
         display_name=row["name"],
+        key_id=row["id"],
     )
     if cache is not None:
         cache.put(key_digest, principal)

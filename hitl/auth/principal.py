@@ -45,6 +45,20 @@ class Principal:
     display_name: str = ""
     #: The session's CSRF token (browser sessions only).
     csrf_token: str | None = None
+    #: The key's row id (API keys only).
+    key_id: int | None = None
+
+    @property
+    def subject(self) -> str:
+        """A stable identity that no other principal shares: ``user:<id>``, ``key:<id>`` or
+        ``system:<what>``. ``name`` is for people to read; two keys may share a name, and a
+        user name may be taken again after its user is deleted, so ownership, idempotency
+        records and the like are keyed by this."""
+        if self.kind == "user" and self.user_id is not None:
+            return f"user:{self.user_id}"
+        if self.kind == "key" and self.key_id is not None:
+            return f"key:{self.key_id}"
+        return self.name
 
     @property
     def is_admin(self) -> bool:
