@@ -5,8 +5,12 @@
     tests.passed         --DeployAgent-----> deploy.completed | deploy.rejected
 
 Event data is a change (`hitl.agents.graphs.Change`): ``code.analysis.needed`` needs ``diff``
-and may carry ``title``, ``author`` and ``test_command``; each agent passes the change on with
+and may carry ``title``, ``author`` and ``test_profile``; each agent passes the change on with
 its own results added. The subject (the change's id) stays the same along the chain.
+
+``test_profile`` only names one of the test profiles the operator configured for the
+TestAgent's process (``HITL_TEST_PROFILES``, `nodes.testing`): an event never chooses a
+program, and a name the agent does not know fails the tests without running anything.
 
 The review and the deploy approval are questions to people, asked through the service's REST
 API as threads of the ``agent_review`` / ``agent_deploy`` graphs (`hitl.agents.graphs`); the
@@ -19,7 +23,8 @@ import asyncio
 from typing import Any
 
 from hitl.agents.base import Agent
-from hitl.bus import Event
+from hitl.bus import Bus, Event
+from hitl.sdk import HITLClient
 from nodes import analysis, testing
 
 
@@ -52,15 +57,19 @@ class CodeReviewAgent(Agent):
 
 
 class TestAgent(Agent):
-    """Runs the change's ``test_command`` (or the built-in diff check)."""
+    """Runs the operator's test profile the change names (or the built-in diff check)."""
 
     __test__ = False  # not a pytest class
     name = "tests"
     subscribes = ("code.approved",)
 
+    def __init__(self, bus: Bus, hitl: HITLClient | None = None) -> None:
+        super().__init__(bus, hitl)
+        self.profiles = testing.configured_profiles()  # a bad setting fails at start
+
     async def handle(self, event: Event) -> None:
         change = _change(event)
-        change.update(await asyncio.to_thread(testing.run_tests, change))
+        change.update(await asyncio.to_thread(testing.run_tests, change, self.profiles))
         passed = change["tests"]["passed"]
         await self.emit("tests.passed" if passed else "tests.failed", change, cause=event)
 

@@ -25,7 +25,7 @@ class Change(TypedDict, total=False):
     diff: str
     title: str | None
     author: str | None
-    test_command: str | None
+    test_profile: str | None
     analysis: dict[str, Any]  # nodes.analysis.Analysis.to_dict()
     review: dict[str, Any] | None
     tests: dict[str, Any] | None

@@ -4,6 +4,7 @@ DeployAgent, talking over the event bus; the test answers people's questions ove
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -88,6 +89,8 @@ async def test_code_review_tests_and_deploy_agents_chain_to_deploy_completed(
         "HITL_BUS_PREFIX": prefix,
         "HITL_SERVICE_URL": server.url,
         "HITL_API_KEY": key,
+        # the operator's test profiles; an event may only name one
+        "HITL_TEST_PROFILES": json.dumps({"diff-present": {"argv": ["test", "-s", "change.diff"]}}),
     }
     procs = [agents(cls, **env) for cls in ("CodeReviewAgent", "TestAgent", "DeployAgent")]
 
@@ -95,7 +98,7 @@ async def test_code_review_tests_and_deploy_agents_chain_to_deploy_completed(
     bus = Bus(redis, prefix=prefix, source="tests")
     change = await bus.publish(
         "code.analysis.needed",
-        {"diff": HIGH_RISK_DIFF, "title": "Hard-code a password"},
+        {"diff": HIGH_RISK_DIFF, "title": "Hard-code a password", "test_profile": "diff-present"},
         subject="change-1",
     )
 
@@ -105,6 +108,7 @@ async def test_code_review_tests_and_deploy_agents_chain_to_deploy_completed(
     deploy = await pending_request(client, "agent_deploy")
     assert deploy["value"]["kind"] == "deploy_approval"
     assert deploy["value"]["tests"]["passed"] is True
+    assert deploy["value"]["tests"]["profile"] == "diff-present"
     answer = {"decision": "approve", "comment": "ship it"}
     assert (await respond(client, deploy["id"], answer)).status_code == 200
 

@@ -7,6 +7,7 @@ same graph on Postgres.
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from typing import Any
 
@@ -16,15 +17,22 @@ from langgraph.errors import is_invalid_resume
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Interrupt
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 import graphs
-from graphs.code_review import ReviewInput, code_review
+from graphs.code_review import ReviewInput, code_review, review_input
 from graphs.samples import HIGH_RISK_DIFF, LOW_RISK_DIFF
 from hitl.registry import default_registry
+from nodes.testing import Profile
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 OUTCOMES = {"deployed", "rejected", "changes_requested", "tests_failed"}
+# What an operator would configure; a client only names one.
+PROFILES = {
+    "passes": Profile(argv=["true"]),
+    "exits-3": Profile(argv=[sys.executable, "-c", "raise SystemExit(3)"]),
+    "slow": Profile(argv=["sleep", "5"], timeout_seconds=1),
+}
 
 
 class Thread:
@@ -56,7 +64,7 @@ class Thread:
 
 @pytest.fixture
 def thread() -> Thread:
-    return Thread(code_review().compile(checkpointer=InMemorySaver()))
+    return Thread(code_review(test_profiles=PROFILES).compile(checkpointer=InMemorySaver()))
 
 
 def assert_finished(thread: Thread, outcome: str) -> dict[str, Any]:
@@ -73,31 +81,47 @@ def test_registered_as_an_uncompiled_builder() -> None:
     assert graphs.code_review.code_review is code_review
     assert spec.durability == "async"
     assert isinstance(spec.builder, StateGraph)
-    assert spec.builder.input_schema is ReviewInput
+    assert issubclass(spec.builder.input_schema, ReviewInput)
 
 
 @pytest.mark.parametrize(
-    "payload",
+    ("payload", "field"),
     [
-        {},
-        {"diff": 5},
-        {"diff": ""},
-        {"diff": "x", "test_timeout_seconds": 0},
-        {"diff": "x", "test_timeout_seconds": 601},
+        ({}, "diff"),
+        ({"diff": 5}, "diff"),
+        ({"diff": ""}, "diff"),
+        ({"diff": "x", "test_command": "env"}, "test_command"),  # a client names no program
+        ({"diff": "x", "test_timeout_seconds": 600}, "test_timeout_seconds"),  # nor a time limit
+        ({"diff": "x", "test_profile": "nope"}, "test_profile"),
+        ({"diff": "x", "test_profile": ["true"]}, "test_profile"),
     ],
 )
-def test_invalid_input_is_refused(payload: dict[str, Any]) -> None:
-    adapter = default_registry.get("code_review").input_adapter
-    assert adapter is not None
-    with pytest.raises(ValidationError):
+def test_invalid_input_is_refused(payload: dict[str, Any], field: str) -> None:
+    adapter = TypeAdapter(review_input(PROFILES))
+    with pytest.raises(ValidationError) as raised:
         adapter.validate_python(payload)
+    assert [e["loc"][0] for e in raised.value.errors()] == [field]
 
 
 def test_valid_input_gets_defaults() -> None:
     adapter = default_registry.get("code_review").input_adapter
     assert adapter is not None
     valid = adapter.validate_python({"diff": LOW_RISK_DIFF, "title": "Docs"})
-    assert (valid.test_command, valid.test_timeout_seconds, valid.author) == (None, 60, None)
+    assert (valid.test_profile, valid.author) == (None, None)
+
+
+def test_the_input_schema_offers_exactly_the_operators_profiles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    offered = review_input(PROFILES).model_json_schema()["properties"]["test_profile"]["enum"]
+    assert offered == ["exits-3", "passes", "slow", None]
+    with pytest.raises(ValidationError, match=r"unknown test profile 'passes' \(offered: none"):
+        review_input([]).model_validate({"diff": "x", "test_profile": "passes"})
+
+    # Without profiles given in code, the graph offers those of the setting.
+    monkeypatch.setenv("HITL_TEST_PROFILES", '{"unit": {"argv": ["make", "test"]}}')
+    assert code_review().input_schema.offered_profiles == ("unit",)  # type: ignore[attr-defined]
+    assert code_review(test_profiles={}).input_schema.offered_profiles == ()  # type: ignore[attr-defined]
 
 
 async def test_high_risk_approved_tested_and_deployed(thread: Thread) -> None:
@@ -162,22 +186,36 @@ async def test_rejected_at_deploy_approval(thread: Thread) -> None:
     assert "deployment" not in state or state["deployment"] is None
 
 
-async def test_failing_test_command_ends_the_thread(thread: Thread) -> None:
-    result = await thread.start(diff=LOW_RISK_DIFF, test_command="exit 3")
+async def test_failing_test_profile_ends_the_thread(thread: Thread) -> None:
+    result = await thread.start(diff=LOW_RISK_DIFF, test_profile="exits-3")
     assert "__interrupt__" not in result
     state = assert_finished(thread, "tests_failed")
     assert (state["tests"]["passed"], state["tests"]["exit_code"]) == (False, 3)
-    assert state["reason"] == "The tests failed: `exit 3` exited with code 3."
+    assert state["tests"]["profile"] == "exits-3"
+    assert state["reason"].startswith("The tests failed: `")
+    assert state["reason"].endswith("raise SystemExit(3)'` exited with code 3.")
 
 
-async def test_passing_test_command(thread: Thread) -> None:
-    await thread.start(diff=LOW_RISK_DIFF, test_command="true")
+async def test_passing_test_profile(thread: Thread) -> None:
+    await thread.start(diff=LOW_RISK_DIFF, test_profile="passes")
     tests = thread.pending().value["tests"]
     assert (tests["passed"], tests["command"], tests["exit_code"]) == (True, "true", 0)
+    assert tests["profile"] == "passes"
+
+
+async def test_a_profile_the_graph_does_not_offer_never_runs(thread: Thread) -> None:
+    """LangGraph does not apply the input schema's validators: the node checks the name too."""
+    await thread.start(diff=LOW_RISK_DIFF, test_profile="rm -rf /")
+    state = assert_finished(thread, "tests_failed")
+    assert (state["tests"]["command"], state["tests"]["exit_code"]) == (None, None)
+    assert (
+        state["reason"]
+        == "The test profile 'rm -rf /' is not configured on this service; nothing ran."
+    )
 
 
 async def test_test_timeout_is_a_failure(thread: Thread) -> None:
-    await thread.start(diff=LOW_RISK_DIFF, test_command="sleep 5", test_timeout_seconds=1)
+    await thread.start(diff=LOW_RISK_DIFF, test_profile="slow")
     state = assert_finished(thread, "tests_failed")
     assert state["tests"]["timed_out"] is True and state["tests"]["duration_ms"] < 4000
     assert "ran longer than 1s" in state["reason"]
@@ -210,7 +248,7 @@ async def test_invalid_answer_is_refused_and_the_interrupt_stays_answerable(
 
 
 async def test_a_new_run_on_the_same_thread_starts_fresh(thread: Thread) -> None:
-    await thread.start(diff=LOW_RISK_DIFF, test_command="exit 1")
+    await thread.start(diff=LOW_RISK_DIFF, test_profile="exits-3")
     assert_finished(thread, "tests_failed")
     # Inputs not given keep their old values, so a re-run passes them all (defaults included).
     await thread.run(ReviewInput(diff=LOW_RISK_DIFF).model_dump())

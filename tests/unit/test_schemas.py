@@ -30,7 +30,7 @@ def test_answer_errors_are_located_at_the_field() -> None:
 def test_input_defaults_are_filled_and_errors_located() -> None:
     load_modules(["graphs"])
     adapter = default_registry.get("code_review").input_adapter
-    assert validate_input(adapter, {"diff": "x"})["test_timeout_seconds"] == 60
+    assert validate_input(adapter, {"diff": "x"})["title"] is None
     with pytest.raises(errors.InvalidInput) as caught:
         validate_input(adapter, {"diff": ""})
     assert caught.value.detail[0]["loc"] == ["body", "input", "diff"]
