@@ -32,6 +32,7 @@ import httpx
 
 from hitl import errors
 from hitl.sdk import _calls
+from hitl.sdk.created import CreatedRequests, SyncCreatedRequests
 from hitl.sdk.types import Delivery, DeliveryPage, Endpoint, EndpointPage, EndpointWithSecret
 
 API: Final = _calls.API
@@ -172,7 +173,8 @@ class HITLClient(_Base):
     ``Authorization: Bearer``; what the client may do is the key's scopes, and the key's name
     is recorded with every answer and change (``hitl apikey create``). ``http`` lets a caller
     bring its own ``httpx.AsyncClient`` (an ASGI transport in tests, custom TLS or proxies); the
-    caller then closes it. Use as
+    caller then closes it. ``created`` records every request `create_request` makes, for the
+    agent's `WebhookReceiver` to resume only those (`hitl.sdk.created`). Use as
     ``async with HITLClient(url) as hitl:`` or call `aclose` when done.
     """
 
@@ -183,9 +185,11 @@ class HITLClient(_Base):
         timeout: float = DEFAULT_TIMEOUT,
         api_key: str | None = None,
         http: httpx.AsyncClient | None = None,
+        created: CreatedRequests | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         super().__init__(base_url, http.base_url if http else None, timeout, key)
+        self.created = created
         self._owns_http = http is None
         self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
 
@@ -366,7 +370,8 @@ class HITLClient(_Base):
         different body under the same key is an `InvalidInputError`, one still in flight a
         `ConflictError`). ``routing`` (``{"assignees": [...], "groups": [...]}``),
         ``timeout_seconds``, ``on_timeout`` and ``reminders`` are its assignment and deadline
-        terms (see the README's "Assignment and deadlines").
+        terms (see the README's "Assignment and deadlines"). The request's ``id`` is recorded
+        in the client's ``created`` store, if it has one, before this returns.
         """
         fields = {
             "checkpoint_id": checkpoint_id,
@@ -383,6 +388,8 @@ class HITLClient(_Base):
             workflow_id, callback_webhook, context, fields, idempotency_key
         )
         request: dict[str, Any] = await self._send(call)
+        if self.created is not None:
+            await self.created.add(str(request["id"]), workflow_id)
         return request
 
     async def request_deliveries(self, request_id: str) -> list[Delivery]:
@@ -470,7 +477,8 @@ class HITLClient(_Base):
 
 
 class SyncHITLClient(_Base):
-    """The same calls as `HITLClient`, blocking, for scripts without an event loop."""
+    """The same calls as `HITLClient`, blocking, for scripts without an event loop.
+    ``created`` (a `SQLiteCreatedRequests`, say) records the requests `create_request` makes."""
 
     def __init__(
         self,
@@ -479,9 +487,11 @@ class SyncHITLClient(_Base):
         timeout: float = DEFAULT_TIMEOUT,
         api_key: str | None = None,
         http: httpx.Client | None = None,
+        created: SyncCreatedRequests | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         super().__init__(base_url, http.base_url if http else None, timeout, key)
+        self.created = created
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client(timeout=timeout)
 
@@ -642,6 +652,8 @@ class SyncHITLClient(_Base):
             workflow_id, callback_webhook, context, fields, idempotency_key
         )
         request: dict[str, Any] = self._send(call)
+        if self.created is not None:
+            self.created.record(str(request["id"]), workflow_id)
         return request
 
     def request_deliveries(self, request_id: str) -> list[Delivery]:
