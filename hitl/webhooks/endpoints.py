@@ -18,11 +18,11 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from psycopg import AsyncConnection
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from hitl import _cursor, errors
 from hitl.auth.principal import Principal
@@ -70,13 +70,15 @@ def check_url(value: str) -> str:
     return value
 
 
-def _check_shared_with(subjects: list[str]) -> list[str]:
-    for subject in subjects:
-        if subject != EVERYONE and not _SUBJECT.fullmatch(subject):
-            raise ValueError(
-                f"{subject!r} is not a principal: use 'user:<id>', 'key:<id>' or '*' (everyone)"
-            )
-    return list(dict.fromkeys(subjects))
+def _check_subject(subject: str) -> str:
+    if subject != EVERYONE and not _SUBJECT.fullmatch(subject):
+        raise ValueError(
+            f"{subject!r} is not a principal: use 'user:<id>', 'key:<id>' or '*' (everyone)"
+        )
+    return subject
+
+
+Subject = Annotated[str, AfterValidator(_check_subject)]
 
 
 def _check_events(events: list[str]) -> list[str]:
@@ -94,7 +96,7 @@ class EndpointCreate(BaseModel):
         description="Event types to receive ('*' for all); [] for request callbacks only."
     )
     description: str | None = Field(None, max_length=1000)
-    shared_with: list[str] | None = Field(
+    shared_with: list[Subject] | None = Field(
         None,
         max_length=100,
         description="Admins only: principals ('user:<id>', 'key:<id>', or '*' for every "
@@ -114,7 +116,7 @@ class EndpointCreate(BaseModel):
     @field_validator("shared_with")
     @classmethod
     def _shared_with(cls, value: list[str] | None) -> list[str] | None:
-        return None if value is None else _check_shared_with(value)
+        return None if value is None else list(dict.fromkeys(value))
 
 
 class EndpointUpdate(BaseModel):
@@ -123,7 +125,7 @@ class EndpointUpdate(BaseModel):
     events: list[str] | None = None
     enabled: bool | None = None
     description: str | None = Field(None, max_length=1000)
-    shared_with: list[str] | None = Field(
+    shared_with: list[Subject] | None = Field(
         None, max_length=100, description="Admins only: see `EndpointCreate.shared_with`."
     )
 
@@ -135,7 +137,7 @@ class EndpointUpdate(BaseModel):
     @field_validator("shared_with")
     @classmethod
     def _shared_with(cls, value: list[str] | None) -> list[str] | None:
-        return None if value is None else _check_shared_with(value)
+        return None if value is None else list(dict.fromkeys(value))
 
 
 class Endpoint(BaseModel):
