@@ -401,12 +401,20 @@ class HITLClient(_Base):
     # -- webhook endpoints and deliveries --
 
     async def create_webhook(
-        self, url: str, events: list[str], *, description: str | None = None
+        self,
+        url: str,
+        events: list[str],
+        *,
+        description: str | None = None,
+        shared_with: list[str] | None = None,
     ) -> EndpointWithSecret:
         """Register an endpoint for ``events`` (``["*"]`` for all, ``[]`` for request
-        callbacks only). The answer holds the signing ``secret``: the only time it is shown."""
+        callbacks only), owned by this client's key: only it may name the endpoint as a
+        request's callback, unless an admin shares it (``shared_with``: ``key:<id>``,
+        ``user:<id>`` or ``*``; admins only). The answer holds the signing ``secret``: the
+        only time it is shown."""
         created: EndpointWithSecret = await self._send(
-            _calls.create_webhook(url, events, description)
+            _calls.create_webhook(url, events, description, shared_with)
         )
         return created
 
@@ -426,9 +434,12 @@ class HITLClient(_Base):
         events: list[str] | None = None,
         enabled: bool | None = None,
         description: str | None = None,
+        shared_with: list[str] | None = None,
     ) -> Endpoint:
-        """Change what is given; enabling a disabled endpoint again clears its failures."""
-        call = _calls.update_webhook(endpoint_id, events, enabled, description)
+        """Change what is given; enabling a disabled endpoint again clears its failures.
+        ``shared_with`` (admins; an owner may only clear it with ``[]``) replaces who else
+        may name the endpoint as a callback."""
+        call = _calls.update_webhook(endpoint_id, events, enabled, description, shared_with)
         endpoint: Endpoint = await self._send(call)
         return endpoint
 
@@ -662,10 +673,17 @@ class SyncHITLClient(_Base):
         return found
 
     def create_webhook(
-        self, url: str, events: list[str], *, description: str | None = None
+        self,
+        url: str,
+        events: list[str],
+        *,
+        description: str | None = None,
+        shared_with: list[str] | None = None,
     ) -> EndpointWithSecret:
         """See `HITLClient.create_webhook`."""
-        created: EndpointWithSecret = self._send(_calls.create_webhook(url, events, description))
+        created: EndpointWithSecret = self._send(
+            _calls.create_webhook(url, events, description, shared_with)
+        )
         return created
 
     def list_webhooks(self, *, limit: int = 50, cursor: str | None = None) -> EndpointPage:
@@ -685,10 +703,11 @@ class SyncHITLClient(_Base):
         events: list[str] | None = None,
         enabled: bool | None = None,
         description: str | None = None,
+        shared_with: list[str] | None = None,
     ) -> Endpoint:
         """See `HITLClient.update_webhook`."""
         endpoint: Endpoint = self._send(
-            _calls.update_webhook(endpoint_id, events, enabled, description)
+            _calls.update_webhook(endpoint_id, events, enabled, description, shared_with)
         )
         return endpoint
 

@@ -61,6 +61,7 @@ class SQLiteCreatedRequests:
                 "CREATE TABLE IF NOT EXISTS created_requests ("
                 " id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, at REAL NOT NULL)"
             )
+            db.execute("CREATE INDEX IF NOT EXISTS created_requests_at ON created_requests (at)")
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
