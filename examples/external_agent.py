@@ -13,10 +13,15 @@ through the HITL service and resumed by the service's signed webhook.
     # 3. serve the webhook receiver; answering the request in the inbox resumes the workflow
     python examples/external_agent.py serve --port 8100 --secret whsec_... --checkpoints ...
 
+The endpoint belongs to the key that registered it: only that key may name it as the
+``callback_webhook`` of its requests (or one an admin shared it with).
+
 The graph: ``draft`` proposes something, ``ask_human`` creates the request (with an
-Idempotency-Key made from the thread id, so a retried node cannot ask twice), ``wait`` stops at
-``interrupt()`` until the callback's ``Command(resume=response)``, ``finish`` appends the
-outcome to ``<results>/<workflow_id>.jsonl``.
+Idempotency-Key made from the thread id, so a retried node cannot ask twice) and records its id
+in ``--created`` (a SQLite file both commands share), ``wait`` stops at ``interrupt()`` until
+the callback's ``Command(resume=response)``, ``finish`` appends the outcome to
+``<results>/<workflow_id>.jsonl``. The receiver resumes a workflow only for a callback about a
+request recorded there, for that workflow: a signed answer to anything else gets 403.
 """
 
 from __future__ import annotations
@@ -24,19 +29,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, TypedDict
 
-import httpx
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
+from hitl.sdk import HITLClient
+from hitl.sdk.created import SQLiteCreatedRequests
 from hitl.sdk.receiver import SQLiteDedupeStore, WebhookMessage, WebhookReceiver
 from hitl.sdk.resume import resume_from_webhook
+
+DEFAULT_CREATED = "agent-requests.db"
 
 
 class State(TypedDict, total=False):
@@ -52,29 +59,25 @@ def draft(state: State) -> State:
 
 async def ask_human(state: State, config: RunnableConfig) -> State:
     conf = config["configurable"]
-    key = os.environ.get("HITL_API_KEY", "")
-    auth = {"Authorization": f"Bearer {key}"} if key else {}
-    async with httpx.AsyncClient(base_url=conf["hitl_url"], timeout=30, headers=auth) as client:
-        r = await client.post(
-            "/api/v1/requests",
-            headers={"Idempotency-Key": f"{conf['thread_id']}:ask_human"},
-            json={
-                "workflow_id": conf["thread_id"],
-                "callback_webhook": conf["callback"],
-                "title": "Approve the deployment?",
-                "context": {"proposal": state["proposal"]},
-                "response_schema": {
-                    "type": "object",
-                    "properties": {
-                        "decision": {"enum": ["approve", "reject"]},
-                        "comment": {"type": "string"},
-                    },
-                    "required": ["decision"],
+    created = SQLiteCreatedRequests(conf.get("created", DEFAULT_CREATED))
+    # The key comes from HITL_API_KEY; the request's id goes into `created` before this returns.
+    async with HITLClient(conf["hitl_url"], created=created) as hitl:
+        request = await hitl.create_request(
+            conf["thread_id"],
+            conf["callback"],
+            {"proposal": state["proposal"]},
+            title="Approve the deployment?",
+            response_schema={
+                "type": "object",
+                "properties": {
+                    "decision": {"enum": ["approve", "reject"]},
+                    "comment": {"type": "string"},
                 },
+                "required": ["decision"],
             },
+            idempotency_key=f"{conf['thread_id']}:ask_human",
         )
-        r.raise_for_status()
-    return {"request_id": r.json()["id"]}
+    return {"request_id": request["id"]}
 
 
 def wait(state: State) -> State:
@@ -111,6 +114,7 @@ async def start(args: argparse.Namespace) -> None:
                 "thread_id": args.workflow_id,
                 "hitl_url": args.hitl,
                 "callback": args.callback,
+                "created": args.created,
             }
         }
         result = await graph.ainvoke({"task": args.task}, config)
@@ -130,7 +134,9 @@ async def serve(args: argparse.Namespace) -> None:
             await resume_from_webhook(graph, payload, config=config)
 
         app = FastAPI()
-        receiver = WebhookReceiver(args.secret, handler, store=args.store)
+        receiver = WebhookReceiver(
+            args.secret, handler, store=args.store, requests=SQLiteCreatedRequests(args.created)
+        )
         app.add_route("/webhooks", receiver, methods=["POST"])  # an ASGI app as a route
 
         @app.get("/healthz")
@@ -156,6 +162,9 @@ def main(argv: list[str] | None = None) -> None:
     serve_cmd.add_argument("--results", default=".")
     for cmd in (start_cmd, serve_cmd):
         cmd.add_argument("--checkpoints", required=True, help="Postgres URL for the checkpoints")
+        cmd.add_argument(
+            "--created", default=DEFAULT_CREATED, help="SQLite file of the requests it created"
+        )
     args = parser.parse_args(argv)
     if args.command == "start":
         asyncio.run(start(args))

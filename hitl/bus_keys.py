@@ -28,3 +28,9 @@ def agent_group(name: str) -> str:
 def handled_key(prefix: str, agent: str, event_id: str) -> str:
     """Set (with a time to live) once ``agent`` has handled the event ``event_id``."""
     return f"{prefix}agent:{agent}:handled:{event_id}"
+
+
+def created_requests_prefix(prefix: str, agent: str) -> str:
+    """Before a request id: the key recording that ``agent`` created that external request
+    (holding its workflow id), which the agent's webhook receiver checks callbacks against."""
+    return f"{prefix}agent:{agent}:created:"

@@ -1,11 +1,15 @@
 """External requests: a question from an agent outside the service, answered by a person and
 returned to the agent by a signed webhook to its registered ``callback_webhook``.
 
-Everything is checked before anything is written: the callback must be the URL of a registered,
-enabled endpoint (its secret signs the callback), the response schema must be a JSON Schema,
+Everything is checked before anything is written: the callback must be the URL of an enabled
+endpoint the creator owns or an admin shared with it (its secret signs the callback, and the
+agent behind it takes what is signed so as its own request's answer: naming another's endpoint
+would let a caller forge answers to that agent), the response schema must be a JSON Schema,
 the users and groups named in ``routing`` (and in an escalation) must exist, and a default
 answer must match the response schema.
-Answers go through `hitl.requests.respond` like any other request.
+Answers go through `hitl.requests.respond` like any other request. The request records who
+created it; the callback says so (``created_by``, ``created_by_subject``) beside who answered
+(``responded_by``: ``system:timeout`` for a deadline's default answer).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hitl import assignment, deadlines, errors, requests
 from hitl.assignment import Routing
+from hitl.auth.principal import Principal
 from hitl.models import Request
 from hitl.schemas import check_schema, schema_errors
 from hitl.webhooks import endpoints
@@ -31,7 +36,10 @@ class ExternalRequestCreate(BaseModel):
     checkpoint_id: str | None = Field(
         None, max_length=200, description="Where the agent's run stopped, if it resumes there."
     )
-    callback_webhook: str = Field(description="URL of a registered, enabled webhook endpoint.")
+    callback_webhook: str = Field(
+        description="URL of an enabled webhook endpoint the caller registered (or an admin "
+        "shared with it)."
+    )
     context: Any = Field(description="What the person is shown (stored as the request's value).")
     title: str | None = Field(None, max_length=500)
     description: str | None = Field(None, max_length=20_000)
@@ -69,10 +77,10 @@ async def create(
     conn: AsyncConnection[Any],
     body: ExternalRequestCreate,
     defaults: deadlines.Defaults,
-    actor: str = "api",
+    creator: Principal,
 ) -> Request:
-    """Validate (422 naming the field, nothing written), then record the request with its
-    terms: its own, else ``defaults`` (the settings')."""
+    """Validate (422 naming the field, nothing written), then record the request, created by
+    ``creator``, with its terms: its own, else ``defaults`` (the settings')."""
     problems: list[dict[str, Any]] = []
     if body.response_schema is not None:
         problems += check_schema(body.response_schema, ("body", "response_schema"))
@@ -90,12 +98,13 @@ async def create(
             await assignment.check_known(conn, routing, loc)
         except errors.InvalidInput as exc:
             problems += exc.detail
-    endpoint_id = await endpoints.callback_endpoint(conn, body.callback_webhook)
+    endpoint_id = await endpoints.callback_endpoint(conn, body.callback_webhook, creator)
     if endpoint_id is None:
+        # The same words whether nobody registered the URL or only someone else did.
         problems.append(
             {
                 "loc": ["body", "callback_webhook"],
-                "msg": "no enabled webhook endpoint is registered with this URL; "
+                "msg": "no enabled webhook endpoint with this URL is yours or shared with you; "
                 "register it first with POST /api/v1/webhooks",
                 "type": "value_error",
             }
@@ -123,7 +132,8 @@ async def create(
             ),
         ),
         metadata=body.metadata,
-        actor=actor,
+        actor=creator.name,
+        actor_subject=creator.subject,
     )
 
 

@@ -56,6 +56,8 @@ class Request(BaseModel):
     workflow_id: str | None = None
     checkpoint_id: str | None = None
     callback_webhook: str | None = None
+    #: Who created an external request (a user name or ``key:<name>``).
+    created_by: str | None = None
     callback_delivery_id: str | None = None
     callback_state: Literal["pending", "delivering", "succeeded", "failed"] | None = None
     title: str | None = None

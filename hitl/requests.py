@@ -140,8 +140,10 @@ async def create_external(
     terms: Terms,
     metadata: dict[str, Any] | None = None,
     actor: str = "api",
+    actor_subject: str | None = None,
 ) -> Request:
-    """Record a request from an agent outside the service, with its event and audit entry.
+    """Record a request from an agent outside the service, with its event and audit entry;
+    ``actor`` (and its `Principal.subject`) is recorded as its creator.
 
     The caller has validated the input (the callback endpoint exists and is enabled, the
     response schema is a JSON Schema) and resolved its assignment and deadline (``terms``).
@@ -165,6 +167,7 @@ async def create_external(
             "on_timeout": Jsonb(fixed["on_timeout"]),
             "reminders": fixed["reminders"],
             "actor": actor,
+            "actor_subject": actor_subject,
         },
     )
     row = await cur.fetchone()

@@ -20,6 +20,12 @@ Handling is idempotent by event id:
 
 A handler that raises leaves the event to be delivered again after a back-off (2, 4, 8, ...
 seconds); after ``HITL_BUS_MAX_DELIVERIES`` deliveries it goes to the dead-letter stream.
+
+An agent that asks through external requests (`Agent.create_request`, answered by a signed
+callback to its webhook endpoint) records each request it created in Redis beside its handled
+ids (`Agent.created`, ``hitl:agent:<name>:created:<request id>``), and its receiver
+(`Agent.webhook_receiver`) takes a callback only for one of those: a validly signed answer to a
+request the agent did not ask resumes nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from hitl import bus, bus_keys
 from hitl._aio import wait_event
 from hitl.bus import Bus, Event, Received
 from hitl.sdk import ConflictError, HITLClient
+from hitl.sdk.created import RedisCreatedRequests
+from hitl.sdk.receiver import DedupeStore, Handler, WebhookReceiver
 
 log = logging.getLogger("hitl.agents")
 
@@ -62,6 +70,10 @@ class Agent:
         self.bus = bus
         self.hitl = hitl
         self.source = f"hitl/agents/{self.name}"
+        #: The external requests this agent created, for its webhook receiver to check.
+        self.created = RedisCreatedRequests(
+            bus.redis, bus_keys.created_requests_prefix(bus.prefix, self.name)
+        )
         self._stop = asyncio.Event()
 
     async def handle(self, event: Event) -> None:
@@ -120,6 +132,27 @@ class Agent:
             # Interrupted: a person has to answer. Look again in a while.
             if await wait_event(self._stop, self.poll_interval):
                 raise _Stopping  # the event is given back to the group
+
+    async def create_request(
+        self, workflow_id: str, callback_webhook: str, context: Any, **terms: Any
+    ) -> dict[str, Any]:
+        """Ask a person through an external request (`HITLClient.create_request`, ``terms``
+        as it takes them), answered by a signed callback to ``callback_webhook``. The request
+        is recorded as this agent's before this returns, so `webhook_receiver` takes its
+        callback; give an ``idempotency_key`` so a retry after a crash records the same id."""
+        if self.hitl is None:
+            raise RuntimeError(f"agent {self.name} has no service client")
+        request = await self.hitl.create_request(workflow_id, callback_webhook, context, **terms)
+        await self.created.add(str(request["id"]), workflow_id)
+        log.info("%s: asked in request %s (%s)", self.name, request["id"], workflow_id)
+        return request
+
+    def webhook_receiver(
+        self, secrets: str | list[str], handler: Handler, *, store: DedupeStore
+    ) -> WebhookReceiver:
+        """The receiver for this agent's callbacks: it takes only those about requests this
+        agent created (`create_request`), from any of its processes."""
+        return WebhookReceiver(secrets, handler, store=store, requests=self.created)
 
     # -- running ----------------------------------------------------------------------------------
 

@@ -1,4 +1,7 @@
-"""Webhook deliveries: one with its attempts, a request's, and sending one again."""
+"""Webhook deliveries: one with its attempts, a request's, and sending one again.
+
+A caller with ``webhooks:admin`` sees and redelivers only deliveries to its own endpoints;
+admins every delivery (`hitl.webhooks.deliveries`)."""
 
 from __future__ import annotations
 
@@ -6,30 +9,36 @@ from fastapi import APIRouter
 
 from hitl import requests
 from hitl.api.deps import CanAdminWebhooks, ServiceDep
-from hitl.webhooks import deliveries
+from hitl.webhooks import deliveries, endpoints
 from hitl.webhooks.deliveries import Delivery
 
 router = APIRouter(tags=["webhooks"])
 
 
 @router.get("/api/v1/deliveries/{delivery_id}", response_model=Delivery)
-async def get_delivery(delivery_id: str, service: ServiceDep, _: CanAdminWebhooks) -> Delivery:
+async def get_delivery(
+    delivery_id: str, service: ServiceDep, principal: CanAdminWebhooks
+) -> Delivery:
     async with service.pool.connection() as conn:
-        return await deliveries.get(conn, delivery_id)
+        return await deliveries.get(conn, delivery_id, owner=endpoints.owner_filter(principal))
 
 
 @router.post("/api/v1/deliveries/{delivery_id}/redeliver", status_code=202, response_model=Delivery)
 async def redeliver(delivery_id: str, service: ServiceDep, principal: CanAdminWebhooks) -> Delivery:
     """Send it again now, with the same ``webhook-id``."""
     async with service.pool.connection() as conn:
-        return await deliveries.redeliver(conn, delivery_id, actor=principal.name)
+        return await deliveries.redeliver(
+            conn, delivery_id, actor=principal.name, owner=endpoints.owner_filter(principal)
+        )
 
 
 @router.get("/api/v1/requests/{request_id}/deliveries", response_model=list[Delivery])
 async def request_deliveries(
-    request_id: str, service: ServiceDep, _: CanAdminWebhooks
+    request_id: str, service: ServiceDep, principal: CanAdminWebhooks
 ) -> list[Delivery]:
-    """The request's deliveries (its callback and the events about it), oldest first."""
+    """The request's deliveries (its callback and the events about it) to the caller's
+    endpoints (an admin's: to every endpoint), oldest first."""
     async with service.pool.connection() as conn:
         request = await requests.get(conn, request_id)
-        return await deliveries.of_request(conn, request.id)
+        owner = endpoints.owner_filter(principal)
+        return await deliveries.of_request(conn, request.id, owner=owner)

@@ -35,13 +35,13 @@ async def create_request(
     principal: CanWriteRequests,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    """201 with the request (``kind: external``). 422 if ``callback_webhook`` is not a
-    registered, enabled endpoint, ``response_schema`` is not a JSON Schema, ``routing`` or an
-    escalation names a user or group that does not exist, or a default answer breaks the
-    response schema."""
+    """201 with the request (``kind: external``). 422 if ``callback_webhook`` is not an
+    enabled endpoint the caller registered or an admin shared with it, ``response_schema`` is
+    not a JSON Schema, ``routing`` or an escalation names a user or group that does not exist,
+    or a default answer breaks the response schema."""
 
     async def operation(conn: AsyncConnection[Any]) -> idempotency.Outcome:
-        request = await external.create(conn, body, service.deadline_defaults, principal.name)
+        request = await external.create(conn, body, service.deadline_defaults, principal)
         return idempotency.Outcome(
             201, request.model_dump(mode="json"), {"Location": f"/api/v1/requests/{request.id}"}
         )
@@ -51,7 +51,7 @@ async def create_request(
             return replayable(await operation(conn))
     outcome = await idempotency.execute(
         service.pool,
-        scope=f"{principal.name} POST /api/v1/requests",
+        scope=f"{principal.subject} POST /api/v1/requests",
         key=idempotency_key,
         body=body.model_dump(mode="json"),
         operation=operation,

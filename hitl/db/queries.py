@@ -364,10 +364,15 @@ LIMIT %(limit)s
 
 # -- external requests --------------------------------------------------------------------------
 
-# The enabled endpoint registered for a callback URL (the newest, if several share it).
+# The enabled endpoint registered for a callback URL that the caller may name: one it owns
+# (admins own those without an owner) or one shared with it; its own first, then the newest.
 FIND_CALLBACK_ENDPOINT = """
-SELECT id FROM hitl_webhook_endpoints WHERE url = %s AND enabled
-ORDER BY created_at DESC LIMIT 1
+SELECT id FROM hitl_webhook_endpoints
+WHERE url = %(url)s AND enabled
+  AND (owner = %(subject)s OR (owner IS NULL AND %(admin)s)
+       OR shared_with && ARRAY[%(subject)s, '*'])
+ORDER BY owner IS NOT DISTINCT FROM %(subject)s DESC, created_at DESC
+LIMIT 1
 """
 
 # A request from an agent outside the service, its event and audit entry: one statement.
@@ -379,11 +384,13 @@ WITH deadline AS (
     INSERT INTO hitl_requests (kind, workflow_id, checkpoint_id, callback_endpoint_id,
                                callback_webhook, value, response_schema, title, description,
                                metadata, assignees, assigned_groups, on_timeout, reminders,
-                               deadline_at, window_started_at, timer_at)
+                               deadline_at, window_started_at, timer_at, created_by,
+                               created_by_subject)
     SELECT 'external', %(workflow_id)s, %(checkpoint_id)s, %(endpoint_id)s, %(callback)s,
            %(context)s, %(response_schema)s, %(title)s, %(description)s, %(metadata)s,
            %(assignees)s, %(groups)s, %(on_timeout)s, %(reminders)s::float8[], d.at, now(),
-           hitl_timer_at(now(), d.at, %(reminders)s::float8[], 0)
+           hitl_timer_at(now(), d.at, %(reminders)s::float8[], 0), %(actor)s,
+           %(actor_subject)s
     FROM deadline d
     RETURNING *
 ), event AS (
@@ -574,19 +581,34 @@ FROM expired
 
 # -- webhook endpoints --------------------------------------------------------------------------
 
+# Endpoint statements take ``owner``: the subject whose endpoints alone the caller may see and
+# change, NULL for every endpoint (admins).
 CREATE_ENDPOINT = """
-INSERT INTO hitl_webhook_endpoints (url, description, events, secret)
-VALUES (%(url)s, %(description)s, %(events)s, %(secret)s)
+INSERT INTO hitl_webhook_endpoints (url, description, events, secret, owner, owner_name,
+                                    shared_with)
+VALUES (%(url)s, %(description)s, %(events)s, %(secret)s, %(owner)s, %(owner_name)s,
+        %(shared_with)s)
 RETURNING *
 """
 
-GET_ENDPOINT = "SELECT * FROM hitl_webhook_endpoints WHERE id = %s"
+GET_ENDPOINT = """
+SELECT * FROM hitl_webhook_endpoints
+WHERE id = %(id)s AND (%(owner)s::text IS NULL OR owner = %(owner)s)
+"""
 
 LIST_ENDPOINTS = """
 SELECT * FROM hitl_webhook_endpoints
 WHERE (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s, %(key)s::uuid))
+  AND (%(owner)s::text IS NULL OR owner = %(owner)s)
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s
+"""
+
+# The subjects among these that name no user or API key.
+UNKNOWN_SUBJECTS = """
+SELECT s FROM unnest(%s::text[]) s
+WHERE NOT EXISTS (SELECT 1 FROM hitl_users u WHERE s = 'user:' || u.id)
+  AND NOT EXISTS (SELECT 1 FROM hitl_api_keys k WHERE s = 'key:' || k.id)
 """
 
 # NULL parameters leave a field as it is; enabling again forgets the failure streak.
@@ -595,22 +617,27 @@ UPDATE hitl_webhook_endpoints
 SET events = coalesce(%(events)s::text[], events),
     description = coalesce(%(description)s::text, description),
     enabled = coalesce(%(enabled)s::boolean, enabled),
+    shared_with = coalesce(%(shared_with)s::text[], shared_with),
     disabled_reason = CASE WHEN %(enabled)s::boolean IS NULL THEN disabled_reason
                            WHEN %(enabled)s::boolean THEN NULL
                            ELSE 'disabled through the API' END,
     failing_since = CASE WHEN %(enabled)s::boolean THEN NULL ELSE failing_since END,
     updated_at = now()
-WHERE id = %(id)s
+WHERE id = %(id)s AND (%(owner)s::text IS NULL OR owner = %(owner)s)
 RETURNING *
 """
 
-DELETE_ENDPOINT = "DELETE FROM hitl_webhook_endpoints WHERE id = %s RETURNING id"
+DELETE_ENDPOINT = """
+DELETE FROM hitl_webhook_endpoints
+WHERE id = %(id)s AND (%(owner)s::text IS NULL OR owner = %(owner)s)
+RETURNING id
+"""
 
 ROTATE_SECRET = """
 UPDATE hitl_webhook_endpoints
 SET previous_secret = secret, secret = %(secret)s,
     previous_secret_expires_at = now() + %(grace)s * interval '1 second', updated_at = now()
-WHERE id = %(id)s
+WHERE id = %(id)s AND (%(owner)s::text IS NULL OR owner = %(owner)s)
 RETURNING *
 """
 
@@ -728,7 +755,9 @@ LEFT JOIN LATERAL (
     SELECT jsonb_agg(to_jsonb(a) - 'delivery_id' ORDER BY a.id) AS attempts_log
     FROM hitl_webhook_attempts a WHERE a.delivery_id = d.id
 ) a ON true
-WHERE d.id = %s
+WHERE d.id = %(id)s
+  AND (%(owner)s::text IS NULL
+       OR d.endpoint_id IN (SELECT id FROM hitl_webhook_endpoints WHERE owner = %(owner)s))
 """
 
 LIST_DELIVERIES_OF_ENDPOINT = """
@@ -751,7 +780,9 @@ LEFT JOIN LATERAL (
     SELECT jsonb_agg(to_jsonb(a) - 'delivery_id' ORDER BY a.id) AS attempts_log
     FROM hitl_webhook_attempts a WHERE a.delivery_id = d.id
 ) a ON true
-WHERE d.request_id = %s
+WHERE d.request_id = %(request_id)s
+  AND (%(owner)s::text IS NULL
+       OR d.endpoint_id IN (SELECT id FROM hitl_webhook_endpoints WHERE owner = %(owner)s))
 ORDER BY d.created_at, d.id
 """
 
@@ -764,6 +795,8 @@ WITH delivery AS (
         manual = state IN ('succeeded', 'failed', 'delivering') OR manual,
         state = CASE WHEN state = 'delivering' THEN state ELSE 'pending' END
     WHERE id = %(id)s
+      AND (%(owner)s::text IS NULL
+           OR endpoint_id IN (SELECT id FROM hitl_webhook_endpoints WHERE owner = %(owner)s))
     RETURNING id, kind, request_id, state
 ), callback AS (
     UPDATE hitl_requests r SET callback_state = d.state

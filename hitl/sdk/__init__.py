@@ -3,8 +3,9 @@
 `HITLClient` is async (``async with HITLClient(url) as hitl: ...``); `SyncHITLClient` makes
 the same calls blocking. Error statuses raise `HITLClientError` subclasses that carry the
 status code and the server's ``detail``. `WebhookReceiver` verifies and dedupes the signed
-webhooks the service sends to external agents; `resume_from_webhook` resumes a LangGraph graph
-with the answer one carries.
+webhooks the service sends to external agents, and takes a callback only for a request the
+agent created (recorded in a `CreatedRequests` store); `resume_from_webhook` resumes a
+LangGraph graph with the answer one carries.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from hitl.sdk.client import (
     UnauthenticatedError,
     WaitTimeout,
 )
+from hitl.sdk.created import CreatedRequests, RedisCreatedRequests, SQLiteCreatedRequests
 from hitl.sdk.receiver import (
+    CallbackRefused,
     DedupeStore,
     SQLiteDedupeStore,
     WebhookMessage,
@@ -32,13 +35,17 @@ from hitl.sdk.resume import resume_config, resume_from_webhook
 
 __all__ = [
     "SETTLED",
+    "CallbackRefused",
     "ConflictError",
+    "CreatedRequests",
     "DedupeStore",
     "ForbiddenError",
     "HITLClient",
     "HITLClientError",
     "InvalidInputError",
     "NotFoundError",
+    "RedisCreatedRequests",
+    "SQLiteCreatedRequests",
     "SQLiteDedupeStore",
     "SyncHITLClient",
     "UnauthenticatedError",

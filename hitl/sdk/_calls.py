@@ -112,10 +112,14 @@ def request_deliveries(request_id: str) -> Call:
     return Call("GET", f"{API}/requests/{seg(request_id)}/deliveries")
 
 
-def create_webhook(url: str, events: list[str], description: str | None) -> Call:
+def create_webhook(
+    url: str, events: list[str], description: str | None, shared_with: list[str] | None = None
+) -> Call:
     body: dict[str, Any] = {"url": url, "events": events}
     if description is not None:
         body["description"] = description
+    if shared_with is not None:
+        body["shared_with"] = shared_with
     return Call("POST", f"{API}/webhooks", body=body)
 
 
@@ -132,9 +136,18 @@ def webhook(endpoint_id: str, method: str = "GET", suffix: str = "", body: Any =
 
 
 def update_webhook(
-    endpoint_id: str, events: list[str] | None, enabled: bool | None, description: str | None
+    endpoint_id: str,
+    events: list[str] | None,
+    enabled: bool | None,
+    description: str | None,
+    shared_with: list[str] | None = None,
 ) -> Call:
-    changes = {"events": events, "enabled": enabled, "description": description}
+    changes = {
+        "events": events,
+        "enabled": enabled,
+        "description": description,
+        "shared_with": shared_with,
+    }
     body = {k: v for k, v in changes.items() if v is not None}
     return webhook(endpoint_id, "PATCH", body=body)
 

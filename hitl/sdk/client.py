@@ -32,6 +32,7 @@ import httpx
 
 from hitl import errors
 from hitl.sdk import _calls
+from hitl.sdk.created import CreatedRequests, SyncCreatedRequests
 from hitl.sdk.types import Delivery, DeliveryPage, Endpoint, EndpointPage, EndpointWithSecret
 
 API: Final = _calls.API
@@ -172,7 +173,8 @@ class HITLClient(_Base):
     ``Authorization: Bearer``; what the client may do is the key's scopes, and the key's name
     is recorded with every answer and change (``hitl apikey create``). ``http`` lets a caller
     bring its own ``httpx.AsyncClient`` (an ASGI transport in tests, custom TLS or proxies); the
-    caller then closes it. Use as
+    caller then closes it. ``created`` records every request `create_request` makes, for the
+    agent's `WebhookReceiver` to resume only those (`hitl.sdk.created`). Use as
     ``async with HITLClient(url) as hitl:`` or call `aclose` when done.
     """
 
@@ -183,9 +185,11 @@ class HITLClient(_Base):
         timeout: float = DEFAULT_TIMEOUT,
         api_key: str | None = None,
         http: httpx.AsyncClient | None = None,
+        created: CreatedRequests | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         super().__init__(base_url, http.base_url if http else None, timeout, key)
+        self.created = created
         self._owns_http = http is None
         self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
 
@@ -366,7 +370,8 @@ class HITLClient(_Base):
         different body under the same key is an `InvalidInputError`, one still in flight a
         `ConflictError`). ``routing`` (``{"assignees": [...], "groups": [...]}``),
         ``timeout_seconds``, ``on_timeout`` and ``reminders`` are its assignment and deadline
-        terms (see the README's "Assignment and deadlines").
+        terms (see the README's "Assignment and deadlines"). The request's ``id`` is recorded
+        in the client's ``created`` store, if it has one, before this returns.
         """
         fields = {
             "checkpoint_id": checkpoint_id,
@@ -383,6 +388,8 @@ class HITLClient(_Base):
             workflow_id, callback_webhook, context, fields, idempotency_key
         )
         request: dict[str, Any] = await self._send(call)
+        if self.created is not None:
+            await self.created.add(str(request["id"]), workflow_id)
         return request
 
     async def request_deliveries(self, request_id: str) -> list[Delivery]:
@@ -394,12 +401,20 @@ class HITLClient(_Base):
     # -- webhook endpoints and deliveries --
 
     async def create_webhook(
-        self, url: str, events: list[str], *, description: str | None = None
+        self,
+        url: str,
+        events: list[str],
+        *,
+        description: str | None = None,
+        shared_with: list[str] | None = None,
     ) -> EndpointWithSecret:
         """Register an endpoint for ``events`` (``["*"]`` for all, ``[]`` for request
-        callbacks only). The answer holds the signing ``secret``: the only time it is shown."""
+        callbacks only), owned by this client's key: only it may name the endpoint as a
+        request's callback, unless an admin shares it (``shared_with``: ``key:<id>``,
+        ``user:<id>`` or ``*``; admins only). The answer holds the signing ``secret``: the
+        only time it is shown."""
         created: EndpointWithSecret = await self._send(
-            _calls.create_webhook(url, events, description)
+            _calls.create_webhook(url, events, description, shared_with)
         )
         return created
 
@@ -419,9 +434,12 @@ class HITLClient(_Base):
         events: list[str] | None = None,
         enabled: bool | None = None,
         description: str | None = None,
+        shared_with: list[str] | None = None,
     ) -> Endpoint:
-        """Change what is given; enabling a disabled endpoint again clears its failures."""
-        call = _calls.update_webhook(endpoint_id, events, enabled, description)
+        """Change what is given; enabling a disabled endpoint again clears its failures.
+        ``shared_with`` (admins; an owner may only clear it with ``[]``) replaces who else
+        may name the endpoint as a callback."""
+        call = _calls.update_webhook(endpoint_id, events, enabled, description, shared_with)
         endpoint: Endpoint = await self._send(call)
         return endpoint
 
@@ -470,7 +488,8 @@ class HITLClient(_Base):
 
 
 class SyncHITLClient(_Base):
-    """The same calls as `HITLClient`, blocking, for scripts without an event loop."""
+    """The same calls as `HITLClient`, blocking, for scripts without an event loop.
+    ``created`` (a `SQLiteCreatedRequests`, say) records the requests `create_request` makes."""
 
     def __init__(
         self,
@@ -479,9 +498,11 @@ class SyncHITLClient(_Base):
         timeout: float = DEFAULT_TIMEOUT,
         api_key: str | None = None,
         http: httpx.Client | None = None,
+        created: SyncCreatedRequests | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         super().__init__(base_url, http.base_url if http else None, timeout, key)
+        self.created = created
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client(timeout=timeout)
 
@@ -642,6 +663,8 @@ class SyncHITLClient(_Base):
             workflow_id, callback_webhook, context, fields, idempotency_key
         )
         request: dict[str, Any] = self._send(call)
+        if self.created is not None:
+            self.created.record(str(request["id"]), workflow_id)
         return request
 
     def request_deliveries(self, request_id: str) -> list[Delivery]:
@@ -650,10 +673,17 @@ class SyncHITLClient(_Base):
         return found
 
     def create_webhook(
-        self, url: str, events: list[str], *, description: str | None = None
+        self,
+        url: str,
+        events: list[str],
+        *,
+        description: str | None = None,
+        shared_with: list[str] | None = None,
     ) -> EndpointWithSecret:
         """See `HITLClient.create_webhook`."""
-        created: EndpointWithSecret = self._send(_calls.create_webhook(url, events, description))
+        created: EndpointWithSecret = self._send(
+            _calls.create_webhook(url, events, description, shared_with)
+        )
         return created
 
     def list_webhooks(self, *, limit: int = 50, cursor: str | None = None) -> EndpointPage:
@@ -673,10 +703,11 @@ class SyncHITLClient(_Base):
         events: list[str] | None = None,
         enabled: bool | None = None,
         description: str | None = None,
+        shared_with: list[str] | None = None,
     ) -> Endpoint:
         """See `HITLClient.update_webhook`."""
         endpoint: Endpoint = self._send(
-            _calls.update_webhook(endpoint_id, events, enabled, description)
+            _calls.update_webhook(endpoint_id, events, enabled, description, shared_with)
         )
         return endpoint
 

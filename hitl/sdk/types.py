@@ -19,6 +19,9 @@ class Endpoint(TypedDict):
     events: list[str]
     description: str | None
     enabled: bool
+    owner: str | None
+    owner_name: str | None
+    shared_with: list[str]
     disabled_reason: str | None
     failing_since: str | None
     previous_secret_expires_at: str | None

@@ -1,4 +1,8 @@
-"""Reading deliveries with their attempt log, and sending one again (same ``webhook-id``)."""
+"""Reading deliveries with their attempt log, and sending one again (same ``webhook-id``).
+
+Each function takes ``owner``: the subject whose endpoints' deliveries alone the caller may see
+and send again, or None for every delivery (admins); see `hitl.webhooks.endpoints`. Another
+principal's delivery is "not found"."""
 
 from __future__ import annotations
 
@@ -81,8 +85,10 @@ def _uuid(value: str, missing: type[errors.NotFound]) -> str:
         raise missing(value) from None
 
 
-async def get(conn: AsyncConnection[Any], delivery_id: str) -> Delivery:
-    cur = await conn.execute(q.GET_DELIVERY, (_uuid(delivery_id, DeliveryNotFound),))
+async def get(conn: AsyncConnection[Any], delivery_id: str, *, owner: str | None) -> Delivery:
+    cur = await conn.execute(
+        q.GET_DELIVERY, {"id": _uuid(delivery_id, DeliveryNotFound), "owner": owner}
+    )
     row = await cur.fetchone()
     if row is None:
         raise DeliveryNotFound(delivery_id)
@@ -104,18 +110,28 @@ async def of_endpoint(
     return Page[Delivery](items=items, next_cursor=next_cursor)
 
 
-async def of_request(conn: AsyncConnection[Any], request_id: str) -> list[Delivery]:
-    cur = await conn.execute(q.LIST_DELIVERIES_OF_REQUEST, (request_id,))
+async def of_request(
+    conn: AsyncConnection[Any], request_id: str, *, owner: str | None = None
+) -> list[Delivery]:
+    """The request's deliveries (to ``owner``'s endpoints only, unless None), oldest first."""
+    cur = await conn.execute(
+        q.LIST_DELIVERIES_OF_REQUEST, {"request_id": request_id, "owner": owner}
+    )
     return [_record(r) for r in await cur.fetchall()]
 
 
 async def redeliver(
-    conn: AsyncConnection[Any], delivery_id: str, *, actor: str = "system:service"
+    conn: AsyncConnection[Any],
+    delivery_id: str,
+    *,
+    actor: str = "system:service",
+    owner: str | None = None,
 ) -> Delivery:
     """Send again now, with the same ``webhook-id`` (one attempt if it had finished)."""
     cur = await conn.execute(
-        q.REDELIVER, {"id": _uuid(delivery_id, DeliveryNotFound), "actor": actor}
+        q.REDELIVER,
+        {"id": _uuid(delivery_id, DeliveryNotFound), "actor": actor, "owner": owner},
     )
     if await cur.fetchone() is None:
         raise DeliveryNotFound(delivery_id)
-    return await get(conn, delivery_id)
+    return await get(conn, delivery_id, owner=owner)

@@ -2,30 +2,54 @@
 
 The secret is made here (`signing.new_secret`) and shown once, in the answer to the creation
 or the rotation; reads never return it.
+
+An endpoint belongs to the principal that registered it (``owner``, its `Principal.subject`),
+because its secret vouches for what the service sends there: a callback signed with it is taken
+by the receiving agent as an answer to its own request. So only the owner may name it as the
+callback of an external request (`callback_endpoint`), unless an admin shared it
+(``shared_with``: subjects, or ``*`` for every caller); and only the owner sees and changes it,
+and its deliveries. Admins see and change every endpoint; endpoints registered before owners
+were recorded have none and belong to the admins. Another principal's endpoint is "not found",
+so its existence is not revealed.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from psycopg import AsyncConnection
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from hitl import _cursor, errors
+from hitl.auth.principal import Principal
 from hitl.db import queries as q
 from hitl.models import Page
 from hitl.webhooks import EVENT_TYPES
 from hitl.webhooks.signing import new_secret
 
 MAX_URL_LENGTH = 2000
+EVERYONE = "*"
+"""In ``shared_with``: every caller allowed to create requests may name the endpoint."""
+_SUBJECT = re.compile(r"(user|key):[1-9][0-9]{0,18}")
+
+
+def owner_filter(principal: Principal) -> str | None:
+    """Whose endpoints ``principal`` may see and change: its own (its subject), or every
+    endpoint (None) for an admin."""
+    return None if principal.is_admin else principal.subject
 
 
 class EndpointNotFound(errors.NotFound):
     def __init__(self, endpoint_id: str) -> None:
         super().__init__(f"webhook endpoint {endpoint_id!r} not found")
+
+
+class SharingForbidden(errors.Forbidden):
+    """Only an admin may share an endpoint (shared_with); its owner may only clear it."""
 
 
 def check_url(value: str) -> str:
@@ -46,6 +70,17 @@ def check_url(value: str) -> str:
     return value
 
 
+def _check_subject(subject: str) -> str:
+    if subject != EVERYONE and not _SUBJECT.fullmatch(subject):
+        raise ValueError(
+            f"{subject!r} is not a principal: use 'user:<id>', 'key:<id>' or '*' (everyone)"
+        )
+    return subject
+
+
+Subject = Annotated[str, AfterValidator(_check_subject)]
+
+
 def _check_events(events: list[str]) -> list[str]:
     for name in events:
         if name != "*" and name not in EVENT_TYPES:
@@ -61,6 +96,12 @@ class EndpointCreate(BaseModel):
         description="Event types to receive ('*' for all); [] for request callbacks only."
     )
     description: str | None = Field(None, max_length=1000)
+    shared_with: list[Subject] | None = Field(
+        None,
+        max_length=100,
+        description="Admins only: principals ('user:<id>', 'key:<id>', or '*' for every "
+        "caller) that may name this endpoint as the callback of their requests.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -72,6 +113,11 @@ class EndpointCreate(BaseModel):
     def _events(cls, value: list[str]) -> list[str]:
         return _check_events(value)
 
+    @field_validator("shared_with")
+    @classmethod
+    def _shared_with(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(dict.fromkeys(value))
+
 
 class EndpointUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -79,11 +125,19 @@ class EndpointUpdate(BaseModel):
     events: list[str] | None = None
     enabled: bool | None = None
     description: str | None = Field(None, max_length=1000)
+    shared_with: list[Subject] | None = Field(
+        None, max_length=100, description="Admins only: see `EndpointCreate.shared_with`."
+    )
 
     @field_validator("events")
     @classmethod
     def _events(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else _check_events(value)
+
+    @field_validator("shared_with")
+    @classmethod
+    def _shared_with(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(dict.fromkeys(value))
 
 
 class Endpoint(BaseModel):
@@ -94,6 +148,12 @@ class Endpoint(BaseModel):
     events: list[str]
     description: str | None = None
     enabled: bool
+    #: Who registered it (`Principal.subject`) and their name; None: the admins' (registered
+    #: before owners were recorded).
+    owner: str | None = None
+    owner_name: str | None = None
+    #: Who else may name it as a callback (set by admins): subjects, or ``*`` for everyone.
+    shared_with: list[str] = Field(default_factory=list)
     disabled_reason: str | None = None
     failing_since: datetime | None = None
     previous_secret_expires_at: datetime | None = None
@@ -118,7 +178,35 @@ def _uuid(endpoint_id: str) -> str:
         raise EndpointNotFound(endpoint_id) from None
 
 
-async def create(conn: AsyncConnection[Any], body: EndpointCreate) -> EndpointWithSecret:
+async def _check_sharing(
+    conn: AsyncConnection[Any], principal: Principal, shared_with: list[str] | None
+) -> None:
+    """Only admins share (an owner may only clear it), and only with principals that exist
+    (422 naming the entry)."""
+    if not shared_with:
+        return
+    if not principal.is_admin:
+        raise SharingForbidden
+    cur = await conn.execute(q.UNKNOWN_SUBJECTS, ([s for s in shared_with if s != EVERYONE],))
+    unknown = {row["s"] for row in await cur.fetchall()}
+    problems = [
+        {
+            "loc": ["body", "shared_with", i],
+            "msg": f"no user or API key is {subject!r}",
+            "type": "value_error",
+        }
+        for i, subject in enumerate(shared_with)
+        if subject in unknown
+    ]
+    if problems:
+        raise errors.InvalidInput(problems)
+
+
+async def create(
+    conn: AsyncConnection[Any], body: EndpointCreate, principal: Principal
+) -> EndpointWithSecret:
+    """Register an endpoint owned by ``principal``."""
+    await _check_sharing(conn, principal, body.shared_with)
     cur = await conn.execute(
         q.CREATE_ENDPOINT,
         {
@@ -126,6 +214,9 @@ async def create(conn: AsyncConnection[Any], body: EndpointCreate) -> EndpointWi
             "description": body.description,
             "events": body.events,
             "secret": new_secret(),
+            "owner": principal.subject,
+            "owner_name": principal.name,
+            "shared_with": body.shared_with or [],
         },
     )
     row = await cur.fetchone()
@@ -133,8 +224,9 @@ async def create(conn: AsyncConnection[Any], body: EndpointCreate) -> EndpointWi
     return _record(row, EndpointWithSecret)  # type: ignore[no-any-return]
 
 
-async def get(conn: AsyncConnection[Any], endpoint_id: str) -> Endpoint:
-    cur = await conn.execute(q.GET_ENDPOINT, (_uuid(endpoint_id),))
+async def get(conn: AsyncConnection[Any], endpoint_id: str, *, owner: str | None) -> Endpoint:
+    """The endpoint, if ``owner`` owns it (any endpoint for ``owner=None``)."""
+    cur = await conn.execute(q.GET_ENDPOINT, {"id": _uuid(endpoint_id), "owner": owner})
     row = await cur.fetchone()
     if row is None:
         raise EndpointNotFound(endpoint_id)
@@ -142,10 +234,17 @@ async def get(conn: AsyncConnection[Any], endpoint_id: str) -> Endpoint:
 
 
 async def list_page(
-    conn: AsyncConnection[Any], *, limit: int = 50, cursor: str | None = None
+    conn: AsyncConnection[Any],
+    *,
+    owner: str | None,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> Page[Endpoint]:
+    """``owner``'s endpoints (every endpoint for ``owner=None``), newest first."""
     at, key = _cursor.decode(cursor) if cursor else (None, None)
-    cur = await conn.execute(q.LIST_ENDPOINTS, {"at": at, "key": key, "limit": limit + 1})
+    cur = await conn.execute(
+        q.LIST_ENDPOINTS, {"at": at, "key": key, "limit": limit + 1, "owner": owner}
+    )
     rows = await cur.fetchall()
     items = [_record(r) for r in rows[:limit]]
     more = len(rows) > limit
@@ -153,14 +252,22 @@ async def list_page(
     return Page[Endpoint](items=items, next_cursor=next_cursor)
 
 
-async def update(conn: AsyncConnection[Any], endpoint_id: str, body: EndpointUpdate) -> Endpoint:
+async def update(
+    conn: AsyncConnection[Any], endpoint_id: str, body: EndpointUpdate, principal: Principal
+) -> Endpoint:
+    owner = owner_filter(principal)
+    if body.shared_with is not None:
+        await get(conn, endpoint_id, owner=owner)  # not found comes before forbidden
+        await _check_sharing(conn, principal, body.shared_with)
     cur = await conn.execute(
         q.UPDATE_ENDPOINT,
         {
             "id": _uuid(endpoint_id),
+            "owner": owner,
             "events": body.events,
             "enabled": body.enabled,
             "description": body.description,
+            "shared_with": body.shared_with,
         },
     )
     row = await cur.fetchone()
@@ -169,18 +276,19 @@ async def update(conn: AsyncConnection[Any], endpoint_id: str, body: EndpointUpd
     return _record(row)  # type: ignore[no-any-return]
 
 
-async def delete(conn: AsyncConnection[Any], endpoint_id: str) -> None:
-    cur = await conn.execute(q.DELETE_ENDPOINT, (_uuid(endpoint_id),))
+async def delete(conn: AsyncConnection[Any], endpoint_id: str, *, owner: str | None) -> None:
+    cur = await conn.execute(q.DELETE_ENDPOINT, {"id": _uuid(endpoint_id), "owner": owner})
     if await cur.fetchone() is None:
         raise EndpointNotFound(endpoint_id)
 
 
 async def rotate_secret(
-    conn: AsyncConnection[Any], endpoint_id: str, grace_seconds: float
+    conn: AsyncConnection[Any], endpoint_id: str, grace_seconds: float, *, owner: str | None
 ) -> EndpointWithSecret:
     """A new secret; the old one keeps signing alongside it for ``grace_seconds``."""
     cur = await conn.execute(
-        q.ROTATE_SECRET, {"id": _uuid(endpoint_id), "secret": new_secret(), "grace": grace_seconds}
+        q.ROTATE_SECRET,
+        {"id": _uuid(endpoint_id), "secret": new_secret(), "grace": grace_seconds, "owner": owner},
     )
     row = await cur.fetchone()
     if row is None:
@@ -188,9 +296,16 @@ async def rotate_secret(
     return _record(row, EndpointWithSecret)  # type: ignore[no-any-return]
 
 
-async def callback_endpoint(conn: AsyncConnection[Any], url: str) -> str | None:
-    """The id of the enabled endpoint registered for ``url``, if any."""
-    cur = await conn.execute(q.FIND_CALLBACK_ENDPOINT, (url.strip(),))
+async def callback_endpoint(
+    conn: AsyncConnection[Any], url: str, principal: Principal
+) -> str | None:
+    """The id of the enabled endpoint registered for ``url`` that ``principal`` may name as a
+    callback: its own (an admin's include those without an owner), else one shared with it.
+    None whether no endpoint has the URL or only others' have it: the caller cannot tell."""
+    cur = await conn.execute(
+        q.FIND_CALLBACK_ENDPOINT,
+        {"url": url.strip(), "subject": principal.subject, "admin": principal.is_admin},
+    )
     row = await cur.fetchone()
     return str(row["id"]) if row else None
 

@@ -56,12 +56,18 @@ async def test_external_agent_is_resumed_by_the_signed_webhook(
     client = http(server.url)
     port = free_port()
     callback = f"http://127.0.0.1:{port}/webhooks"
-    r = await client.post("/api/v1/webhooks", json={"url": callback, "events": []})
+    # The agent registers its endpoint with its own key: only the owner may name it as a callback.
+    key = await auth.make_key(client, "requests:write", "webhooks:admin", name="external-agent")
+    r = await client.post(
+        "/api/v1/webhooks",
+        json={"url": callback, "events": []},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert r.status_code == 201, r.text
     secret = r.json()["secret"]
 
-    checkpoints = ["--checkpoints", agent_database]
+    checkpoints = ["--checkpoints", agent_database, "--created", str(tmp_path / "created.db")]
     workflow = ["--workflow-id", "wf-42", *checkpoints]
-    key = await auth.make_key(client, "requests:write", name="external-agent")
     started = await asyncio.to_thread(
         subprocess.run,
         [*AGENT_CMD, "start", "--hitl", server.url, "--callback", callback, *workflow],

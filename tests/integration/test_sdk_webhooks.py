@@ -43,6 +43,7 @@ async def test_endpoint_lifecycle(hitl: HITLClient) -> None:
     assert created["secret"].startswith("whsec_") and created["description"] == "ops"
     one = await hitl.get_webhook(created["id"])
     assert "secret" not in one and one["events"] == ["request.created"] and one["enabled"]
+    assert (one["owner"], one["owner_name"], one["shared_with"]) == ("key:1", "key:tests", [])
 
     second = await hitl.create_webhook("https://hooks.example.com/b", ["*"])
     first_page = await hitl.list_webhooks(limit=1)
@@ -56,6 +57,12 @@ async def test_endpoint_lifecycle(hitl: HITLClient) -> None:
     assert changed["description"] == "ops"  # not given, so unchanged
     again = await hitl.update_webhook(created["id"], enabled=True)
     assert again["enabled"] and again["disabled_reason"] is None
+    shared = await hitl.update_webhook(created["id"], shared_with=["*", "*"])
+    assert shared["shared_with"] == ["*"]
+    assert (await hitl.update_webhook(created["id"], shared_with=[]))["shared_with"] == []
+    third = await hitl.create_webhook("https://hooks.example.com/c", [], shared_with=["key:1"])
+    assert third["shared_with"] == ["key:1"]
+    await hitl.delete_webhook(third["id"])
 
     rotated = await hitl.rotate_webhook_secret(created["id"])
     assert rotated["secret"] != created["secret"] and rotated["previous_secret_expires_at"]

@@ -103,6 +103,8 @@ async def test_external_request_answer_sends_a_signed_callback(
         "response": {"decision": "approve"},
         "responded_by": "key:tests",
         "responded_at": payload["responded_at"],
+        "created_by": "key:tests",
+        "created_by_subject": "key:1",
     }
     assert message.headers["content-type"] == "application/json"
 

@@ -5,7 +5,8 @@
         [first, *_] = await hook.wait_for(3)
 
 It runs uvicorn in the test's event loop. ``script`` items are consumed in order (a status, or
-``(status, headers)``); after them every request gets ``default``.
+``(status, headers)``); after them every request gets ``default``. `Served` runs any other ASGI
+app the same way (an SDK `WebhookReceiver`, say).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 
@@ -40,22 +41,21 @@ class Received:
         return self.headers["webhook-id"]
 
 
-class Receiver:
-    def __init__(self, script: list[Reply] | None = None, default: Reply = 200) -> None:
-        self.script = list(script or [])
-        self.default = default
-        self.received: list[Received] = []
+class Served:
+    """``app`` served on 127.0.0.1 (a free port) while the context lasts."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
         self.port = free_port()
-        self._arrived = asyncio.Condition()
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    async def __aenter__(self) -> Receiver:
+    async def __aenter__(self) -> Self:
         config = uvicorn.Config(
-            self._app,
+            self.app,
             host="127.0.0.1",
             port=self.port,
             lifespan="off",
@@ -77,6 +77,15 @@ class Receiver:
         self._server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+class Receiver(Served):
+    def __init__(self, script: list[Reply] | None = None, default: Reply = 200) -> None:
+        super().__init__(self._app)
+        self.script = list(script or [])
+        self.default = default
+        self.received: list[Received] = []
+        self._arrived = asyncio.Condition()
 
     async def wait_for(self, count: int, timeout: float = 20) -> list[Received]:
         """The first ``count`` requests, once that many arrived."""
