@@ -309,6 +309,10 @@ async def _request_view(
             timeline = await requests.of_thread(conn, hitl_request.thread_id, pending=False)
             thread = await threads.get(conn, hitl_request.thread_id)
         sent = await deliveries.of_request(conn, hitl_request.id)
+    # as GET /api/v1/requests/{id}/deliveries: the details (a receiver's answer, the error of
+    # a refused connection, which names hosts and addresses) are for webhook admins; others
+    # see what came of each delivery
+    delivery_details = principal.has("webhooks:admin")
     value = hitl_request.value
     schema = hitl_request.response_schema
     shape = None if schema else native.shape_of(value)
@@ -348,7 +352,8 @@ async def _request_view(
         loose_errors=loose,
         conflict=conflict,
         timeline=timeline,
-        deliveries=sent,
+        deliveries=sent if delivery_details else [present.delivery_outcome(d) for d in sent],
+        delivery_details=delivery_details,
         json_field=JSON_FIELD,
         json_text=first(values, JSON_FIELD),
         may_answer=principal.may_answer(hitl_request),

@@ -616,3 +616,68 @@ async def test_inbox_text_search(client: httpx.AsyncClient) -> None:
     assert "Fix 100% typo" in page.text and "Drop users" not in page.text
     page = await client.get("/", params={"q": "no such words"})
     assert "No requests match" in page.text
+
+
+# -- what each caller sees ------------------------------------------------------------------------
+
+
+async def test_delivery_details_are_for_webhook_admins(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient], service: Service
+) -> None:
+    request = await review_request(client)
+    error = "connection refused: 10.20.30.40:8080"
+    async with service.pool.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO hitl_webhook_endpoints (url, secret) "
+            "VALUES ('http://10.20.30.40:8080/hook', 'whsec_dGVzdHM=') RETURNING id"
+        )
+        endpoint = await cur.fetchone()
+        assert endpoint is not None
+        cur = await conn.execute(
+            "INSERT INTO hitl_webhook_deliveries (endpoint_id, event_type, request_id, body, "
+            "state, attempts, last_status, last_error, next_attempt_at) "
+            "VALUES (%s, 'request.created', %s, '{}', 'failed', 5, 502, %s, "
+            "now() + interval '1 day') RETURNING id",
+            (endpoint["id"], request["id"], error),
+        )
+        delivery = await cur.fetchone()
+        assert delivery is not None
+    delivery_id = str(delivery["id"])
+
+    admin = await client.get(f"/requests/{request['id']}")  # a key with every scope
+    assert error in admin.text and delivery_id in admin.text and "Redeliver" in admin.text
+
+    password = await auth.make_user(client, "vi", role="viewer")
+    viewer = client_for()
+    await auth.sign_in(viewer, "vi", password)
+    reader = client_for(await auth.make_key(client, "requests:read", name="reader"))
+    for who in (viewer, reader):
+        page = await who.get(f"/requests/{request['id']}")
+        assert page.status_code == 200
+        deliveries = text_of(page.text.split('id="deliveries"')[1].split("</section>")[0])
+        assert "request.created" in deliveries and "failed" in deliveries
+        assert "10.20.30.40" not in page.text and "502" not in deliveries
+        assert delivery_id not in page.text and "Redeliver" not in page.text
+    api = await reader.get(f"/api/v1/requests/{request['id']}/deliveries")
+    assert api.status_code == 403  # the same at the API's door
+
+
+async def test_the_thread_page_lists_past_requests_only_to_readers_of_requests(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
+) -> None:
+    done, waiting = await start(client, "approval", {}), await start(client, "approval", {})
+    await settle(client, done)
+    await settle(client, waiting)
+    [answered] = await pending(client, done)
+    [asking] = await pending(client, waiting)
+    assert (await respond(client, answered["id"], {"decision": "approve"})).status_code == 200
+    await settle(client, done)
+
+    threads_only = client_for(await auth.make_key(client, "threads:read", name="threads"))
+    page = await threads_only.get(f"/threads/{waiting}")
+    assert page.status_code == 200
+    assert f"/requests/{asking['id']}" in page.text  # pending, as in GET /api/v1/threads/{id}
+    page = await threads_only.get(f"/threads/{done}")
+    assert page.status_code == 200 and f"/requests/{answered['id']}" not in page.text
+    full = await client.get(f"/threads/{done}")
+    assert f"/requests/{answered['id']}" in full.text
