@@ -681,3 +681,17 @@ async def test_the_thread_page_lists_past_requests_only_to_readers_of_requests(
     assert page.status_code == 200 and f"/requests/{answered['id']}" not in page.text
     full = await client.get(f"/threads/{done}")
     assert f"/requests/{answered['id']}" in full.text
+
+
+async def test_static_files_are_public_and_stay_in_their_folder(
+    client_for: Callable[..., httpx.AsyncClient],
+) -> None:
+    nobody = client_for()
+    css = await nobody.get("/ui/static/ui.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    cached = await nobody.get("/ui/static/ui.css", headers={"If-None-Match": css.headers["etag"]})
+    assert cached.status_code == 304
+    assert (await nobody.head("/ui/static/ui.js")).status_code == 200
+    for path in ("/ui/static/%2e%2e/routes.py", "/ui/static/..%2Froutes.py", "/ui/static/"):
+        r = await nobody.get(path)
+        assert r.status_code == 404 and "import" not in r.text, path
