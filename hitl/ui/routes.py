@@ -100,7 +100,7 @@ def _query(**params: str | None) -> str:
 @router.get("/", response_class=HTMLResponse)
 async def inbox(
     request: Request,
-    _: CanReadRequests,
+    principal: CanReadRequests,
     state: str = "pending",
     graph: str = "",
     q: str = "",
@@ -148,6 +148,8 @@ async def inbox(
         "page": page,
         "counts": counts,
         "state": state,
+        # pending requests can be picked for a bulk answer, by those who may answer
+        "selectable": state == "pending" and principal.has("requests:answer"),
         "graph": graph,
         "q": q,
         "assigned_filter": assigned_to,  # (``assigned_to`` is the layout's helper)

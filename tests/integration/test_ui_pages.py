@@ -695,3 +695,26 @@ async def test_static_files_are_public_and_stay_in_their_folder(
     for path in ("/ui/static/%2e%2e/routes.py", "/ui/static/..%2Froutes.py", "/ui/static/"):
         r = await nobody.get(path)
         assert r.status_code == 404 and "import" not in r.text, path
+
+
+async def test_pages_offer_only_what_the_viewer_may_do(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
+) -> None:
+    thread_id = await start(client, "approval", {})
+    await settle(client, thread_id)
+    [request] = await pending(client, thread_id)
+    viewer, responder = client_for(), client_for()
+    await auth.sign_in(viewer, "vi", await auth.make_user(client, "vi", role="viewer"))
+    await auth.sign_in(responder, "re", await auth.make_user(client, "re", role="responder"))
+
+    seen = await viewer.get("/")
+    assert f'href="/requests/{request["id"]}"' in seen.text
+    assert 'action="/bulk"' not in seen.text and 'name="ids"' not in seen.text
+    picked = await responder.get("/")
+    assert 'action="/bulk"' in picked.text and f'value="{request["id"]}"' in picked.text
+
+    auditor = client_for(await auth.make_key(client, "audit:read", name="auditor"))
+    log = await auditor.get("/admin/audit")
+    assert log.status_code == 200 and 'href="/admin/audit"' in log.text
+    assert 'href="/"' not in log.text.replace('class="brand" href="/"', "")
+    assert 'href="/threads"' not in log.text and 'href="/admin/users"' not in log.text
