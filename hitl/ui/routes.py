@@ -303,6 +303,13 @@ async def _request_view(
 ) -> HTMLResponse:
     service = service_of(request)
     principal = _principal(request)
+    if not principal.has("requests:read"):
+        # a form's outcome for a caller who may act on requests but not read them (a key with
+        # requests:answer or requests:write alone): what went wrong, not the request
+        said = [str(p.get("msg")) for p in [*(problems or []), *(assign_problems or [])]]
+        if conflict is not None:
+            said.append(str(conflict.detail.get("msg")))
+        return render_page(request, "not_done.html", status_code=status_code, problems=said)
     async with service.pool.connection() as conn:
         hitl_request = await requests.get(conn, request_id)
         thread = None

@@ -718,3 +718,27 @@ async def test_pages_offer_only_what_the_viewer_may_do(
     assert log.status_code == 200 and 'href="/admin/audit"' in log.text
     assert 'href="/"' not in log.text.replace('class="brand" href="/"', "")
     assert 'href="/threads"' not in log.text and 'href="/admin/users"' not in log.text
+
+
+async def test_a_form_shows_the_request_only_to_who_may_read_it(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
+) -> None:
+    request = await review_request(client)
+    url = f"/requests/{request['id']}"
+    answerer = client_for(await auth.make_key(client, "requests:answer", name="answers"))
+    wrong = await answerer.post(f"{url}/answer", data={"decision": "maybe"})
+    assert wrong.status_code == 422 and "Not done" in wrong.text
+    assert "mallory" not in wrong.text and "0007_drop_users" not in wrong.text
+    assigner = client_for(await auth.make_key(client, "requests:write", name="assigns"))
+    unknown = await assigner.post(f"{url}/assign", data={"assignees": "zed"})
+    assert unknown.status_code == 422 and "no user &#39;zed&#39;" in unknown.text
+    assert "mallory" not in unknown.text and "0007_drop_users" not in unknown.text
+    assert (await answerer.get(url)).status_code == 403
+
+    ok = await answerer.post(f"{url}/answer", data={"decision": "approve"})
+    assert ok.status_code == 303
+    late = await answerer.post(f"{url}/answer", data={"decision": "approve"})
+    assert late.status_code == 409 and ", not pending" in late.text
+    assert "mallory" not in late.text
+    full = await client.post(f"{url}/answer", data={"decision": "reject"})
+    assert full.status_code == 409 and "mallory" in full.text  # a reader sees the request
