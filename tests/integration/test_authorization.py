@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import fastapi.routing
 import httpx
 import pytest
-from fastapi.routing import iter_route_contexts
 
 from hitl.api import deps
 from hitl.auth import SCOPES
@@ -138,9 +138,11 @@ class Caller:
 def app_routes(app: Any) -> dict[str, Any]:
     """``{"GET /path": route}`` for every route the app serves (included routers' routes with
     their prefixes and the routers' dependencies)."""
+    # FastAPI 0.16x keeps included routers whole in app.routes; earlier ones list their routes
+    each = getattr(fastapi.routing, "iter_route_contexts", list)
     found = {}
-    for route in iter_route_contexts(app.routes):
-        for method in route.methods or ():
+    for route in each(app.routes):
+        for method in getattr(route, "methods", None) or ("?",):
             found[f"{method} {route.path}"] = route
     return found
 
