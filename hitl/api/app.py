@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from hitl import ui  # ui
 from hitl.api import (
     deliveries,
+    docs,
     errors,
     external,
     graphs,
@@ -45,6 +46,9 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
         summary="Human-in-the-loop orchestration for LangGraph",
         version="0.1.0",
         lifespan=lifespan,
+        openapi_url=None,  # served by `docs`, which declares the permission it needs
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HTTPMetrics, metrics=metrics)  # outermost: sees every response
@@ -60,5 +64,6 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     app.include_router(deliveries.router)
     app.include_router(identity.router)
     app.include_router(status.router)  # /api/v1/status and /metrics
+    app.include_router(docs.router)
     ui.install(app)  # ui
     return app

@@ -1,29 +1,92 @@
-"""Dependencies shared by the routes: the service, and who is calling with what scope.
+"""Dependencies shared by the routes: the service, and who is calling with what permission.
 
 They are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a thread pool,
 a thread hop per dependency per request for what is a dictionary lookup.
 
-Every ``/api/v1`` route declares the scope it needs with one of the ``Annotated`` aliases
-below (``principal: CanAnswer``): an API key (``Authorization: Bearer hitl_...``) or a browser
-session cookie, else 401; the scope missing, 403. A session's state-changing calls also need
-its CSRF token in ``X-CSRF-Token``; API keys need none (they are not sent by browsers on
-their own).
+Every route of the app declares what it asks of its caller, its `Permission`, with exactly one
+permission dependency, so the rule sits on the route object where anyone can read it
+(`declared`; the authorization tests walk every route with it). An ``/api/v1`` route uses one
+of the ``Annotated`` aliases below (``principal: CanAnswer``): an API key (``Authorization:
+Bearer hitl_...``) or a browser session cookie, else 401; the permission missing, 403. A
+session's state-changing calls also need its CSRF token in ``X-CSRF-Token``; API keys need
+none (they are not sent by browsers on their own). Pages declare theirs with the same
+`Permission` through `hitl.ui.permissions`, which answers a missing session with the login page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Final, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hitl import errors
-from hitl.auth import Principal, apikeys, sessions
+from hitl.auth import SCOPES, Principal, apikeys, sessions
 from hitl.service import Service
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
+
+PUBLIC: Final = "public"
+SIGNED_IN: Final = "signed-in"
+PERSON: Final = "person"
+_DECLARED: Final = "permission"  # the attribute of a permission dependency that holds it
+
+
+@dataclass(frozen=True)
+class Permission:
+    """What a route asks of its caller: nothing (``public``); to be known, by a session or an
+    API key (``signed-in``); to be a person signed in with their own account (``person``: an
+    account's own settings, which no key has); or one scope of `hitl.auth.SCOPES`."""
+
+    need: str
+
+    def __post_init__(self) -> None:
+        if self.need not in (PUBLIC, SIGNED_IN, PERSON) and self.need not in SCOPES:
+            raise ValueError(f"unknown permission {self.need!r}")
+
+    def refusal(self, principal: Principal | None) -> errors.HITLError | None:
+        """Why ``principal`` (None: nobody) may not pass; None when it may."""
+        if self.need == PUBLIC:
+            return None
+        if principal is None:
+            return errors.Unauthenticated()
+        if self.need == PERSON and principal.kind != "user":
+            return errors.Forbidden("this belongs to people signed in with their own account")
+        if self.need not in (SIGNED_IN, PERSON) and not principal.has(self.need):
+            return errors.MissingScope(self.need)
+        return None
+
+
+Check = TypeVar("Check", bound=Callable[..., Awaitable[object]])
+
+
+def declaring(permission: Permission, check: Check) -> Check:
+    """``check``, a dependency that enforces ``permission``, marked as declaring it."""
+    setattr(check, _DECLARED, permission)
+    check.__name__ = f"require_{permission.need.replace(':', '_').replace('-', '_')}"
+    return check
+
+
+def declared(route: object) -> list[Permission]:
+    """The permissions a route declares through its dependencies: one, on every route of the
+    app. ``route`` is an `APIRoute`, or what FastAPI lists for one (with the dependencies of
+    the routers that include it); anything else declares none."""
+    dependant = getattr(route, "dependant", None)
+    if not isinstance(dependant, Dependant):
+        return []
+    found = []
+    pending = [dependant]
+    while pending:
+        for dependency in pending.pop().dependencies:
+            permission = getattr(dependency.call, _DECLARED, None)
+            if isinstance(permission, Permission):
+                found.append(permission)
+            pending.append(dependency)
+    return found
 
 
 async def get_service(request: Request) -> Service:
@@ -80,31 +143,37 @@ async def _caller(request: Request) -> Principal:
     return principal
 
 
-async def authenticated(
-    request: Request,
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
-) -> Principal:
-    return await _caller(request)
-
-
-def scope(name: str) -> Callable[..., Awaitable[Principal]]:
-    """A dependency: the caller, who must have scope ``name``. (It calls `_caller` itself
-    rather than depending on `authenticated`: a level of dependencies less on every call.)"""
+def require(need: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the caller, who must meet `Permission` ``need``."""
+    permission = Permission(need)
 
     async def check(
         request: Request,
         _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
     ) -> Principal:
         principal = await _caller(request)
-        if not principal.has(name):
-            raise errors.MissingScope(name)
+        if (refusal := permission.refusal(principal)) is not None:
+            raise refusal
         return principal
 
-    check.__name__ = f"scope_{name.replace(':', '_')}"
-    return check
+    return declaring(permission, check)
 
 
-Authenticated = Annotated[Principal, Depends(authenticated)]
+def scope(name: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the caller, who must have scope ``name``."""
+    if name not in SCOPES:
+        raise ValueError(f"unknown scope {name!r}")
+    return require(name)
+
+
+async def _anyone() -> None:
+    """Public routes let everybody in, and do not even look who it is."""
+
+
+anyone = declaring(Permission(PUBLIC), _anyone)
+Public = Annotated[None, Depends(anyone)]
+Authenticated = Annotated[Principal, Depends(require(SIGNED_IN))]
+Person = Annotated[Principal, Depends(require(PERSON))]
 CanReadThreads = Annotated[Principal, Depends(scope("threads:read"))]
 CanWriteThreads = Annotated[Principal, Depends(scope("threads:write"))]
 CanReadRequests = Annotated[Principal, Depends(scope("requests:read"))]

@@ -7,19 +7,19 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from hitl.api.deps import ServiceDep
+from hitl.api.deps import Public, ServiceDep
 from hitl.db import migrate
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
+async def healthz(_: Public) -> dict[str, str]:
     return {"status": "ok"}
 
 
 @router.get("/readyz")
-async def readyz(service: ServiceDep) -> JSONResponse:
+async def readyz(service: ServiceDep, _: Public) -> JSONResponse:
     checks: dict[str, Any] = {}
     try:
         checks["migrations"] = "ok" if await migrate.is_current(service.pool) else "pending"

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from hitl import audit, errors
-from hitl.api.deps import Admin, Authenticated, CanReadAudit, ServiceDep
+from hitl.api.deps import Admin, Authenticated, CanReadAudit, Person, ServiceDep
 from hitl.auth import apikeys, users
 from hitl.auth.apikeys import ApiKey, NewApiKey
 from hitl.auth.users import User
@@ -76,9 +76,9 @@ async def me(principal: Authenticated) -> Me:
 
 @router.patch("/me/preferences")
 async def set_preferences(
-    body: Preferences, principal: Authenticated, service: ServiceDep
+    body: Preferences, principal: Person, service: ServiceDep
 ) -> dict[str, Any]:
-    if principal.user_id is None:
+    if principal.user_id is None:  # (a person always has one)
         raise errors.Forbidden("preferences belong to people: sign in to set yours")
     async with service.pool.connection() as conn:
         return await users.set_preferences(

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from hitl import workers
-from hitl.api.deps import Admin, ServiceDep
+from hitl.api.deps import Admin, Public, ServiceDep
 from hitl.metrics import CONTENT_TYPE, Metrics
 from hitl.service import Service
 
@@ -188,7 +188,7 @@ async def status(service: ServiceDep, _: Admin) -> Status:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request, service: ServiceDep) -> Response:
+async def metrics(request: Request, service: ServiceDep, _: Public) -> Response:
     """The Prometheus text format: this process's figures and the shared ones, read now."""
     found: Metrics = request.app.state.metrics
     body = await found.exposition(service.pool, service.registry.names())

@@ -2,19 +2,16 @@
 
 Server-rendered (Jinja2, autoescaped) with a little plain JavaScript for live updates; static
 files ship inside the package, so there is no build step and nothing is fetched at run time.
-`install(app)` adds the pages, the ``/ui/events`` stream and ``/ui/static``.
+`install(app)` adds the pages, the ``/ui/events`` stream and ``/ui/static``. Each page asks
+what the API route serving the same data asks (`hitl.ui.permissions`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
-from hitl.ui import account, admin, auth, bulk, live, routes, status
-
-STATIC_DIR = Path(__file__).parent / "static"
+from hitl.ui import account, admin, assets, auth, bulk, live, routes, status
+from hitl.ui.assets import STATIC_DIR
 
 __all__ = ["STATIC_DIR", "install"]
 
@@ -28,4 +25,4 @@ def install(app: FastAPI) -> None:
     app.include_router(bulk.router)
     app.include_router(live.router)
     app.include_router(status.router)
-    app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
+    app.include_router(assets.router)

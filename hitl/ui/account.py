@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hitl import errors
 from hitl.auth import Principal, sessions, users
-from hitl.ui.auth import first, page_principal, posted_form, service_of
+from hitl.ui.auth import first, posted_form, service_of
+from hitl.ui.permissions import Person
 from hitl.ui.routes import forbidden, render_page
 
 router = APIRouter(include_in_schema=False, prefix="/account")
@@ -31,18 +30,14 @@ async def _page(
 
 
 @router.get("", response_class=HTMLResponse)
-async def account(
-    request: Request, principal: Annotated[Principal, Depends(page_principal)]
-) -> HTMLResponse:
-    if principal.kind != "user":
-        return forbidden(request, "Account settings belong to people: sign in to see yours.")
+async def account(request: Request, principal: Person) -> HTMLResponse:
     return await _page(request, principal, notice=request.query_params.get("saved", "")[:80])
 
 
 @router.post("/preferences")
-async def preferences(request: Request) -> Response:
-    principal, form = await posted_form(request)
-    if principal.user_id is None:
+async def preferences(request: Request, principal: Person) -> Response:
+    _, form = await posted_form(request)
+    if principal.user_id is None:  # (a person always has one)
         return forbidden(request, "Account settings belong to people.")
     wanted = first(form, "email", "off") == "on"
     async with service_of(request).pool.connection() as conn:
@@ -51,9 +46,9 @@ async def preferences(request: Request) -> Response:
 
 
 @router.post("/password", response_class=HTMLResponse)
-async def password(request: Request) -> Response:
-    principal, form = await posted_form(request)
-    if principal.user_id is None:
+async def password(request: Request, principal: Person) -> Response:
+    _, form = await posted_form(request)
+    if principal.user_id is None:  # (a person always has one)
         return forbidden(request, "Account settings belong to people.")
     current = first(form, "current")
     new = first(form, "new")

@@ -1,22 +1,22 @@
 """Admin pages: people (create, role, groups, disable), API keys (create, shown once; revoke)
-and the audit log. Every change goes through the same functions as the REST API."""
+and the audit log. Every change goes through the same functions as the REST API, and each page
+asks what its API route asks: ``admin``, and ``audit:read`` for the audit log."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hitl import audit, errors
-from hitl.auth import ROLES, SCOPES, Principal, apikeys, users
-from hitl.ui.auth import first, page_principal, posted_form, service_of
-from hitl.ui.routes import _query, forbidden, render_page
+from hitl.auth import ROLES, SCOPES, apikeys, users
+from hitl.ui.auth import first, posted_form, service_of
+from hitl.ui.permissions import Admin, CanReadAudit
+from hitl.ui.routes import _query, render_page
 
 router = APIRouter(include_in_schema=False, prefix="/admin")
-
-PrincipalDep = Annotated[Principal, Depends(page_principal)]
 
 
 # -- people ---------------------------------------------------------------------------------------
@@ -39,17 +39,13 @@ async def _users_page(
 
 
 @router.get("/users", response_class=HTMLResponse)
-async def users_page(request: Request, principal: PrincipalDep) -> HTMLResponse:
-    if not principal.has("admin"):
-        return forbidden(request, "Managing people is for admins.")
+async def users_page(request: Request, _: Admin) -> HTMLResponse:
     return await _users_page(request)
 
 
 @router.post("/users", response_class=HTMLResponse)
-async def create_user(request: Request) -> Response:
-    principal, form = await posted_form(request)
-    if not principal.has("admin"):
-        return forbidden(request, "Managing people is for admins.")
+async def create_user(request: Request, principal: Admin) -> Response:
+    _, form = await posted_form(request)
     username = first(form, "username").strip()
     password = first(form, "password").strip() or users.generate_password()
     groups = [g for g in first(form, "groups").replace(",", " ").split() if g]
@@ -75,11 +71,9 @@ async def create_user(request: Request) -> Response:
 
 
 @router.post("/users/{username}", response_class=HTMLResponse)
-async def change_user(request: Request, username: str) -> Response:
+async def change_user(request: Request, username: str, principal: Admin) -> Response:
     """Role, groups, enabled: whichever the form sends."""
-    principal, form = await posted_form(request)
-    if not principal.has("admin"):
-        return forbidden(request, "Managing people is for admins.")
+    _, form = await posted_form(request)
     try:
         async with service_of(request).pool.connection() as conn, conn.transaction():
             user = await users.get(conn, username)
@@ -123,17 +117,13 @@ async def _keys_page(
 
 
 @router.get("/keys", response_class=HTMLResponse)
-async def keys_page(request: Request, principal: PrincipalDep) -> HTMLResponse:
-    if not principal.has("admin"):
-        return forbidden(request, "API keys are for admins.")
+async def keys_page(request: Request, _: Admin) -> HTMLResponse:
     return await _keys_page(request)
 
 
 @router.post("/keys", response_class=HTMLResponse)
-async def create_key(request: Request) -> Response:
-    principal, form = await posted_form(request)
-    if not principal.has("admin"):
-        return forbidden(request, "API keys are for admins.")
+async def create_key(request: Request, principal: Admin) -> Response:
+    _, form = await posted_form(request)
     try:
         async with service_of(request).pool.connection() as conn:
             new = await apikeys.create(
@@ -145,10 +135,8 @@ async def create_key(request: Request) -> Response:
 
 
 @router.post("/keys/{prefix}/revoke", response_class=HTMLResponse)
-async def revoke_key(request: Request, prefix: str) -> Response:
-    principal, _ = await posted_form(request)
-    if not principal.has("admin"):
-        return forbidden(request, "API keys are for admins.")
+async def revoke_key(request: Request, prefix: str, principal: Admin) -> Response:
+    await posted_form(request)
     service = service_of(request)
     try:
         async with service.pool.connection() as conn:
@@ -164,15 +152,13 @@ async def revoke_key(request: Request, prefix: str) -> Response:
 @router.get("/audit", response_class=HTMLResponse)
 async def audit_page(
     request: Request,
-    principal: PrincipalDep,
+    _: CanReadAudit,
     actor: str = "",
     subject: str = "",
     since: str = "",
     until: str = "",
     cursor: str | None = None,
 ) -> Response:
-    if not principal.has("audit:read"):
-        return forbidden(request, "The audit log needs the audit:read scope.")
     try:
         bounds = [datetime.fromisoformat(v) if v else None for v in (since, until)]
     except ValueError:

@@ -13,14 +13,15 @@ import secrets
 from typing import Any, overload
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hitl import errors
-from hitl.api.deps import identify
+from hitl.api.deps import anyone, identify
 from hitl.api.errors import hitl_error
 from hitl.auth import Principal, sessions, users
 from hitl.service import Service
+from hitl.ui.permissions import LoginRequired, signed_in
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,12 +30,9 @@ LOGIN_CSRF_COOKIE = "hitl_login_csrf"
 COOKIE_MAX_AGE = 30 * 86400  # the browser keeps it; the session's own expiry is server-side
 
 
-class LoginRequired(Exception):
-    """No session: pages redirect to the login page, fragments and streams answer 401."""
-
-
 async def page_principal(request: Request) -> Principal:
-    """The signed-in person (or key) viewing a page; `LoginRequired` if nobody."""
+    """The signed-in person (or key) viewing a page; `LoginRequired` if nobody. (What they may
+    see is the page's own `Permission`: `hitl.ui.permissions`.)"""
     principal = await identify(request)
     if principal is None:
         raise LoginRequired()
@@ -134,14 +132,14 @@ def _login_page(
     return response
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.get("/login", response_class=HTMLResponse, dependencies=[Depends(anyone)])
 async def login_form(request: Request, next: str = "/") -> Response:
     if await identify(request) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
     return _login_page(request, safe_next(next))
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse, dependencies=[Depends(anyone)])
 async def login(request: Request) -> Response:
     form = form_of(await request.body(), request.headers.get("content-type", ""))
     username = first(form, "username").strip()[:64]
@@ -175,7 +173,7 @@ async def login(request: Request) -> Response:
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", dependencies=[Depends(signed_in)])
 async def logout(request: Request) -> Response:
     await posted_form(request)
     token = request.cookies.get(sessions.COOKIE)

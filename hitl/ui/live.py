@@ -11,14 +11,15 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from hitl import keys
 from hitl.service import Service
-from hitl.ui.auth import page_principal, service_of
+from hitl.ui.auth import service_of
+from hitl.ui.permissions import CanReadRequests
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(page_principal)])
+router = APIRouter(include_in_schema=False)
 
 CHANNELS = (keys.THREADS_CHANNEL, keys.EVENTS_CHANNEL)
 HEARTBEAT_SECONDS = 15.0
@@ -28,7 +29,8 @@ RETRY_MS = 2000  # how soon a browser reconnects after the stream ends
 
 
 @router.get("/ui/events")
-async def events(request: Request) -> StreamingResponse:
+async def events(request: Request, _: CanReadRequests) -> StreamingResponse:
+    """For ``requests:read``, like the pages it refreshes: a change says when someone acts."""
     service = service_of(request)
     # Open streams hold a server's graceful shutdown until its timeout; whoever runs the server
     # can set ``app.state.closing`` (an asyncio.Event) when a shutdown starts to end them now.

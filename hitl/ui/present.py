@@ -16,6 +16,8 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from hitl.webhooks.deliveries import DeliveryStatus
+
 PREVIEW_CHARS = 90
 
 # "commonmark" with raw HTML disabled: HTML in the text is shown as text. markdown-it's
@@ -145,3 +147,24 @@ def assigned_to(request: Any) -> str:
     if len(names) <= 1:
         return names[0] if names else "nobody in particular"
     return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What came of a webhook delivery, for people who do not manage webhooks: not its
+    ``webhook-id``, the receiver's answer or the error of a failed attempt (which names hosts
+    and addresses inside the network)."""
+
+    event_type: str
+    kind: str
+    state: str
+    delivered_at: datetime | None
+
+
+def delivery_outcome(delivery: DeliveryStatus) -> DeliveryOutcome:
+    return DeliveryOutcome(
+        event_type=delivery.event_type,
+        kind=delivery.kind,
+        state=delivery.state,
+        delivered_at=delivery.delivered_at,
+    )

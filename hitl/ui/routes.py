@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -23,10 +23,17 @@ from hitl.auth import Principal
 from hitl.models import REQUEST_STATES, THREAD_STATUSES
 from hitl.models import Request as HITLRequest
 from hitl.ui import forms, native, present, queries
-from hitl.ui.auth import CSRF_FIELD, first, page_principal, posted_form, service_of
+from hitl.ui.auth import CSRF_FIELD, first, posted_form, service_of
+from hitl.ui.permissions import (
+    CanAdminWebhooks,
+    CanAnswer,
+    CanReadRequests,
+    CanReadThreads,
+    CanWriteRequests,
+)
 from hitl.webhooks import deliveries
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(page_principal)])
+router = APIRouter(include_in_schema=False)
 
 TEMPLATES = Path(__file__).parent / "templates"
 PAGE_SIZE = 50
@@ -93,6 +100,7 @@ def _query(**params: str | None) -> str:
 @router.get("/", response_class=HTMLResponse)
 async def inbox(
     request: Request,
+    principal: CanReadRequests,
     state: str = "pending",
     graph: str = "",
     q: str = "",
@@ -140,6 +148,8 @@ async def inbox(
         "page": page,
         "counts": counts,
         "state": state,
+        # pending requests can be picked for a bulk answer, by those who may answer
+        "selectable": state == "pending" and principal.has("requests:answer"),
         "graph": graph,
         "q": q,
         "assigned_filter": assigned_to,  # (``assigned_to`` is the layout's helper)
@@ -171,7 +181,7 @@ async def inbox(
 
 
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
-async def request_page(request: Request, request_id: str) -> HTMLResponse:
+async def request_page(request: Request, request_id: str, _: CanReadRequests) -> HTMLResponse:
     try:
         return await _request_view(request, request_id)
     except errors.NotFound as exc:
@@ -179,9 +189,11 @@ async def request_page(request: Request, request_id: str) -> HTMLResponse:
 
 
 @router.post("/requests/{request_id}/answer", response_class=HTMLResponse)
-async def answer(request: Request, request_id: str) -> Response:
+async def answer(request: Request, request_id: str, principal: CanAnswer) -> Response:
+    """The answer form: ``requests:answer``, and for an assigned request being one it is
+    assigned to (`Principal.may_answer`), as ``POST /api/v1/requests/{id}/respond``."""
     service = service_of(request)
-    principal, form = await posted_form(request)
+    _, form = await posted_form(request)
     try:
         async with service.pool.connection() as conn:
             hitl_request = await requests.get(conn, request_id)
@@ -210,12 +222,10 @@ async def answer(request: Request, request_id: str) -> Response:
 
 
 @router.post("/requests/{request_id}/assign", response_class=HTMLResponse)
-async def assign(request: Request, request_id: str) -> Response:
+async def assign(request: Request, request_id: str, principal: CanWriteRequests) -> Response:
     """The reassign form: comma-separated usernames and group names (both empty: anyone)."""
     service = service_of(request)
-    principal, form = await posted_form(request)
-    if not principal.has("requests:write"):
-        return forbidden(request, "Reassigning requests needs the requests:write scope.")
+    _, form = await posted_form(request)
     try:
         routing = assignment.Routing(
             assignees=_names(first(form, "assignees")), groups=_names(first(form, "groups"))
@@ -251,12 +261,12 @@ def _names(text: str | None) -> list[str]:
 
 
 @router.post("/requests/{request_id}/deliveries/{delivery_id}/redeliver")
-async def redeliver(request: Request, request_id: str, delivery_id: str) -> Response:
+async def redeliver(
+    request: Request, request_id: str, delivery_id: str, principal: CanAdminWebhooks
+) -> Response:
     """Send a webhook of this request again now (same ``webhook-id``), back to its page."""
     service = service_of(request)
-    principal, _ = await posted_form(request)
-    if not principal.has("webhooks:admin"):
-        return forbidden(request, "Sending webhooks again needs the webhooks:admin scope.")
+    await posted_form(request)
     try:
         async with service.pool.connection() as conn:
             await deliveries.redeliver(conn, delivery_id, actor=principal.name)
@@ -292,6 +302,14 @@ async def _request_view(
     status_code: int = 200,
 ) -> HTMLResponse:
     service = service_of(request)
+    principal = _principal(request)
+    if not principal.has("requests:read"):
+        # a form's outcome for a caller who may act on requests but not read them (a key with
+        # requests:answer or requests:write alone): what went wrong, not the request
+        said = [str(p.get("msg")) for p in [*(problems or []), *(assign_problems or [])]]
+        if conflict is not None:
+            said.append(str(conflict.detail.get("msg")))
+        return render_page(request, "not_done.html", status_code=status_code, problems=said)
     async with service.pool.connection() as conn:
         hitl_request = await requests.get(conn, request_id)
         thread = None
@@ -300,6 +318,10 @@ async def _request_view(
             timeline = await requests.of_thread(conn, hitl_request.thread_id, pending=False)
             thread = await threads.get(conn, hitl_request.thread_id)
         sent = await deliveries.of_request(conn, hitl_request.id)
+    # as GET /api/v1/requests/{id}/deliveries: the details (a receiver's answer, the error of
+    # a refused connection, which names hosts and addresses) are for webhook admins; others
+    # see what came of each delivery
+    delivery_details = principal.has("webhooks:admin")
     value = hitl_request.value
     schema = hitl_request.response_schema
     shape = None if schema else native.shape_of(value)
@@ -339,10 +361,11 @@ async def _request_view(
         loose_errors=loose,
         conflict=conflict,
         timeline=timeline,
-        deliveries=sent,
+        deliveries=sent if delivery_details else [present.delivery_outcome(d) for d in sent],
+        delivery_details=delivery_details,
         json_field=JSON_FIELD,
         json_text=first(values, JSON_FIELD),
-        may_answer=_principal(request).may_answer(hitl_request),
+        may_answer=principal.may_answer(hitl_request),
         assign_assignees=first(assign_form, "assignees", None)
         if assign_form is not None
         else ", ".join(hitl_request.assignees),
@@ -379,7 +402,11 @@ def _not_found(request: Request, exc: errors.HITLError) -> HTMLResponse:
 
 @router.get("/threads", response_class=HTMLResponse)
 async def thread_list(
-    request: Request, status: str = "", graph: str = "", cursor: str | None = None
+    request: Request,
+    _: CanReadThreads,
+    status: str = "",
+    graph: str = "",
+    cursor: str | None = None,
 ) -> Response:
     status = status if status in THREAD_STATUSES else ""
     graph = graph.strip()
@@ -408,7 +435,7 @@ async def thread_list(
 
 
 @router.get("/threads/{thread_id}", response_class=HTMLResponse)
-async def thread_page(request: Request, thread_id: str) -> HTMLResponse:
+async def thread_page(request: Request, thread_id: str, principal: CanReadThreads) -> HTMLResponse:
     service = service_of(request)
     try:
         async with service.pool.connection() as conn:
@@ -416,10 +443,13 @@ async def thread_page(request: Request, thread_id: str) -> HTMLResponse:
             history = await requests.of_thread(conn, thread_id, pending=False)
     except errors.NotFound as exc:
         return _not_found(request, exc)
+    pending = [r for r in history if r.state == "pending"]
     return render_page(
         request,
         "thread.html",
         thread=thread,
-        pending=[r for r in history if r.state == "pending"],
-        timeline=history,
+        pending=pending,
+        # what was asked and answered before is the requests' (GET /api/v1/threads/{id} shows
+        # only what is pending)
+        timeline=history if principal.has("requests:read") else pending,
     )

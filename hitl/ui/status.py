@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from hitl.api.status import read_status
-from hitl.auth import Principal
-from hitl.ui.auth import page_principal, service_of
-from hitl.ui.routes import forbidden, render_page
+from hitl.ui.auth import service_of
+from hitl.ui.permissions import Admin
+from hitl.ui.routes import render_page
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/status", response_class=HTMLResponse)
-async def status_page(
-    request: Request, principal: Annotated[Principal, Depends(page_principal)]
-) -> HTMLResponse:
-    if not principal.has("admin"):
-        return forbidden(request, "The status page is for admins.")
+async def status_page(request: Request, _: Admin) -> HTMLResponse:
     status = await read_status(service_of(request))
     return render_page(request, "status.html", status=status, duration=duration)
 

@@ -1,74 +1,149 @@
-"""Who may do what: each role, an API key's scopes and an unauthenticated caller against every
-route (read and write), assignment, CSRF, sessions."""
+"""Who may do what: every route of the app against every kind of caller (the authorization
+matrix), API keys' scopes, assignment, CSRF, sessions."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import fastapi.routing
 import httpx
 import pytest
 
+from hitl.api import deps
+from hitl.auth import SCOPES
 from hitl.service import Service
 from tests.support import auth
 from tests.support.api import pending, settle, start
 
-ROLES = ("anonymous", "viewer", "responder", "admin")
-OK = (200, 201, 202, 204, 422)  # 422: allowed in, then the (deliberately bad) body refused
 
-# (method, path, body, the status each of ROLES gets). {thread}, {request} are filled in.
-API = [
-    ("GET", "/api/v1/me", None, (401, 200, 200, 200)),
-    ("GET", "/api/v1/graphs", None, (401, 200, 200, 200)),
-    ("GET", "/api/v1/threads", None, (401, 200, 200, 200)),
-    ("GET", "/api/v1/threads/{thread}", None, (401, 200, 200, 200)),
-    ("GET", "/api/v1/threads/{thread}/wait?timeout=0", None, (401, 200, 200, 200)),
-    ("POST", "/api/v1/threads", {"graph": "approval", "input": {}}, (401, 403, 403, 202)),
-    ("POST", "/api/v1/threads/{thread}/resume", {"resume": {}}, (401, 403, 422, 422)),
-    ("GET", "/api/v1/requests", None, (401, 200, 200, 200)),
-    ("GET", "/api/v1/requests/{request}", None, (401, 200, 200, 200)),
-    ("POST", "/api/v1/requests/{request}/respond", {"response": {}}, (401, 403, 422, 422)),
-    ("POST", "/api/v1/requests", {}, (401, 403, 403, 422)),
-    ("GET", "/api/v1/requests/{request}/deliveries", None, (401, 403, 403, 200)),
-    ("GET", "/api/v1/webhooks", None, (401, 403, 403, 200)),
-    ("POST", "/api/v1/webhooks", {}, (401, 403, 403, 422)),
-    ("GET", "/api/v1/status", None, (401, 403, 403, 200)),
-    ("GET", "/api/v1/users", None, (401, 403, 403, 200)),
-    ("POST", "/api/v1/users", {}, (401, 403, 403, 422)),
-    ("GET", "/api/v1/apikeys", None, (401, 403, 403, 200)),
-    ("POST", "/api/v1/apikeys", {}, (401, 403, 403, 422)),
-    ("GET", "/api/v1/audit", None, (401, 403, 403, 200)),
-    ("PATCH", "/api/v1/me/preferences", {"email": False}, (401, 200, 200, 200)),
-    ("GET", "/healthz", None, (200, 200, 200, 200)),
-    ("GET", "/readyz", None, (200, 200, 200, 200)),
-    ("GET", "/metrics", None, (200, 200, 200, 200)),
-]
+@dataclass(frozen=True)
+class Call:
+    """What a route needs (`deps.Permission.need`), and how the matrix calls it: with a body
+    that is deliberately wrong, or an id that names nothing, wherever the call would change
+    something, so that whoever is let in gets an answer from the route itself (often a 4xx)
+    and the walk changes nothing."""
 
-# UI pages: without a session, a page sends the browser to the login page.
-UI = [
-    ("GET", "/", (303, 200, 200, 200)),
-    ("GET", "/?fragment=live", (401, 200, 200, 200)),
-    ("GET", "/requests/{request}", (303, 200, 200, 200)),
-    ("GET", "/threads", (303, 200, 200, 200)),
-    ("GET", "/threads/{thread}", (303, 200, 200, 200)),
-    ("GET", "/status", (303, 403, 403, 200)),
-    ("GET", "/admin/users", (303, 403, 403, 200)),
-    ("GET", "/admin/keys", (303, 403, 403, 200)),
-    ("GET", "/admin/audit", (303, 403, 403, 200)),
-    ("POST", "/requests/{request}/answer", (303, 403, 422, 422)),
-]
+    need: str
+    query: str = ""
+    json: Any = None
+    form: dict[str, str] | None = None
 
 
-@pytest.fixture
-async def people(
-    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
-) -> dict[str, tuple[httpx.AsyncClient, str | None]]:
-    """A signed-in browser session per role (with its CSRF token), and nobody."""
-    found: dict[str, tuple[httpx.AsyncClient, str | None]] = {"anonymous": (client_for(), None)}
-    for role in ("viewer", "responder", "admin"):
-        password = await auth.make_user(client, f"{role}-1", role=role)
-        session = client_for()
-        found[role] = (session, await auth.sign_in(session, f"{role}-1", password))
+NOTHING = "00000000-0000-4000-8000-000000000000"
+
+# Every route of the app. A route added without an entry here fails the test.
+ROUTES: dict[str, Call] = {
+    # the API
+    "POST /api/v1/threads": Call("threads:write", json={}),
+    "GET /api/v1/threads": Call("threads:read"),
+    "GET /api/v1/threads/{thread_id}": Call("threads:read"),
+    "GET /api/v1/threads/{thread_id}/wait": Call("threads:read", query="timeout=0"),
+    "POST /api/v1/threads/{thread_id}/resume": Call("requests:answer", json={"resume": {}}),
+    "GET /api/v1/graphs": Call("threads:read"),
+    "GET /api/v1/requests": Call("requests:read"),
+    "POST /api/v1/requests": Call("requests:write", json={}),
+    "GET /api/v1/requests/{request_id}": Call("requests:read"),
+    "POST /api/v1/requests/{request_id}/respond": Call("requests:answer", json={"response": {}}),
+    "POST /api/v1/requests/{request_id}/assign": Call("requests:write", json={"assignees": "x"}),
+    "GET /api/v1/requests/{request_id}/deliveries": Call("webhooks:admin"),
+    "POST /api/v1/webhooks": Call("webhooks:admin", json={}),
+    "GET /api/v1/webhooks": Call("webhooks:admin"),
+    "GET /api/v1/webhooks/{endpoint_id}": Call("webhooks:admin"),
+    "PATCH /api/v1/webhooks/{endpoint_id}": Call("webhooks:admin", json={}),
+    "DELETE /api/v1/webhooks/{endpoint_id}": Call("webhooks:admin"),
+    "POST /api/v1/webhooks/{endpoint_id}/rotate-secret": Call("webhooks:admin"),
+    "GET /api/v1/webhooks/{endpoint_id}/deliveries": Call("webhooks:admin"),
+    "GET /api/v1/deliveries/{delivery_id}": Call("webhooks:admin"),
+    "POST /api/v1/deliveries/{delivery_id}/redeliver": Call("webhooks:admin"),
+    "GET /api/v1/me": Call("signed-in"),
+    "PATCH /api/v1/me/preferences": Call("person", json={"email": False}),
+    "GET /api/v1/users": Call("admin"),
+    "POST /api/v1/users": Call("admin", json={}),
+    "PATCH /api/v1/users/{username}": Call("admin", json={}),
+    "GET /api/v1/apikeys": Call("admin"),
+    "POST /api/v1/apikeys": Call("admin", json={}),
+    "DELETE /api/v1/apikeys/{prefix}": Call("admin"),
+    "GET /api/v1/audit": Call("audit:read"),
+    "GET /api/v1/status": Call("admin"),
+    # for machines, and for reading about the API
+    "GET /healthz": Call("public"),
+    "GET /readyz": Call("public"),
+    "GET /metrics": Call("public"),
+    "GET /openapi.json": Call("public"),
+    "GET /docs": Call("public"),
+    "GET /docs/oauth2-redirect": Call("public"),
+    "GET /redoc": Call("public"),
+    # pages and forms
+    "GET /login": Call("public"),
+    "POST /login": Call("public", form={}),
+    "POST /logout": Call("signed-in", form={}),
+    "GET /": Call("requests:read"),
+    "GET /requests/{request_id}": Call("requests:read"),
+    "POST /requests/{request_id}/answer": Call("requests:answer", form={}),
+    "POST /requests/{request_id}/assign": Call("requests:write", form={"groups": "a b"}),
+    "POST /requests/{request_id}/deliveries/{delivery_id}/redeliver": Call(
+        "webhooks:admin", form={}
+    ),
+    "POST /bulk": Call("requests:answer", form={}),
+    "GET /ui/events": Call("requests:read"),
+    "GET /threads": Call("threads:read"),
+    "GET /threads/{thread_id}": Call("threads:read"),
+    "GET /status": Call("admin"),
+    "GET /admin/users": Call("admin"),
+    "POST /admin/users": Call("admin", form={}),
+    "POST /admin/users/{username}": Call("admin", form={}),
+    "GET /admin/keys": Call("admin"),
+    "POST /admin/keys": Call("admin", form={}),
+    "POST /admin/keys/{prefix}/revoke": Call("admin", form={}),
+    "GET /admin/audit": Call("audit:read"),
+    "GET /account": Call("person"),
+    "POST /account/preferences": Call("person", form={}),
+    "POST /account/password": Call("person", form={}),
+    "GET /ui/static/{path:path}": Call("public"),
+    "HEAD /ui/static/{path:path}": Call("public"),
+}
+
+# The scopes of each role, written out here rather than read from the code under test.
+ROLE_SCOPES = {
+    "viewer": {"threads:read", "requests:read"},
+    "responder": {"threads:read", "requests:read", "requests:answer"},
+    "admin": {"*"},
+}
+
+
+@dataclass
+class Caller:
+    name: str
+    kind: str  # "anonymous", "user" (a browser session) or "key"
+    scopes: set[str]
+    http: httpx.AsyncClient
+    csrf: str | None = None
+
+    def may(self, need: str) -> bool:
+        if need == "public":
+            return True
+        if self.kind == "anonymous":
+            return False
+        if need == "signed-in":
+            return True
+        if need == "person":
+            return self.kind == "user"
+        return "*" in self.scopes or need in self.scopes
+
+
+def app_routes(app: Any) -> dict[str, Any]:
+    """``{"GET /path": route}`` for every route the app serves (included routers' routes with
+    their prefixes and the routers' dependencies)."""
+    # FastAPI 0.16x keeps included routers whole in app.routes; earlier ones list their routes
+    each = getattr(fastapi.routing, "iter_route_contexts", list)
+    found = {}
+    for route in each(app.routes):
+        for method in getattr(route, "methods", None) or ("?",):
+            found[f"{method} {route.path}"] = route
     return found
 
 
@@ -79,43 +154,108 @@ async def interrupted(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
     return thread_id, request
 
 
-async def test_each_role_against_each_api_route(
-    client: httpx.AsyncClient, people: dict[str, tuple[httpx.AsyncClient, str | None]]
-) -> None:
-    thread_id, request = await interrupted(client)
-    problems = []
-    for method, path, body, expected in API:
-        url = path.format(thread=thread_id, request=request["id"])
-        for role, want in zip(ROLES, expected, strict=True):
-            session, csrf = people[role]
-            headers = {"X-CSRF-Token": csrf} if csrf else {}
-            r = await session.request(method, url, json=body, headers=headers)
-            if r.status_code != want:
-                problems.append(f"{role} {method} {url}: {r.status_code} (want {want}) {r.text}")
-            if r.status_code in (401, 403):
-                assert r.json()["detail"], r.text  # says why
-    assert problems == []
-    # nothing the refused calls asked for happened: the request still waits
-    assert (await client.get(f"/api/v1/requests/{request['id']}")).json()["state"] == "pending"
+def test_every_route_has_an_entry_and_declares_its_permission(client: httpx.AsyncClient) -> None:
+    routes = app_routes(client.app)  # type: ignore[attr-defined]
+    assert sorted(set(routes) - set(ROUTES)) == []  # a new route needs an entry
+    assert sorted(set(ROUTES) - set(routes)) == []  # an entry needs a route
+    declared = {key: [p.need for p in deps.declared(route)] for key, route in routes.items()}
+    assert {key: needs for key, needs in declared.items() if needs != [ROUTES[key].need]} == {}
 
 
-async def test_each_role_against_each_ui_page(
-    client: httpx.AsyncClient, people: dict[str, tuple[httpx.AsyncClient, str | None]]
+@pytest.fixture
+async def callers(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
+) -> list[Caller]:
+    """Nobody; a browser session of each role, sending its CSRF token; an API key of each
+    scope, and one of every scope."""
+    found = [Caller("anonymous", "anonymous", set(), client_for())]
+    for role, scopes in ROLE_SCOPES.items():
+        password = await auth.make_user(client, f"{role}-1", role=role)
+        session = client_for()
+        csrf = await auth.sign_in(session, f"{role}-1", password)
+        session.headers["X-CSRF-Token"] = csrf
+        found.append(Caller(f"{role} session", "user", scopes, session, csrf))
+    for scope in [*SCOPES, "*"]:
+        key = await auth.make_key(client, scope, name=f"only-{scope}")
+        found.append(Caller(f"key {scope}", "key", {scope}, client_for(key)))
+    return found
+
+
+def _refused(r: httpx.Response) -> bool:
+    if r.status_code in (401, 403):
+        return True
+    return r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+
+
+def _refusal_problem(caller: Caller, path: str, need: str, r: httpx.Response) -> str | None:
+    """What is wrong with ``r`` as the refusal ``caller`` should get; None if nothing."""
+    if path.startswith("/api/"):
+        want = 401 if caller.kind == "anonymous" else 403
+        if r.status_code != want or not r.json().get("detail"):
+            return f"{r.status_code} (want {want}, saying why)"
+    elif caller.kind == "anonymous":
+        if path.startswith("/ui/"):  # a stream: no page to go back to after signing in
+            return None if r.status_code == 401 else f"{r.status_code} (want 401)"
+        if r.status_code != 303 or not r.headers["location"].startswith("/login?next="):
+            return f"{r.status_code} (want 303 to the login page)"
+    elif r.status_code != 403 or "Not allowed" not in r.text:
+        return f"{r.status_code} (want 403, the 'Not allowed' page)"
+    if caller.kind != "anonymous" and need in SCOPES and need not in r.text:
+        return f"the refusal does not name {need}: {r.text[:300]}"
+    return None
+
+
+async def test_every_caller_against_every_route(
+    client: httpx.AsyncClient, callers: list[Caller]
 ) -> None:
     thread_id, request = await interrupted(client)
+    ids = {
+        "thread_id": thread_id,
+        "request_id": request["id"],
+        "endpoint_id": NOTHING,
+        "delivery_id": NOTHING,
+        "username": "nobody",
+        "prefix": "hitl_nothere",
+        "path": "ui.css",
+    }
+    client.app.state.closing = closing = asyncio.Event()  # type: ignore[attr-defined]
+    closing.set()  # /ui/events ends its stream at once, as when the server shuts down
+    walk = sorted(ROUTES.items(), key=lambda item: item[0] == "POST /logout")  # it ends sessions
     problems = []
-    for method, path, expected in UI:
-        url = path.format(thread=thread_id, request=request["id"])
-        for role, want in zip(ROLES, expected, strict=True):
-            session, csrf = people[role]
-            data = {"_csrf": csrf} if method == "POST" and csrf else None
-            r = await session.request(method, url, data=data)
-            if r.status_code != want:
-                problems.append(f"{role} {method} {url}: {r.status_code} (want {want})")
-            if want == 303 and role == "anonymous":
-                assert r.headers["location"].startswith("/login?next=")
+    for caller in callers:
+        for key, call in walk:
+            method, path = key.split(" ", 1)
+            url = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: ids[m.group(1)], path)
+            form = None if call.form is None else {"_csrf": caller.csrf or "", **call.form}
+            r = await caller.http.request(
+                method, url + (f"?{call.query}" if call.query else ""), json=call.json, data=form
+            )
+            if caller.may(call.need):
+                if _refused(r) or r.status_code >= 500:
+                    problems.append(f"{caller.name} {key} ({call.need}): {r.status_code} {r.text}")
+            elif (problem := _refusal_problem(caller, path, call.need, r)) is not None:
+                problems.append(f"{caller.name} {key} ({call.need}): {problem}")
     assert problems == []
+    # nothing the calls asked for happened: the request still waits, no thread was started
     assert (await client.get(f"/api/v1/requests/{request['id']}")).json()["state"] == "pending"
+    assert len((await client.get("/api/v1/threads")).json()["items"]) == 1
+
+
+async def test_a_key_for_webhooks_reads_no_requests_through_the_pages(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
+) -> None:
+    _, request = await interrupted(client)
+    hooks = client_for(await auth.make_key(client, "webhooks:admin", "audit:read"))
+    assert (await hooks.get(f"/api/v1/requests/{request['id']}")).status_code == 403
+    page = await hooks.get(f"/requests/{request['id']}")
+    assert page.status_code == 403 and "requests:read" in page.text
+    assert "What is asked" not in page.text
+    for path in ("/", "/threads", f"/threads/{request['thread_id']}", "/ui/events"):
+        assert (await hooks.get(path)).status_code == 403, path
+    assert (await hooks.get("/admin/audit")).status_code == 200  # what it may read, it reads
+    nobody = client_for()
+    assert (await nobody.get("/", params={"fragment": "live"})).status_code == 401
+    assert (await nobody.get("/ui/events")).status_code == 401
 
 
 async def test_api_key_scopes_revocation_and_last_use(

@@ -616,3 +616,129 @@ async def test_inbox_text_search(client: httpx.AsyncClient) -> None:
     assert "Fix 100% typo" in page.text and "Drop users" not in page.text
     page = await client.get("/", params={"q": "no such words"})
     assert "No requests match" in page.text
+
+
+# -- what each caller sees ------------------------------------------------------------------------
+
+
+async def test_delivery_details_are_for_webhook_admins(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient], service: Service
+) -> None:
+    request = await review_request(client)
+    error = "connection refused: 10.20.30.40:8080"
+    async with service.pool.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO hitl_webhook_endpoints (url, secret) "
+            "VALUES ('http://10.20.30.40:8080/hook', 'whsec_dGVzdHM=') RETURNING id"
+        )
+        endpoint = await cur.fetchone()
+        assert endpoint is not None
+        cur = await conn.execute(
+            "INSERT INTO hitl_webhook_deliveries (endpoint_id, event_type, request_id, body, "
+            "state, attempts, last_status, last_error, next_attempt_at) "
+            "VALUES (%s, 'request.created', %s, '{}', 'failed', 5, 502, %s, "
+            "now() + interval '1 day') RETURNING id",
+            (endpoint["id"], request["id"], error),
+        )
+        delivery = await cur.fetchone()
+        assert delivery is not None
+    delivery_id = str(delivery["id"])
+
+    admin = await client.get(f"/requests/{request['id']}")  # a key with every scope
+    assert error in admin.text and delivery_id in admin.text and "Redeliver" in admin.text
+
+    password = await auth.make_user(client, "vi", role="viewer")
+    viewer = client_for()
+    await auth.sign_in(viewer, "vi", password)
+    reader = client_for(await auth.make_key(client, "requests:read", name="reader"))
+    for who in (viewer, reader):
+        page = await who.get(f"/requests/{request['id']}")
+        assert page.status_code == 200
+        deliveries = text_of(page.text.split('id="deliveries"')[1].split("</section>")[0])
+        assert "request.created" in deliveries and "failed" in deliveries
+        assert "10.20.30.40" not in page.text and "502" not in deliveries
+        assert delivery_id not in page.text and "Redeliver" not in page.text
+    api = await reader.get(f"/api/v1/requests/{request['id']}/deliveries")
+    assert api.status_code == 403  # the same at the API's door
+
+
+async def test_the_thread_page_lists_past_requests_only_to_readers_of_requests(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
+) -> None:
+    done, waiting = await start(client, "approval", {}), await start(client, "approval", {})
+    await settle(client, done)
+    await settle(client, waiting)
+    [answered] = await pending(client, done)
+    [asking] = await pending(client, waiting)
+    assert (await respond(client, answered["id"], {"decision": "approve"})).status_code == 200
+    await settle(client, done)
+
+    threads_only = client_for(await auth.make_key(client, "threads:read", name="threads"))
+    page = await threads_only.get(f"/threads/{waiting}")
+    assert page.status_code == 200
+    assert f"/requests/{asking['id']}" in page.text  # pending, as in GET /api/v1/threads/{id}
+    page = await threads_only.get(f"/threads/{done}")
+    assert page.status_code == 200 and f"/requests/{answered['id']}" not in page.text
+    full = await client.get(f"/threads/{done}")
+    assert f"/requests/{answered['id']}" in full.text
+
+
+async def test_static_files_are_public_and_stay_in_their_folder(
+    client_for: Callable[..., httpx.AsyncClient],
+) -> None:
+    nobody = client_for()
+    css = await nobody.get("/ui/static/ui.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    cached = await nobody.get("/ui/static/ui.css", headers={"If-None-Match": css.headers["etag"]})
+    assert cached.status_code == 304
+    assert (await nobody.head("/ui/static/ui.js")).status_code == 200
+    for path in ("/ui/static/%2e%2e/routes.py", "/ui/static/..%2Froutes.py", "/ui/static/"):
+        r = await nobody.get(path)
+        assert r.status_code == 404 and "import" not in r.text, path
+
+
+async def test_pages_offer_only_what_the_viewer_may_do(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
+) -> None:
+    thread_id = await start(client, "approval", {})
+    await settle(client, thread_id)
+    [request] = await pending(client, thread_id)
+    viewer, responder = client_for(), client_for()
+    await auth.sign_in(viewer, "vi", await auth.make_user(client, "vi", role="viewer"))
+    await auth.sign_in(responder, "re", await auth.make_user(client, "re", role="responder"))
+
+    seen = await viewer.get("/")
+    assert f'href="/requests/{request["id"]}"' in seen.text
+    assert 'action="/bulk"' not in seen.text and 'name="ids"' not in seen.text
+    picked = await responder.get("/")
+    assert 'action="/bulk"' in picked.text and f'value="{request["id"]}"' in picked.text
+
+    auditor = client_for(await auth.make_key(client, "audit:read", name="auditor"))
+    log = await auditor.get("/admin/audit")
+    assert log.status_code == 200 and 'href="/admin/audit"' in log.text
+    assert 'href="/"' not in log.text.replace('class="brand" href="/"', "")
+    assert 'href="/threads"' not in log.text and 'href="/admin/users"' not in log.text
+
+
+async def test_a_form_shows_the_request_only_to_who_may_read_it(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
+) -> None:
+    request = await review_request(client)
+    url = f"/requests/{request['id']}"
+    answerer = client_for(await auth.make_key(client, "requests:answer", name="answers"))
+    wrong = await answerer.post(f"{url}/answer", data={"decision": "maybe"})
+    assert wrong.status_code == 422 and "Not done" in wrong.text
+    assert "mallory" not in wrong.text and "0007_drop_users" not in wrong.text
+    assigner = client_for(await auth.make_key(client, "requests:write", name="assigns"))
+    unknown = await assigner.post(f"{url}/assign", data={"assignees": "zed"})
+    assert unknown.status_code == 422 and "no user &#39;zed&#39;" in unknown.text
+    assert "mallory" not in unknown.text and "0007_drop_users" not in unknown.text
+    assert (await answerer.get(url)).status_code == 403
+
+    ok = await answerer.post(f"{url}/answer", data={"decision": "approve"})
+    assert ok.status_code == 303
+    late = await answerer.post(f"{url}/answer", data={"decision": "approve"})
+    assert late.status_code == 409 and ", not pending" in late.text
+    assert "mallory" not in late.text
+    full = await client.post(f"{url}/answer", data={"decision": "reject"})
+    assert full.status_code == 409 and "mallory" in full.text  # a reader sees the request
