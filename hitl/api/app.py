@@ -20,7 +20,7 @@ from hitl.api import (
     threads,
     webhooks,
 )
-from hitl.api.limits import BodySizeLimit
+from hitl.api.limits import BodyLimits
 from hitl.auth import bootstrap
 from hitl.config import Settings
 from hitl.metrics import HTTPMetrics, Metrics
@@ -46,7 +46,9 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimits, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth
+    )
     app.add_middleware(HTTPMetrics, metrics=metrics)  # outermost: sees every response
     app.state.metrics = metrics
     errors.install(app)
