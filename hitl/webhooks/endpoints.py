@@ -144,7 +144,7 @@ async def get(conn: AsyncConnection[Any], endpoint_id: str) -> Endpoint:
 async def list_page(
     conn: AsyncConnection[Any], *, limit: int = 50, cursor: str | None = None
 ) -> Page[Endpoint]:
-    at, key = _cursor.decode(cursor) if cursor else (None, None)
+    at, key = _cursor.decode(cursor, uuid_key=True) if cursor else (None, None)
     cur = await conn.execute(q.LIST_ENDPOINTS, {"at": at, "key": key, "limit": limit + 1})
     rows = await cur.fetchall()
     items = [_record(r) for r in rows[:limit]]
