@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -46,18 +48,36 @@ CUT = f"<nested deeper than {MAX_DEPTH} levels: cut>"
 #: web UI's JSON fields are parsed from form text).
 MAX_ANSWER_DEPTH = 128
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 
 
 def to_json(value: Any) -> Any:
     """Plain JSON data for anything a graph put in its state or an interrupt, cut at
-    `MAX_DEPTH` (deeper values could be stored but never listed)."""
+    `MAX_DEPTH` (deeper values could be stored but never listed) and without what ``jsonb``
+    cannot hold (`unstorable`), so that a graph's values cannot fail the statement that
+    records its run."""
     try:
         plain = to_jsonable_python(value, fallback=repr)
     except ValueError:  # nested deeper than pydantic serialises: cut the containers first
         plain = to_jsonable_python(_cut_python(value, MAX_DEPTH, ()), fallback=repr)
-    return clip(plain)
+    plain = clip(plain)
+    return plain if unstorable(plain) is None else _scrub(plain)
+
+
+def _scrub(value: Any) -> Any:
+    """``value`` (plain JSON, at most `MAX_DEPTH` deep) as ``jsonb`` stores it: NUL and lone
+    surrogates replaced by U+FFFD, NaN and infinities as strings (``"nan"``, ``"inf"``)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value.replace("\x00", "\ufffd"))
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
 
 
 def _cut_python(value: Any, room: int, path: tuple[int, ...]) -> Any:
@@ -109,6 +129,38 @@ def _cut_json(value: Any, room: int) -> Any:
     if isinstance(value, list):
         return [_cut_json(v, room - 1) for v in value]
     return value
+
+
+def unstorable(value: Any) -> tuple[list[str | int], str] | None:
+    """Where plain JSON ``value`` holds what Postgres cannot store in ``jsonb`` (NUL, a lone
+    surrogate, NaN or an infinite number), and what: the first found, or ``None``."""
+    stack: list[tuple[Any, list[str | int]]] = [(value, [])]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            problem = _bad_text(item)
+            if problem:
+                return path, problem
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return path, "must be a finite number"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                problem = _bad_text(key) if isinstance(key, str) else None
+                if problem:
+                    return path, f"a key {problem.removeprefix('must ')}"
+                stack.append((child, [*path, key]))
+        elif isinstance(item, list):
+            stack.extend((child, [*path, i]) for i, child in enumerate(item))
+    return None
+
+
+def _bad_text(text: str) -> str | None:
+    if "\x00" in text:
+        return "must not contain the NUL character (U+0000)"
+    if _SURROGATE.search(text):
+        return "must not contain a lone surrogate (U+D800 to U+DFFF)"
+    return None
 
 
 @functools.lru_cache(maxsize=512)
@@ -301,6 +353,10 @@ def validate_response(
                 }
             ]
         )
+    bad = unstorable(value)
+    if bad is not None:
+        where, problem = bad
+        raise errors.ResponseInvalid([{"loc": [*loc, *where], "msg": problem, "type": "value"}])
     if schema:
         found = schema_errors(schema, value, loc)
         if found:

@@ -16,9 +16,10 @@ The body is read whole (it is at most ``max_bytes``) before the app sees it, for
 JSON is checked in JSON bodies (and bodies without a content type, which FastAPI reads as
 JSON) and in the fields of URL-encoded forms that hold JSON (the web UI's answer fields).
 
-The NUL character is refused (422) in the path, the query, form fields and JSON strings:
-Postgres stores no U+0000 in ``text`` or ``jsonb``, so it would fail the statement (a 500)
-wherever such a string reaches a query.
+The NUL character is refused (422) in the path, the query and form fields, and in JSON so
+are NUL, lone surrogates, NaN and infinite numbers (Python's parser takes all of them):
+Postgres stores none of them in ``text`` or ``jsonb``, so each would fail its statement
+(a 500) wherever it reaches a query.
 """
 
 from __future__ import annotations
@@ -31,13 +32,17 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hitl import schemas
+
 # A JSON string, escapes included (unrolled so the engine never backtracks).
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}:,]')
 _BRACKETS = b"[]{}"
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKETS)
-# ``\u0000`` in a JSON text, not preceded by an escaped backslash
-_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+# What may be a value Postgres cannot store (`hitl.schemas.unstorable`): ``\u0000`` or a
+# surrogate escape, NaN, Infinity, an exponent or a long run of digits (either may overflow
+# to infinity). A false alarm only costs a parse.
+_UNSTORABLE = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]|NaN|Infinity|[0-9][eE]|[0-9]{300}")
 _STEP = [0] * 256
 _STEP[ord("[")] = _STEP[ord("{")] = 1
 _STEP[ord("]")] = _STEP[ord("}")] = -1
@@ -85,25 +90,6 @@ def _path_past(body: bytes, max_depth: int) -> list[str | int]:
     return [frame[1] for frame in frames]
 
 
-def _nul_at(value: Any) -> list[str | int] | None:
-    """The path of the first string (or key) in ``value`` that holds U+0000 (walked without
-    recursion)."""
-    stack: list[tuple[Any, list[str | int]]] = [(value, [])]
-    while stack:
-        item, path = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return path
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                if "\x00" in key:
-                    return path
-                stack.append((child, [*path, key]))
-        elif isinstance(item, list):
-            stack.extend((child, [*path, i]) for i, child in enumerate(item))
-    return None
-
-
 def _key(token: bytes) -> str:
     try:
         key = json.loads(token)
@@ -149,7 +135,7 @@ class BodyLimits:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        problem = self._depth_problem(headers.get(b"content-type", b""), body)
+        problem = self._body_problem(headers.get(b"content-type", b""), body)
         if problem is not None:
             await _refuse(send, 422, [problem])
             return
@@ -164,7 +150,7 @@ class BodyLimits:
 
         await self.app(scope, replay, send)
 
-    def _depth_problem(self, content_type: bytes, body: bytes) -> dict[str, Any] | None:
+    def _body_problem(self, content_type: bytes, body: bytes) -> dict[str, Any] | None:
         if not body:
             return None
         media = content_type.split(b";", 1)[0].strip().lower()
@@ -183,13 +169,17 @@ class BodyLimits:
         where = too_deep(body, self.max_depth)
         if where is not None:
             return self._problem(["body", *where])
-        if _NUL_ESCAPE.search(body):
+        if _UNSTORABLE.search(body):
             try:  # safe to parse now: its depth is bounded
-                at = _nul_at(json.loads(body))
-            except ValueError:
-                return None  # not JSON: FastAPI answers 422 for that
-            if at is not None:
-                return _nul_problem(["body", *at])
+                found = schemas.unstorable(json.loads(body))
+            except ValueError as exc:
+                if "digits" not in str(exc):
+                    return None  # not JSON: FastAPI answers 422 for that
+                problem = "holds a number with more digits than can be read (4300)"
+                return {"loc": ["body"], "msg": problem, "type": "value"}
+            if found is not None:
+                where, problem = found
+                return {"loc": ["body", *where], "msg": problem, "type": "value"}
         return None
 
     def _too_large(self) -> str:

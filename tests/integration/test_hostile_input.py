@@ -399,3 +399,40 @@ async def test_the_nul_character_is_refused_everywhere(client: httpx.AsyncClient
     # an escaped backslash before "u0000" is text, not NUL
     body["metadata"] = {"k": "\\u0000"}
     assert (await client.post("/api/v1/threads", json=body)).status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("1e999", "finite"),
+        ("-Infinity", "finite"),
+        ("NaN", "finite"),
+        ("1" + "0" * 400 + ".5", "finite"),
+        ('"\\ud800"', "surrogate"),
+        ('{"a\\u0000": 1}', "NUL"),
+        ("9" * 5000, "digits"),
+    ],
+)
+async def test_json_postgres_cannot_store_is_refused(
+    client: httpx.AsyncClient, value: str, problem: str
+) -> None:
+    raw = '{"graph": "approval", "input": {}, "metadata": {"x": [1, ' + value + "]}}"
+    r = await client.post(
+        "/api/v1/threads", content=raw, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422, r.text
+    assert problem in r.json()["detail"][0]["msg"]
+    if problem != "digits":
+        assert locs(r)[0][:4] == ["body", "metadata", "x", 1]
+    assert (await client.get("/api/v1/threads")).json()["items"] == []
+
+
+async def test_a_graph_value_postgres_cannot_store_is_scrubbed(client: httpx.AsyncClient) -> None:
+    thread_id = await api.start(client, "deep", {"unstorable": True})
+    thread = await api.settle(client, thread_id)
+    assert thread["status"] == "interrupted", thread
+    assert thread["values"]["deep"] == {
+        "nan": "nan",
+        "inf": ["inf"],
+        "nul\ufffd": "a\ufffd\ufffd",
+    }

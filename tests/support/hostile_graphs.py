@@ -15,6 +15,7 @@ from hitl import register_graph
 
 class DeepState(TypedDict, total=False):
     depth: int
+    unstorable: bool
     pattern: str
     deep: Any
     answer: Any
@@ -41,6 +42,8 @@ def ask_deep(state: DeepState) -> dict[str, Any]:
 
 
 def build_deep(state: DeepState) -> dict[str, Any]:
+    if state.get("unstorable"):  # what jsonb cannot hold, though the checkpoint can
+        return {"deep": {"nan": float("nan"), "inf": [float("inf")], "nul\x00": "a\x00\ud800"}}
     return {"deep": nested(state.get("depth", 0))}
 
 
