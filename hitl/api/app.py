@@ -53,14 +53,15 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     app.state.metrics = metrics
     errors.install(app)
     # The router tries the routers in this order: the calls of every cycle first.
-    app.include_router(threads.router)
-    app.include_router(requests.router)
-    app.include_router(health.router)
-    app.include_router(graphs.router)
-    app.include_router(external.router)
-    app.include_router(webhooks.router)
-    app.include_router(deliveries.router)
-    app.include_router(identity.router)
-    app.include_router(status.router)  # /api/v1/status and /metrics
+    documented = errors.RESPONSES
+    app.include_router(threads.router, responses=documented)
+    app.include_router(requests.router, responses=documented)
+    app.include_router(health.router, responses={503: {"description": "Not ready."}})
+    app.include_router(graphs.router, responses=documented)
+    app.include_router(external.router, responses=documented)
+    app.include_router(webhooks.router, responses=documented)
+    app.include_router(deliveries.router, responses=documented)
+    app.include_router(identity.router, responses=documented)
+    app.include_router(status.router, responses=documented)  # /api/v1/status and /metrics
     ui.install(app)  # ui
     return app

@@ -166,6 +166,11 @@ class BodyLimits:
             return None
         if media and media != b"application/json" and not media.endswith(b"+json"):
             return None  # not JSON: FastAPI will not parse it as such
+        try:  # FastAPI answers a body it cannot decode with a bare 400
+            body.decode(json.detect_encoding(body))
+        except UnicodeDecodeError as exc:
+            msg = f"not valid JSON: undecodable byte at position {exc.start}"
+            return {"loc": ["body"], "msg": msg, "type": "json_invalid"}
         where = too_deep(body, self.max_depth)
         if where is not None:
             return self._problem(["body", *where])

@@ -427,6 +427,13 @@ async def test_json_postgres_cannot_store_is_refused(
     assert (await client.get("/api/v1/threads")).json()["items"] == []
 
 
+async def test_a_body_that_is_not_utf8_gets_422(client: httpx.AsyncClient) -> None:
+    for headers in ({"content-type": "application/json"}, {}):
+        r = await client.post("/api/v1/threads", content=b'{"graph": "\xff\xfe"}', headers=headers)
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["type"] == "json_invalid"
+
+
 async def test_a_graph_value_postgres_cannot_store_is_scrubbed(client: httpx.AsyncClient) -> None:
     thread_id = await api.start(client, "deep", {"unstorable": True})
     thread = await api.settle(client, thread_id)
