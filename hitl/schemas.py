@@ -30,6 +30,7 @@ from typing import Any
 
 import jsonschema
 import re2
+import referencing.exceptions
 from jsonschema.validators import extend, validator_for
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
@@ -297,7 +298,11 @@ def schema_errors(schema: dict[str, Any], value: Any, loc: tuple[str | int, ...]
     cls = validator_for(schema, default=jsonschema.Draft202012Validator)
     validator = _linear(cls)(schema, format_checker=cls.FORMAT_CHECKER)
     found = []
-    for error in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path)):
+    try:
+        errors_found = list(validator.iter_errors(value))
+    except (referencing.exceptions.Unresolvable, RecursionError) as exc:
+        return [{"loc": list(loc), "msg": _unusable(exc), "type": "schema"}]
+    for error in sorted(errors_found, key=lambda e: list(e.absolute_path)):
         path = list(error.absolute_path)
         if error.validator == "required" and isinstance(error.validator_value, list):
             # jsonschema reports a missing property at its parent; name the property itself.
@@ -335,7 +340,23 @@ def check_schema(schema: Any, loc: tuple[str | int, ...]) -> ErrorList:
                 "type": "schema",
             }
         )
+    if not found:
+        # A $ref that resolves nowhere, or to itself without end, fails only when validation
+        # reaches it: try the simplest answers so that the usual mistakes are refused now.
+        for probe in _PROBES:
+            problems = schema_errors(schema, probe, loc)
+            if any(p["type"] == "schema" for p in problems):
+                return [p for p in problems if p["type"] == "schema"][:1]
     return found
+
+
+_PROBES: tuple[Any, ...] = (None, True, 0, 0.5, "", [], {}, [{}], {"": {}})
+
+
+def _unusable(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "the response schema cannot be evaluated: a $ref refers to itself without end"
+    return f"the response schema cannot be evaluated: {str(exc)[:200]}"
 
 
 def validate_response(

@@ -251,6 +251,10 @@ async def test_a_default_answer_is_checked_in_linear_time(client: httpx.AsyncCli
             {"patternProperties": {"a": {}}, "unevaluatedProperties": False},
             [],
         ),
+        ({"$ref": "#"}, []),
+        ({"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}, []),
+        ({"$ref": "https://example.com/schema.json"}, []),  # never fetched
+        ({"$ref": "#/nowhere"}, []),
     ],
 )
 async def test_patterns_re2_cannot_run_are_refused_at_creation(
@@ -260,6 +264,19 @@ async def test_patterns_re2_cannot_run_are_refused_at_creation(
     assert r.status_code == 422, r.text
     assert locs(r) == [["body", "response_schema", *where]]
     assert (await client.get("/api/v1/requests")).json()["items"] == []
+
+
+async def test_a_ref_loop_reached_only_by_the_answer_gets_422(client: httpx.AsyncClient) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"a": {"$ref": "#/$defs/loop"}},
+        "$defs": {"loop": {"$ref": "#/$defs/loop"}},
+    }
+    r = await external(client, response_schema=schema)
+    assert r.status_code == 201, r.text
+    answered = await api.respond(client, r.json()["id"], {"a": 1})
+    assert answered.status_code == 422
+    assert "refers to itself" in answered.json()["detail"][0]["msg"]
 
 
 async def test_a_graph_pattern_re2_cannot_run_is_recorded_and_not_checked(
