@@ -14,7 +14,8 @@ The body is read whole (it is at most ``max_bytes``) before the app sees it, for
   where.
 
 JSON is checked in JSON bodies (and bodies without a content type, which FastAPI reads as
-JSON) and in the fields of URL-encoded forms that hold JSON (the web UI's answer fields).
+JSON) and in the fields of URL-encoded forms that hold JSON (the web UI's answer fields). A
+JSON body that is not valid UTF-8 gets 422 here too (FastAPI answers it with a bare 400).
 
 The NUL character is refused (422) in the path, the query and form fields, and in JSON so
 are NUL, lone surrogates, NaN and infinite numbers (Python's parser takes all of them):
@@ -34,15 +35,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hitl import schemas
 
-# A JSON string, escapes included (unrolled so the engine never backtracks).
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}:,]')
+# A JSON string, escapes included; unterminated, it runs to the end of the body. Every match
+# succeeds where it starts and the engine never backtracks into it, so a scan is linear (a
+# required closing quote would retry from every quote of an unterminated string: quadratic).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}:,]', re.DOTALL)
 _BRACKETS = b"[]{}"
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKETS)
 # What may be a value Postgres cannot store (`hitl.schemas.unstorable`): ``\u0000`` or a
 # surrogate escape, NaN, Infinity, an exponent or a long run of digits (either may overflow
 # to infinity). A false alarm only costs a parse.
-_UNSTORABLE = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]|NaN|Infinity|[0-9][eE]|[0-9]{300}")
+_UNSTORABLE = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]|NaN|Infinity|[0-9][eE]|(?<![0-9])[0-9]{300}")
 _STEP = [0] * 256
 _STEP[ord("[")] = _STEP[ord("{")] = 1
 _STEP[ord("]")] = _STEP[ord("}")] = -1

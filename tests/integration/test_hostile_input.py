@@ -132,6 +132,18 @@ async def test_brackets_inside_strings_do_not_count(client: httpx.AsyncClient) -
     assert r.status_code == 202, r.text
 
 
+async def test_the_depth_scan_is_linear_in_unterminated_strings(
+    client: httpx.AsyncClient,
+) -> None:
+    # every quote opens a string that never ends: a scan that retried from each one would
+    # take minutes on this body
+    body = b"[" * 70 + b'"\\' * 60_000
+    r = await client.post("/api/v1/threads", content=body)
+    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_depth"
+    r = await client.get("/healthz")
+    assert r.status_code == 200
+
+
 async def test_a_deep_form_field_is_refused(client: httpx.AsyncClient) -> None:
     r = await client.post("/login", data={"username": "x", "password": "[" * 5000})
     assert r.status_code == 422
