@@ -164,9 +164,18 @@ def _bad_text(text: str) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=512)
 def _compiled(pattern: str) -> Any:
-    """The RE2 program for ``pattern``, or ``None`` if RE2 cannot compile it."""
+    """The RE2 program for ``pattern``, or ``None`` if RE2 cannot compile it (short patterns
+    are cached; a long one is not kept, so no caller can fill the cache with megabytes)."""
+    return _compiled_short(pattern) if len(pattern) <= 1_000 else _compile(pattern)
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled_short(pattern: str) -> Any:
+    return _compile(pattern)
+
+
+def _compile(pattern: str) -> Any:
     try:
         return re2.compile(pattern, _RE2_OPTIONS)
     except re2.error:
@@ -178,7 +187,7 @@ def _search(pattern: str, text: str) -> bool | None:
     anchored), in linear time; ``None`` if RE2 cannot compile the pattern."""
     program = _compiled(pattern)
     if program is None:
-        _warn_unsupported(pattern)
+        _warn_unsupported(pattern[:200])
         return None
     return program.search(text) is not None
 
@@ -188,9 +197,14 @@ def _warn_unsupported(pattern: str) -> None:
     log.warning("response schema pattern %r is not RE2 syntax: not checked", pattern)
 
 
+def _short(text: str) -> str:
+    """``text`` quoted for a message, cut to 100 characters (it may be megabytes long)."""
+    return repr(text) if len(text) <= 100 else repr(text[:100]) + "..."
+
+
 def _pattern(validator: Any, pattern: Any, instance: Any, schema: Any) -> Iterator[Any]:
     if validator.is_type(instance, "string") and _search(pattern, instance) is False:
-        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+        yield jsonschema.ValidationError(f"{_short(instance)} does not match {_short(pattern)}")
 
 
 def _pattern_properties(validator: Any, patterns: Any, instance: Any, schema: Any) -> Iterator[Any]:
@@ -327,7 +341,7 @@ def check_schema(schema: Any, loc: tuple[str | int, ...]) -> ErrorList:
             found.append(
                 {
                     "loc": list(where),
-                    "msg": f"{pattern!r} is not a regular expression this service evaluates: "
+                    "msg": f"{_short(pattern)} is not a regular expression this service evaluates: "
                     "RE2 syntax, without backreferences or lookaround",
                     "type": "pattern",
                 }
