@@ -222,6 +222,21 @@ async def test_a_backtracking_pattern_is_evaluated_in_linear_time(
     assert ok.status_code == 200, ok.text
 
 
+async def test_a_form_answer_is_checked_in_linear_time_too(
+    client: httpx.AsyncClient, client_for: Any
+) -> None:
+    r = await external(client, response_schema=code_schema(EVIL))
+    request_id = r.json()["id"]
+    browser: httpx.AsyncClient = client_for()
+    csrf = await auth.sign_in(browser, auth.ADMIN_USER, auth.ADMIN_PASSWORD)
+    answered = await browser.post(
+        f"/requests/{request_id}/answer", data={"_csrf": csrf, "code": EVIL_TEXT}
+    )
+    assert answered.status_code == 422
+    assert "does not match" in answered.text
+    assert (await client.get(f"/api/v1/requests/{request_id}")).json()["state"] == "pending"
+
+
 async def test_pattern_properties_are_evaluated_in_linear_time(client: httpx.AsyncClient) -> None:
     schema = {
         "type": "object",
