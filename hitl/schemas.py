@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jsonschema
-import re2
+import re2  # type: ignore[import-untyped]  # google-re2 ships no types
 import referencing.exceptions
 from jsonschema.validators import extend, validator_for
 from pydantic import TypeAdapter, ValidationError
