@@ -70,7 +70,7 @@ async def list_page(
     after_id = None
     if cursor:
         _, key = _cursor.decode(cursor)
-        after_id = int(key) if key.isdigit() else 0
+        after_id = int(key) if key.isascii() and key.isdigit() and len(key) < 19 else 0
     cur = await conn.execute(
         LIST,
         {

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         1.0, gt=0, description="Seconds between run-queue polls when no notification comes."
     )
     max_body_bytes: int = Field(1_000_000, ge=1, description="Larger request bodies get 413.")
+    max_json_depth: int = Field(
+        64,
+        ge=2,
+        le=128,
+        description="JSON bodies (and JSON in form fields) nested deeper than this get 422.",
+    )
     db_pool_min: int = Field(2, ge=1, description="Postgres connections kept open.")
     db_pool_max: int = Field(20, ge=1, description="Postgres connections at most.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(

@@ -1,11 +1,18 @@
-"""Records the service stores and returns: threads, requests, runs and pages of them."""
+"""Records the service stores and returns: threads, requests, runs and pages of them.
+
+Their JSON fields are cut at `hitl.schemas.MAX_DEPTH` as they are read (`Stored`, `StoredDict`):
+a value stored nested deeper (by an older version, or by SQL) would otherwise make pydantic
+fail to serialise the whole page that contains it.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+from hitl import schemas
 
 ThreadStatus = Literal["queued", "running", "interrupted", "completed", "failed"]
 RequestState = Literal["pending", "responded", "resumed", "superseded", "expired", "cancelled"]
@@ -17,6 +24,9 @@ REQUEST_STATES: tuple[str, ...] = RequestState.__args__  # type: ignore[attr-def
 
 T = TypeVar("T")
 
+Stored = Annotated[Any, AfterValidator(schemas.clip)]
+StoredDict = Annotated[dict[str, Any], AfterValidator(schemas.clip)]
+
 
 class Thread(BaseModel):
     """A graph thread as the service tracks it (the graph's state lives in its checkpoints)."""
@@ -24,14 +34,14 @@ class Thread(BaseModel):
     thread_id: str
     graph: str
     status: ThreadStatus
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    error: dict[str, Any] | None = None
+    metadata: StoredDict = Field(default_factory=dict)
+    error: StoredDict | None = None
     created_at: datetime
     updated_at: datetime
 
 
 class ThreadWithValues(Thread):
-    values: Any = None
+    values: Stored = None
     # one more with every change of the row, in commit order (migration 0008)
     version: int = 0
 
@@ -47,9 +57,9 @@ class Request(BaseModel):
     interrupt_id: str | None = None
     graph: str | None = None
     state: RequestState
-    value: Any = None
-    response_schema: dict[str, Any] | None = None
-    response: Any = None
+    value: Stored = None
+    response_schema: StoredDict | None = None
+    response: Stored = None
     responded_by: str | None = None
     responded_at: datetime | None = None
     closed_at: datetime | None = None
@@ -62,14 +72,14 @@ class Request(BaseModel):
     callback_state: Literal["pending", "delivering", "succeeded", "failed"] | None = None
     title: str | None = None
     description: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: StoredDict = Field(default_factory=dict)
     #: Who may answer: these users and members of these groups (and admins). Both empty: any
     #: responder.
     assignees: list[str] = Field(default_factory=list)
     assigned_groups: list[str] = Field(default_factory=list)
     #: When the request times out, and what happens then (see `hitl.deadlines`).
     deadline_at: datetime | None = None
-    on_timeout: dict[str, Any] | None = None
+    on_timeout: StoredDict | None = None
     #: Reminders before the deadline, as fractions of the time to it.
     reminders: list[float] = Field(default_factory=list)
     #: Times the deadline escalated the request (each time, a new deadline).
@@ -89,11 +99,11 @@ class Run(BaseModel):
     id: int
     thread_id: str
     kind: Literal["start", "resume"]
-    input: Any = None
+    input: Stored = None
     status: RunStatus
     attempts: int
     lease_owner: str | None = None
-    error: dict[str, Any] | None = None
+    error: StoredDict | None = None
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None

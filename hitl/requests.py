@@ -91,7 +91,7 @@ async def list_page(
 ) -> Page[Request]:
     """A page of requests, newest first. ``assigned_to`` (a username) keeps those assigned to
     that user, directly or through one of their groups."""
-    at, key = _cursor.decode(cursor) if cursor else (None, None)
+    at, key = _cursor.decode(cursor, uuid_key=True) if cursor else (None, None)
     params: dict[str, Any] = {"state": state, "graph": graph, "thread_id": thread_id, "kind": kind}
     params |= {"assigned_to": assigned_to, "at": at, "key": key}
     cur = await conn.execute(q.LIST_REQUESTS, {**params, "limit": limit + 1})

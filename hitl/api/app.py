@@ -21,7 +21,7 @@ from hitl.api import (
     threads,
     webhooks,
 )
-from hitl.api.limits import BodySizeLimit
+from hitl.api.limits import BodyLimits
 from hitl.auth import bootstrap
 from hitl.config import Settings
 from hitl.metrics import HTTPMetrics, Metrics
@@ -50,20 +50,23 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
         docs_url=None,
         redoc_url=None,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimits, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth
+    )
     app.add_middleware(HTTPMetrics, metrics=metrics)  # outermost: sees every response
     app.state.metrics = metrics
     errors.install(app)
     # The router tries the routers in this order: the calls of every cycle first.
-    app.include_router(threads.router)
-    app.include_router(requests.router)
-    app.include_router(health.router)
-    app.include_router(graphs.router)
-    app.include_router(external.router)
-    app.include_router(webhooks.router)
-    app.include_router(deliveries.router)
-    app.include_router(identity.router)
-    app.include_router(status.router)  # /api/v1/status and /metrics
+    documented = errors.RESPONSES
+    app.include_router(threads.router, responses=documented)
+    app.include_router(requests.router, responses=documented)
+    app.include_router(health.router, responses={503: {"description": "Not ready."}})
+    app.include_router(graphs.router, responses=documented)
+    app.include_router(external.router, responses=documented)
+    app.include_router(webhooks.router, responses=documented)
+    app.include_router(deliveries.router, responses=documented)
+    app.include_router(identity.router, responses=documented)
+    app.include_router(status.router, responses=documented)  # /api/v1/status and /metrics
     app.include_router(docs.router)
     ui.install(app)  # ui
     return app

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hitl.models import ThreadStatus
+from hitl.models import Stored, StoredDict, ThreadStatus
 
 
 class ThreadCreate(BaseModel):
@@ -33,18 +33,18 @@ class ThreadCreated(BaseModel):
 class InterruptPublic(BaseModel):
     interrupt_id: str
     request_id: str
-    value: Any = None
-    response_schema: dict[str, Any] | None = None
+    value: Stored = None
+    response_schema: StoredDict | None = None
 
 
 class ThreadDetail(BaseModel):
     thread_id: str
     graph: str
     status: ThreadStatus
-    values: dict[str, Any] | None = None
+    values: StoredDict | None = None
     interrupts: list[InterruptPublic]
-    error: dict[str, Any] | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    error: StoredDict | None = None
+    metadata: StoredDict = Field(default_factory=dict)
     created_at: datetime
     updated_at: datetime
 

@@ -67,7 +67,7 @@ async def search_requests(
     cursor: str | None,
     assigned_to: str | None = None,
 ) -> Page[Request]:
-    at, key = _cursor.decode(cursor) if cursor else (None, None)
+    at, key = _cursor.decode(cursor, uuid_key=True) if cursor else (None, None)
     cur = await conn.execute(
         SEARCH_REQUESTS,
         {

@@ -98,7 +98,7 @@ async def get(conn: AsyncConnection[Any], delivery_id: str, *, owner: str | None
 async def of_endpoint(
     conn: AsyncConnection[Any], endpoint_id: str, *, limit: int = 50, cursor: str | None = None
 ) -> Page[Delivery]:
-    at, key = _cursor.decode(cursor) if cursor else (None, None)
+    at, key = _cursor.decode(cursor, uuid_key=True) if cursor else (None, None)
     cur = await conn.execute(
         q.LIST_DELIVERIES_OF_ENDPOINT,
         {"endpoint_id": endpoint_id, "at": at, "key": key, "limit": limit + 1},

@@ -241,7 +241,7 @@ async def list_page(
     cursor: str | None = None,
 ) -> Page[Endpoint]:
     """``owner``'s endpoints (every endpoint for ``owner=None``), newest first."""
-    at, key = _cursor.decode(cursor) if cursor else (None, None)
+    at, key = _cursor.decode(cursor, uuid_key=True) if cursor else (None, None)
     cur = await conn.execute(
         q.LIST_ENDPOINTS, {"at": at, "key": key, "limit": limit + 1, "owner": owner}
     )
