@@ -68,5 +68,5 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     app.include_router(identity.router, responses=documented)
     app.include_router(status.router, responses=documented)  # /api/v1/status and /metrics
     app.include_router(docs.router)
-    ui.install(app)  # ui
+    ui.install(app)
     return app
