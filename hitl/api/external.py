@@ -51,7 +51,7 @@ async def create_request(
             return replayable(await operation(conn))
     outcome = await idempotency.execute(
         service.pool,
-        scope=f"{principal.name} POST /api/v1/requests",
+        scope=f"{principal.subject} POST /api/v1/requests",
         key=idempotency_key,
         body=body.model_dump(mode="json"),
         operation=operation,
