@@ -73,10 +73,22 @@ class Settings(BaseSettings):
     session_ttl_seconds: float = Field(
         12 * 3600.0, gt=0, description="A browser session unused for this long ends."
     )
+    session_max_age_seconds: float = Field(
+        7 * 86400.0,
+        gt=0,
+        description="A browser session ends this long after sign-in, however much it is used.",
+    )
     secure_cookies: Literal["auto", "always", "never"] = Field(
         "auto",
-        description="Mark the session cookie Secure: auto does when the request came over "
-        "HTTPS (behind a proxy, its X-Forwarded-Proto counts when it is trusted).",
+        description="Mark the session cookie Secure (and name it __Host-hitl_session): auto "
+        "does when the request came over HTTPS (behind a proxy, its X-Forwarded-Proto counts "
+        "when the proxy is in HITL_FORWARDED_ALLOW_IPS) or HITL_PUBLIC_URL is https.",
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Comma-separated addresses or CIDRs of the proxies whose X-Forwarded-Proto "
+        "and X-Forwarded-For are believed ('*': any; empty: none), for the scheme and the "
+        "client address (sign-in throttling) behind a TLS-terminating proxy.",
     )
     api_key: SecretStr | None = Field(
         None,
@@ -129,6 +141,22 @@ class Settings(BaseSettings):
         for cidr in filter(None, (c.strip() for c in value.split(","))):
             ipaddress.ip_network(cidr, strict=False)  # ValueError names the bad one
         return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        for item in filter(None, (c.strip() for c in value.split(","))):
+            if item == "*":
+                continue
+            # ValueError names the bad one; a network with host bits set is refused too, as
+            # uvicorn would silently take it for a host name and trust nobody
+            ipaddress.ip_network(item) if "/" in item else ipaddress.ip_address(item)
+        return value
+
+    @property
+    def forwarded_proxies(self) -> list[str]:
+        """``forwarded_allow_ips`` as a list, for uvicorn's ProxyHeadersMiddleware."""
+        return [c.strip() for c in self.forwarded_allow_ips.split(",") if c.strip()]
 
     @field_validator("webhook_retry_schedule")
     @classmethod

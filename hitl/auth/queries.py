@@ -129,7 +129,8 @@ SELECT EXISTS (SELECT 1 FROM hitl_users WHERE username = %(username)s) AS user_e
 CREATE_SESSION = """
 WITH created AS (
     INSERT INTO hitl_sessions (token_hash, user_id, csrf_token, expires_at)
-    VALUES (%(token_hash)s, %(user_id)s, %(csrf)s, now() + %(ttl)s * interval '1 second')
+    VALUES (%(token_hash)s, %(user_id)s, %(csrf)s,
+            now() + least(%(ttl)s, %(max_age)s) * interval '1 second')
     RETURNING user_id
 ), audit AS (
     INSERT INTO hitl_audit (actor, action, subject, data)
@@ -141,15 +142,17 @@ SELECT user_id FROM created
 """
 
 # The session, its person and their groups; a session in use is extended now and then (not on
-# every request: that would be a write per page view).
+# every request: that would be a write per page view), never past its maximum age from sign-in.
 RESOLVE_SESSION = f"""
 WITH s AS (
     SELECT s.token_hash, s.csrf_token, s.last_seen_at, {USER_COLUMNS}
     FROM hitl_sessions s JOIN hitl_users u ON u.id = s.user_id
     WHERE s.token_hash = %(token_hash)s AND s.expires_at > now() AND u.disabled_at IS NULL
+      AND s.created_at > now() - %(max_age)s * interval '1 second'
 ), touched AS (
     UPDATE hitl_sessions SET last_seen_at = now(),
-                             expires_at = now() + %(ttl)s * interval '1 second'
+                             expires_at = least(now() + %(ttl)s * interval '1 second',
+                                                created_at + %(max_age)s * interval '1 second')
     WHERE token_hash = (SELECT token_hash FROM s WHERE last_seen_at < now() - interval '1 minute')
 )
 SELECT * FROM s

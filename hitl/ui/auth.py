@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hitl import errors
-from hitl.api.deps import identify
+from hitl.api.deps import identify, session_token
 from hitl.api.errors import hitl_error
 from hitl.auth import Principal, sessions, users
 from hitl.service import Service
@@ -95,8 +95,7 @@ def safe_next(target: str | None) -> str:
 
 
 def _secure(request: Request) -> bool:
-    mode = service_of(request).settings.secure_cookies
-    return mode == "always" or (mode == "auto" and request.url.scheme == "https")
+    return sessions.secure(service_of(request).settings, request.url.scheme)
 
 
 def _client(request: Request) -> dict[str, Any]:
@@ -159,16 +158,24 @@ async def login(request: Request) -> Response:
         if user is None:
             await sessions.record_failed_login(conn, username, _client(request))
             return _login_page(request, next_url, "Wrong username or password.", username, 401)
-        ttl = service.settings.session_ttl_seconds
-        token = await sessions.start(conn, user, ttl_seconds=ttl, client=_client(request))
+        settings = service.settings
+        token = await sessions.start(
+            conn,
+            user,
+            ttl_seconds=settings.session_ttl_seconds,
+            max_age_seconds=settings.session_max_age_seconds,
+            client=_client(request),
+        )
     response = RedirectResponse(next_url, status_code=303)
+    secure = _secure(request)
     response.set_cookie(
-        sessions.COOKIE,
+        sessions.cookie_name(secure),  # __Host-: Secure, Path=/ and no Domain, or refused
         token,
-        max_age=COOKIE_MAX_AGE,  # the server ends an unused session after HITL_SESSION_TTL_SECONDS
+        # the server ends the session itself (unused, or past its maximum age)
+        max_age=int(min(COOKIE_MAX_AGE, settings.session_max_age_seconds)),
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=secure,
         path="/",
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
@@ -178,12 +185,13 @@ async def login(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     await posted_form(request)
-    token = request.cookies.get(sessions.COOKIE)
+    token = session_token(request)
     if token:
         async with service_of(request).pool.connection() as conn:
             await sessions.end(conn, token)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(sessions.COOKIE, path="/")
+    secure = _secure(request)
+    response.delete_cookie(sessions.cookie_name(secure), path="/", secure=secure, httponly=True)
     return response
 
 
