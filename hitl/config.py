@@ -90,6 +90,19 @@ class Settings(BaseSettings):
         "and X-Forwarded-For are believed ('*': any; empty: none), for the scheme and the "
         "client address (sign-in throttling) behind a TLS-terminating proxy.",
     )
+    signin_window_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="Failed sign-ins are counted in windows this long, from a key's first.",
+    )
+    signin_max_failures_per_user: int = Field(
+        5, ge=1, description="Failed sign-ins to one username per window; then 429 until it ends."
+    )
+    signin_max_failures_per_address: int = Field(
+        30,
+        ge=1,
+        description="Failed sign-ins from one client address (an IPv6 /64) per window; then 429.",
+    )
     api_key: SecretStr | None = Field(
         None,
         description="API key that `hitl agent` processes send to the service "

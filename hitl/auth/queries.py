@@ -214,3 +214,33 @@ WITH k AS (
 )
 SELECT id, name, scopes FROM k
 """
+
+
+# -- sign-in throttling (hitl/auth/throttle.py) ----------------------------------------------------
+
+# An attempt, counted against each of its keys before the password is checked, so that attempts
+# made at once count too (a success takes itself back: SIGNIN_SUCCEEDED). A key's window starts
+# at its first failure and lasts %(window)s seconds. Keys are taken in order: two attempts
+# sharing keys cannot deadlock. Returns each key's count and the seconds its window has left.
+COUNT_SIGNIN_ATTEMPT = """
+INSERT INTO hitl_signin_failures AS f (key, failures, window_start)
+SELECT k, 1, now() FROM unnest(%(keys)s::text[]) AS k ORDER BY k
+ON CONFLICT (key) DO UPDATE SET
+    failures = CASE WHEN f.window_start > now() - %(window)s * interval '1 second'
+                    THEN f.failures + 1 ELSE 1 END,
+    window_start = CASE WHEN f.window_start > now() - %(window)s * interval '1 second'
+                        THEN f.window_start ELSE now() END
+RETURNING key, failures,
+          extract(epoch FROM window_start + %(window)s * interval '1 second' - now())::float8
+              AS seconds_left
+"""
+
+# A sign-in that succeeded was no failure: the account's count starts over, the address's
+# drops the attempt.
+SIGNIN_SUCCEEDED = """
+WITH account AS (
+    DELETE FROM hitl_signin_failures WHERE key = %(user_key)s
+)
+UPDATE hitl_signin_failures SET failures = greatest(failures - 1, 0)
+WHERE key = %(address_key)s
+"""

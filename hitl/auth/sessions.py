@@ -19,7 +19,6 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from hitl import audit
 from hitl.auth import queries as q
 from hitl.auth.principal import Principal, for_user
 from hitl.auth.users import User
@@ -95,12 +94,6 @@ async def resolve(
 
 async def end(conn: AsyncConnection[Any], token: str) -> None:
     await conn.execute(q.DELETE_SESSION, {"token_hash": digest(token)})
-
-
-async def record_failed_login(
-    conn: AsyncConnection[Any], username: str, client: dict[str, Any]
-) -> None:
-    await audit.record(conn, "anonymous", "login.failed", f"user:{username[:64]}", client)
 
 
 def csrf_ok(principal: Principal, sent: str | None) -> bool:

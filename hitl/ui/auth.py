@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from hitl import errors
 from hitl.api.deps import identify, session_token
 from hitl.api.errors import hitl_error
-from hitl.auth import Principal, sessions, users
+from hitl.auth import Principal, sessions, throttle, users
 from hitl.service import Service
 
 router = APIRouter(include_in_schema=False)
@@ -153,18 +153,39 @@ async def login(request: Request) -> Response:
             request, next_url, "The form timed out: please sign in again.", username, 400
         )
     service = service_of(request)
+    settings = service.settings
+    client = _client(request)
+    try:
+        user = (
+            await users.sign_in(
+                service.pool,
+                username,
+                password,
+                limits=throttle.Limits.of(settings),
+                address=client["ip"],
+                client=client,
+            )
+            if username
+            else None
+        )
+    except errors.SignInThrottled as exc:
+        minutes = max(1, round(exc.retry_after / 60))
+        problem = (
+            "Too many failed sign-ins for this account or from this address: "
+            f"try again in {minutes} minute{'s' if minutes > 1 else ''}."
+        )
+        refused = _login_page(request, next_url, problem, username, 429)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
+    if user is None:
+        return _login_page(request, next_url, "Wrong username or password.", username, 401)
     async with service.pool.connection() as conn:
-        user = await users.authenticate(conn, username, password) if username else None
-        if user is None:
-            await sessions.record_failed_login(conn, username, _client(request))
-            return _login_page(request, next_url, "Wrong username or password.", username, 401)
-        settings = service.settings
         token = await sessions.start(
             conn,
             user,
             ttl_seconds=settings.session_ttl_seconds,
             max_age_seconds=settings.session_max_age_seconds,
-            client=_client(request),
+            client=client,
         )
     response = RedirectResponse(next_url, status_code=303)
     secure = _secure(request)
