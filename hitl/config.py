@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     poll_interval: float = Field(
         1.0, gt=0, description="Seconds between run-queue polls when no notification comes."
     )
+    max_waiters: int = Field(
+        200,
+        ge=1,
+        description="Long polls (GET /threads/{id}/wait, ?wait=) and UI live-update streams "
+        "open at once in this process; past it /wait answers 503 with Retry-After, ?wait= "
+        "answers at once with the thread as it is, a stream asks the browser to come back later.",
+    )
     max_body_bytes: int = Field(1_000_000, ge=1, description="Larger request bodies get 413.")
     db_pool_min: int = Field(2, ge=1, description="Postgres connections kept open.")
     db_pool_max: int = Field(20, ge=1, description="Postgres connections at most.")
