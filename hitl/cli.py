@@ -85,6 +85,8 @@ def serve(settings: Settings, *, reload: bool = False) -> None:
         "port": settings.port,
         "log_level": settings.log_level,
         "timeout_graceful_shutdown": 15,
+        # the app reads forwarded headers itself, from HITL_FORWARDED_ALLOW_IPS (hitl/api/app.py)
+        "proxy_headers": False,
     }
     if not reload:
         app = create_app(settings)

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     poll_interval: float = Field(
         1.0, gt=0, description="Seconds between run-queue polls when no notification comes."
     )
+    max_waiters: int = Field(
+        200,
+        ge=1,
+        description="Long polls (GET /threads/{id}/wait, ?wait=) and UI live-update streams "
+        "open at once in this process; past it /wait answers 503 with Retry-After, ?wait= "
+        "answers at once with the thread as it is, a stream asks the browser to come back later.",
+    )
     max_body_bytes: int = Field(1_000_000, ge=1, description="Larger request bodies get 413.")
     max_json_depth: int = Field(
         64,
@@ -79,10 +86,35 @@ class Settings(BaseSettings):
     session_ttl_seconds: float = Field(
         12 * 3600.0, gt=0, description="A browser session unused for this long ends."
     )
+    session_max_age_seconds: float = Field(
+        7 * 86400.0,
+        gt=0,
+        description="A browser session ends this long after sign-in, however much it is used.",
+    )
     secure_cookies: Literal["auto", "always", "never"] = Field(
         "auto",
-        description="Mark the session cookie Secure: auto does when the request came over "
-        "HTTPS (behind a proxy, its X-Forwarded-Proto counts when it is trusted).",
+        description="Mark the session cookie Secure (and name it __Host-hitl_session): auto "
+        "does when the request came over HTTPS (behind a proxy, its X-Forwarded-Proto counts "
+        "when the proxy is in HITL_FORWARDED_ALLOW_IPS) or HITL_PUBLIC_URL is https.",
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Comma-separated addresses or CIDRs of the proxies whose X-Forwarded-Proto "
+        "and X-Forwarded-For are believed ('*': any; empty: none), for the scheme and the "
+        "client address (sign-in throttling) behind a TLS-terminating proxy.",
+    )
+    signin_window_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="Failed sign-ins are counted in windows this long, from a key's first.",
+    )
+    signin_max_failures_per_user: int = Field(
+        5, ge=1, description="Failed sign-ins to one username per window; then 429 until it ends."
+    )
+    signin_max_failures_per_address: int = Field(
+        30,
+        ge=1,
+        description="Failed sign-ins from one client address (an IPv6 /64) per window; then 429.",
     )
     api_key: SecretStr | None = Field(
         None,
@@ -135,6 +167,22 @@ class Settings(BaseSettings):
         for cidr in filter(None, (c.strip() for c in value.split(","))):
             ipaddress.ip_network(cidr, strict=False)  # ValueError names the bad one
         return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        for item in filter(None, (c.strip() for c in value.split(","))):
+            if item == "*":
+                continue
+            # ValueError names the bad one; a network with host bits set is refused too, as
+            # uvicorn would silently take it for a host name and trust nobody
+            ipaddress.ip_network(item) if "/" in item else ipaddress.ip_address(item)
+        return value
+
+    @property
+    def forwarded_proxies(self) -> list[str]:
+        """``forwarded_allow_ips`` as a list, for uvicorn's ProxyHeadersMiddleware."""
+        return [c.strip() for c in self.forwarded_allow_ips.split(",") if c.strip()]
 
     @field_validator("webhook_retry_schedule")
     @classmethod

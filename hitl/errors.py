@@ -94,6 +94,16 @@ class NotAssigned(Forbidden):
         )
 
 
+class SignInThrottled(HITLError):
+    """Too many failed sign-ins for this account or from this address: try again later."""
+
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+
 class RequestPastDeadline(RequestNotPending):
     """The request's deadline passed: its timeout policy applies, not a late answer."""
 

@@ -4,6 +4,11 @@ The same key with the same body gets the first response again (status and body, 
 ``Idempotent-Replayed: true``); with a different body, 422; while the first is still being
 processed, 409. Keys are kept ``KEEP_SECONDS`` (24 h).
 
+A key belongs to a ``scope``: the caller's `Principal.subject` (``user:<id>``, ``key:<id>``)
+and the operation. Never the principal's name: two API keys may share one, and a replay
+hands the stored response (which may hold what only its caller may see) to whoever sends
+the key again.
+
 The key's record is completed in the same transaction as the state change it answers for, so
 a crash can never leave a change without its stored response (which would make a retry do it
 twice). A key whose holder died before completing it is free again after ``LOCK_SECONDS``.
@@ -68,7 +73,8 @@ def fingerprint(body: Any) -> str:
 async def execute(
     pool: AsyncConnectionPool[Any], *, scope: str, key: str, body: Any, operation: Operation
 ) -> Outcome:
-    """Run ``operation`` (in a transaction) once per (scope, key); replay its outcome after."""
+    """Run ``operation`` (in a transaction) once per (scope, key); replay its outcome after.
+    ``scope`` starts with the caller's `Principal.subject`, so callers never share keys."""
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise _loc_error(
             f"must be 1 to {MAX_KEY_LENGTH} printable characters", "idempotency_key_invalid"

@@ -122,8 +122,7 @@ async def respond_on(
 ) -> Request:
     """`respond` on a given connection (inside the caller's transaction, if it opened one)."""
     request = await get(conn, request_id)
-    _check_answerable(request, response, ("body", "response"), by)
-    return await _record_answer(conn, request, response, _name(by))
+    return await _answer(conn, request, response, ("body", "response"), by)
 
 
 async def create_external(
@@ -219,7 +218,8 @@ async def respond_thread(
         # one answer is one statement, atomic on its own
         async with conn.transaction() if len(resume) > 1 else contextlib.nullcontext():
             for iid, value in sorted(resume.items(), key=lambda kv: by_interrupt[kv[0]].id):
-                recorded[iid] = await _record_answer(conn, by_interrupt[iid], value, _name(by))
+                loc = ("body", "resume", iid)
+                recorded[iid] = await _answer(conn, by_interrupt[iid], value, loc, by)
         return [recorded[iid] for iid in resume]
 
 
@@ -243,6 +243,40 @@ def _check_answerable(
     validate_response(request.response_schema, response, loc)
 
 
+# Answers checked again after the request was reassigned under them, before giving up.
+REASSIGNED_RETRIES = 3
+
+
+class _Reassigned(Exception):
+    """The request's assignment changed after the answerer was checked against it."""
+
+    def __init__(self, current: Request) -> None:
+        super().__init__(current.id)
+        self.current = current
+
+
+async def _answer(
+    conn: AsyncConnection[Any],
+    request: Request,
+    response: Any,
+    loc: tuple[str | int, ...],
+    by: Responder,
+) -> Request:
+    """Check that ``by`` may answer ``request`` as read, then record the answer on condition
+    that the row still has the assignment checked against. A reassignment committed between
+    the read and the update makes the update match nothing: the request is read again and
+    the answerer checked against its new assignment (`errors.NotAssigned` if that leaves them
+    out), so nobody answers a request that is no longer theirs."""
+    for _ in range(REASSIGNED_RETRIES):
+        _check_answerable(request, response, loc, by)
+        seen = None if isinstance(by, str) else (request.assignees, request.assigned_groups)
+        try:
+            return await _record_answer(conn, request, response, _name(by), assignment=seen)
+        except _Reassigned as exc:
+            request = exc.current
+    raise errors.Conflict(f"request {request.id!r} was reassigned while answering; try again")
+
+
 async def _record_answer(
     conn: AsyncConnection[Any],
     request: Request,
@@ -250,8 +284,10 @@ async def _record_answer(
     responded_by: str,
     *,
     deadline_action: str | None = None,
+    assignment: tuple[list[str], list[str]] | None = None,
 ) -> Request:
-    """The conditional update and everything it causes, in one statement (see the query)."""
+    """The conditional update and everything it causes, in one statement (see the query);
+    with ``assignment`` (assignees, groups), only while the request still has it."""
     cur = await conn.execute(
         q.RESPOND_REQUEST,
         {
@@ -259,11 +295,23 @@ async def _record_answer(
             "actor": responded_by,
             "id": request.id,
             "deadline_action": deadline_action,
+            "assignees": assignment and assignment[0],
+            "groups": assignment and assignment[1],
         },
     )
     row = await cur.fetchone()
     if row is None:  # someone else answered between our read and this update (or it expired)
         current = await get(conn, request.id)
+        if (
+            current.state == "pending"
+            and assignment is not None
+            and assignment
+            != (
+                current.assignees,
+                current.assigned_groups,
+            )
+        ):
+            raise _Reassigned(current)
         if current.state == "pending" and current.deadline_at is not None:
             raise errors.RequestPastDeadline(current.id, current.deadline_at, current)
         raise errors.RequestNotPending(current.id, current.state, current)

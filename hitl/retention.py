@@ -16,7 +16,9 @@ What goes (each age a setting; 0 keeps it forever):
 - **events** already relayed to the bus, for ``retention_events_seconds``;
 - **webhook deliveries** that succeeded or failed for good (their attempts cascade), and
   **notifications** sent or failed for good, for ``retention_deliveries_seconds``;
-- **audit** entries for ``retention_audit_seconds`` (kept longest by default).
+- **audit** entries for ``retention_audit_seconds`` (kept longest by default);
+- **failed sign-in counts** whose window (``signin_window_seconds``) has ended: they throttle
+  nothing any more (`hitl.auth.throttle`).
 
 Pending requests are never deleted, and neither are interrupted, queued or running threads,
 nor queued or running runs.
@@ -203,6 +205,21 @@ SELECT count(*) AS hitl_audit FROM gone
 
 COUNT_AUDIT = f"SELECT count(*) AS hitl_audit FROM ({_AGED_AUDIT}) doomed"
 
+_AGED_SIGNIN_FAILURES = """
+SELECT key FROM hitl_signin_failures WHERE window_start < now() - %(age)s * interval '1 second'
+"""
+
+PRUNE_SIGNIN_FAILURES = f"""
+WITH doomed AS ({_AGED_SIGNIN_FAILURES} ORDER BY window_start LIMIT %(limit)s
+                FOR UPDATE SKIP LOCKED),
+gone AS (DELETE FROM hitl_signin_failures WHERE key IN (SELECT key FROM doomed) RETURNING 1)
+SELECT count(*) AS hitl_signin_failures FROM gone
+"""
+
+COUNT_SIGNIN_FAILURES = (
+    f"SELECT count(*) AS hitl_signin_failures FROM ({_AGED_SIGNIN_FAILURES}) doomed"
+)
+
 # Checkpoint history: per (thread, namespace) of a thread at rest, the checkpoints beyond the
 # newest %(keep)s, with their writes, and the blobs no kept checkpoint's channel_versions uses.
 # (checkpoint ids are time-ordered, as LangGraph's own listing assumes.)
@@ -311,6 +328,13 @@ _KINDS = (
         "hitl_notifications",
     ),
     _Kind("audit", "retention_audit_seconds", PRUNE_AUDIT, COUNT_AUDIT, "hitl_audit"),
+    _Kind(
+        "sign-in failures",
+        "signin_window_seconds",
+        PRUNE_SIGNIN_FAILURES,
+        COUNT_SIGNIN_FAILURES,
+        "hitl_signin_failures",
+    ),
 )
 
 # The report's tables, in the order `hitl prune` prints them.
@@ -326,6 +350,7 @@ TABLES = (
     "hitl_webhook_attempts",
     "hitl_notifications",
     "hitl_audit",
+    "hitl_signin_failures",
 )
 
 

@@ -77,6 +77,11 @@ class Service:
     # lands inside a library's asyncio.wait_for can be swallowed.
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _relay_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Long polls and live-update streams open in this process (HITL_MAX_WAITERS).
+    waiting: thread_watch.Slots = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.waiting = thread_watch.Slots(self.settings.max_waiters)
 
     @classmethod
     @contextlib.asynccontextmanager

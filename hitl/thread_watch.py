@@ -11,13 +11,18 @@ Two sources say when to look again:
   (one more with every change, in commit order): one recorded before an answer that came
   since is not the thread's state any more. (Not by ``updated_at``: an answer that waited for a
   run's record to commit can leave an earlier timestamp than that record's.)
+
+A watch holds no pool connection while it waits: it borrows one for each read only. Each open
+watch still reads on its thread's notifications and every ``RECHECK_SECONDS``, so the waits
+(and the UI's live-update streams) open at once in a process are capped (`Slots`,
+``HITL_MAX_WAITERS``): a flood of waiters cannot crowd the pool that answers need.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -34,6 +39,27 @@ SETTLED = ("interrupted", "completed", "failed")
 RECHECK_SECONDS = 1.0
 
 Found = tuple[ThreadWithValues, list[dict[str, Any]]]
+
+
+class Slots:
+    """At most ``limit`` holders at once (long polls and streams of one process). Past it
+    `take` refuses at once rather than queueing: a caller refused answers without waiting."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    @contextlib.contextmanager
+    def take(self) -> Iterator[bool]:
+        """Hold a slot for the block if one is free; yields whether it got one."""
+        if self.held >= self.limit:
+            yield False
+            return
+        self.held += 1
+        try:
+            yield True
+        finally:
+            self.held -= 1
 
 
 class ThreadWatch:

@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from hitl import ui  # ui
+from hitl import ui
 from hitl.api import (
     deliveries,
     docs,
@@ -53,7 +54,11 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     app.add_middleware(
         BodyLimits, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth
     )
-    app.add_middleware(HTTPMetrics, metrics=metrics)  # outermost: sees every response
+    app.add_middleware(HTTPMetrics, metrics=metrics)  # sees every response
+    # Outermost: the scheme and client address a trusted proxy forwards hold for all the rest
+    # (the Secure session cookie, sign-in throttling by address). Here rather than in uvicorn
+    # so that every way of running the app (`hitl serve`, an ASGI server, tests) does the same.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_proxies)
     app.state.metrics = metrics
     errors.install(app)
     # The router tries the routers in this order: the calls of every cycle first.

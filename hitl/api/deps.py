@@ -116,12 +116,25 @@ async def identify(request: Request) -> Principal | None:
                 principal = await apikeys.resolve(conn, key, cache)
         if principal is None:
             raise errors.Unauthenticated("the API key is unknown or revoked")
-    elif token := request.cookies.get(sessions.COOKIE):
-        ttl = service.settings.session_ttl_seconds
+    elif token := session_token(request):
+        settings = service.settings
         async with service.pool.connection() as conn:
-            principal = await sessions.resolve(conn, token, ttl_seconds=ttl)
+            principal = await sessions.resolve(
+                conn,
+                token,
+                ttl_seconds=settings.session_ttl_seconds,
+                max_age_seconds=settings.session_max_age_seconds,
+            )
     request.scope["principal"] = principal
     return principal
+
+
+def session_token(request: Request) -> str | None:
+    """The session cookie's token, under the name this request's scheme uses (see
+    `hitl.auth.sessions`)."""
+    service: Service = request.app.state.service
+    secure = sessions.secure(service.settings, request.url.scheme)
+    return request.cookies.get(sessions.cookie_name(secure))
 
 
 # Declares the scheme in the OpenAPI document (the "Authorize" button at /docs); `identify`

@@ -71,7 +71,7 @@ async def respond(
 
     outcome = await idempotency.execute(
         service.pool,
-        scope=f"{principal.name} POST /api/v1/requests/{request_id}/respond",
+        scope=f"{principal.subject} POST /api/v1/requests/{request_id}/respond",
         key=idempotency_key,
         body=body.model_dump(mode="json"),
         operation=operation,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -19,9 +20,12 @@ from hitl.api.schemas import (
     ThreadResume,
 )
 from hitl.models import Page, Request, Thread, ThreadStatus, ThreadWithValues
+from hitl.service import Service
 from hitl.thread_watch import SETTLED
 
 MAX_WAIT_SECONDS = 300
+# Retry-After of a /wait refused because this process has HITL_MAX_WAITERS waits open.
+BUSY_RETRY_SECONDS = 2
 
 router = APIRouter(prefix="/api/v1/threads", tags=["threads"])
 
@@ -34,7 +38,9 @@ Wait = Annotated[
         ge=0,
         le=MAX_WAIT_SECONDS,
         description="Seconds to wait for the thread to be interrupted, completed or failed; "
-        "then the answer is the thread (200 at rest, 202 if it is still queued or running).",
+        "then the answer is the thread (200 at rest, 202 if it is still queued or running). "
+        "When the process already has HITL_MAX_WAITERS waits open, the call does not wait: "
+        "the answer is the thread as it is (the write is made either way).",
     ),
 ]
 AT_REST: dict[int | str, dict[str, Any]] = {
@@ -50,18 +56,19 @@ async def create_thread(
     thread_id = body.thread_id or str(uuid.uuid4())
     # listening before the run is queued: it may be quick
     watching = service.watch_thread(thread_id) if wait is not None else contextlib.nullcontext()
-    async with watching as watch:
-        thread = await threads.create(
-            service.pool,
-            spec,
-            body.input,
-            thread_id=thread_id,
-            metadata=body.metadata,
-            actor=principal.name,
-        )
-        location = {"Location": f"/api/v1/threads/{thread.thread_id}"}
-        if wait is not None and watch is not None:
-            return _at_rest(await watch.settled(wait, created=thread), location)
+    with _waiting(service, wait) as wait:
+        async with watching as watch:
+            thread = await threads.create(
+                service.pool,
+                spec,
+                body.input,
+                thread_id=thread_id,
+                metadata=body.metadata,
+                actor=principal.name,
+            )
+            location = {"Location": f"/api/v1/threads/{thread.thread_id}"}
+            if wait is not None and watch is not None:
+                return _at_rest(await watch.settled(wait, created=thread), location)
     return JSONResponse(
         ThreadCreated(thread_id=thread.thread_id, status=thread.status).model_dump(),
         status_code=202,
@@ -88,15 +95,28 @@ async def get_thread(service: ServiceDep, _: CanReadThreads, thread_id: str) -> 
         return _detail(*await threads.get_with_pending(conn, thread_id))
 
 
-@router.get("/{thread_id}/wait", response_model=ThreadDetail)
+@router.get(
+    "/{thread_id}/wait",
+    response_model=ThreadDetail,
+    responses={503: {"description": "Too many waits open in this process: see Retry-After."}},
+)
 async def wait_for_thread(
     service: ServiceDep,
     _: CanReadThreads,
     thread_id: str,
     timeout: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 30,
-) -> ThreadDetail:
-    """The thread once it is interrupted, completed or failed (or as it is after ``timeout``)."""
-    return _detail(*await service.wait_for_thread(thread_id, timeout))
+) -> Any:
+    """The thread once it is interrupted, completed or failed (or as it is after ``timeout``).
+    503 with ``Retry-After`` when this process already has ``HITL_MAX_WAITERS`` waits open
+    (answering at once instead would have a polling client ask again at once)."""
+    with service.waiting.take() as admitted:
+        if admitted:
+            return _detail(*await service.wait_for_thread(thread_id, timeout))
+    return JSONResponse(
+        {"detail": "too many waits are open in this process: retry after the Retry-After seconds"},
+        status_code=503,
+        headers={"Retry-After": str(BUSY_RETRY_SECONDS)},
+    )
 
 
 @router.post(
@@ -109,9 +129,21 @@ async def resume_thread(
     once the resumed run left it at rest."""
     if wait is None:
         return await requests.respond_thread(service.pool, thread_id, body.resume, principal)
-    async with service.watch_thread(thread_id) as watch:
-        await requests.respond_thread(service.pool, thread_id, body.resume, principal)
-        return _at_rest(await watch.settled(wait), {})
+    with _waiting(service, wait) as wait:
+        async with service.watch_thread(thread_id) as watch:
+            await requests.respond_thread(service.pool, thread_id, body.resume, principal)
+            return _at_rest(await watch.settled(wait or 0.0), {})
+
+
+@contextlib.contextmanager
+def _waiting(service: Service, wait: float | None) -> Iterator[float | None]:
+    """``wait``, with a slot held for it while the block runs; 0 (the thread as it is) when
+    the process has ``HITL_MAX_WAITERS`` waits open; None (no wait, no slot) stays None."""
+    if wait is None:
+        yield None
+        return
+    with service.waiting.take() as admitted:
+        yield wait if admitted else 0.0
 
 
 def _at_rest(found: tuple[ThreadWithValues, list[dict[str, Any]]], headers: dict[str, str]) -> Any:

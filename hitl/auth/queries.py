@@ -129,7 +129,8 @@ SELECT EXISTS (SELECT 1 FROM hitl_users WHERE username = %(username)s) AS user_e
 CREATE_SESSION = """
 WITH created AS (
     INSERT INTO hitl_sessions (token_hash, user_id, csrf_token, expires_at)
-    VALUES (%(token_hash)s, %(user_id)s, %(csrf)s, now() + %(ttl)s * interval '1 second')
+    VALUES (%(token_hash)s, %(user_id)s, %(csrf)s,
+            now() + least(%(ttl)s, %(max_age)s) * interval '1 second')
     RETURNING user_id
 ), audit AS (
     INSERT INTO hitl_audit (actor, action, subject, data)
@@ -141,15 +142,17 @@ SELECT user_id FROM created
 """
 
 # The session, its person and their groups; a session in use is extended now and then (not on
-# every request: that would be a write per page view).
+# every request: that would be a write per page view), never past its maximum age from sign-in.
 RESOLVE_SESSION = f"""
 WITH s AS (
     SELECT s.token_hash, s.csrf_token, s.last_seen_at, {USER_COLUMNS}
     FROM hitl_sessions s JOIN hitl_users u ON u.id = s.user_id
     WHERE s.token_hash = %(token_hash)s AND s.expires_at > now() AND u.disabled_at IS NULL
+      AND s.created_at > now() - %(max_age)s * interval '1 second'
 ), touched AS (
     UPDATE hitl_sessions SET last_seen_at = now(),
-                             expires_at = now() + %(ttl)s * interval '1 second'
+                             expires_at = least(now() + %(ttl)s * interval '1 second',
+                                                created_at + %(max_age)s * interval '1 second')
     WHERE token_hash = (SELECT token_hash FROM s WHERE last_seen_at < now() - interval '1 minute')
 )
 SELECT * FROM s
@@ -210,4 +213,34 @@ WITH k AS (
                 WHERE last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
 )
 SELECT id, name, scopes FROM k
+"""
+
+
+# -- sign-in throttling (hitl/auth/throttle.py) ----------------------------------------------------
+
+# An attempt, counted against each of its keys before the password is checked, so that attempts
+# made at once count too (a success takes itself back: SIGNIN_SUCCEEDED). A key's window starts
+# at its first failure and lasts %(window)s seconds. Keys are taken in order: two attempts
+# sharing keys cannot deadlock. Returns each key's count and the seconds its window has left.
+COUNT_SIGNIN_ATTEMPT = """
+INSERT INTO hitl_signin_failures AS f (key, failures, window_start)
+SELECT k, 1, now() FROM unnest(%(keys)s::text[]) AS k ORDER BY k
+ON CONFLICT (key) DO UPDATE SET
+    failures = CASE WHEN f.window_start > now() - %(window)s * interval '1 second'
+                    THEN f.failures + 1 ELSE 1 END,
+    window_start = CASE WHEN f.window_start > now() - %(window)s * interval '1 second'
+                        THEN f.window_start ELSE now() END
+RETURNING key, failures,
+          extract(epoch FROM window_start + %(window)s * interval '1 second' - now())::float8
+              AS seconds_left
+"""
+
+# A sign-in that succeeded was no failure: the account's count starts over, the address's
+# drops the attempt.
+SIGNIN_SUCCEEDED = """
+WITH account AS (
+    DELETE FROM hitl_signin_failures WHERE key = %(user_key)s
+)
+UPDATE hitl_signin_failures SET failures = greatest(failures - 1, 0)
+WHERE key = %(address_key)s
 """

@@ -1,5 +1,13 @@
 """Browser sessions: a random token in an HttpOnly cookie, its SHA-256 in ``hitl_sessions``,
-and a CSRF token per session that every state-changing form and UI request must echo."""
+and a CSRF token per session that every state-changing form and UI request must echo.
+
+A session ends when unused for ``HITL_SESSION_TTL_SECONDS`` (use slides it on) and in any case
+``HITL_SESSION_MAX_AGE_SECONDS`` after sign-in, so a stolen cookie that is kept busy does not
+live for ever. Over HTTPS the cookie is ``__Host-hitl_session``: browsers then insist on
+``Secure``, ``Path=/`` and no ``Domain``, so no sibling host or plain-http page can plant or
+overwrite it; on plain http (the first run on 127.0.0.1) it is ``hitl_session``. Each kind of
+request reads only its own name.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +19,27 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from hitl import audit
 from hitl.auth import queries as q
 from hitl.auth.principal import Principal, for_user
 from hitl.auth.users import User
+from hitl.config import Settings
 
 COOKIE = "hitl_session"
+SECURE_COOKIE = "__Host-" + COOKIE
+
+
+def secure(settings: Settings, scheme: str) -> bool:
+    """Whether a request that came over ``scheme`` gets (and sends) the Secure cookie.
+    ``scheme`` is the one the client used: behind a trusted proxy, its X-Forwarded-Proto."""
+    mode = settings.secure_cookies
+    if mode != "auto":
+        return mode == "always"
+    public = settings.public_url or ""
+    return scheme == "https" or public.startswith("https://")
+
+
+def cookie_name(secure: bool) -> str:
+    return SECURE_COOKIE if secure else COOKIE
 
 
 def digest(token: str) -> bytes:
@@ -24,7 +47,12 @@ def digest(token: str) -> bytes:
 
 
 async def start(
-    conn: AsyncConnection[Any], user: User, *, ttl_seconds: float, client: dict[str, Any]
+    conn: AsyncConnection[Any],
+    user: User,
+    *,
+    ttl_seconds: float,
+    max_age_seconds: float,
+    client: dict[str, Any],
 ) -> str:
     """A new session for ``user`` (its login audited); returns the cookie's token."""
     token = secrets.token_urlsafe(32)
@@ -35,6 +63,7 @@ async def start(
             "user_id": user.id,
             "csrf": secrets.token_urlsafe(24),
             "ttl": ttl_seconds,
+            "max_age": max_age_seconds,
             "username": user.username,
             "data": Jsonb(client),
         },
@@ -43,11 +72,13 @@ async def start(
 
 
 async def resolve(
-    conn: AsyncConnection[Any], token: str, *, ttl_seconds: float
+    conn: AsyncConnection[Any], token: str, *, ttl_seconds: float, max_age_seconds: float
 ) -> Principal | None:
+    """The person of a live session (extended if in use), None for an ended or unknown one."""
     if not token or len(token) > 200:
         return None
-    cur = await conn.execute(q.RESOLVE_SESSION, {"token_hash": digest(token), "ttl": ttl_seconds})
+    params = {"token_hash": digest(token), "ttl": ttl_seconds, "max_age": max_age_seconds}
+    cur = await conn.execute(q.RESOLVE_SESSION, params)
     row = await cur.fetchone()
     if row is None:
         return None
@@ -63,12 +94,6 @@ async def resolve(
 
 async def end(conn: AsyncConnection[Any], token: str) -> None:
     await conn.execute(q.DELETE_SESSION, {"token_hash": digest(token)})
-
-
-async def record_failed_login(
-    conn: AsyncConnection[Any], username: str, client: dict[str, Any]
-) -> None:
-    await audit.record(conn, "anonymous", "login.failed", f"user:{username[:64]}", client)
 
 
 def csrf_ok(principal: Principal, sent: str | None) -> bool:

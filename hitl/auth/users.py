@@ -9,10 +9,11 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.errors import CheckViolation
 from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
-from hitl import errors
-from hitl.auth import passwords
+from hitl import audit, errors
+from hitl.auth import passwords, throttle
 from hitl.auth import queries as q
 from hitl.auth.principal import ROLES
 
@@ -202,12 +203,51 @@ async def authenticate(conn: AsyncConnection[Any], username: str, password: str)
     """The account if the password is right and it is enabled; None otherwise (the same time
     is spent either way)."""
     cur = await conn.execute(q.GET_USER, (username,))
-    row = await cur.fetchone()
+    return await _check_password(await cur.fetchone(), password)
+
+
+async def _check_password(row: dict[str, Any] | None, password: str) -> User | None:
     stored = row["password_hash"] if row else None
     ok = await passwords.verify(stored, password)
     if not ok or row is None or row["disabled_at"] is not None:
         return None
     return User.model_validate(row)
+
+
+async def sign_in(
+    pool: AsyncConnectionPool[Any],
+    username: str,
+    password: str,
+    *,
+    limits: throttle.Limits,
+    address: str | None,
+    client: dict[str, Any],
+) -> User | None:
+    """The account if the password is right and it is enabled, else None; throttled.
+
+    Raises `errors.SignInThrottled` before the password is hashed when the username or the
+    address has failed too often (`hitl.auth.throttle`). No pool connection is held while
+    the password is hashed. The audit log gets ``login.failed`` for the first failure of an
+    existing account in a window (not one entry per guess, kept for a year) and
+    ``login.throttled`` when a key starts being refused; the counts are in
+    ``hitl_signin_failures``.
+    """
+    async with pool.connection() as conn:
+        attempt = await throttle.count(conn, limits, username, address)
+        if attempt.over(limits):
+            for key in attempt.first_refused(limits):
+                data = {**client, "window_seconds": limits.window_seconds}
+                await audit.record(conn, "anonymous", "login.throttled", key, data)
+            raise errors.SignInThrottled(attempt.retry_after(limits))
+        cur = await conn.execute(q.GET_USER, (username,))
+        row = await cur.fetchone()
+    user = await _check_password(row, password)
+    async with pool.connection() as conn:
+        if user is not None:
+            await throttle.succeeded(conn, attempt)
+        elif row is not None and attempt.counts[attempt.user_key] == 1:
+            await audit.record(conn, "anonymous", "login.failed", f"user:{username}", client)
+    return user
 
 
 def generate_password() -> str:

@@ -283,7 +283,10 @@ def queue_resume(answered: str) -> str:
 # from then on the deadline's policy decides, and its own answer, which carries a
 # deadline_action, passes); with it, in the same statement: its event (whose trigger queues
 # the webhook deliveries), its audit entry, and the resume (`queue_resume`).
-# No row comes back when the request was no longer pending.
+# An answerer checked against an assignment passes it (``assignees``, ``groups``): the update
+# then also needs the row to still have that assignment, so a reassignment committed after the
+# check (even while this update waits for the row's lock) refuses the answer.
+# No row comes back when the request was no longer pending (or was reassigned).
 RESPOND_REQUEST = (
     """
 WITH answered AS (
@@ -292,6 +295,8 @@ WITH answered AS (
         responded_at = now(), updated_at = now(), deadline_action = %(deadline_action)s
     WHERE id = %(id)s AND state = 'pending'
       AND (%(deadline_action)s::text IS NOT NULL OR deadline_at IS NULL OR deadline_at > now())
+      AND (%(assignees)s::text[] IS NULL
+           OR (assignees = %(assignees)s::text[] AND assigned_groups = %(groups)s::text[]))
     RETURNING *
 ), event AS (
     INSERT INTO hitl_events (type, subject, data)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hitl import errors
+from hitl.api.deps import session_token
 from hitl.auth import Principal, sessions, users
 from hitl.ui.auth import first, posted_form, service_of
 from hitl.ui.permissions import Person
@@ -52,7 +53,7 @@ async def password(request: Request, principal: Person) -> Response:
         return forbidden(request, "Account settings belong to people.")
     current = first(form, "current")
     new = first(form, "new")
-    token = request.cookies.get(sessions.COOKIE, "")
+    token = session_token(request) or ""
     async with service_of(request).pool.connection() as conn:
         if await users.authenticate(conn, principal.name, current) is None:
             return await _page(

@@ -17,9 +17,9 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hitl import errors
-from hitl.api.deps import anyone, identify
+from hitl.api.deps import anyone, identify, session_token
 from hitl.api.errors import hitl_error
-from hitl.auth import Principal, sessions, users
+from hitl.auth import Principal, sessions, throttle, users
 from hitl.service import Service
 from hitl.ui.permissions import LoginRequired, signed_in
 
@@ -93,8 +93,7 @@ def safe_next(target: str | None) -> str:
 
 
 def _secure(request: Request) -> bool:
-    mode = service_of(request).settings.secure_cookies
-    return mode == "always" or (mode == "auto" and request.url.scheme == "https")
+    return sessions.secure(service_of(request).settings, request.url.scheme)
 
 
 def _client(request: Request) -> dict[str, Any]:
@@ -152,21 +151,50 @@ async def login(request: Request) -> Response:
             request, next_url, "The form timed out: please sign in again.", username, 400
         )
     service = service_of(request)
+    settings = service.settings
+    client = _client(request)
+    try:
+        user = (
+            await users.sign_in(
+                service.pool,
+                username,
+                password,
+                limits=throttle.Limits.of(settings),
+                address=client["ip"],
+                client=client,
+            )
+            if username
+            else None
+        )
+    except errors.SignInThrottled as exc:
+        minutes = max(1, round(exc.retry_after / 60))
+        problem = (
+            "Too many failed sign-ins for this account or from this address: "
+            f"try again in {minutes} minute{'s' if minutes > 1 else ''}."
+        )
+        refused = _login_page(request, next_url, problem, username, 429)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
+    if user is None:
+        return _login_page(request, next_url, "Wrong username or password.", username, 401)
     async with service.pool.connection() as conn:
-        user = await users.authenticate(conn, username, password) if username else None
-        if user is None:
-            await sessions.record_failed_login(conn, username, _client(request))
-            return _login_page(request, next_url, "Wrong username or password.", username, 401)
-        ttl = service.settings.session_ttl_seconds
-        token = await sessions.start(conn, user, ttl_seconds=ttl, client=_client(request))
+        token = await sessions.start(
+            conn,
+            user,
+            ttl_seconds=settings.session_ttl_seconds,
+            max_age_seconds=settings.session_max_age_seconds,
+            client=client,
+        )
     response = RedirectResponse(next_url, status_code=303)
+    secure = _secure(request)
     response.set_cookie(
-        sessions.COOKIE,
+        sessions.cookie_name(secure),  # __Host-: Secure, Path=/ and no Domain, or refused
         token,
-        max_age=COOKIE_MAX_AGE,  # the server ends an unused session after HITL_SESSION_TTL_SECONDS
+        # the server ends the session itself (unused, or past its maximum age)
+        max_age=int(min(COOKIE_MAX_AGE, settings.session_max_age_seconds)),
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=secure,
         path="/",
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
@@ -176,12 +204,13 @@ async def login(request: Request) -> Response:
 @router.post("/logout", dependencies=[Depends(signed_in)])
 async def logout(request: Request) -> Response:
     await posted_form(request)
-    token = request.cookies.get(sessions.COOKIE)
+    token = session_token(request)
     if token:
         async with service_of(request).pool.connection() as conn:
             await sessions.end(conn, token)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(sessions.COOKIE, path="/")
+    secure = _secure(request)
+    response.delete_cookie(sessions.cookie_name(secure), path="/", secure=secure, httponly=True)
     return response
 
 

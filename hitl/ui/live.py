@@ -26,6 +26,10 @@ HEARTBEAT_SECONDS = 15.0
 CHECK_SECONDS = 1.0  # how often an idle stream looks whether the server is closing
 COALESCE_SECONDS = 0.15  # a burst of notifications becomes one message
 RETRY_MS = 2000  # how soon a browser reconnects after the stream ends
+# When the process has HITL_MAX_WAITERS waits and streams open, a stream ends at once asking
+# the browser to come back this much later (an EventSource gives up for good on an error
+# status such as 503, but reconnects after a stream that ends).
+BUSY_RETRY_MS = 30_000
 
 
 @router.get("/ui/events")
@@ -43,6 +47,15 @@ async def events(request: Request, _: CanReadRequests) -> StreamingResponse:
 
 
 async def _stream(service: Service, closing: asyncio.Event) -> AsyncIterator[str]:
+    with service.waiting.take() as admitted:
+        if not admitted:
+            yield f"retry: {BUSY_RETRY_MS}\n\n"
+            return
+        async for message in _changes(service, closing):
+            yield message
+
+
+async def _changes(service: Service, closing: asyncio.Event) -> AsyncIterator[str]:
     changed: asyncio.Queue[str] = asyncio.Queue(maxsize=100)
 
     def listener_for(channel: str) -> Callable[[str], None]:

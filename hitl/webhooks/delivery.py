@@ -9,12 +9,18 @@ schedule (`hitl.webhooks.schedule`). The attempt, its outcome and the delivery's
 recorded in one statement; the outcomes of attempts that end while one batch is being recorded
 go together in the next (one round trip for many). A delivery stays leased until its outcome is
 recorded, so a crash before that sends it again, with the same ``webhook-id``.
+
+Logs name a delivery by its id and endpoint id and show of its URL only the origin (scheme,
+host, port): receivers often put a token in the path or query, and logs travel further than
+the database. httpx logs every request's full URL, so its lines are rewritten while a
+delivery is being sent (`_OriginOnly`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from dataclasses import dataclass
@@ -25,6 +31,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from hitl import logcontext
 from hitl._failpoints import failpoint
 from hitl.config import Settings
 from hitl.db import queries as q
@@ -36,6 +43,43 @@ log = logging.getLogger("hitl.webhooks")
 
 MAX_RESPONSE_BYTES = 20 * 1024
 MAX_RECORD_BATCH = 500
+
+# The delivery being sent in this task, if any.
+_sending: contextvars.ContextVar[Claimed | None] = contextvars.ContextVar(
+    "hitl_webhook_sending", default=None
+)
+
+
+def origin(url: str | httpx.URL) -> str:
+    """``scheme://host[:port]`` of ``url``: all of a webhook's address that logs may show."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "<invalid URL>"
+    host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+    return f"{parsed.scheme}://{host}" + (f":{parsed.port}" if parsed.port else "")
+
+
+class _OriginOnly(logging.Filter):
+    """On httpx's logger (which logs ``HTTP Request: POST <url> ...`` at INFO for every
+    request): while a delivery is being sent, a URL in a line shows its origin only, and the
+    line names the delivery and its endpoint."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        delivery = _sending.get()
+        if delivery is None:
+            return True
+        if isinstance(record.args, tuple):
+            record.args = tuple(origin(a) if isinstance(a, httpx.URL) else a for a in record.args)
+        record.delivery_id = delivery.id
+        record.endpoint_id = delivery.endpoint_id
+        return True
+
+
+def _hide_paths_from_httpx_logs() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _OriginOnly) for f in logger.filters):
+        logger.addFilter(_OriginOnly())
 
 
 @dataclass(frozen=True)
@@ -93,6 +137,7 @@ async def send(client: httpx.AsyncClient, delivery: Claimed, timeout: float) -> 
     def took() -> float:
         return round((time.perf_counter() - started) * 1000, 2)
 
+    token = _sending.set(delivery)
     try:
         async with asyncio.timeout(timeout):
             async with client.stream(
@@ -105,6 +150,8 @@ async def send(client: httpx.AsyncClient, delivery: Claimed, timeout: float) -> 
         return Attempt("timeout", timestamp, latency_ms=took(), error=f"no answer in {timeout}s")
     except (httpx.HTTPError, OSError) as exc:
         return Attempt("error", timestamp, latency_ms=took(), error=f"{type(exc).__name__}: {exc}")
+    finally:
+        _sending.reset(token)
     status = response.status_code
     ok = 200 <= status < 300
     return Attempt(
@@ -162,6 +209,7 @@ class Deliverer(LeasedWorker[Claimed]):
         client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(pool, settings, owner=owner)
+        _hide_paths_from_httpx_logs()
         self.schedule = settings.webhook_schedule
         self.client = client or guarded_client(
             settings.webhook_networks,
@@ -208,6 +256,10 @@ class Deliverer(LeasedWorker[Claimed]):
         await conn.execute(q.RELEASE_DELIVERIES, (self.owner, ids))
 
     async def _handle(self, delivery: Claimed) -> None:
+        with logcontext.bind(delivery_id=delivery.id, endpoint_id=delivery.endpoint_id):
+            await self._attempt(delivery)
+
+    async def _attempt(self, delivery: Claimed) -> None:
         try:
             if not delivery.enabled:
                 attempt = Attempt("error", error="the endpoint is disabled; nothing was sent")
@@ -291,9 +343,12 @@ class Deliverer(LeasedWorker[Claimed]):
                     log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
         for o in batch:
             log.debug(
-                "delivery %s attempt %d: %s -> %s",
+                "delivery %s to endpoint %s at %s, attempt %d: %s -> %s",
                 o.delivery.id,
+                o.delivery.endpoint_id,
+                origin(o.delivery.url),
                 o.delivery.attempts + 1,
                 o.attempt.outcome,
                 o.fate.state,
+                extra={"delivery_id": o.delivery.id, "endpoint_id": o.delivery.endpoint_id},
             )
