@@ -25,6 +25,10 @@ async def test_keys_sharing_a_name_do_not_share_idempotency_records(
     first = client_for(await auth.make_key(client, *scopes, name="agent"))
     second = client_for(await auth.make_key(client, *scopes, name="agent"))
     body = await make_body(client)
+    # The admin's endpoint, shared with every caller that may create requests.
+    [endpoint] = (await client.get("/api/v1/webhooks")).json()["items"]
+    shared = await client.patch(f"/api/v1/webhooks/{endpoint['id']}", json={"shared_with": ["*"]})
+    assert shared.status_code == 200, shared.text
 
     mine = await first.post("/api/v1/requests", json=body, headers=key("same"))
     theirs = await second.post("/api/v1/requests", json=body, headers=key("same"))
