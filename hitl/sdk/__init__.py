@@ -6,6 +6,11 @@ status code and the server's ``detail``. `WebhookReceiver` verifies and dedupes 
 webhooks the service sends to external agents, and takes a callback only for a request the
 agent created (recorded in a `CreatedRequests` store); `resume_from_webhook` resumes a
 LangGraph graph with the answer one carries.
+
+The SDK is a client: it imports httpx, standardwebhooks and `hitl.errors` (dependency-free),
+nothing of the server, so it also ships alone as the ``hitl-sdk`` wheel (``sdk/``). LangGraph
+is imported by `resume_from_webhook` when called (the caller has a graph, so has LangGraph);
+`RedisCreatedRequests` uses the Redis client its caller passes in.
 """
 
 from __future__ import annotations
