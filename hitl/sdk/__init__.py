@@ -15,19 +15,18 @@ is imported by `resume_from_webhook` when called (the caller has a graph, so has
 
 from __future__ import annotations
 
-from hitl.sdk.client import (
-    SETTLED,
+from hitl.sdk._calls import SETTLED
+from hitl.sdk.client import HITLClient
+from hitl.sdk.created import CreatedRequests, RedisCreatedRequests, SQLiteCreatedRequests
+from hitl.sdk.errors import (
     ConflictError,
     ForbiddenError,
-    HITLClient,
     HITLClientError,
     InvalidInputError,
     NotFoundError,
-    SyncHITLClient,
     UnauthenticatedError,
     WaitTimeout,
 )
-from hitl.sdk.created import CreatedRequests, RedisCreatedRequests, SQLiteCreatedRequests
 from hitl.sdk.receiver import (
     CallbackRefused,
     DedupeStore,
@@ -37,6 +36,7 @@ from hitl.sdk.receiver import (
     WebhookRejected,
 )
 from hitl.sdk.resume import resume_config, resume_from_webhook
+from hitl.sdk.sync_client import SyncHITLClient
 
 __all__ = [
     "SETTLED",

@@ -14,6 +14,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -139,8 +140,14 @@ def sdk_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Python of a clean virtualenv with hitl-sdk and its dependencies installed."""
     folder = tmp_path_factory.mktemp("sdk-install")
     wheels = folder / "wheels"
+    # built from a copy: setuptools leaves build/ behind, whose stale files a later build packs
+    source = folder / "source"
+    shutil.copytree(
+        SDK_PROJECT, source / "sdk", ignore=shutil.ignore_patterns("build", "*.egg-info")
+    )
+    shutil.copytree(ROOT / "hitl", source / "hitl", ignore=shutil.ignore_patterns("__pycache__"))
     _run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index",
-         "--no-build-isolation", "--wheel-dir", wheels, SDK_PROJECT)  # fmt: skip
+         "--no-build-isolation", "--wheel-dir", wheels, source / "sdk")  # fmt: skip
     project = tomllib.loads((SDK_PROJECT / "pyproject.toml").read_text())["project"]
     for dist in _closure(project["dependencies"]):
         _pack(dist, wheels)
