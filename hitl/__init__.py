@@ -1,9 +1,21 @@
-"""Human-in-the-loop orchestration for LangGraph."""
+"""Human-in-the-loop orchestration for LangGraph.
+
+Importing ``hitl`` loads nothing of the server: ``hitl.sdk`` (the client, also shipped alone
+as the ``hitl-sdk`` distribution) imports through this package, and a client must not pull in
+psycopg, LangGraph or the request state machine. The graph registry (``register_graph`` and
+its kin) is therefore imported on first use of one of its names (PEP 562 ``__getattr__``), so
+``from hitl import register_graph`` keeps working for graph authors.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from hitl.errors import HITLError
-from hitl.registry import GraphRegistry, GraphSpec, default_registry, register_graph
+
+if TYPE_CHECKING:
+    from hitl.registry import GraphRegistry, GraphSpec, default_registry, register_graph
 
 __all__ = [
     "GraphRegistry",
@@ -12,3 +24,11 @@ __all__ = [
     "default_registry",
     "register_graph",
 ]
+
+_FROM_REGISTRY = frozenset({"GraphRegistry", "GraphSpec", "default_registry", "register_graph"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_REGISTRY:
+        return getattr(importlib.import_module("hitl.registry"), name)
+    raise AttributeError(f"module 'hitl' has no attribute {name!r}")

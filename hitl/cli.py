@@ -300,7 +300,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="exit 0 if Postgres and Redis answer and migrations are applied, else 1 (readiness)",
     )
     agent_cmd = commands.add_parser("agent", help="run an event-bus agent: hitl agent module:Class")
-    agent_cmd.add_argument("agent", help="the Agent subclass, as module:Class")
+    agent_cmd.add_argument(
+        "agent", help="the Agent subclass, as module:Class (installed, or in the current folder)"
+    )
     agent_cmd.add_argument(
         "--url",
         dest="service_url",

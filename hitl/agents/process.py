@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
+import sys
 
 from redis.asyncio import Redis
 
@@ -18,10 +20,14 @@ log = logging.getLogger("hitl.agents")
 
 
 def load_agent(spec: str) -> type[Agent]:
-    """The `Agent` subclass named ``module:Class``."""
+    """The `Agent` subclass named ``module:Class``, imported from the installed packages or
+    else from the current folder (as uvicorn and gunicorn find an app): a project's own agent
+    module, or the repository's examples, run with ``hitl agent`` without being installed."""
     module_name, _, class_name = spec.partition(":")
     if not module_name or not class_name:
         raise ValueError(f"give the agent as module:Class, not {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # after the installed packages: the folder shadows none
     found = getattr(importlib.import_module(module_name), class_name, None)
     if not (isinstance(found, type) and issubclass(found, Agent)):
         raise ValueError(f"{spec} is not an Agent subclass")

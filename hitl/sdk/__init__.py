@@ -6,23 +6,27 @@ status code and the server's ``detail``. `WebhookReceiver` verifies and dedupes 
 webhooks the service sends to external agents, and takes a callback only for a request the
 agent created (recorded in a `CreatedRequests` store); `resume_from_webhook` resumes a
 LangGraph graph with the answer one carries.
+
+The SDK is a client: it imports httpx, standardwebhooks and `hitl.errors` (dependency-free),
+nothing of the server, so it also ships alone as the ``hitl-sdk`` wheel (``sdk/``). LangGraph
+is imported by `resume_from_webhook` when called (the caller has a graph, so has LangGraph);
+`RedisCreatedRequests` uses the Redis client its caller passes in.
 """
 
 from __future__ import annotations
 
-from hitl.sdk.client import (
-    SETTLED,
+from hitl.sdk._calls import SETTLED
+from hitl.sdk.client import HITLClient
+from hitl.sdk.created import CreatedRequests, RedisCreatedRequests, SQLiteCreatedRequests
+from hitl.sdk.errors import (
     ConflictError,
     ForbiddenError,
-    HITLClient,
     HITLClientError,
     InvalidInputError,
     NotFoundError,
-    SyncHITLClient,
     UnauthenticatedError,
     WaitTimeout,
 )
-from hitl.sdk.created import CreatedRequests, RedisCreatedRequests, SQLiteCreatedRequests
 from hitl.sdk.receiver import (
     CallbackRefused,
     DedupeStore,
@@ -32,6 +36,7 @@ from hitl.sdk.receiver import (
     WebhookRejected,
 )
 from hitl.sdk.resume import resume_config, resume_from_webhook
+from hitl.sdk.sync_client import SyncHITLClient
 
 __all__ = [
     "SETTLED",

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from langgraph.types import Command
-
 
 def resume_config(payload: dict[str, Any], config: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run config a callback payload points at (``thread_id``, ``checkpoint_id``)."""
@@ -33,6 +31,9 @@ async def resume_from_webhook(
     graph: Any, payload: dict[str, Any], *, config: dict[str, Any] | None = None, **kwargs: Any
 ) -> Any:
     """``graph.ainvoke(Command(resume=response), config)`` for the thread the callback names."""
+    # LangGraph is an optional dependency of the SDK: only an agent that runs a graph has it.
+    from langgraph.types import Command
+
     if payload.get("event") != "request.responded":
         raise ValueError(f"not an answer callback: event {payload.get('event')!r}")
     return await graph.ainvoke(

@@ -23,7 +23,7 @@ from tests.conftest import ROOT
 from tests.support import auth
 from tests.support.api import GRAPH_MODULES, respond
 
-CHAIN = "hitl.agents.chain:"
+CHAIN = "examples.agent_chain:"
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ async def test_code_review_tests_and_deploy_agents_chain_to_deploy_completed(
     tmp_path: Path,
 ) -> None:
     server = make_server(
-        HITL_GRAPHS=GRAPH_MODULES + ",hitl.agents.graphs", HITL_BUS_PREFIX=prefix
+        HITL_GRAPHS=GRAPH_MODULES + ",graphs.agent_chain", HITL_BUS_PREFIX=prefix
     ).start()
     server.wait_ready()
     client = http(server.url)

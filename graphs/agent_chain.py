@@ -1,6 +1,7 @@
-"""Graphs the seed's agents run in the service to ask people.
+"""Graphs the seed's agents (`examples.agent_chain`) run in the service to ask people.
 
-The service imports them with ``HITL_GRAPHS=graphs,hitl.agents.graphs``:
+The service imports them with ``HITL_GRAPHS=graphs,graphs.agent_chain`` (``graphs`` alone
+leaves them out: they are for the agents, not for the inbox's example pipeline):
 
 * ``agent_review``: one question, the ``code_review`` pipeline's ``human_review`` node (approve,
   reject or request changes, shown with the diff and the findings the agent computed);

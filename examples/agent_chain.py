@@ -1,10 +1,11 @@
-"""The seed's chain of agents, each its own process (``hitl agent hitl.agents.chain:<Class>``)::
+"""The seed's chain of agents, each its own process (``hitl agent examples.agent_chain:<Class>``,
+run from the repository's root)::
 
     code.analysis.needed --CodeReviewAgent--> code.approved | code.rejected
     code.approved        --TestAgent-------> tests.passed | tests.failed
     tests.passed         --DeployAgent-----> deploy.completed | deploy.rejected
 
-Event data is a change (`hitl.agents.graphs.Change`): ``code.analysis.needed`` needs ``diff``
+Event data is a change (`graphs.agent_chain.Change`): ``code.analysis.needed`` needs ``diff``
 and may carry ``title``, ``author`` and ``test_profile``; each agent passes the change on with
 its own results added. The subject (the change's id) stays the same along the chain.
 
@@ -13,7 +14,7 @@ TestAgent's process (``HITL_TEST_PROFILES``, `nodes.testing`): an event never ch
 program, and a name the agent does not know fails the tests without running anything.
 
 The review and the deploy approval are questions to people, asked through the service's REST
-API as threads of the ``agent_review`` / ``agent_deploy`` graphs (`hitl.agents.graphs`); the
+API as threads of the ``agent_review`` / ``agent_deploy`` graphs (`graphs.agent_chain`); the
 analysis is `nodes.analysis.analyze_diff` and the tests `nodes.testing.run_tests`, in the agent.
 """
 
