@@ -43,7 +43,7 @@ from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.checkpointer import NEW_THREAD
 from hitl.config import Settings
-from hitl.db import queries as q
+from hitl.db.sql import runs as runs_sql
 from hitl.registry import GraphRegistry
 from hitl.runs import ClaimedRun
 from hitl.schemas import to_json
@@ -388,7 +388,7 @@ class Runner:
         self.waiters.recording.add(run.thread_id)
         try:
             async with self.pool.connection() as conn:
-                cur = await q.RECORD_RUN.execute(conn, params)
+                cur = await runs_sql.RECORD_RUN.execute(conn, params)
                 recorded = await cur.fetchone()
         finally:
             self.waiters.recording.discard(run.thread_id)
