@@ -52,37 +52,52 @@ RETURNING id
 #
 # The thread's open requests are locked first, before the run row (an answer locks its request
 # first too, so the two cannot deadlock): an answer being recorded meanwhile is waited for and
-# seen in `open_requests` as recorded, and one recorded later waits for this statement and then
-# finds no run running, so it queues one itself. No row comes back when the run was taken over.
+# seen in `locked_open_requests` as recorded, and one recorded later waits for this statement
+# and then finds no run running, so it queues one itself. No row comes back when the run was
+# taken over.
+#
+# The parts, in the order above: locked_open_requests, finished_run, new_requests (and their
+# created_events), closed_answers, reopened_answers, still_pending, swept_orphans (the sweep;
+# with closed_answers, the cancelled_events), next_run, updated_thread and its thread_event.
 RECORD_RUN = NativeStatement.of(
     """
-WITH open_requests AS (
+WITH locked_open_requests AS (
+    -- the thread's pending and answered requests, locked before anything else (see above)
     SELECT id, state, run_id, interrupt_id FROM hitl_requests
     WHERE thread_id = %(thread_id)s AND state IN ('pending', 'responded')
     ORDER BY id
     FOR UPDATE
-), finished AS (
+), finished_run AS (
+    -- this run, done or failed, only if this worker still holds it: the parts below that
+    -- write read it, so they write nothing when the run was taken over
     UPDATE hitl_runs
     SET status = %(run_status)s, error = %(error)s, finished_at = now(),
         lease_owner = NULL, lease_expires_at = NULL
     WHERE id = %(run_id)s AND lease_owner = %(owner)s AND status = 'running'
-      AND (SELECT count(*) FROM open_requests) >= 0  -- evaluated first: the locks come first
+      -- Always true; here so that the locks come first. This uncorrelated subquery is an
+      -- InitPlan, evaluated once before the run row is read, and it reads locked_open_requests
+      -- to the end, locking every row; without it Postgres would lock the run row first (a
+      -- SELECT in WITH runs only when read, here later), the order that can deadlock with an
+      -- answer. A count is never negative, so the condition changes no row.
+      AND (SELECT count(*) FROM locked_open_requests) >= 0
     RETURNING thread_id
 ), new_requests AS (
+    -- a request per new pending interrupt (one already recorded for it is left as it is)
     INSERT INTO hitl_requests (thread_id, interrupt_id, graph, value, response_schema, assignees,
                                assigned_groups, on_timeout, reminders, deadline_at,
                                window_started_at, timer_at)
     SELECT f.thread_id, i.interrupt_id, %(graph)s, i.value, i.response_schema, i.assignees,
            i.groups, i.on_timeout, i.reminders, d.deadline_at, now(),
            hitl_timer_at(now(), d.deadline_at, i.reminders, 0)
-    FROM finished f,
+    FROM finished_run f,
          jsonb_to_recordset(%(interrupts)s)
              AS i(interrupt_id text, value jsonb, response_schema jsonb, assignees text[],
                   groups text[], timeout float8, on_timeout jsonb, reminders float8[]),
          LATERAL (SELECT now() + i.timeout * interval '1 second' AS deadline_at) d
     ON CONFLICT (thread_id, interrupt_id) DO NOTHING
     RETURNING *
-), created AS (
+), created_events AS (
+    -- 'request.created' for each new request
     INSERT INTO hitl_events (type, subject, data)
     SELECT 'request.created', r.id::text,
            jsonb_build_object('value', r.value, 'response_schema', r.response_schema) || """
@@ -90,59 +105,70 @@ WITH open_requests AS (
     + """
     FROM new_requests r
     RETURNING id
-), closed AS (
+), closed_answers AS (
+    -- the answers this run gathered and applied (or found stale), closed in the state the
+    -- runner chose
     UPDATE hitl_requests r SET state = c.state, closed_at = now(), updated_at = now()
-    FROM finished f, jsonb_to_recordset(%(closing)s) AS c(id uuid, state text)
+    FROM finished_run f, jsonb_to_recordset(%(closing)s) AS c(id uuid, state text)
     WHERE r.id = c.id AND r.thread_id = f.thread_id AND r.state = 'responded'
     RETURNING r.*
-), reopened AS (
+), reopened_answers AS (
+    -- the answers this run gathered that the graph refused: pending again
     UPDATE hitl_requests r
     SET state = 'pending', response = NULL, responded_by = NULL, responded_at = NULL,
         run_id = NULL, updated_at = now()
-    FROM finished f
+    FROM finished_run f
     WHERE r.id = ANY(%(reopen)s::uuid[]) AND r.thread_id = f.thread_id AND r.state = 'responded'
     RETURNING r.*
 ), still_pending AS (
     -- the thread's pending requests once this statement is done
     SELECT * FROM new_requests
     UNION ALL
-    SELECT * FROM reopened
+    SELECT * FROM reopened_answers
     UNION ALL
-    SELECT r.* FROM open_requests o JOIN hitl_requests r ON r.id = o.id
+    SELECT r.* FROM locked_open_requests o JOIN hitl_requests r ON r.id = o.id
     WHERE o.state = 'pending' AND o.interrupt_id = ANY(%(live)s::text[])
-), swept AS (
+), swept_orphans AS (
+    -- open requests whose interrupt is gone: pending ones, and answers this run did not
+    -- gather (unless it failed); superseded, or cancelled when the run failed
     UPDATE hitl_requests r
     SET state = %(sweep_state)s, closed_at = now(), updated_at = now()
-    FROM finished f
+    FROM finished_run f
     WHERE r.thread_id = f.thread_id AND NOT (r.interrupt_id = ANY(%(live)s::text[]))
       AND (r.state = 'pending' OR (r.state = 'responded' AND NOT %(failed)s
                                    AND r.run_id IS DISTINCT FROM %(run_id)s))
     RETURNING r.*
-), cancelled AS (
+), cancelled_events AS (
+    -- 'request.cancelled' for each request closed or swept as cancelled
     INSERT INTO hitl_events (type, subject, data)
     SELECT 'request.cancelled', id::text,
            jsonb_build_object('request_id', id, 'kind', kind, 'thread_id', thread_id,
                               'interrupt_id', interrupt_id, 'graph', graph,
                               'run_id', %(run_id)s, 'reason', 'the thread failed')
-    FROM (SELECT * FROM swept UNION ALL SELECT * FROM closed) r WHERE state = 'cancelled'
+    FROM (SELECT * FROM swept_orphans UNION ALL SELECT * FROM closed_answers) r
+    WHERE state = 'cancelled'
     RETURNING id
 ), next_run AS (
+    -- a resume run when answers to live interrupts came while this run ran (unless the
+    -- thread may not go on)
     INSERT INTO hitl_runs (thread_id, kind)
-    SELECT f.thread_id, 'resume' FROM finished f
+    SELECT f.thread_id, 'resume' FROM finished_run f
     WHERE %(may_continue)s AND EXISTS (
-        SELECT 1 FROM open_requests o
+        SELECT 1 FROM locked_open_requests o
         WHERE o.state = 'responded' AND o.run_id IS DISTINCT FROM %(run_id)s
           AND o.interrupt_id = ANY(%(live)s::text[])
     )
     ON CONFLICT (thread_id) WHERE status IN ('queued', 'running') DO NOTHING
     RETURNING id, pg_notify('hitl_runs', '')
-), thread AS (
+), updated_thread AS (
+    -- the thread's status (queued again if a next run was queued), error and values
     UPDATE hitl_threads t
     SET status = CASE WHEN EXISTS (SELECT 1 FROM next_run) THEN 'queued' ELSE %(status)s END,
         error = %(error)s, values = coalesce(%(values)s, t.values), updated_at = now()
-    FROM finished f WHERE t.thread_id = f.thread_id
+    FROM finished_run f WHERE t.thread_id = f.thread_id
     RETURNING t.*
-), event AS (
+), thread_event AS (
+    -- 'thread.interrupted' (with its pending requests), 'thread.completed' or 'thread.failed'
     INSERT INTO hitl_events (type, subject, data)
     SELECT 'thread.' || t.status, %(thread_id)s,
            %(event)s || CASE WHEN t.status = 'completed'
@@ -154,17 +180,19 @@ WITH open_requests AS (
                                     ORDER BY p.created_at, p.id)
                    FROM still_pending p))
            ELSE '{}'::jsonb END
-    FROM thread t
+    FROM updated_thread t
     WHERE t.status IN ('interrupted', 'completed', 'failed')
-      -- evaluated first: the requests' events come before the thread's
-      AND (SELECT count(*) FROM created) + (SELECT count(*) FROM cancelled) >= 0
+      -- Always true; here so that the requests' events come before the thread's: the
+      -- subqueries run (inserting those events, taking their ids from the sequence) before
+      -- this insert takes its own, so the relay publishes them in that order.
+      AND (SELECT count(*) FROM created_events) + (SELECT count(*) FROM cancelled_events) >= 0
 )
 SELECT t.status, (SELECT count(*) FROM new_requests) AS created,
        CASE WHEN %(detail)s THEN to_jsonb(t) || jsonb_build_object('pending', coalesce(
            (SELECT jsonb_agg(to_jsonb(p) ORDER BY p.created_at, p.id) FROM still_pending p),
            '[]'::jsonb)) END AS detail,
        pg_notify('hitl_threads', %(thread_id)s), pg_notify('hitl_events', '')
-FROM thread t
+FROM updated_thread t
 """
 )
 
