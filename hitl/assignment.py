@@ -17,7 +17,7 @@ from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from hitl import errors, requests
-from hitl.db import queries as q
+from hitl.db.sql import requests as requests_sql
 from hitl.models import Request
 
 # The same patterns as the CHECK constraints of hitl_users.username and hitl_groups.name.
@@ -62,7 +62,7 @@ async def check_known(
     """
     if not routing.assignees and not routing.groups:
         return
-    cur = await conn.execute(q.UNKNOWN_ASSIGNEES, (routing.assignees, routing.groups))
+    cur = await conn.execute(requests_sql.UNKNOWN_ASSIGNEES, (routing.assignees, routing.groups))
     row = await cur.fetchone()
     assert row is not None
     unknown_users = set(row["users"] or ())
@@ -98,7 +98,7 @@ async def reassign(
         raise errors.RequestNotPending(current.id, current.state, current)
     await check_known(conn, routing, loc)
     cur = await conn.execute(
-        q.REASSIGN_REQUEST,
+        requests_sql.REASSIGN_REQUEST,
         {
             "id": current.id,
             "assignees": routing.assignees,

@@ -1,7 +1,7 @@
 """The audit log: an append-only record of who did what, when.
 
 State changes write their entry in the same statement or transaction as the change (most
-statements in hitl/db/queries.py and hitl/auth/queries.py carry an ``audit`` CTE); `record`
+statements in hitl/db/sql/ carry an ``audit`` CTE); `record`
 is for the few that are not one statement. Nothing updates or deletes entries except the
 retention job, which keeps them longest (``HITL_RETENTION_AUDIT_SECONDS``).
 """
@@ -16,23 +16,8 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
 from hitl import _cursor
+from hitl.db.sql import audit as audit_sql
 from hitl.models import Page
-
-RECORD = """
-INSERT INTO hitl_audit (actor, action, subject, data) VALUES (%s, %s, %s, %s)
-"""
-
-LIST = """
-SELECT id, at, actor, action, subject, data FROM hitl_audit
-WHERE (%(actor)s::text IS NULL OR actor = %(actor)s)
-  AND (%(subject)s::text IS NULL OR subject = %(subject)s)
-  AND (%(action)s::text IS NULL OR action = %(action)s)
-  AND (%(since)s::timestamptz IS NULL OR at >= %(since)s)
-  AND (%(until)s::timestamptz IS NULL OR at < %(until)s)
-  AND (%(after_id)s::bigint IS NULL OR id < %(after_id)s)
-ORDER BY id DESC
-LIMIT %(limit)s
-"""
 
 
 class AuditEntry(BaseModel):
@@ -51,7 +36,7 @@ async def record(
     subject: str,
     data: dict[str, Any] | None = None,
 ) -> None:
-    await conn.execute(RECORD, (actor, action, subject, Jsonb(data or {})))
+    await conn.execute(audit_sql.RECORD, (actor, action, subject, Jsonb(data or {})))
 
 
 async def list_page(
@@ -72,7 +57,7 @@ async def list_page(
         _, key = _cursor.decode(cursor)
         after_id = int(key) if key.isascii() and key.isdigit() and len(key) < 19 else 0
     cur = await conn.execute(
-        LIST,
+        audit_sql.LIST,
         {
             "actor": actor,
             "subject": subject,

@@ -14,7 +14,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from hitl.bus import Bus, Event, JSONText
-from hitl.db import queries as q
+from hitl.db.sql import events as events_sql
 
 SOURCE = "hitl"
 
@@ -22,7 +22,7 @@ SOURCE = "hitl"
 async def relay(pool: AsyncConnectionPool[Any], bus: Bus, batch: int = 200) -> int:
     """Publish up to ``batch`` unrelayed events; return how many went."""
     async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(q.TAKE_UNRELAYED_EVENTS, (batch,))
+        cur = await conn.execute(events_sql.TAKE_UNRELAYED_EVENTS, (batch,))
         rows = sorted(await cur.fetchall(), key=lambda row: row["id"])
         await bus.publish_many(
             [

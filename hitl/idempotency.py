@@ -30,7 +30,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from hitl import errors
-from hitl.db import queries as q
+from hitl.db.sql import idempotency as idempotency_sql
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -89,10 +89,10 @@ async def execute(
     }
     async with pool.connection() as conn:
         for _ in range(3):  # the row may vanish (released, purged) between our two statements
-            cur = await conn.execute(q.CLAIM_IDEMPOTENCY_KEY, params)
+            cur = await conn.execute(idempotency_sql.CLAIM_IDEMPOTENCY_KEY, params)
             if await cur.fetchone():
                 return await _first(conn, scope, key, operation)
-            cur = await conn.execute(q.GET_IDEMPOTENCY_KEY, (scope, key))
+            cur = await conn.execute(idempotency_sql.GET_IDEMPOTENCY_KEY, (scope, key))
             row = await cur.fetchone()
             if row is None:
                 continue
@@ -127,12 +127,12 @@ async def _first(conn: AsyncConnection[Any], scope: str, key: str, operation: Op
 
 async def _release(conn: AsyncConnection[Any], scope: str, key: str) -> None:
     with contextlib.suppress(Exception):  # if even this fails, the lock lapses on its own
-        await conn.execute(q.RELEASE_IDEMPOTENCY_KEY, (scope, key))
+        await conn.execute(idempotency_sql.RELEASE_IDEMPOTENCY_KEY, (scope, key))
 
 
 async def _complete(conn: AsyncConnection[Any], scope: str, key: str, outcome: Outcome) -> None:
     await conn.execute(
-        q.COMPLETE_IDEMPOTENCY_KEY,
+        idempotency_sql.COMPLETE_IDEMPOTENCY_KEY,
         {
             "scope": scope,
             "key": key,
@@ -144,5 +144,5 @@ async def _complete(conn: AsyncConnection[Any], scope: str, key: str, outcome: O
 
 
 async def purge_expired(conn: AsyncConnection[Any], batch: int = 1000) -> int:
-    cur = await conn.execute(q.DELETE_EXPIRED_IDEMPOTENCY_KEYS, (batch,))
+    cur = await conn.execute(idempotency_sql.DELETE_EXPIRED_IDEMPOTENCY_KEYS, (batch,))
     return cur.rowcount

@@ -7,7 +7,7 @@ RUNS_CHANNEL = "hitl_runs"
 THREADS_CHANNEL = "hitl_threads"
 EVENTS_CHANNEL = "hitl_events"
 
-# The statements in hitl/db/queries.py name these channels literally (pg_notify('hitl_runs', ...))
+# The statements in hitl/db/sql/ name these channels literally (pg_notify('hitl_runs', ...))
 # so that each state change and its wake-up stay one statement; keep both in step.
 
 #: NOTIFY channel that wakes the webhook delivery workers (the 0002 migration's fan-out trigger
@@ -15,7 +15,7 @@ EVENTS_CHANNEL = "hitl_events"
 WEBHOOKS_CHANNEL = "hitl_webhooks"
 
 #: NOTIFY channel telling every process that an API key was revoked (REVOKE_KEY in
-#: hitl/auth/queries.py names it literally): their key caches empty at once.
+#: hitl/db/sql/accounts.py names it literally): their key caches empty at once.
 KEYS_CHANNEL = "hitl_keys"
 
 #: NOTIFY channel that wakes the notification senders (the 0006 migration's trigger names it).

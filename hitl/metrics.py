@@ -46,6 +46,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hitl import _metrics_dir
+from hitl.db.sql import gauges as gauges_sql
 from hitl.models import REQUEST_STATES, THREAD_STATUSES, Request
 from hitl.notifications import queue as notification_queue
 
@@ -61,40 +62,6 @@ UNMATCHED_ROUTE = (
 ANSWER_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 259200)
 # Seconds a run takes in one process: a step to an interrupt, or a long node.
 RUN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
-
-# -- SQL: each statement reads one index range (the partial or leading-column indexes of
-# migrations 0001 and 0002). The "by state" counts scan their index in full: O(rows) but
-# index-only, and bounded once retention prunes terminal rows.
-
-PENDING_REQUESTS = """
-SELECT coalesce(graph, '') AS graph, kind, count(*) AS n,
-       extract(epoch FROM now() - min(created_at))::float8 AS oldest
-FROM hitl_requests WHERE state = 'pending'
-GROUP BY 1, 2
-"""
-
-REQUESTS_BY_STATE = "SELECT state, count(*) AS n FROM hitl_requests GROUP BY state"
-
-THREADS_BY_STATUS = "SELECT status, count(*) AS n FROM hitl_threads GROUP BY status"
-
-RUN_QUEUE = """
-SELECT count(*) AS queued,
-       coalesce(extract(epoch FROM now() - min(available_at)
-                FILTER (WHERE available_at <= now())), 0)::float8 AS oldest,
-       (SELECT count(*) FROM hitl_runs WHERE status = 'running') AS running
-FROM hitl_runs WHERE status = 'queued'
-"""
-
-DELIVERIES_BY_STATE = "SELECT state, count(*) AS n FROM hitl_webhook_deliveries GROUP BY state"
-
-NOTIFICATIONS_BY_STATUS = "SELECT status, count(*) AS n FROM hitl_notifications GROUP BY status"
-
-DISABLED_ENDPOINTS = "SELECT count(*) AS n FROM hitl_webhook_endpoints WHERE NOT enabled"
-
-UNRELAYED_EVENTS = """
-SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest
-FROM hitl_events WHERE relayed_at IS NULL
-"""
 
 
 @dataclass(frozen=True)
@@ -136,21 +103,21 @@ async def read_state(conn: AsyncConnection[Any]) -> State:
 
     pending = [
         PendingGroup(r["graph"], r["kind"], int(r["n"]), float(r["oldest"]))
-        for r in await rows(PENDING_REQUESTS)
+        for r in await rows(gauges_sql.PENDING_REQUESTS)
     ]
-    [queue] = await rows(RUN_QUEUE)
-    [disabled] = await rows(DISABLED_ENDPOINTS)
-    [unrelayed] = await rows(UNRELAYED_EVENTS)
+    [queue] = await rows(gauges_sql.RUN_QUEUE)
+    [disabled] = await rows(gauges_sql.DISABLED_ENDPOINTS)
+    [unrelayed] = await rows(gauges_sql.UNRELAYED_EVENTS)
     return State(
         pending=pending,
-        requests=by("state", await rows(REQUESTS_BY_STATE), REQUEST_STATES),
-        threads=by("status", await rows(THREADS_BY_STATUS), THREAD_STATUSES),
+        requests=by("state", await rows(gauges_sql.REQUESTS_BY_STATE), REQUEST_STATES),
+        threads=by("status", await rows(gauges_sql.THREADS_BY_STATUS), THREAD_STATUSES),
         runs_queued=int(queue["queued"]),
         runs_queued_oldest_seconds=float(queue["oldest"]),
         runs_running=int(queue["running"]),
-        deliveries=by("state", await rows(DELIVERIES_BY_STATE), DELIVERY_STATES),
+        deliveries=by("state", await rows(gauges_sql.DELIVERIES_BY_STATE), DELIVERY_STATES),
         notifications=by(
-            "status", await rows(NOTIFICATIONS_BY_STATUS), notification_queue.STATUSES
+            "status", await rows(gauges_sql.NOTIFICATIONS_BY_STATUS), notification_queue.STATUSES
         ),
         endpoints_disabled=int(disabled["n"]),
         events_unrelayed=int(unrelayed["n"]),

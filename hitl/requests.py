@@ -26,7 +26,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from hitl import _cursor, errors
 from hitl.auth import Principal
-from hitl.db import queries as q
+from hitl.db.sql import requests as requests_sql
+from hitl.db.sql import threads as threads_sql
 from hitl.models import Page, Request
 from hitl.schemas import validate_response
 
@@ -71,7 +72,7 @@ async def get(conn: AsyncConnection[Any], request_id: str) -> Request:
         uuid.UUID(request_id)
     except ValueError:  # not an id this service hands out: it cannot exist
         raise errors.RequestNotFound(request_id) from None
-    cur = await conn.execute(q.GET_REQUEST, (request_id,))
+    cur = await conn.execute(requests_sql.GET_REQUEST, (request_id,))
     row = await cur.fetchone()
     if row is None:
         raise errors.RequestNotFound(request_id)
@@ -94,12 +95,12 @@ async def list_page(
     at, key = _cursor.decode(cursor, uuid_key=True) if cursor else (None, None)
     params: dict[str, Any] = {"state": state, "graph": graph, "thread_id": thread_id, "kind": kind}
     params |= {"assigned_to": assigned_to, "at": at, "key": key}
-    cur = await conn.execute(q.LIST_REQUESTS, {**params, "limit": limit + 1})
+    cur = await conn.execute(requests_sql.LIST_REQUESTS, {**params, "limit": limit + 1})
     return page_of(await cur.fetchall(), limit)
 
 
 async def of_thread(conn: AsyncConnection[Any], thread_id: str, *, pending: bool) -> list[Request]:
-    sql = q.PENDING_REQUESTS_OF_THREAD if pending else q.REQUESTS_OF_THREAD
+    sql = requests_sql.PENDING_REQUESTS_OF_THREAD if pending else requests_sql.REQUESTS_OF_THREAD
     cur = await conn.execute(sql, (thread_id,))
     return [from_row(r) for r in await cur.fetchall()]
 
@@ -149,7 +150,7 @@ async def create_external(
     """
     fixed = terms.as_json()
     cur = await conn.execute(
-        q.CREATE_EXTERNAL_REQUEST,
+        requests_sql.CREATE_EXTERNAL_REQUEST,
         {
             "workflow_id": workflow_id,
             "checkpoint_id": checkpoint_id,
@@ -183,7 +184,7 @@ async def respond_thread(
         by_interrupt = {r.interrupt_id: r for r in await of_thread(conn, thread_id, pending=False)}
         if (
             not by_interrupt
-            and not await (await conn.execute(q.GET_THREAD, (thread_id,))).fetchone()
+            and not await (await conn.execute(threads_sql.GET_THREAD, (thread_id,))).fetchone()
         ):
             raise errors.ThreadNotFound(thread_id)
         if not resume:
@@ -289,7 +290,7 @@ async def _record_answer(
     """The conditional update and everything it causes, in one statement (see the query);
     with ``assignment`` (assignees, groups), only while the request still has it."""
     cur = await conn.execute(
-        q.RESPOND_REQUEST,
+        requests_sql.RESPOND_REQUEST,
         {
             "response": Jsonb(response),
             "actor": responded_by,
@@ -336,7 +337,9 @@ async def gather(
     """The answered requests a run applies, now tied to the run; and whether the thread's
     latest checkpoint is the one its last run recorded (written by that run's recording
     attempt: the runner names run and attempt in the checkpoints' metadata)."""
-    cur = await conn.execute(q.GATHER_RESPONSES, {"thread_id": thread_id, "run_id": run_id})
+    cur = await conn.execute(
+        requests_sql.GATHER_RESPONSES, {"thread_id": thread_id, "run_id": run_id}
+    )
     rows = await cur.fetchall()
     gathered, unchanged = [], bool(rows)
     for row in rows:

@@ -5,11 +5,12 @@ is then executed again by another (after its lease expires):
 
 1. gather the answered requests (tying them to the run) and read the thread's checkpoint,
    unless it is known to be the one the thread's last run recorded (see `Runner._read`);
-2. decide the input from the checkpoint, not from what the run row hoped for: the start input
-   only if the thread has no checkpoint yet; ``Command(resume={interrupt_id: answer})`` for the
-   answers whose interrupt is still pending; ``None`` to continue a run that crashed mid-way;
-   nothing at all if the checkpoint already is at rest (the crash came after LangGraph's commit);
-3. run the graph; LangGraph commits the checkpoint;
+2. decide the input from the checkpoint, not from what the run row hoped for (`plan`, a pure
+   function): the start input only if the thread has no checkpoint yet;
+   ``Command(resume={interrupt_id: answer})`` for the answers whose interrupt is still pending;
+   ``None`` to continue a run that crashed mid-way; nothing at all if the checkpoint already is
+   at rest (the crash came after LangGraph's commit);
+3. run the graph; LangGraph commits the checkpoint; how each answer ends follows (`settle`);
 4. in one statement: record a request per pending interrupt (with its assignment and deadline,
    `hitl.deadlines`), close the applied and the stale requests, set the thread's status, write
    the events, finish the run (only if we still hold its lease) and queue the next run if
@@ -43,7 +44,7 @@ from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.checkpointer import NEW_THREAD
 from hitl.config import Settings
-from hitl.db import queries as q
+from hitl.db.sql import runs as runs_sql
 from hitl.registry import GraphRegistry
 from hitl.runs import ClaimedRun
 from hitl.schemas import to_json
@@ -66,6 +67,113 @@ class _Rest:
     @classmethod
     def of(cls, snapshot: StateSnapshot) -> _Rest:
         return cls(list(snapshot.interrupts), tuple(snapshot.next), snapshot.values)
+
+
+# -- the decision: pure functions of the checkpoint and the answers, tested alone -----------------
+
+
+def is_fresh(run: ClaimedRun) -> bool:
+    """The first attempt of a new thread's start run: no checkpoint yet, no answers."""
+    return run.kind == "start" and run.attempts == 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run does, decided before the graph is invoked.
+
+    ``graph_input`` is what the graph is invoked with: the start input, ``Command(resume=...)``
+    with the ``apply`` answers, or ``None`` to continue; `invokes` is False when the checkpoint
+    is at rest (only recorded) or ``error`` fails the thread unresumed (a deadline's expiry with
+    ``thread: fail``). ``closing`` settles the stale answers, whose interrupt is no longer
+    pending, whatever the graph does."""
+
+    graph_input: Any
+    apply: tuple[requests.GatheredResponse, ...]
+    closing: tuple[tuple[str, str], ...]
+    error: dict[str, Any] | None = None
+
+    @property
+    def invokes(self) -> bool:
+        return self.error is None and self.graph_input is not _NOTHING
+
+
+def plan(
+    run: ClaimedRun,
+    state: StateSnapshot | None,
+    gathered: Sequence[requests.GatheredResponse],
+    pending_ids: set[str],
+) -> Plan:
+    """Decide the run from the thread's checkpoint (``state``, None when not read), the answers
+    it gathered and the interrupts pending in the checkpoint (module docstring, step 2)."""
+    apply = tuple(r for r in gathered if r.interrupt_id in pending_ids)
+    stale = [r for r in gathered if r.interrupt_id not in pending_ids]
+    # An answer our own earlier attempt applied before crashing is done, not superseded.
+    closing = tuple(
+        (r.id, _closed(r, "resumed" if r.previous_run_id == run.id else "superseded"))
+        for r in stale
+    )
+    graph_input: Any
+    if is_fresh(run) or (state is not None and run.kind == "start" and state.created_at is None):
+        graph_input = run.input
+    elif apply:
+        graph_input = Command(resume={r.interrupt_id: r.response for r in apply})
+    elif state is not None and state.next and not state.interrupts:
+        graph_input = None  # a run that died between two steps: continue it
+    else:
+        graph_input = _NOTHING  # the checkpoint is at rest: only record it
+    # A deadline that expired a request with ``thread: fail`` fails the thread, unresumed.
+    expired = next((r for r in apply if r.deadline_action == "expire_fail"), None)
+    error = None
+    if expired is not None:
+        reason = (expired.response or {}).get("reason") or "no answer before the deadline"
+        error = _error("RequestExpired", f"request {expired.id} expired at its deadline: {reason}")
+    return Plan(graph_input, apply, closing, error)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the run records: its error, the state each gathered answer closes in, the answers
+    that are open again, and the answers the graph was given (None: it was given none)."""
+
+    error: dict[str, Any] | None
+    closing: tuple[tuple[str, str], ...]
+    reopen: tuple[str, ...]
+    applied: tuple[requests.GatheredResponse, ...] | None
+
+
+def settle(decided: Plan, failure: Exception | None = None, trace: str = "") -> Outcome:
+    """The outcome of ``decided`` once the graph ran (``failure``: what it raised, with its
+    ``trace``). With the statement's own rule (an error cancels instead of superseding and
+    queues no next run, see RECORD_RUN), this is how every gathered answer ends."""
+    error = decided.error
+    apply = decided.apply
+    reopen: tuple[str, ...] = ()
+    unapplied = error is not None  # the answers were not given to the graph
+    if failure is not None:
+        timed_out = [r for r in apply if r.deadline_action]
+        if is_invalid_resume(failure) and not timed_out:
+            # The graph's own validation refused an answer: nothing was saved and the question
+            # is open again.
+            reopen = tuple(r.id for r in apply)
+            apply = ()
+        elif is_invalid_resume(failure):
+            # It refused what a deadline answered: asking again would only time out again, so
+            # the thread fails, saying why.
+            unapplied = True
+            error = _error(
+                "DeadlineAnswerRefused",
+                f"the graph refused the value the deadline of request {timed_out[0].id} "
+                f"answered with: {failure}",
+            )
+        else:
+            error = _error(type(failure).__name__, str(failure), trace)
+    # Applied answers close as resumed (expired, for a deadline's expiry marker); when the
+    # thread failed without them, what the deadline answered is expired, the rest cancelled.
+    if unapplied:
+        ends = tuple((r.id, "expired" if r.deadline_action else "cancelled") for r in apply)
+    else:
+        ends = tuple((r.id, _closed(r, "resumed")) for r in apply)
+    return Outcome(error, decided.closing + ends, reopen, None if unapplied else apply)
 
 
 class Runner:
@@ -203,6 +311,7 @@ class Runner:
             log.exception("run %s of thread %s could not be recorded", run.id, run.thread_id)
 
     async def execute(self, run: ClaimedRun) -> None:
+        """Read, decide (`plan`), invoke the graph if the plan says so, and record (`settle`)."""
         graph = self.graphs.get(run.graph)
         config: RunnableConfig = {
             "configurable": {"thread_id": run.thread_id},
@@ -223,35 +332,13 @@ class Runner:
                 error=_error("RunAbandoned", f"gave up after {run.attempts - 1} attempts"),
             )
             return
-        fresh = run.kind == "start" and run.attempts == 1
+        fresh = is_fresh(run)
         state, gathered, pending_ids = await self._read(run, graph, config, fresh)
-        apply = [r for r in gathered if r.interrupt_id in pending_ids]
-        stale = [r for r in gathered if r.interrupt_id not in pending_ids]
-        # An answer our own earlier attempt applied before crashing is done, not superseded.
-        closing = [(r.id, _closed(r, "resumed")) for r in stale if r.previous_run_id == run.id]
-        closing += [(r.id, _closed(r, "superseded")) for r in stale if r.previous_run_id != run.id]
-        # A deadline that expired a request with ``thread: fail`` fails the thread, unresumed.
-        expired = next((r for r in apply if r.deadline_action == "expire_fail"), None)
-
-        if fresh or (state is not None and run.kind == "start" and state.created_at is None):
-            graph_input: Any = run.input
-        elif apply:
-            graph_input = Command(resume={r.interrupt_id: r.response for r in apply})
-        elif state is not None and state.next and not state.interrupts:
-            graph_input = None  # a run that died between two steps: continue it
-        else:
-            graph_input = _NOTHING  # the checkpoint is at rest: only record it
-
-        error = None
-        reopen: list[str] = []
-        unapplied = expired is not None  # the answers were not given to the graph
+        decided = plan(run, state, gathered, pending_ids)
         rest = _Rest.of(state) if state else None
-        if expired is not None:
-            reason = (expired.response or {}).get("reason") or "no answer before the deadline"
-            error = _error(
-                "RequestExpired", f"request {expired.id} expired at its deadline: {reason}"
-            )
-        elif graph_input is not _NOTHING:
+        failure: Exception | None = None
+        trace = ""
+        if decided.invokes:
             spec = self.registry.get(run.graph)
             result: Any = None
             # a thread created with this run has no checkpoint: the graph need not look
@@ -261,37 +348,21 @@ class Runner:
                 else config
             )
             try:
-                result = await graph.ainvoke(graph_input, run_config, durability=spec.durability)
+                result = await graph.ainvoke(
+                    decided.graph_input, run_config, durability=spec.durability
+                )
             except Exception as exc:
-                timed_out = [r for r in apply if r.deadline_action]
-                if is_invalid_resume(exc) and not timed_out:
-                    # The graph's own validation refused an answer: nothing was saved and the
-                    # question is open again.
-                    reopen = [r.id for r in apply]
-                    apply = []
-                elif is_invalid_resume(exc):
-                    # It refused what a deadline answered: asking again would only time out
-                    # again, so the thread fails, saying why.
-                    unapplied = True
-                    error = _error(
-                        "DeadlineAnswerRefused",
-                        f"the graph refused the value the deadline of request {timed_out[0].id} "
-                        f"answered with: {exc}",
-                    )
-                else:
-                    error = _error(type(exc).__name__, str(exc), traceback.format_exc())
+                failure, trace = exc, traceback.format_exc()
+                if not is_invalid_resume(exc):
                     log.warning("run %s of thread %s failed: %s", run.id, run.thread_id, exc)
             failpoint("after_checkpoint")
             rest = await self._rest_after(graph, config, result)
-        # Applied answers close as resumed (expired, for a deadline's expiry marker); when the
-        # thread failed without them, what the deadline answered is expired, the rest cancelled.
-        if unapplied:
-            closing += [(r.id, "expired" if r.deadline_action else "cancelled") for r in apply]
-        else:
-            closing += [(r.id, _closed(r, "resumed")) for r in apply]
-        await self._record(run, rest, error=error, closing=closing, reopen=reopen)
-        if not unapplied:
-            self.metrics.answers_applied(run.graph, apply)
+        outcome = settle(decided, failure, trace)
+        await self._record(
+            run, rest, error=outcome.error, closing=outcome.closing, reopen=outcome.reopen
+        )
+        if outcome.applied is not None:
+            self.metrics.answers_applied(run.graph, list(outcome.applied))
 
     async def _read(
         self, run: ClaimedRun, graph: Pregel[Any, Any], config: RunnableConfig, fresh: bool
@@ -388,7 +459,7 @@ class Runner:
         self.waiters.recording.add(run.thread_id)
         try:
             async with self.pool.connection() as conn:
-                cur = await q.RECORD_RUN.execute(conn, params)
+                cur = await runs_sql.RECORD_RUN.execute(conn, params)
                 recorded = await cur.fetchone()
         finally:
             self.waiters.recording.discard(run.thread_id)

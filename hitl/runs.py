@@ -12,7 +12,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from hitl.db import queries as q
+from hitl.db.sql import runs as runs_sql
 from hitl.models import Run
 
 
@@ -24,7 +24,9 @@ async def claim(
     conn: AsyncConnection[Any], owner: str, lease_seconds: float, limit: int
 ) -> list[ClaimedRun]:
     """Take up to ``limit`` due runs for ``owner``; their threads become ``running``."""
-    cur = await conn.execute(q.CLAIM_RUNS, {"owner": owner, "lease": lease_seconds, "limit": limit})
+    cur = await conn.execute(
+        runs_sql.CLAIM_RUNS, {"owner": owner, "lease": lease_seconds, "limit": limit}
+    )
     return [ClaimedRun.model_validate(row) for row in await cur.fetchall()]
 
 
@@ -32,16 +34,16 @@ async def heartbeat(
     conn: AsyncConnection[Any], owner: str, run_ids: list[int], lease_seconds: float
 ) -> set[int]:
     """Extend the leases of ``run_ids``; return the ids still held by ``owner``."""
-    cur = await conn.execute(q.HEARTBEAT_RUNS, (lease_seconds, owner, run_ids))
+    cur = await conn.execute(runs_sql.HEARTBEAT_RUNS, (lease_seconds, owner, run_ids))
     return {row["id"] for row in await cur.fetchall()}
 
 
 async def release(conn: AsyncConnection[Any], owner: str, run_ids: list[int]) -> None:
     """Give runs back to the queue (graceful shutdown); the attempt does not count."""
-    await conn.execute(q.RELEASE_RUNS, (owner, run_ids))
+    await conn.execute(runs_sql.RELEASE_RUNS, (owner, run_ids))
 
 
 async def reap_expired(conn: AsyncConnection[Any]) -> int:
     """Queue again the runs whose worker stopped renewing the lease (it died or hung)."""
-    cur = await conn.execute(q.REAP_EXPIRED_RUNS)
+    cur = await conn.execute(runs_sql.REAP_EXPIRED_RUNS)
     return len(await cur.fetchall())

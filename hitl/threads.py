@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from hitl import _cursor, errors
-from hitl.db import queries as q
+from hitl.db.sql import threads as threads_sql
 from hitl.models import Page, Thread, ThreadWithValues
 from hitl.registry import GraphSpec
 from hitl.schemas import validate_input
@@ -30,7 +30,7 @@ async def create(
     thread_id = thread_id or str(uuid.uuid4())
     async with pool.connection() as conn:
         cur = await conn.execute(
-            q.CREATE_THREAD,
+            threads_sql.CREATE_THREAD,
             {
                 "thread_id": thread_id,
                 "graph": spec.name,
@@ -46,7 +46,7 @@ async def create(
 
 
 async def get(conn: AsyncConnection[Any], thread_id: str) -> ThreadWithValues:
-    cur = await conn.execute(q.GET_THREAD, (thread_id,))
+    cur = await conn.execute(threads_sql.GET_THREAD, (thread_id,))
     row = await cur.fetchone()
     if row is None:
         raise errors.ThreadNotFound(thread_id)
@@ -57,7 +57,7 @@ async def get_with_pending(
     conn: AsyncConnection[Any], thread_id: str
 ) -> tuple[ThreadWithValues, list[dict[str, Any]]]:
     """A thread and its pending requests (as stored rows), in one query."""
-    cur = await conn.execute(q.GET_THREAD_WITH_PENDING, (thread_id,))
+    cur = await conn.execute(threads_sql.GET_THREAD_WITH_PENDING, (thread_id,))
     row = await cur.fetchone()
     if row is None:
         raise errors.ThreadNotFound(thread_id)
@@ -74,7 +74,7 @@ async def list_page(
 ) -> Page[Thread]:
     at, key = _cursor.decode(cursor) if cursor else (None, None)
     params = {"status": status, "graph": graph, "at": at, "key": key, "limit": limit + 1}
-    cur = await conn.execute(q.LIST_THREADS, params)
+    cur = await conn.execute(threads_sql.LIST_THREADS, params)
     rows = await cur.fetchall()
     items = [Thread.model_validate(r) for r in rows[:limit]]
     more = len(rows) > limit

@@ -24,7 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from hitl import db, deadlines, errors, logcontext, requests
 from hitl._failpoints import failpoint
-from hitl.db import queries as q
+from hitl.db.sql import timers as timers_sql
 
 log = logging.getLogger("hitl.timers")
 
@@ -36,7 +36,7 @@ async def fire_due(pool: AsyncConnectionPool[Any], batch: int = BATCH) -> int:
     """Fire up to ``batch`` due timers in one transaction; return how many fired."""
     fired = 0
     async with db.transaction(pool) as conn:
-        cur = await conn.execute(q.CLAIM_DUE_TIMERS, (batch,))
+        cur = await conn.execute(timers_sql.CLAIM_DUE_TIMERS, (batch,))
         for row in await cur.fetchall():
             with logcontext.bind(request_id=str(row["id"]), thread_id=row["thread_id"]):
                 try:
@@ -52,12 +52,12 @@ async def fire_due(pool: AsyncConnectionPool[Any], batch: int = BATCH) -> int:
 
 async def _fire(conn: AsyncConnection[Any], row: dict[str, Any]) -> None:
     if row["deadline_at"] is None or row["deadline_at"] > row["now"]:
-        await conn.execute(q.REMIND_REQUEST, {"id": row["id"]})
+        await conn.execute(timers_sql.REMIND_REQUEST, {"id": row["id"]})
         return
     policy = deadlines.at_deadline(deadlines.stored_policy(row["on_timeout"]), row["escalations"])
     if isinstance(policy, deadlines.Escalate):
         await conn.execute(
-            q.ESCALATE_REQUEST,
+            timers_sql.ESCALATE_REQUEST,
             {
                 "id": row["id"],
                 "assignees": policy.to.assignees,
@@ -84,6 +84,7 @@ async def _expire(
     conn: AsyncConnection[Any], row: dict[str, Any], thread: str, reason: str
 ) -> None:
     await conn.execute(
-        q.EXPIRE_REQUEST, {"id": row["id"], "thread": thread, "reason": reason, "actor": ACTOR}
+        timers_sql.EXPIRE_REQUEST,
+        {"id": row["id"], "thread": thread, "reason": reason, "actor": ACTOR},
     )
     log.info("request %s expired: %s", row["id"], reason)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from psycopg import AsyncConnection
 from pydantic import BaseModel
 
-from hitl.db import queries as q
+from hitl.db.sql import workers as workers_sql
 
 WINDOW_SECONDS = 60
 FORGET_SECONDS = 86400
@@ -88,7 +88,7 @@ class Worker(BaseModel):
 async def beat(conn: AsyncConnection[Any], me: Identity) -> int:
     """Register or renew ``me``; return how many long-silent rows were forgotten with it."""
     cur = await conn.execute(
-        q.BEAT_WORKER,
+        workers_sql.BEAT_WORKER,
         {
             "id": me.id,
             "kind": me.kind,
@@ -105,7 +105,7 @@ async def beat(conn: AsyncConnection[Any], me: Identity) -> int:
 
 async def stopped(conn: AsyncConnection[Any], worker_id: str) -> None:
     """A clean stop: the row stays, marked, until it leaves the window and is forgotten."""
-    await conn.execute(q.STOP_WORKER, (worker_id,))
+    await conn.execute(workers_sql.STOP_WORKER, (worker_id,))
 
 
 async def recent(
@@ -113,7 +113,7 @@ async def recent(
 ) -> list[Worker]:
     """The processes seen in the last `WINDOW_SECONDS`, by name."""
     cur = await conn.execute(
-        q.RECENT_WORKERS,
+        workers_sql.RECENT_WORKERS,
         {
             "window": WINDOW_SECONDS,
             "stale": heartbeat_seconds * STALE_BEATS,

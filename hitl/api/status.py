@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from hitl import workers
 from hitl.api.deps import Admin, Public, ServiceDep
+from hitl.db.sql import status as status_sql
 from hitl.metrics import CONTENT_TYPE, Metrics
 from hitl.service import Service
 
@@ -25,38 +26,6 @@ router = APIRouter(tags=["status"])
 # Delivery success is computed over the newest attempts only (a backward scan of the primary
 # key, since attempts have no index on their time); more than this in an hour sets `capped`.
 ATTEMPTS_SCANNED = 50_000
-
-PENDING = """
-SELECT count(*) AS n, min(created_at) AS oldest,
-       extract(epoch FROM now() - min(created_at))::float8 AS oldest_age
-FROM hitl_requests WHERE state = 'pending'
-"""
-
-RUNS = """
-SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
-       count(*) FILTER (WHERE status = 'running') AS running,
-       coalesce(extract(epoch FROM now() - min(available_at)
-                FILTER (WHERE status = 'queued' AND available_at <= now())), 0)::float8
-           AS oldest_queued_age
-FROM hitl_runs WHERE status IN ('queued', 'running')
-"""
-
-ATTEMPTS_LAST_HOUR = """
-SELECT outcome, count(*) AS n, bool_or(scanned = %(scan)s) AS capped
-FROM (
-    SELECT outcome, at, count(*) OVER () AS scanned
-    FROM (SELECT outcome, at FROM hitl_webhook_attempts ORDER BY id DESC LIMIT %(scan)s) newest
-) a
-WHERE at > now() - interval '1 hour'
-GROUP BY outcome
-"""
-
-DISABLED_ENDPOINTS = """
-SELECT id::text, url, disabled_reason, updated_at FROM hitl_webhook_endpoints
-WHERE NOT enabled ORDER BY updated_at DESC LIMIT 50
-"""
-
-UNRELAYED_EVENTS = "SELECT count(*) AS n FROM hitl_events WHERE relayed_at IS NULL"
 
 
 class Pending(BaseModel):
@@ -127,11 +96,11 @@ async def read_status(service: Service) -> Status:
             postgres = Engine(
                 reachable=True, version=version["server_version"] if version else None
             )
-            p = await (await conn.execute(PENDING)).fetchone()
+            p = await (await conn.execute(status_sql.PENDING)).fetchone()
             figures["pending"] = Pending(
                 count=p["n"], oldest_created_at=p["oldest"], oldest_age_seconds=p["oldest_age"]
             )
-            r = await (await conn.execute(RUNS)).fetchone()
+            r = await (await conn.execute(status_sql.RUNS)).fetchone()
             figures["runs"] = Runs(
                 queued=r["queued"],
                 running=r["running"],
@@ -142,16 +111,16 @@ async def read_status(service: Service) -> Status:
                 heartbeat_seconds=service.settings.worker_heartbeat_seconds,
                 lease_seconds=service.settings.run_lease_seconds,
             )
-            cur = await conn.execute(ATTEMPTS_LAST_HOUR, {"scan": ATTEMPTS_SCANNED})
+            cur = await conn.execute(status_sql.ATTEMPTS_LAST_HOUR, {"scan": ATTEMPTS_SCANNED})
             figures["deliveries_last_hour"] = _deliveries(await cur.fetchall())
-            cur = await conn.execute(DISABLED_ENDPOINTS)
+            cur = await conn.execute(status_sql.DISABLED_ENDPOINTS)
             figures["disabled_endpoints"] = [
                 DisabledEndpoint(
                     id=e["id"], url=e["url"], reason=e["disabled_reason"], since=e["updated_at"]
                 )
                 for e in await cur.fetchall()
             ]
-            u = await (await conn.execute(UNRELAYED_EVENTS)).fetchone()
+            u = await (await conn.execute(status_sql.UNRELAYED_EVENTS)).fetchone()
             figures["events_unrelayed"] = u["n"]
     except Exception as exc:
         postgres = Engine(reachable=False, error=str(exc) or type(exc).__name__)

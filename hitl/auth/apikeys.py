@@ -16,8 +16,8 @@ from psycopg import AsyncConnection
 from pydantic import BaseModel
 
 from hitl import errors
-from hitl.auth import queries as q
 from hitl.auth.principal import ALL, SCOPES, Principal
+from hitl.db.sql import accounts as accounts_sql
 
 PREFIX = "hitl_"
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -78,7 +78,7 @@ async def create(
     secret = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))  # 238 bits
     key = f"{PREFIX}{key_id}_{secret}"
     cur = await conn.execute(
-        q.CREATE_KEY,
+        accounts_sql.CREATE_KEY,
         {
             "name": name,
             "prefix": PREFIX + key_id,
@@ -93,7 +93,7 @@ async def create(
 
 
 async def list_all(conn: AsyncConnection[Any]) -> list[ApiKey]:
-    cur = await conn.execute(q.LIST_KEYS)
+    cur = await conn.execute(accounts_sql.LIST_KEYS)
     return [ApiKey.model_validate(r) for r in await cur.fetchall()]
 
 
@@ -103,7 +103,7 @@ async def revoke(
     """Revoke by prefix (``hitl_xxxxxxxx``); the whole key works too. ``cache`` (this process's)
     is emptied at once; other processes hear the revocation's NOTIFY."""
     prefix = prefix.strip()[:PREFIX_LENGTH]
-    cur = await conn.execute(q.REVOKE_KEY, {"prefix": prefix, "actor": actor})
+    cur = await conn.execute(accounts_sql.REVOKE_KEY, {"prefix": prefix, "actor": actor})
     row = await cur.fetchone()
     if row is None:
         raise errors.NotFound(f"API key {prefix!r} not found")
@@ -145,7 +145,7 @@ async def resolve(
     if not key.startswith(PREFIX) or len(key) > 200:
         return None
     key_digest = digest(key)
-    cur = await conn.execute(q.RESOLVE_KEY, (key_digest,))
+    cur = await conn.execute(accounts_sql.RESOLVE_KEY, (key_digest,))
     row = await cur.fetchone()
     if row is None:
         return None

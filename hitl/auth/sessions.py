@@ -19,10 +19,10 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from hitl.auth import queries as q
 from hitl.auth.principal import Principal, for_user
 from hitl.auth.users import User
 from hitl.config import Settings
+from hitl.db.sql import accounts as accounts_sql
 
 COOKIE = "hitl_session"
 SECURE_COOKIE = "__Host-" + COOKIE
@@ -57,7 +57,7 @@ async def start(
     """A new session for ``user`` (its login audited); returns the cookie's token."""
     token = secrets.token_urlsafe(32)
     await conn.execute(
-        q.CREATE_SESSION,
+        accounts_sql.CREATE_SESSION,
         {
             "token_hash": digest(token),
             "user_id": user.id,
@@ -78,7 +78,7 @@ async def resolve(
     if not token or len(token) > 200:
         return None
     params = {"token_hash": digest(token), "ttl": ttl_seconds, "max_age": max_age_seconds}
-    cur = await conn.execute(q.RESOLVE_SESSION, params)
+    cur = await conn.execute(accounts_sql.RESOLVE_SESSION, params)
     row = await cur.fetchone()
     if row is None:
         return None
@@ -93,7 +93,7 @@ async def resolve(
 
 
 async def end(conn: AsyncConnection[Any], token: str) -> None:
-    await conn.execute(q.DELETE_SESSION, {"token_hash": digest(token)})
+    await conn.execute(accounts_sql.DELETE_SESSION, {"token_hash": digest(token)})
 
 
 def csrf_ok(principal: Principal, sent: str | None) -> bool:

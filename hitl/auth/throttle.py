@@ -24,8 +24,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from hitl.auth import queries as q
 from hitl.config import Settings
+from hitl.db.sql import accounts as accounts_sql
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ async def count(
     """Count an attempt to sign in as ``username`` from ``address`` (see the module)."""
     keys = [user_key(username)] + ([a] if (a := address_key(address)) else [])
     cur = await conn.execute(
-        q.COUNT_SIGNIN_ATTEMPT, {"keys": keys, "window": limits.window_seconds}
+        accounts_sql.COUNT_SIGNIN_ATTEMPT, {"keys": keys, "window": limits.window_seconds}
     )
     rows = await cur.fetchall()
     return Attempt(
@@ -108,5 +108,6 @@ async def count(
 async def succeeded(conn: AsyncConnection[Any], attempt: Attempt) -> None:
     """``attempt`` signed in: it was no failure."""
     await conn.execute(
-        q.SIGNIN_SUCCEEDED, {"user_key": attempt.user_key, "address_key": attempt.address_key}
+        accounts_sql.SIGNIN_SUCCEEDED,
+        {"user_key": attempt.user_key, "address_key": attempt.address_key},
     )

@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field
 
 from hitl import audit, errors
 from hitl.auth import passwords, throttle
-from hitl.auth import queries as q
 from hitl.auth.principal import ROLES
+from hitl.db.sql import accounts as accounts_sql
 
 USERNAME_RULE = "1-64 letters, digits, '_', '.', '@' or '-'"
 GROUP_RULE = "1-64 letters, digits, '_', '.' or '-'"
@@ -69,7 +69,7 @@ async def create(
         "actor": actor,
     }
     try:
-        cur = await conn.execute(q.CREATE_USER, params)
+        cur = await conn.execute(accounts_sql.CREATE_USER, params)
     except CheckViolation:
         raise _invalid("username", f"{username!r}: use {USERNAME_RULE}") from None
     row = await cur.fetchone()
@@ -79,7 +79,7 @@ async def create(
 
 
 async def get(conn: AsyncConnection[Any], username: str) -> User:
-    cur = await conn.execute(q.GET_USER, (username,))
+    cur = await conn.execute(accounts_sql.GET_USER, (username,))
     row = await cur.fetchone()
     if row is None:
         raise errors.NotFound(f"user {username!r} not found")
@@ -87,12 +87,12 @@ async def get(conn: AsyncConnection[Any], username: str) -> User:
 
 
 async def list_all(conn: AsyncConnection[Any]) -> list[User]:
-    cur = await conn.execute(q.LIST_USERS)
+    cur = await conn.execute(accounts_sql.LIST_USERS)
     return [User.model_validate(r) for r in await cur.fetchall()]
 
 
 async def any_admin(conn: AsyncConnection[Any]) -> bool:
-    cur = await conn.execute(q.ANY_ADMIN)
+    cur = await conn.execute(accounts_sql.ANY_ADMIN)
     row = await cur.fetchone()
     return bool(row and row["present"])
 
@@ -101,7 +101,7 @@ async def set_disabled(
     conn: AsyncConnection[Any], username: str, disabled: bool, *, actor: str
 ) -> None:
     cur = await conn.execute(
-        q.SET_DISABLED, {"username": username, "disabled": disabled, "actor": actor}
+        accounts_sql.SET_DISABLED, {"username": username, "disabled": disabled, "actor": actor}
     )
     if await cur.fetchone() is None:
         raise errors.NotFound(f"user {username!r} not found")
@@ -125,7 +125,7 @@ async def update(
         k: v for k, v in {"role": role, "display_name": display_name}.items() if v is not None
     } | ({"email": email} if set_email else {})
     cur = await conn.execute(
-        q.UPDATE_USER,
+        accounts_sql.UPDATE_USER,
         {
             "username": username,
             "role": role,
@@ -157,7 +157,7 @@ async def set_password(
         "keep": keep_session,
         "actor": actor,
     }
-    cur = await conn.execute(q.SET_PASSWORD, params)
+    cur = await conn.execute(accounts_sql.SET_PASSWORD, params)
     if await cur.fetchone() is None:
         raise errors.NotFound(f"user {username!r} not found")
 
@@ -166,7 +166,7 @@ async def set_preferences(
     conn: AsyncConnection[Any], user_id: int, preferences: dict[str, Any]
 ) -> dict[str, Any]:
     cur = await conn.execute(
-        q.SET_PREFERENCES, {"user_id": user_id, "preferences": Jsonb(preferences)}
+        accounts_sql.SET_PREFERENCES, {"user_id": user_id, "preferences": Jsonb(preferences)}
     )
     row = await cur.fetchone()
     if row is None:
@@ -180,7 +180,7 @@ async def add_to_group(
 ) -> None:
     params = {"username": username, "group": group, "actor": actor}
     try:
-        cur = await conn.execute(q.ADD_TO_GROUP, params)
+        cur = await conn.execute(accounts_sql.ADD_TO_GROUP, params)
     except CheckViolation:
         raise _invalid("group", f"{group!r}: use {GROUP_RULE}") from None
     row = await cur.fetchone()
@@ -192,7 +192,7 @@ async def remove_from_group(
     conn: AsyncConnection[Any], username: str, group: str, *, actor: str
 ) -> None:
     cur = await conn.execute(
-        q.REMOVE_FROM_GROUP, {"username": username, "group": group, "actor": actor}
+        accounts_sql.REMOVE_FROM_GROUP, {"username": username, "group": group, "actor": actor}
     )
     row = await cur.fetchone()
     if not row or not row["user_exists"]:
@@ -202,7 +202,7 @@ async def remove_from_group(
 async def authenticate(conn: AsyncConnection[Any], username: str, password: str) -> User | None:
     """The account if the password is right and it is enabled; None otherwise (the same time
     is spent either way)."""
-    cur = await conn.execute(q.GET_USER, (username,))
+    cur = await conn.execute(accounts_sql.GET_USER, (username,))
     return await _check_password(await cur.fetchone(), password)
 
 
@@ -239,7 +239,7 @@ async def sign_in(
                 data = {**client, "window_seconds": limits.window_seconds}
                 await audit.record(conn, "anonymous", "login.throttled", key, data)
             raise errors.SignInThrottled(attempt.retry_after(limits))
-        cur = await conn.execute(q.GET_USER, (username,))
+        cur = await conn.execute(accounts_sql.GET_USER, (username,))
         row = await cur.fetchone()
     user = await _check_password(row, password)
     async with pool.connection() as conn:

@@ -22,7 +22,7 @@ from hitl import assignment, errors, requests, threads
 from hitl.auth import Principal
 from hitl.models import REQUEST_STATES, THREAD_STATUSES
 from hitl.models import Request as HITLRequest
-from hitl.ui import forms, native, present, queries
+from hitl.ui import forms, native, present, search
 from hitl.ui.auth import CSRF_FIELD, first, posted_form, service_of
 from hitl.ui.permissions import (
     CanAdminWebhooks,
@@ -58,7 +58,7 @@ env.filters.update(
     title=present.request_title,
     subline=present.subline,
     scalar=present.scalar,
-    count=queries.show_count,
+    count=search.show_count,
 )
 env.globals.update(
     REQUEST_STATES=REQUEST_STATES,
@@ -127,12 +127,12 @@ async def inbox(
                 "assigned_to": assigned_to or None,
             }
             if q:
-                page = await queries.search_requests(
+                page = await search.search_requests(
                     conn, q, **filters, limit=PAGE_SIZE, cursor=cursor
                 )
             else:
                 page = await requests.list_page(conn, **filters, limit=PAGE_SIZE, cursor=cursor)
-            counts = await queries.request_counts(conn)
+            counts = await search.request_counts(conn)
     except errors.InvalidInput:  # a stale or hand-made cursor: start from the top
         return RedirectResponse(
             "/?" + _query(state=state, graph=graph, q=q, assigned_to=assigned_to),

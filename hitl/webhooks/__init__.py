@@ -2,7 +2,7 @@
 
 How a state change becomes webhooks, atomically (a transactional outbox): every state change
 already writes its event to ``hitl_events`` in the statement that makes the change
-(`hitl.db.queries`: thread creation, answers, a run's result, external requests). A Postgres
+(`hitl.db.sql`: thread creation, answers, a run's result, external requests). A Postgres
 trigger on that table (``hitl_fan_out_event``, migration 0002) inserts one row in
 ``hitl_webhook_deliveries`` per enabled endpoint subscribed to the event's type, and, when an
 external request is answered, the callback to the request's endpoint with the callback payload.

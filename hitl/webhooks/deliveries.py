@@ -15,7 +15,7 @@ from psycopg import AsyncConnection
 from pydantic import BaseModel, Field
 
 from hitl import _cursor, errors
-from hitl.db import queries as q
+from hitl.db.sql import deliveries as deliveries_sql
 from hitl.models import Page
 
 DeliveryState = Literal["pending", "delivering", "succeeded", "failed"]
@@ -87,7 +87,7 @@ def _uuid(value: str, missing: type[errors.NotFound]) -> str:
 
 async def get(conn: AsyncConnection[Any], delivery_id: str, *, owner: str | None) -> Delivery:
     cur = await conn.execute(
-        q.GET_DELIVERY, {"id": _uuid(delivery_id, DeliveryNotFound), "owner": owner}
+        deliveries_sql.GET_DELIVERY, {"id": _uuid(delivery_id, DeliveryNotFound), "owner": owner}
     )
     row = await cur.fetchone()
     if row is None:
@@ -100,7 +100,7 @@ async def of_endpoint(
 ) -> Page[Delivery]:
     at, key = _cursor.decode(cursor, uuid_key=True) if cursor else (None, None)
     cur = await conn.execute(
-        q.LIST_DELIVERIES_OF_ENDPOINT,
+        deliveries_sql.LIST_DELIVERIES_OF_ENDPOINT,
         {"endpoint_id": endpoint_id, "at": at, "key": key, "limit": limit + 1},
     )
     rows = await cur.fetchall()
@@ -115,7 +115,7 @@ async def of_request(
 ) -> list[Delivery]:
     """The request's deliveries (to ``owner``'s endpoints only, unless None), oldest first."""
     cur = await conn.execute(
-        q.LIST_DELIVERIES_OF_REQUEST, {"request_id": request_id, "owner": owner}
+        deliveries_sql.LIST_DELIVERIES_OF_REQUEST, {"request_id": request_id, "owner": owner}
     )
     return [_record(r) for r in await cur.fetchall()]
 
@@ -129,7 +129,7 @@ async def redeliver(
 ) -> Delivery:
     """Send again now, with the same ``webhook-id`` (one attempt if it had finished)."""
     cur = await conn.execute(
-        q.REDELIVER,
+        deliveries_sql.REDELIVER,
         {"id": _uuid(delivery_id, DeliveryNotFound), "actor": actor, "owner": owner},
     )
     if await cur.fetchone() is None:

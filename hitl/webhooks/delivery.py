@@ -34,7 +34,7 @@ from psycopg_pool import AsyncConnectionPool
 from hitl import logcontext
 from hitl._failpoints import failpoint
 from hitl.config import Settings
-from hitl.db import queries as q
+from hitl.db.sql import deliveries as deliveries_sql
 from hitl.leased import LeasedWorker
 from hitl.webhooks import endpoints, schedule, signing
 from hitl.webhooks.ssrf import BlockedAddress, guarded_client
@@ -231,7 +231,7 @@ class Deliverer(LeasedWorker[Claimed]):
 
     async def _claim_some(self, conn: AsyncConnection[Any], free: int) -> list[Claimed]:
         params = {"owner": self.owner, "lease": self.lease, "limit": free}
-        cur = await conn.execute(q.CLAIM_DELIVERIES, params)
+        cur = await conn.execute(deliveries_sql.CLAIM_DELIVERIES, params)
         return [Claimed.of(row) for row in await cur.fetchall()]
 
     def _after_claim(self, claimed: int) -> None:
@@ -246,14 +246,14 @@ class Deliverer(LeasedWorker[Claimed]):
             self.wakeup.set()
 
     async def _reap(self, conn: AsyncConnection[Any]) -> int:
-        cur = await conn.execute(q.REAP_EXPIRED_DELIVERIES)
+        cur = await conn.execute(deliveries_sql.REAP_EXPIRED_DELIVERIES)
         return len(await cur.fetchall())
 
     async def _renew(self, conn: AsyncConnection[Any], ids: list[str]) -> None:
-        await conn.execute(q.HEARTBEAT_DELIVERIES, (self.lease, self.owner, ids))
+        await conn.execute(deliveries_sql.HEARTBEAT_DELIVERIES, (self.lease, self.owner, ids))
 
     async def _release(self, conn: AsyncConnection[Any], ids: list[str]) -> None:
-        await conn.execute(q.RELEASE_DELIVERIES, (self.owner, ids))
+        await conn.execute(deliveries_sql.RELEASE_DELIVERIES, (self.owner, ids))
 
     async def _handle(self, delivery: Claimed) -> None:
         with logcontext.bind(delivery_id=delivery.id, endpoint_id=delivery.endpoint_id):
@@ -327,7 +327,7 @@ class Deliverer(LeasedWorker[Claimed]):
         disable = {o.delivery.endpoint_id: o.fate.disable for o in batch if o.fate.disable}
         async with self.pool.connection() as conn, _maybe_transaction(conn, disable):
             cur = await conn.execute(
-                q.RECORD_ATTEMPTS,
+                deliveries_sql.RECORD_ATTEMPTS,
                 {
                     "outcomes": Jsonb(rows),
                     "owner": self.owner,

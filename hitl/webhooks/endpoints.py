@@ -26,7 +26,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from hitl import _cursor, errors
 from hitl.auth.principal import Principal
-from hitl.db import queries as q
+from hitl.db.sql import webhooks as webhooks_sql
 from hitl.models import Page
 from hitl.webhooks import EVENT_TYPES
 from hitl.webhooks.signing import new_secret
@@ -187,7 +187,9 @@ async def _check_sharing(
         return
     if not principal.is_admin:
         raise SharingForbidden
-    cur = await conn.execute(q.UNKNOWN_SUBJECTS, ([s for s in shared_with if s != EVERYONE],))
+    cur = await conn.execute(
+        webhooks_sql.UNKNOWN_SUBJECTS, ([s for s in shared_with if s != EVERYONE],)
+    )
     unknown = {row["s"] for row in await cur.fetchall()}
     problems = [
         {
@@ -208,7 +210,7 @@ async def create(
     """Register an endpoint owned by ``principal``."""
     await _check_sharing(conn, principal, body.shared_with)
     cur = await conn.execute(
-        q.CREATE_ENDPOINT,
+        webhooks_sql.CREATE_ENDPOINT,
         {
             "url": body.url,
             "description": body.description,
@@ -226,7 +228,7 @@ async def create(
 
 async def get(conn: AsyncConnection[Any], endpoint_id: str, *, owner: str | None) -> Endpoint:
     """The endpoint, if ``owner`` owns it (any endpoint for ``owner=None``)."""
-    cur = await conn.execute(q.GET_ENDPOINT, {"id": _uuid(endpoint_id), "owner": owner})
+    cur = await conn.execute(webhooks_sql.GET_ENDPOINT, {"id": _uuid(endpoint_id), "owner": owner})
     row = await cur.fetchone()
     if row is None:
         raise EndpointNotFound(endpoint_id)
@@ -243,7 +245,7 @@ async def list_page(
     """``owner``'s endpoints (every endpoint for ``owner=None``), newest first."""
     at, key = _cursor.decode(cursor, uuid_key=True) if cursor else (None, None)
     cur = await conn.execute(
-        q.LIST_ENDPOINTS, {"at": at, "key": key, "limit": limit + 1, "owner": owner}
+        webhooks_sql.LIST_ENDPOINTS, {"at": at, "key": key, "limit": limit + 1, "owner": owner}
     )
     rows = await cur.fetchall()
     items = [_record(r) for r in rows[:limit]]
@@ -260,7 +262,7 @@ async def update(
         await get(conn, endpoint_id, owner=owner)  # not found comes before forbidden
         await _check_sharing(conn, principal, body.shared_with)
     cur = await conn.execute(
-        q.UPDATE_ENDPOINT,
+        webhooks_sql.UPDATE_ENDPOINT,
         {
             "id": _uuid(endpoint_id),
             "owner": owner,
@@ -277,7 +279,9 @@ async def update(
 
 
 async def delete(conn: AsyncConnection[Any], endpoint_id: str, *, owner: str | None) -> None:
-    cur = await conn.execute(q.DELETE_ENDPOINT, {"id": _uuid(endpoint_id), "owner": owner})
+    cur = await conn.execute(
+        webhooks_sql.DELETE_ENDPOINT, {"id": _uuid(endpoint_id), "owner": owner}
+    )
     if await cur.fetchone() is None:
         raise EndpointNotFound(endpoint_id)
 
@@ -287,7 +291,7 @@ async def rotate_secret(
 ) -> EndpointWithSecret:
     """A new secret; the old one keeps signing alongside it for ``grace_seconds``."""
     cur = await conn.execute(
-        q.ROTATE_SECRET,
+        webhooks_sql.ROTATE_SECRET,
         {"id": _uuid(endpoint_id), "secret": new_secret(), "grace": grace_seconds, "owner": owner},
     )
     row = await cur.fetchone()
@@ -303,7 +307,7 @@ async def callback_endpoint(
     callback: its own (an admin's include those without an owner), else one shared with it.
     None whether no endpoint has the URL or only others' have it: the caller cannot tell."""
     cur = await conn.execute(
-        q.FIND_CALLBACK_ENDPOINT,
+        webhooks_sql.FIND_CALLBACK_ENDPOINT,
         {"url": url.strip(), "subject": principal.subject, "admin": principal.is_admin},
     )
     row = await cur.fetchone()
@@ -312,5 +316,5 @@ async def callback_endpoint(
 
 async def disable(conn: AsyncConnection[Any], endpoint_id: str, reason: str) -> bool:
     """Disable (by the service, with a ``webhook.endpoint_disabled`` event); False if it was."""
-    cur = await conn.execute(q.DISABLE_ENDPOINT, {"id": endpoint_id, "reason": reason})
+    cur = await conn.execute(webhooks_sql.DISABLE_ENDPOINT, {"id": endpoint_id, "reason": reason})
     return await cur.fetchone() is not None

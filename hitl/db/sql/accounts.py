@@ -1,4 +1,6 @@
-"""The SQL of identity: accounts, groups, sessions, API keys (the rest is in hitl/db/queries.py).
+"""Identity (``hitl_users``, ``hitl_groups``, ``hitl_group_members``, ``hitl_sessions``,
+``hitl_api_keys``, ``hitl_signin_failures``): accounts, groups, sessions, API keys and the
+sign-in throttle.
 
 Each change writes its audit entry in the same statement."""
 

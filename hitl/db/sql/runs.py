@@ -1,0 +1,211 @@
+"""Runs (``hitl_runs``): claiming, leases, and recording a run's result.
+
+A run is claimed with ``FOR UPDATE SKIP LOCKED`` and a lease its worker renews; a run whose
+lease lapsed is queued again. `RECORD_RUN` writes everything a run's end causes in one
+statement (requests, events, the next run, the thread): the lock order it keeps is explained
+above it.
+"""
+
+from __future__ import annotations
+
+from hitl.db.native import NativeStatement
+from hitl.db.sql.events import REQUEST_ABOUT
+
+CLAIM_RUNS = """
+WITH picked AS (
+    SELECT id FROM hitl_runs
+    WHERE status = 'queued' AND available_at <= now()
+    ORDER BY available_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE hitl_runs r
+    SET status = 'running', lease_owner = %(owner)s, attempts = r.attempts + 1,
+        lease_expires_at = now() + %(lease)s * interval '1 second',
+        started_at = coalesce(r.started_at, now())
+    FROM picked WHERE r.id = picked.id
+    RETURNING r.*
+), threads AS (
+    UPDATE hitl_threads t SET status = 'running', updated_at = now()
+    FROM claimed WHERE t.thread_id = claimed.thread_id
+    RETURNING t.thread_id, t.graph
+)
+SELECT claimed.*, threads.graph FROM claimed JOIN threads USING (thread_id)
+ORDER BY claimed.id
+"""
+
+HEARTBEAT_RUNS = """
+UPDATE hitl_runs SET lease_expires_at = now() + %s * interval '1 second'
+WHERE lease_owner = %s AND status = 'running' AND id = ANY(%s)
+RETURNING id
+"""
+
+# A run's result, in one statement: finish the run (only if this worker still holds it) and,
+# only then, record a request per new pending interrupt (with its event, its assignment,
+# deadline and first timer, see hitl/deadlines.py), close the requests the run applied or found
+# stale (as resumed, superseded, expired or cancelled), reopen answers the graph refused,
+# supersede (or, when the run failed, cancel) open requests whose interrupt is gone (pending
+# ones, and answers that came while the run ran), queue the next run if answers to interrupts
+# still pending came meanwhile, set the thread's status and values, and write its event; every
+# cancelled request gets a 'request.cancelled' event. The updates touch disjoint rows: closing
+# and reopening only answers this run gathered, the sweep only the others.
+#
+# The thread's open requests are locked first, before the run row (an answer locks its request
+# first too, so the two cannot deadlock): an answer being recorded meanwhile is waited for and
+# seen in `locked_open_requests` as recorded, and one recorded later waits for this statement
+# and then finds no run running, so it queues one itself. No row comes back when the run was
+# taken over.
+#
+# The parts, in the order above: locked_open_requests, finished_run, new_requests (and their
+# created_events), closed_answers, reopened_answers, still_pending, swept_orphans (the sweep;
+# with closed_answers, the cancelled_events), next_run, updated_thread and its thread_event.
+RECORD_RUN = NativeStatement.of(
+    """
+WITH locked_open_requests AS (
+    -- the thread's pending and answered requests, locked before anything else (see above)
+    SELECT id, state, run_id, interrupt_id FROM hitl_requests
+    WHERE thread_id = %(thread_id)s AND state IN ('pending', 'responded')
+    ORDER BY id
+    FOR UPDATE
+), finished_run AS (
+    -- this run, done or failed, only if this worker still holds it: the parts below that
+    -- write read it, so they write nothing when the run was taken over
+    UPDATE hitl_runs
+    SET status = %(run_status)s, error = %(error)s, finished_at = now(),
+        lease_owner = NULL, lease_expires_at = NULL
+    WHERE id = %(run_id)s AND lease_owner = %(owner)s AND status = 'running'
+      -- Always true; here so that the locks come first. This uncorrelated subquery is an
+      -- InitPlan, evaluated once before the run row is read, and it reads locked_open_requests
+      -- to the end, locking every row; without it Postgres would lock the run row first (a
+      -- SELECT in WITH runs only when read, here later), the order that can deadlock with an
+      -- answer. A count is never negative, so the condition changes no row.
+      AND (SELECT count(*) FROM locked_open_requests) >= 0
+    RETURNING thread_id
+), new_requests AS (
+    -- a request per new pending interrupt (one already recorded for it is left as it is)
+    INSERT INTO hitl_requests (thread_id, interrupt_id, graph, value, response_schema, assignees,
+                               assigned_groups, on_timeout, reminders, deadline_at,
+                               window_started_at, timer_at)
+    SELECT f.thread_id, i.interrupt_id, %(graph)s, i.value, i.response_schema, i.assignees,
+           i.groups, i.on_timeout, i.reminders, d.deadline_at, now(),
+           hitl_timer_at(now(), d.deadline_at, i.reminders, 0)
+    FROM finished_run f,
+         jsonb_to_recordset(%(interrupts)s)
+             AS i(interrupt_id text, value jsonb, response_schema jsonb, assignees text[],
+                  groups text[], timeout float8, on_timeout jsonb, reminders float8[]),
+         LATERAL (SELECT now() + i.timeout * interval '1 second' AS deadline_at) d
+    ON CONFLICT (thread_id, interrupt_id) DO NOTHING
+    RETURNING *
+), created_events AS (
+    -- 'request.created' for each new request
+    INSERT INTO hitl_events (type, subject, data)
+    SELECT 'request.created', r.id::text,
+           jsonb_build_object('value', r.value, 'response_schema', r.response_schema) || """
+    + REQUEST_ABOUT
+    + """
+    FROM new_requests r
+    RETURNING id
+), closed_answers AS (
+    -- the answers this run gathered and applied (or found stale), closed in the state the
+    -- runner chose
+    UPDATE hitl_requests r SET state = c.state, closed_at = now(), updated_at = now()
+    FROM finished_run f, jsonb_to_recordset(%(closing)s) AS c(id uuid, state text)
+    WHERE r.id = c.id AND r.thread_id = f.thread_id AND r.state = 'responded'
+    RETURNING r.*
+), reopened_answers AS (
+    -- the answers this run gathered that the graph refused: pending again
+    UPDATE hitl_requests r
+    SET state = 'pending', response = NULL, responded_by = NULL, responded_at = NULL,
+        run_id = NULL, updated_at = now()
+    FROM finished_run f
+    WHERE r.id = ANY(%(reopen)s::uuid[]) AND r.thread_id = f.thread_id AND r.state = 'responded'
+    RETURNING r.*
+), still_pending AS (
+    -- the thread's pending requests once this statement is done
+    SELECT * FROM new_requests
+    UNION ALL
+    SELECT * FROM reopened_answers
+    UNION ALL
+    SELECT r.* FROM locked_open_requests o JOIN hitl_requests r ON r.id = o.id
+    WHERE o.state = 'pending' AND o.interrupt_id = ANY(%(live)s::text[])
+), swept_orphans AS (
+    -- open requests whose interrupt is gone: pending ones, and answers this run did not
+    -- gather (unless it failed); superseded, or cancelled when the run failed
+    UPDATE hitl_requests r
+    SET state = %(sweep_state)s, closed_at = now(), updated_at = now()
+    FROM finished_run f
+    WHERE r.thread_id = f.thread_id AND NOT (r.interrupt_id = ANY(%(live)s::text[]))
+      AND (r.state = 'pending' OR (r.state = 'responded' AND NOT %(failed)s
+                                   AND r.run_id IS DISTINCT FROM %(run_id)s))
+    RETURNING r.*
+), cancelled_events AS (
+    -- 'request.cancelled' for each request closed or swept as cancelled
+    INSERT INTO hitl_events (type, subject, data)
+    SELECT 'request.cancelled', id::text,
+           jsonb_build_object('request_id', id, 'kind', kind, 'thread_id', thread_id,
+                              'interrupt_id', interrupt_id, 'graph', graph,
+                              'run_id', %(run_id)s, 'reason', 'the thread failed')
+    FROM (SELECT * FROM swept_orphans UNION ALL SELECT * FROM closed_answers) r
+    WHERE state = 'cancelled'
+    RETURNING id
+), next_run AS (
+    -- a resume run when answers to live interrupts came while this run ran (unless the
+    -- thread may not go on)
+    INSERT INTO hitl_runs (thread_id, kind)
+    SELECT f.thread_id, 'resume' FROM finished_run f
+    WHERE %(may_continue)s AND EXISTS (
+        SELECT 1 FROM locked_open_requests o
+        WHERE o.state = 'responded' AND o.run_id IS DISTINCT FROM %(run_id)s
+          AND o.interrupt_id = ANY(%(live)s::text[])
+    )
+    ON CONFLICT (thread_id) WHERE status IN ('queued', 'running') DO NOTHING
+    RETURNING id, pg_notify('hitl_runs', '')
+), updated_thread AS (
+    -- the thread's status (queued again if a next run was queued), error and values
+    UPDATE hitl_threads t
+    SET status = CASE WHEN EXISTS (SELECT 1 FROM next_run) THEN 'queued' ELSE %(status)s END,
+        error = %(error)s, values = coalesce(%(values)s, t.values), updated_at = now()
+    FROM finished_run f WHERE t.thread_id = f.thread_id
+    RETURNING t.*
+), thread_event AS (
+    -- 'thread.interrupted' (with its pending requests), 'thread.completed' or 'thread.failed'
+    INSERT INTO hitl_events (type, subject, data)
+    SELECT 'thread.' || t.status, %(thread_id)s,
+           %(event)s || CASE WHEN t.status = 'completed'
+                             THEN jsonb_build_object('values', %(values)s::jsonb)
+                             WHEN t.status = 'interrupted' THEN jsonb_build_object(
+               'interrupts', (
+                   SELECT jsonb_agg(jsonb_build_object('interrupt_id', p.interrupt_id,
+                                                       'request_id', p.id, 'value', p.value)
+                                    ORDER BY p.created_at, p.id)
+                   FROM still_pending p))
+           ELSE '{}'::jsonb END
+    FROM updated_thread t
+    WHERE t.status IN ('interrupted', 'completed', 'failed')
+      -- Always true; here so that the requests' events come before the thread's: the
+      -- subqueries run (inserting those events, taking their ids from the sequence) before
+      -- this insert takes its own, so the relay publishes them in that order.
+      AND (SELECT count(*) FROM created_events) + (SELECT count(*) FROM cancelled_events) >= 0
+)
+SELECT t.status, (SELECT count(*) FROM new_requests) AS created,
+       CASE WHEN %(detail)s THEN to_jsonb(t) || jsonb_build_object('pending', coalesce(
+           (SELECT jsonb_agg(to_jsonb(p) ORDER BY p.created_at, p.id) FROM still_pending p),
+           '[]'::jsonb)) END AS detail,
+       pg_notify('hitl_threads', %(thread_id)s), pg_notify('hitl_events', '')
+FROM updated_thread t
+"""
+)
+
+
+RELEASE_RUNS = """
+UPDATE hitl_runs
+SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, attempts = attempts - 1
+WHERE lease_owner = %s AND status = 'running' AND id = ANY(%s)
+RETURNING pg_notify('hitl_runs', '')
+"""
+
+REAP_EXPIRED_RUNS = """
+UPDATE hitl_runs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL
+WHERE status = 'running' AND lease_expires_at < now()
+RETURNING id
+"""
