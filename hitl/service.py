@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from hitl import (
     db,
     deadlines,
+    engines,
     events,
     idempotency,
     keys,
@@ -100,7 +101,7 @@ class Service:
             load_modules(settings.graph_modules)
             registry = default_registry
         async with contextlib.AsyncExitStack() as stack:
-            database_url, redis_url = await _engines(settings, stack)
+            database_url, redis_url = await engines.urls(settings, stack)
             pool = db.create_pool(
                 database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
             )
@@ -302,21 +303,3 @@ async def _record_channels(pool: AsyncConnectionPool[Any], settings: Settings) -
                 channel,
                 "HITL_SMTP_HOST" if channel == "email" else "HITL_SLACK_WEBHOOK_URL",
             )
-
-
-async def _engines(settings: Settings, stack: contextlib.AsyncExitStack) -> tuple[str, str]:
-    """The Postgres and Redis URLs: configured ones, or embedded engines started now."""
-    if settings.database_url and settings.redis_url:
-        return settings.database_url, settings.redis_url
-    from hitl.embedded import embedded_services
-
-    manager = embedded_services(
-        settings.data_dir, postgres=not settings.database_url, redis=not settings.redis_url
-    )
-    services = await asyncio.to_thread(manager.__enter__)
-    stack.push_async_callback(asyncio.to_thread, manager.__exit__, None, None, None)
-    log.info("embedded engines running in %s", settings.data_dir.resolve())
-    return (
-        settings.database_url or services.database_url,
-        settings.redis_url or services.redis_url,
-    )

@@ -86,4 +86,4 @@ async def assign(
     """Assign a pending request to these users and groups, replacing its assignment (both
     empty: anyone). 409 if it is no longer pending, 422 naming an unknown user or group."""
     async with service.pool.connection() as conn:
-        return await assignment.reassign(conn, request_id, body, principal.name)
+        return await requests.reassign(conn, request_id, body, principal.name)

@@ -240,7 +240,7 @@ async def assign(request: Request, request_id: str, principal: CanWriteRequests)
         )
     try:
         async with service.pool.connection() as conn:
-            await assignment.reassign(conn, request_id, routing, principal.name)
+            await requests.reassign(conn, request_id, routing, principal.name)
     except errors.NotFound as exc:
         return _not_found(request, exc)
     except errors.InvalidInput as exc:
