@@ -39,7 +39,7 @@ from redis.asyncio import Redis
 
 from hitl import bus_keys
 from hitl._bus_consumer import Subscription
-from hitl.bus_envelope import DeadLetter, Event, JSONText, Received, new_event_id, now, text
+from hitl.bus_envelope import DeadLetter, Event, JSONText, Received, as_str, new_event_id, now
 
 if TYPE_CHECKING:
     from hitl.config import Settings
@@ -139,7 +139,7 @@ class Bus:
         found = []
         redis: Any = self.redis
         for _, raw in await redis.xrange(self.dead_letter, count=count):
-            fields = {text(k): text(v) for k, v in raw.items()}
+            fields = {as_str(k): as_str(v) for k, v in raw.items()}
             found.append(
                 DeadLetter(
                     event={k: v for k, v in fields.items() if not k.startswith("deadletter")},

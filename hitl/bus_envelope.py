@@ -20,7 +20,8 @@ SPECVERSION = "1.0"
 _ENVELOPE = ("id", "type", "source", "time", "data")
 
 
-def text(value: bytes | str) -> str:
+def as_str(value: bytes | str) -> str:
+    """A Redis reply field as text (replies arrive as bytes unless the client decodes)."""
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -62,7 +63,7 @@ class Event:
     @staticmethod
     def parse(fields: Mapping[Any, Any]) -> dict[str, Any]:
         """The attributes from a stream entry's fields; ValueError when it is not an event."""
-        text = {text(k): text(v) for k, v in fields.items()}
+        text = {as_str(k): as_str(v) for k, v in fields.items()}
         missing = [name for name in _ENVELOPE if name not in text]
         if missing:
             raise ValueError(f"not an event: no {', '.join(missing)}")

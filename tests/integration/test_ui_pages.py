@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
 from graphs.samples import HIGH_RISK_DIFF
-from hitl import errors
+from hitl import errors, headlines
 from hitl.config import Settings
 from hitl.service import Service
 from hitl.ui import forms, native, present, routes
@@ -537,8 +537,8 @@ def test_markdown_is_rendered_without_raw_html() -> None:
     assert "<strong>b</strong>" in out
     assert "<script>" not in out
     assert 'href="javascript' not in out
-    assert present.headline({"kind": "deploy_approval"}) == "deploy_approval"
-    assert present.headline({"x": 1}) == '{"x": 1}'
+    assert headlines.headline({"kind": "deploy_approval"}) == "deploy_approval"
+    assert headlines.headline({"x": 1}) == '{"x": 1}'
 
 
 async def test_inbox_counts_are_capped_and_index_backed(
