@@ -18,9 +18,11 @@ ThreadStatus = Literal["queued", "running", "interrupted", "completed", "failed"
 RequestState = Literal["pending", "responded", "resumed", "superseded", "expired", "cancelled"]
 RunStatus = Literal["queued", "running", "done", "failed"]
 RequestKind = Literal["interrupt", "external"]
+NotificationStatus = Literal["pending", "sending", "sent", "failed"]
 
 THREAD_STATUSES: tuple[str, ...] = ThreadStatus.__args__  # type: ignore[attr-defined]
 REQUEST_STATES: tuple[str, ...] = RequestState.__args__  # type: ignore[attr-defined]
+NOTIFICATION_STATUSES: tuple[str, ...] = NotificationStatus.__args__  # type: ignore[attr-defined]
 
 T = TypeVar("T")
 

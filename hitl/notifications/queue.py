@@ -16,11 +16,11 @@ from typing import Any, Literal
 from psycopg import AsyncConnection
 from pydantic import BaseModel
 
+from hitl import models
 from hitl.notifications.content import RequestFacts
 
 Channel = Literal["email", "slack"]
-Status = Literal["pending", "sending", "sent", "failed"]
-STATUSES: tuple[str, ...] = ("pending", "sending", "sent", "failed")
+Status = models.NotificationStatus
 
 # -- SQL ----------------------------------------------------------------------------------------
 
