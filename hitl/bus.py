@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
-from hitl import bus_keys
+from hitl import bus_names
 from hitl._bus_consumer import Subscription
 from hitl.bus_envelope import DeadLetter, Event, JSONText, Received, as_str, new_event_id, now
 
@@ -66,7 +66,7 @@ class Bus:
         self,
         redis: Redis,
         *,
-        prefix: str = bus_keys.DEFAULT_PREFIX,
+        prefix: str = bus_names.DEFAULT_PREFIX,
         source: str = "hitl",
         claim_idle: float = 60.0,
         max_deliveries: int = 5,
@@ -78,8 +78,8 @@ class Bus:
         self.claim_idle = claim_idle
         self.max_deliveries = max_deliveries
         self.retention = retention
-        self.stream = bus_keys.events_stream(prefix)
-        self.dead_letter = bus_keys.dead_letter_stream(prefix)
+        self.stream = bus_names.events_stream(prefix)
+        self.dead_letter = bus_names.dead_letter_stream(prefix)
 
     @classmethod
     def from_settings(cls, redis: Redis, settings: Settings, *, source: str = "hitl") -> Bus:

@@ -25,7 +25,8 @@ replaces the registration's whole assignment), else the registration's ``assigne
   thread fails, or resumes with the `expiry_marker` as the interrupt's value.
 
 ``reminders`` are fractions of the time to the deadline (``[0.5, 0.9]``): each emits one
-``request.reminded`` event. This module is the rules only; `hitl.timers` fires them.
+``request.reminded`` event. This module is the rules only; `hitl.timers` fires them, and the
+policies' shapes and parsers are in `hitl.policies` (below the settings, which validate them).
 """
 
 from __future__ import annotations

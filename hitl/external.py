@@ -23,7 +23,7 @@ from hitl import deadlines, errors, policies, requests
 from hitl.assignment import Routing
 from hitl.auth.principal import Principal
 from hitl.models import Request
-from hitl.schemas import check_schema, schema_errors
+from hitl.validation import check_schema, schema_errors
 from hitl.webhooks import endpoints
 
 

@@ -28,7 +28,7 @@ from hitl import _cursor, assignment, errors
 from hitl.auth import Principal
 from hitl.db import queries as q
 from hitl.models import Page, Request
-from hitl.schemas import validate_response
+from hitl.validation import validate_response
 
 if TYPE_CHECKING:
     from hitl.deadlines import Terms

@@ -46,8 +46,8 @@ from hitl.config import Settings
 from hitl.db import queries as q
 from hitl.registry import GraphRegistry
 from hitl.runs import ClaimedRun
-from hitl.schemas import to_json
 from hitl.thread_watch import Waiters
+from hitl.validation import to_json
 
 log = logging.getLogger("hitl.runner")
 

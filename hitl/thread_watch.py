@@ -27,10 +27,10 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import keys, threads
+from hitl import pg_channels, threads
 from hitl._aio import wait_event
 from hitl.models import ThreadWithValues
-from hitl.notify import Notifier
+from hitl.pg_listener import Notifier
 
 SETTLED = ("interrupted", "completed", "failed")
 # The longest a watch sleeps without reading the thread again: a notification lost with the
@@ -149,12 +149,12 @@ async def watch(
     pool: AsyncConnectionPool[Any], notifier: Notifier, waiters: Waiters | None, thread_id: str
 ) -> AsyncIterator[ThreadWatch]:
     found = ThreadWatch(pool, thread_id, waiters)
-    notifier.add_listener(keys.THREADS_CHANNEL, found.on_change)
+    notifier.add_listener(pg_channels.THREADS_CHANNEL, found.on_change)
     if waiters:
         waiters.add(thread_id, found.on_record)
     try:
         yield found
     finally:
-        notifier.remove_listener(keys.THREADS_CHANNEL, found.on_change)
+        notifier.remove_listener(pg_channels.THREADS_CHANNEL, found.on_change)
         if waiters:
             waiters.remove(thread_id, found.on_record)

@@ -13,7 +13,7 @@ from hitl import _cursor, errors
 from hitl.db import queries as q
 from hitl.models import Page, Thread, ThreadWithValues
 from hitl.registry import GraphSpec
-from hitl.schemas import validate_input
+from hitl.validation import validate_input
 
 
 async def create(

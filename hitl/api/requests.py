@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 from psycopg import AsyncConnection
 
 from hitl import assignment, idempotency, requests
+from hitl.api.bodies import RequestRespond
 from hitl.api.deps import CanAnswer, CanReadRequests, CanWriteRequests, ServiceDep
 from hitl.api.external import IdempotencyKey, replayable
-from hitl.api.schemas import RequestRespond
 from hitl.models import Page, Request, RequestKind, RequestState
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])

@@ -17,7 +17,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from hitl.webhooks.deliveries import DeliveryStatus
+from hitl.webhooks.delivery_log import DeliveryStatus
 
 # "commonmark" with raw HTML disabled: HTML in the text is shown as text. markdown-it's
 # validateLink already refuses javascript:, vbscript:, file: and most data: URLs.

@@ -28,7 +28,7 @@ from hitl.ui.permissions import (
     CanReadThreads,
     CanWriteRequests,
 )
-from hitl.webhooks import deliveries
+from hitl.webhooks import delivery_log
 
 router = APIRouter(include_in_schema=False)
 
@@ -213,7 +213,7 @@ async def redeliver(
     await posted_form(request)
     try:
         async with service.pool.connection() as conn:
-            await deliveries.redeliver(conn, delivery_id, actor=principal.name)
+            await delivery_log.redeliver(conn, delivery_id, actor=principal.name)
     except errors.NotFound as exc:
         return _not_found(request, exc)
     return RedirectResponse(f"/requests/{request_id}#deliveries", status_code=303)
@@ -261,7 +261,7 @@ async def _request_view(
         if hitl_request.thread_id:
             timeline = await requests.of_thread(conn, hitl_request.thread_id, pending=False)
             thread = await threads.get(conn, hitl_request.thread_id)
-        sent = await deliveries.of_request(conn, hitl_request.id)
+        sent = await delivery_log.of_request(conn, hitl_request.id)
     # as GET /api/v1/requests/{id}/deliveries: the details (a receiver's answer, the error of
     # a refused connection, which names hosts and addresses) are for webhook admins; others
     # see what came of each delivery

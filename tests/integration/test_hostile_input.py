@@ -19,7 +19,7 @@ import hypothesis
 import hypothesis.strategies as st
 import pytest
 
-from hitl import _cursor, errors, schemas
+from hitl import _cursor, errors, validation
 from hitl.config import Settings
 from tests.integration.test_webhooks import register
 from tests.support import api, auth
@@ -153,7 +153,7 @@ async def test_a_deep_form_field_is_refused(client: httpx.AsyncClient) -> None:
 async def test_a_deep_answer_is_refused_wherever_it_comes_from(client: httpx.AsyncClient) -> None:
     # the web UI parses JSON fields from form text: the answer check bounds depth itself
     with pytest.raises(errors.ResponseInvalid) as raised:
-        schemas.validate_response(None, deep_object(200), ("body", "response"))
+        validation.validate_response(None, deep_object(200), ("body", "response"))
     assert raised.value.detail[0]["type"] == "json_depth"
 
 
@@ -162,13 +162,13 @@ async def test_a_graph_that_stores_deep_values_breaks_no_listing(client: httpx.A
     thread_id = await api.start(client, "deep", {"depth": 253})
     thread = await api.settle(client, thread_id)
     assert thread["status"] == "interrupted", thread
-    assert schemas.CUT in json.dumps(thread["values"])
+    assert validation.CUT in json.dumps(thread["values"])
     for params in ({}, {"state": "pending"}):
         r = await client.get("/api/v1/requests", params=params)
         assert r.status_code == 200, r.text
     (item,) = r.json()["items"]
-    assert schemas.CUT in json.dumps(item["value"])
-    assert schemas.depth(item["value"], 1000) <= schemas.MAX_DEPTH
+    assert validation.CUT in json.dumps(item["value"])
+    assert validation.depth(item["value"], 1000) <= validation.MAX_DEPTH
     r = await client.get("/api/v1/threads")
     assert r.status_code == 200 and [t["thread_id"] for t in r.json()["items"]] == [thread_id]
     r = await client.get(f"/api/v1/requests/{item['id']}")
@@ -195,7 +195,7 @@ async def test_stored_values_are_cut_when_read(client: httpx.AsyncClient) -> Non
     ):
         r = await client.get(url)
         assert r.status_code == 200, (url, r.text)
-        assert schemas.CUT in r.text
+        assert validation.CUT in r.text
 
 
 # -- regular expressions ---------------------------------------------------------------------
