@@ -118,7 +118,7 @@ LAZY_IMPORTS = {
     ("hitl.cli", "hitl.agents"): "start-up speed",
     ("hitl.cli", "signal"): "start-up speed",
     # pgserver warns at import time; it is imported under a warnings filter, when first needed.
-    ("hitl.embedded", "pgserver"): "import-time warnings, filtered",
+    ("hitl.embedded._postgres", "pgserver"): "import-time warnings, filtered",
     ("hitl.auth.commands", "hitl.db.migrate"): "start-up speed (imported by `hitl --help`)",
 }
 
