@@ -205,7 +205,7 @@ class Subscription:
                     "deadletterreason": reason,
                 }
                 moved = {as_str(k): v for k, v in fields.items()} | extra
-                pipe.xadd(self.bus.dead_letter, moved, minid=self.bus._minid(), approximate=True)
+                pipe.xadd(self.bus.dead_letter, moved, minid=self.bus.minid(), approximate=True)
                 pipe.xack(self.bus.stream, self.group, entry_id)
                 log.warning(
                     "event entry %s of group %s dead-lettered: %s", entry_id, self.group, reason

@@ -110,7 +110,7 @@ class Bus:
         """Append events in one round trip, in order."""
         if not events:
             return
-        minid = self._minid()
+        minid = self.minid()
         async with self.redis.pipeline(transaction=False) as pipe:
             for event in events:
                 pipe.xadd(self.stream, event.fields(), minid=minid, approximate=True)  # type: ignore[arg-type]
@@ -152,5 +152,6 @@ class Bus:
             )
         return found
 
-    def _minid(self) -> str:
+    def minid(self) -> str:
+        """The oldest entry id the stream keeps (``XADD ... MINID ~``): ``retention`` ago."""
         return str(max(0, int((time.time() - self.retention) * 1000)))

@@ -116,7 +116,7 @@ LAZY_IMPORTS = {
     ("hitl.cli", "hitl.db.migrate"): "start-up speed",
     ("hitl.cli", "hitl.retention"): "start-up speed",
     ("hitl.cli", "hitl.agents"): "start-up speed",
-    ("hitl.cli", "signal"): "start-up speed",
+    ("hitl.cli", "signal"): "in the agent command, as it was (the module imports it too)",
     # pgserver warns at import time; it is imported under a warnings filter, when first needed.
     ("hitl.embedded._postgres", "pgserver"): "import-time warnings, filtered",
     ("hitl.auth.commands", "hitl.db.migrate"): "start-up speed (imported by `hitl --help`)",
