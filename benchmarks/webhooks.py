@@ -32,7 +32,7 @@ from hitl import db
 from hitl.config import Settings
 from hitl.db import migrate
 from hitl.launcher import free_port
-from hitl.webhooks.delivery import Deliverer
+from hitl.webhooks.deliverer import Deliverer
 from hitl.webhooks.signing import new_secret
 
 BODY = json.dumps({"type": "request.responded", "data": {"request_id": "x", "response": "ok"}})

@@ -13,12 +13,15 @@ import socket
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
 from hitl._aio import wait_event
-from hitl.bus import Bus, Event, Received, _text
+from hitl.bus_envelope import Event, Received, as_str
+
+if TYPE_CHECKING:
+    from hitl.bus import Bus
 
 log = logging.getLogger("hitl.bus")
 
@@ -138,7 +141,7 @@ class Subscription:
             return
         for _, entries in reply or ():
             for entry_id, fields in entries:
-                self._take(_text(entry_id), fields, 1)
+                self._take(as_str(entry_id), fields, 1)
         await self._bury()
 
     def _take(self, entry_id: str, fields: Mapping[Any, Any] | None, deliveries: int) -> None:
@@ -164,9 +167,9 @@ class Subscription:
         reply = await self.redis.xautoclaim(
             stream, self.group, self.consumer, idle_ms, "0-0", count=self.batch
         )
-        claimed = [(_text(i), f) for i, f in reply[1] if i is not None]
+        claimed = [(as_str(i), f) for i, f in reply[1] if i is not None]
         for gone in reply[2] if len(reply) > 2 else ():  # Redis 7: trimmed while pending
-            log.info("event %s of group %s was trimmed before it was acked", _text(gone), stream)
+            log.info("event %s of group %s was trimmed before it was acked", as_str(gone), stream)
         if not claimed:
             return False
         pending = await self.redis.xpending_range(
@@ -177,7 +180,7 @@ class Subscription:
             len(claimed) + len(self._held),
             consumername=self.consumer,
         )
-        counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+        counts = {as_str(p["message_id"]): int(p["times_delivered"]) for p in pending}
         for entry_id, fields in claimed:
             deliveries = counts.get(entry_id, 1)
             if fields is not None and deliveries > self.bus.max_deliveries:
@@ -201,8 +204,8 @@ class Subscription:
                     "deadletterdeliveries": str(deliveries),
                     "deadletterreason": reason,
                 }
-                moved = {_text(k): v for k, v in fields.items()} | extra
-                pipe.xadd(self.bus.dead_letter, moved, minid=self.bus._minid(), approximate=True)
+                moved = {as_str(k): v for k, v in fields.items()} | extra
+                pipe.xadd(self.bus.dead_letter, moved, minid=self.bus.minid(), approximate=True)
                 pipe.xack(self.bus.stream, self.group, entry_id)
                 log.warning(
                     "event entry %s of group %s dead-lettered: %s", entry_id, self.group, reason
@@ -242,7 +245,7 @@ class Subscription:
         claimed = await self.redis.xclaim(
             self.bus.stream, self.group, self.consumer, 0, ids, idle=idle_ms, justid=True
         )
-        return [_text(i) for i in claimed]
+        return [as_str(i) for i in claimed]
 
     async def _renew(self) -> None:
         """Reset the idle time of what we hold, unless another consumer has taken it."""
@@ -251,7 +254,7 @@ class Subscription:
         mine = await self.redis.xpending_range(
             self.bus.stream, self.group, "-", "+", 10_000, consumername=self.consumer
         )
-        ours = {_text(p["message_id"]) for p in mine}
+        ours = {as_str(p["message_id"]) for p in mine}
         for lost in self._held - ours:
             log.warning("event entry %s of group %s was taken over", lost, self.group)
         self._held &= ours

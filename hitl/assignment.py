@@ -7,18 +7,17 @@ groups=...)`); an external request from its ``routing``. `reassign` changes it l
 ``POST /api/v1/requests/{id}/assign`` and the request page), and an ``escalate`` deadline policy
 does when the deadline passes (`hitl.timers`). Who may answer is decided elsewhere, from these
 two lists.
+
+This module holds the shapes only (no I/O), so that the deadline policies (`hitl.policies`)
+and the settings below the domain can name them; checking names against the tables and
+reassigning live with the request state machine (`hitl.requests.reassign`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-
-from hitl import errors, requests
-from hitl.db.sql import requests as requests_sql
-from hitl.models import Request
 
 # The same patterns as the CHECK constraints of hitl_users.username and hitl_groups.name.
 USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
@@ -50,64 +49,3 @@ class Routing(BaseModel):
     @classmethod
     def _dedupe(cls, names: list[str]) -> list[str]:
         return unique(names)
-
-
-async def check_known(
-    conn: AsyncConnection[Any], routing: Routing, loc: tuple[str | int, ...]
-) -> None:
-    """Raise `errors.InvalidInput` naming each user or group that does not exist.
-
-    Used where a client names them (the API); graphs' interrupt values and registrations are
-    taken as they are, since a graph cannot be told about a typo by a 422.
-    """
-    if not routing.assignees and not routing.groups:
-        return
-    cur = await conn.execute(requests_sql.UNKNOWN_ASSIGNEES, (routing.assignees, routing.groups))
-    row = await cur.fetchone()
-    assert row is not None
-    unknown_users = set(row["users"] or ())
-    unknown_groups = set(row["groups"] or ())
-    problems = [
-        {"loc": [*loc, "assignees", i], "msg": f"no user {name!r}", "type": "value_error"}
-        for i, name in enumerate(routing.assignees)
-        if name in unknown_users
-    ] + [
-        {"loc": [*loc, "groups", i], "msg": f"no group {name!r}", "type": "value_error"}
-        for i, name in enumerate(routing.groups)
-        if name in unknown_groups
-    ]
-    if problems:
-        raise errors.InvalidInput(problems)
-
-
-async def reassign(
-    conn: AsyncConnection[Any],
-    request_id: str,
-    routing: Routing,
-    actor: str,
-    loc: tuple[str | int, ...] = ("body",),
-) -> Request:
-    """Assign a pending request to ``routing`` (replacing its assignment), with its
-    ``request.assigned`` event and ``request.assign`` audit entry (before and after).
-
-    Raises `errors.RequestNotFound`, `errors.InvalidInput` (an unknown user or group, under
-    ``loc``) or `errors.RequestNotPending`; nothing changes then.
-    """
-    current = await requests.get(conn, request_id)
-    if current.state != "pending":
-        raise errors.RequestNotPending(current.id, current.state, current)
-    await check_known(conn, routing, loc)
-    cur = await conn.execute(
-        requests_sql.REASSIGN_REQUEST,
-        {
-            "id": current.id,
-            "assignees": routing.assignees,
-            "groups": routing.groups,
-            "actor": actor,
-        },
-    )
-    row = await cur.fetchone()
-    if row is None:  # answered (or expired) meanwhile
-        current = await requests.get(conn, request_id)
-        raise errors.RequestNotPending(current.id, current.state, current)
-    return requests.from_row(row)

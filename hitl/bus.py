@@ -30,120 +30,33 @@ at-least-once consumers (deduplicating by event id) take in their stride.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
-from hitl import bus_keys
+from hitl import bus_names
+from hitl._bus_consumer import Subscription
+from hitl.bus_envelope import DeadLetter, Event, JSONText, Received, as_str, new_event_id, now
 
 if TYPE_CHECKING:
-    from hitl._bus_consumer import Subscription
     from hitl.config import Settings
 
+# The envelope's types are part of the bus's interface: `from hitl.bus import Event` works.
+__all__ = [
+    "Bus",
+    "DeadLetter",
+    "Event",
+    "JSONText",
+    "Received",
+    "Subscription",
+    "new_event_id",
+    "now",
+]
+
 log = logging.getLogger("hitl.bus")
-
-SPECVERSION = "1.0"
-_ENVELOPE = ("id", "type", "source", "time", "data")
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-@dataclass(frozen=True)
-class JSONText:
-    """Data already encoded as JSON (an outbox row's, as Postgres holds it): published as it is,
-    without decoding and encoding it again."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Event:
-    """An event as CloudEvents names its attributes; ``data`` is JSON (or `JSONText`)."""
-
-    id: str
-    type: str
-    source: str
-    subject: str | None
-    time: str
-    data: Any
-
-    def fields(self) -> dict[str, str]:
-        """The stream entry's fields."""
-        fields = {
-            "specversion": SPECVERSION,
-            "id": self.id,
-            "type": self.type,
-            "source": self.source,
-            "time": self.time,
-            "data": self.data.text
-            if isinstance(self.data, JSONText)
-            else json.dumps(self.data, separators=(",", ":")),
-        }
-        if self.subject is not None:
-            fields["subject"] = self.subject
-        return fields
-
-    @staticmethod
-    def parse(fields: Mapping[Any, Any]) -> dict[str, Any]:
-        """The attributes from a stream entry's fields; ValueError when it is not an event."""
-        text = {_text(k): _text(v) for k, v in fields.items()}
-        missing = [name for name in _ENVELOPE if name not in text]
-        if missing:
-            raise ValueError(f"not an event: no {', '.join(missing)}")
-        return {
-            "id": text["id"],
-            "type": text["type"],
-            "source": text["source"],
-            "subject": text.get("subject"),
-            "time": text["time"],
-            "data": json.loads(text["data"]),
-        }
-
-
-@dataclass(frozen=True)
-class Received(Event):
-    """An event delivered to a consumer group: `ack` it once handled."""
-
-    entry_id: str = ""
-    deliveries: int = 1
-    _subscription: Subscription | None = field(default=None, repr=False, compare=False)
-
-    async def ack(self) -> None:
-        """Done with it: the group will not see it again (sent with the next batch of acks)."""
-        if self._subscription is not None:
-            await self._subscription._ack(self.entry_id)
-
-    async def release(self, after: float = 0.0) -> None:
-        """Give it back unhandled: another consumer (or this one) gets it in ``after`` s."""
-        if self._subscription is not None:
-            await self._subscription._release(self.entry_id, after)
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    event: dict[str, Any]  # the entry's fields as they were
-    stream: str
-    group: str
-    entry_id: str
-    deliveries: int
-    reason: str
-
-
-def new_event_id() -> str:
-    return str(uuid.uuid4())
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 class Bus:
@@ -153,7 +66,7 @@ class Bus:
         self,
         redis: Redis,
         *,
-        prefix: str = bus_keys.DEFAULT_PREFIX,
+        prefix: str = bus_names.DEFAULT_PREFIX,
         source: str = "hitl",
         claim_idle: float = 60.0,
         max_deliveries: int = 5,
@@ -165,8 +78,8 @@ class Bus:
         self.claim_idle = claim_idle
         self.max_deliveries = max_deliveries
         self.retention = retention
-        self.stream = bus_keys.events_stream(prefix)
-        self.dead_letter = bus_keys.dead_letter_stream(prefix)
+        self.stream = bus_names.events_stream(prefix)
+        self.dead_letter = bus_names.dead_letter_stream(prefix)
 
     @classmethod
     def from_settings(cls, redis: Redis, settings: Settings, *, source: str = "hitl") -> Bus:
@@ -197,7 +110,7 @@ class Bus:
         """Append events in one round trip, in order."""
         if not events:
             return
-        minid = self._minid()
+        minid = self.minid()
         async with self.redis.pipeline(transaction=False) as pipe:
             for event in events:
                 pipe.xadd(self.stream, event.fields(), minid=minid, approximate=True)  # type: ignore[arg-type]
@@ -219,8 +132,6 @@ class Bus:
         A new group starts at ``start``: ``"0"`` (the oldest retained event) or ``"$"`` (only
         new ones). Iteration ends when ``stop`` is set (checked at least every ``block`` s).
         """
-        from hitl._bus_consumer import Subscription
-
         return Subscription(self, group, types, consumer, batch, block, start, stop)
 
     async def dead_letters(self, count: int = 100) -> list[DeadLetter]:
@@ -228,7 +139,7 @@ class Bus:
         found = []
         redis: Any = self.redis
         for _, raw in await redis.xrange(self.dead_letter, count=count):
-            fields = {_text(k): _text(v) for k, v in raw.items()}
+            fields = {as_str(k): as_str(v) for k, v in raw.items()}
             found.append(
                 DeadLetter(
                     event={k: v for k, v in fields.items() if not k.startswith("deadletter")},
@@ -241,5 +152,6 @@ class Bus:
             )
         return found
 
-    def _minid(self) -> str:
+    def minid(self) -> str:
+        """The oldest entry id the stream keeps (``XADD ... MINID ~``): ``retention`` ago."""
         return str(max(0, int((time.time() - self.retention) * 1000)))

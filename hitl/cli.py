@@ -8,19 +8,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
+import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import psycopg
+from redis.asyncio import Redis
+
+from hitl import _metrics_dir, engines, logcontext
 from hitl.auth import commands as commands_of_auth
 from hitl.config import Settings
-
-if TYPE_CHECKING:
-    from psycopg_pool import AsyncConnectionPool
 
 
 class _WorkerName(logging.Filter):
@@ -39,8 +42,6 @@ _handler: logging.Handler | None = None
 
 def _configure_logging(level: str, log_format: str = "auto") -> None:
     """Log to stderr: one JSON object per line, or readable lines (``auto``: on a terminal)."""
-    from hitl import logcontext
-
     global _handler
     json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     handler = logging.StreamHandler(sys.stderr)
@@ -57,7 +58,7 @@ def _configure_logging(level: str, log_format: str = "auto") -> None:
 def _run(coro: Any) -> None:
     """Run a coroutine on uvloop when it is installed (uvicorn[standard] brings it)."""
     try:
-        import uvloop
+        import uvloop  # optional: installed with uvicorn[standard]
     except ImportError:
         asyncio.run(coro)
     else:
@@ -71,6 +72,8 @@ def serve(settings: Settings, *, reload: bool = False) -> None:
     directory) changes: for development. The restarted process reads its settings from the
     environment, so the command-line options are passed on as ``HITL_*`` variables.
     """
+    # Lazy for start-up speed: the server and the app (FastAPI, LangGraph) load only to serve,
+    # so `hitl --help` and the one-off commands stay fast.
     import uvicorn
 
     from hitl.api import create_app
@@ -113,8 +116,6 @@ def serve(settings: Settings, *, reload: bool = False) -> None:
 
 def _graph_dirs(settings: Settings) -> set[Path]:
     """Folders to watch for --reload: graphs/ and nodes/ here, and the packages of HITL_GRAPHS."""
-    import importlib.util
-
     found = {Path(d).resolve() for d in ("graphs", "nodes") if Path(d).is_dir()}
     for module in settings.graph_modules:
         spec = importlib.util.find_spec(module.partition(".")[0])
@@ -129,14 +130,12 @@ def _share_metrics(settings: Settings) -> None:
     commands that own their process (serve, worker) turn it on, before any metric exists."""
     folder = settings.shared_metrics_dir
     if folder is not None:
-        from hitl import _metrics_dir
-
         _metrics_dir.use(folder)
 
 
 async def _work(settings: Settings) -> None:
-    import signal
-
+    # Lazy for start-up speed: the service loads LangGraph and every worker; `hitl --help`
+    # should not.
     from hitl.metrics import Metrics
     from hitl.service import Service
 
@@ -167,15 +166,12 @@ async def _work(settings: Settings) -> None:
 
 async def _check(settings: Settings) -> list[str]:
     """What keeps a worker from working: Postgres or Redis unreachable, migrations pending."""
-    import psycopg
-    from redis.asyncio import Redis
-
+    # Lazy for start-up speed: migrate loads LangGraph's saver; `hitl --help` should not.
     from hitl.db import migrate
-    from hitl.service import _engines
 
     problems = []
     async with contextlib.AsyncExitStack() as stack:
-        database_url, redis_url = await _engines(settings, stack)
+        database_url, redis_url = await engines.urls(settings, stack)
         try:
             async with await psycopg.AsyncConnection.connect(
                 database_url, connect_timeout=5
@@ -218,24 +214,12 @@ async def _agent(settings: Settings, spec: str) -> None:
     await run_agent(spec, settings, stop)
 
 
-@contextlib.asynccontextmanager
-async def database(settings: Settings) -> AsyncIterator[AsyncConnectionPool[Any]]:
-    """A small pool on the service's database, for a command that runs and exits: the embedded
-    Postgres in ``HITL_DATA_DIR`` is started for it when ``HITL_DATABASE_URL`` is unset."""
-    from hitl import db
-    from hitl.service import _engines
-
-    async with contextlib.AsyncExitStack() as stack:
-        database_url, _ = await _engines(settings.model_copy(update={"redis_url": "unused"}), stack)
-        async with db.create_pool(database_url, min_size=1, max_size=2) as pool:
-            yield pool
-
-
 async def _prune(settings: Settings, dry_run: bool) -> None:
+    # Lazy for start-up speed: migrate loads LangGraph's saver; `hitl --help` should not.
     from hitl import retention
     from hitl.db import migrate
 
-    async with database(settings) as pool:
+    async with engines.command_pool(settings) as pool:
         if not await migrate.is_current(pool):
             sys.exit("migrations pending: run hitl migrate first")
         pruned = await retention.prune(pool, settings, dry_run=dry_run)
@@ -245,9 +229,10 @@ async def _prune(settings: Settings, dry_run: bool) -> None:
 
 
 async def _migrate(settings: Settings) -> None:
+    # Lazy for start-up speed: migrate loads LangGraph's saver; `hitl --help` should not.
     from hitl.db import migrate
 
-    async with database(settings) as pool:
+    async with engines.command_pool(settings) as pool:
         applied = await migrate.migrate(pool)
     names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "nothing to apply"
     print(f"migrations: {names}")

@@ -10,6 +10,8 @@ import httpx
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hitl import policies
+
 
 class Settings(BaseSettings):
     """Everything the service reads from its environment. Built once and passed around."""
@@ -143,23 +145,17 @@ class Settings(BaseSettings):
     @field_validator("request_on_timeout")
     @classmethod
     def _check_on_timeout(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from hitl import deadlines
-
-        return deadlines.check_policy(value).model_dump(mode="json")
+        return policies.check_policy(value).model_dump(mode="json")
 
     @field_validator("request_reminders")
     @classmethod
     def _check_reminders(cls, value: str) -> str:
-        from hitl import deadlines
-
-        deadlines.check_reminders(_floats(value))
+        policies.check_reminders(_floats(value))
         return value
 
     @property
     def reminder_fractions(self) -> list[float]:
-        from hitl import deadlines
-
-        return deadlines.reminders_of(_floats(self.request_reminders))
+        return policies.reminders_of(_floats(self.request_reminders))
 
     @field_validator("webhook_allow_networks")
     @classmethod

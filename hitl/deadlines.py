@@ -25,74 +25,24 @@ replaces the registration's whole assignment), else the registration's ``assigne
   thread fails, or resumes with the `expiry_marker` as the interrupt's value.
 
 ``reminders`` are fractions of the time to the deadline (``[0.5, 0.9]``): each emits one
-``request.reminded`` event. This module is the rules only; `hitl.timers` fires them.
+``request.reminded`` event. This module is the rules only; `hitl.timers` fires them, and the
+policies' shapes and parsers are in `hitl.policies` (below the settings, which validate them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from hitl.assignment import GroupName, Routing, Username, unique
+from hitl import policies
+from hitl.assignment import unique
+from hitl.policies import DefaultAnswer, Escalate, Expire
 
 if TYPE_CHECKING:
     from hitl.config import Settings
-
-MAX_TIMEOUT_SECONDS = 365 * 86400.0
-MAX_REMINDERS = 10
-
-Fraction = Annotated[float, Field(gt=0, lt=1)]
-
-
-class DefaultAnswer(BaseModel):
-    """Answer with ``value`` (as ``system:timeout``); the thread resumes with it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    action: Literal["default"]
-    value: Any = Field(description="The answer, validated against the response schema.")
-
-
-class Expire(BaseModel):
-    """The request expires; the thread fails, or resumes with the expiry marker."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    action: Literal["expire"]
-    thread: Literal["fail", "resume"] = "fail"
-
-
-class Escalate(BaseModel):
-    """Reassign to ``to`` and extend the deadline by ``extend_seconds``, ``max_times`` times;
-    after the last time, ``then`` applies."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    action: Literal["escalate"]
-    to: Routing
-    extend_seconds: float = Field(gt=0, le=MAX_TIMEOUT_SECONDS)
-    max_times: int = Field(1, ge=1, le=100)
-    then: Policy = Field(default_factory=lambda: Expire(action="expire"))
-
-
-Policy = Annotated[DefaultAnswer | Escalate | Expire, Field(discriminator="action")]
-Escalate.model_rebuild()
-
-POLICY: TypeAdapter[DefaultAnswer | Escalate | Expire] = TypeAdapter(Policy)
-EXPIRE = Expire(action="expire")
-Reminders = Annotated[list[Fraction], Field(max_length=MAX_REMINDERS)]
-_REMINDERS: TypeAdapter[list[float]] = TypeAdapter(Reminders)
-_TIMEOUT: TypeAdapter[float] = TypeAdapter(Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS)])
-_USERS: TypeAdapter[list[str]] = TypeAdapter(list[Username])
-_GROUPS: TypeAdapter[list[str]] = TypeAdapter(list[GroupName])
-
-
-def reminders_of(fractions: list[float]) -> list[float]:
-    """Reminder fractions as stored: ascending, each once."""
-    return sorted(set(fractions))
 
 
 @dataclass(frozen=True)
@@ -152,7 +102,7 @@ def defaults_from(settings: Settings) -> Defaults:
     """The last source of terms: the ``HITL_REQUEST_*`` settings."""
     return Defaults(
         timeout_seconds=settings.request_timeout_seconds,
-        on_timeout=check_policy(settings.request_on_timeout),
+        on_timeout=policies.check_policy(settings.request_on_timeout),
         reminders=settings.reminder_fractions,
     )
 
@@ -169,21 +119,21 @@ def for_interrupt(value: Any, defaults: Defaults) -> tuple[Terms, list[str]]:
         try:
             return adapter.validate_python(fields[name])
         except ValidationError as exc:
-            problems.append(f"{name}: {first_error(exc)}")
+            problems.append(f"{name}: {policies.first_error(exc)}")
             return None
 
-    assignees = read("assignees", _USERS)
-    groups = read("assigned_groups", _GROUPS)
-    timeout = read("timeout_seconds", _TIMEOUT)
-    policy = read("on_timeout", POLICY)
-    reminders = read("reminders", _REMINDERS)
+    assignees = read("assignees", policies.USERS)
+    groups = read("assigned_groups", policies.GROUPS)
+    timeout = read("timeout_seconds", policies.TIMEOUT)
+    policy = read("on_timeout", policies.POLICY)
+    reminders = read("reminders", policies.REMINDERS)
     named = assignees is not None or groups is not None
     terms = Terms(
         assignees=unique(assignees or []) if named else list(defaults.assignees),
         groups=unique(groups or []) if named else list(defaults.groups),
         timeout_seconds=timeout if timeout is not None else defaults.timeout_seconds,
         on_timeout=policy if policy is not None else defaults.on_timeout,
-        reminders=reminders_of(reminders if reminders is not None else defaults.reminders),
+        reminders=policies.reminders_of(reminders if reminders is not None else defaults.reminders),
     )
     return terms, problems
 
@@ -191,8 +141,8 @@ def for_interrupt(value: Any, defaults: Defaults) -> tuple[Terms, list[str]]:
 def stored_policy(raw: Any) -> DefaultAnswer | Escalate | Expire:
     """A request's stored ``on_timeout`` (written by this module, so valid; none: expire)."""
     if raw is None:
-        return EXPIRE
-    return POLICY.validate_python(raw)
+        return policies.EXPIRE
+    return policies.POLICY.validate_python(raw)
 
 
 def at_deadline(
@@ -208,28 +158,3 @@ def at_deadline(
         left -= policy.max_times
         policy = policy.then
     return policy
-
-
-def first_error(exc: ValidationError) -> str:
-    """The first problem of ``exc`` as ``where: what``."""
-    error = exc.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in error["loc"])
-    return f"{where}: {error['msg']}" if where else str(error["msg"])
-
-
-def check_reminders(value: Any) -> list[float]:
-    """Validated reminder fractions (raises `ValueError` naming the problem)."""
-    try:
-        return reminders_of(_REMINDERS.validate_python(value))
-    except ValidationError as exc:
-        raise ValueError(f"reminders: {first_error(exc)}") from None
-
-
-def check_policy(value: Any) -> DefaultAnswer | Escalate | Expire:
-    """A validated policy (raises `ValueError` naming the problem)."""
-    if isinstance(value, DefaultAnswer | Escalate | Expire):
-        return value
-    try:
-        return POLICY.validate_python(value)
-    except ValidationError as exc:
-        raise ValueError(f"on_timeout: {first_error(exc)}") from None

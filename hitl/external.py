@@ -19,11 +19,11 @@ from typing import Any
 from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hitl import assignment, deadlines, errors, requests
+from hitl import deadlines, errors, policies, requests
 from hitl.assignment import Routing
 from hitl.auth.principal import Principal
 from hitl.models import Request
-from hitl.schemas import check_schema, schema_errors
+from hitl.validation import check_schema, schema_errors
 from hitl.webhooks import endpoints
 
 
@@ -49,15 +49,15 @@ class ExternalRequestCreate(BaseModel):
     timeout_seconds: float | None = Field(
         None,
         gt=0,
-        le=deadlines.MAX_TIMEOUT_SECONDS,
+        le=policies.MAX_TIMEOUT_SECONDS,
         description="The deadline, in seconds from now (default: HITL_REQUEST_TIMEOUT_SECONDS).",
     )
-    on_timeout: deadlines.Policy | None = Field(
+    on_timeout: policies.Policy | None = Field(
         None,
         description="What happens at the deadline: a default answer, an escalation or expiry "
         "(default: HITL_REQUEST_ON_TIMEOUT).",
     )
-    reminders: deadlines.Reminders | None = Field(
+    reminders: policies.Reminders | None = Field(
         None,
         description="Reminders before the deadline, as fractions of the time to it "
         "(default: HITL_REQUEST_REMINDERS).",
@@ -89,13 +89,13 @@ async def create(
     if body.routing:
         named.append((("body", "routing"), body.routing))
     for loc, policy in _policy_chain(body.on_timeout):
-        if isinstance(policy, deadlines.Escalate):
+        if isinstance(policy, policies.Escalate):
             named.append(((*loc, "to"), policy.to))
-        elif isinstance(policy, deadlines.DefaultAnswer) and body.response_schema and schema_ok:
+        elif isinstance(policy, policies.DefaultAnswer) and body.response_schema and schema_ok:
             problems += schema_errors(body.response_schema, policy.value, (*loc, "value"))
     for loc, routing in named:
         try:
-            await assignment.check_known(conn, routing, loc)
+            await requests.check_known(conn, routing, loc)
         except errors.InvalidInput as exc:
             problems += exc.detail
     endpoint_id = await endpoints.callback_endpoint(conn, body.callback_webhook, creator)
@@ -127,7 +127,7 @@ async def create(
             groups=body.routing.groups if body.routing else [],
             timeout_seconds=body.timeout_seconds or defaults.timeout_seconds,
             on_timeout=body.on_timeout or defaults.on_timeout,
-            reminders=deadlines.reminders_of(
+            reminders=policies.reminders_of(
                 body.reminders if body.reminders is not None else defaults.reminders
             ),
         ),
@@ -138,13 +138,13 @@ async def create(
 
 
 def _policy_chain(
-    policy: deadlines.DefaultAnswer | deadlines.Escalate | deadlines.Expire | None,
+    policy: policies.DefaultAnswer | policies.Escalate | policies.Expire | None,
 ) -> list[tuple[tuple[str | int, ...], Any]]:
     """A policy and the ``then`` policies after it, each with where it is in the body."""
     found: list[tuple[tuple[str | int, ...], Any]] = []
     loc: tuple[str | int, ...] = ("body", "on_timeout")
     while policy is not None:
         found.append((loc, policy))
-        policy = policy.then if isinstance(policy, deadlines.Escalate) else None
+        policy = policy.then if isinstance(policy, policies.Escalate) else None
         loc = (*loc, "then")
     return found

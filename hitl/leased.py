@@ -5,7 +5,7 @@ task of its own, renew their leases while they work, take over the rows of worke
 renewing theirs, and when stopped let the work in flight end, give back the rest and close their
 client. `LeasedWorker` is that loop, written once so that a fix to it (a lease renewed too late,
 a task left running at shutdown) reaches both; a subclass says what is claimed, how one item is
-handled and which statements renew, reap and release (`hitl.webhooks.delivery.Deliverer`,
+handled and which statements renew, reap and release (`hitl.webhooks.deliverer.Deliverer`,
 `hitl.notifications.sender.Sender`). The runner's loop is different (`hitl.runner`).
 """
 

@@ -45,10 +45,9 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hitl import _metrics_dir
+from hitl import _metrics_dir, models
 from hitl.db.sql import gauges as gauges_sql
 from hitl.models import REQUEST_STATES, THREAD_STATUSES, Request
-from hitl.notifications import queue as notification_queue
 
 log = logging.getLogger("hitl.metrics")
 
@@ -117,7 +116,7 @@ async def read_state(conn: AsyncConnection[Any]) -> State:
         runs_running=int(queue["running"]),
         deliveries=by("state", await rows(gauges_sql.DELIVERIES_BY_STATE), DELIVERY_STATES),
         notifications=by(
-            "status", await rows(gauges_sql.NOTIFICATIONS_BY_STATUS), notification_queue.STATUSES
+            "status", await rows(gauges_sql.NOTIFICATIONS_BY_STATUS), models.NOTIFICATION_STATUSES
         ),
         endpoints_disabled=int(disabled["n"]),
         events_unrelayed=int(unrelayed["n"]),

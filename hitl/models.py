@@ -1,6 +1,6 @@
 """Records the service stores and returns: threads, requests, runs and pages of them.
 
-Their JSON fields are cut at `hitl.schemas.MAX_DEPTH` as they are read (`Stored`, `StoredDict`):
+Their JSON fields are cut at `hitl.validation.MAX_DEPTH` as they are read (`Stored`, `StoredDict`):
 a value stored nested deeper (by an older version, or by SQL) would otherwise make pydantic
 fail to serialise the whole page that contains it.
 """
@@ -12,20 +12,22 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from hitl import schemas
+from hitl import validation
 
 ThreadStatus = Literal["queued", "running", "interrupted", "completed", "failed"]
 RequestState = Literal["pending", "responded", "resumed", "superseded", "expired", "cancelled"]
 RunStatus = Literal["queued", "running", "done", "failed"]
 RequestKind = Literal["interrupt", "external"]
+NotificationStatus = Literal["pending", "sending", "sent", "failed"]
 
 THREAD_STATUSES: tuple[str, ...] = ThreadStatus.__args__  # type: ignore[attr-defined]
 REQUEST_STATES: tuple[str, ...] = RequestState.__args__  # type: ignore[attr-defined]
+NOTIFICATION_STATUSES: tuple[str, ...] = NotificationStatus.__args__  # type: ignore[attr-defined]
 
 T = TypeVar("T")
 
-Stored = Annotated[Any, AfterValidator(schemas.clip)]
-StoredDict = Annotated[dict[str, Any], AfterValidator(schemas.clip)]
+Stored = Annotated[Any, AfterValidator(validation.clip)]
+StoredDict = Annotated[dict[str, Any], AfterValidator(validation.clip)]
 
 
 class Thread(BaseModel):

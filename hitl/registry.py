@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeVar
 from langgraph.graph import StateGraph
 from pydantic import TypeAdapter, ValidationError
 
-from hitl import deadlines, errors
+from hitl import errors, policies
 from hitl.assignment import Routing
 from hitl.deadlines import Defaults
 
@@ -48,7 +48,7 @@ class GraphSpec:
     assignees: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     timeout_seconds: float | None = None
-    on_timeout: deadlines.DefaultAnswer | deadlines.Escalate | deadlines.Expire | None = None
+    on_timeout: policies.DefaultAnswer | policies.Escalate | policies.Expire | None = None
     reminders: tuple[float, ...] | None = None
     _builder: list[StateGraph[Any]] = field(default_factory=list, repr=False, compare=False)
 
@@ -108,13 +108,11 @@ class GraphRegistry:
             (lambda b=builder: b) if isinstance(builder, StateGraph) else builder  # type: ignore[misc]
         )
         routing = _routing(name, list(assignees), list(groups))
-        if timeout_seconds is not None and not 0 < timeout_seconds <= deadlines.MAX_TIMEOUT_SECONDS:
+        if timeout_seconds is not None and not 0 < timeout_seconds <= policies.MAX_TIMEOUT_SECONDS:
             raise ValueError(f"graph {name!r}: timeout_seconds must be > 0 and at most a year")
         try:
-            policy = deadlines.check_policy(on_timeout) if on_timeout is not None else None
-            fractions = (
-                deadlines.check_reminders(list(reminders)) if reminders is not None else None
-            )
+            policy = policies.check_policy(on_timeout) if on_timeout is not None else None
+            fractions = policies.check_reminders(list(reminders)) if reminders is not None else None
         except ValueError as exc:
             raise ValueError(f"graph {name!r}: {exc}") from None
         spec = GraphSpec(
@@ -190,7 +188,7 @@ def _routing(graph: str, assignees: list[str], groups: list[str]) -> Routing:
     try:
         return Routing(assignees=assignees, groups=groups)
     except ValidationError as exc:
-        raise ValueError(f"graph {graph!r}: {deadlines.first_error(exc)}") from None
+        raise ValueError(f"graph {graph!r}: {policies.first_error(exc)}") from None
 
 
 def load_modules(modules: Iterable[str]) -> None:

@@ -24,12 +24,12 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import _cursor, errors
+from hitl import _cursor, assignment, errors
 from hitl.auth import Principal
 from hitl.db.sql import requests as requests_sql
 from hitl.db.sql import threads as threads_sql
 from hitl.models import Page, Request
-from hitl.schemas import validate_response
+from hitl.validation import validate_response
 
 if TYPE_CHECKING:
     from hitl.deadlines import Terms
@@ -347,3 +347,64 @@ async def gather(
         unchanged = unchanged and written_by is not None and written_by == recorded_by
         gathered.append(GatheredResponse.model_validate(_fields(row)))
     return gathered, unchanged
+
+
+async def check_known(
+    conn: AsyncConnection[Any], routing: assignment.Routing, loc: tuple[str | int, ...]
+) -> None:
+    """Raise `errors.InvalidInput` naming each user or group that does not exist.
+
+    Used where a client names them (the API); graphs' interrupt values and registrations are
+    taken as they are, since a graph cannot be told about a typo by a 422.
+    """
+    if not routing.assignees and not routing.groups:
+        return
+    cur = await conn.execute(requests_sql.UNKNOWN_ASSIGNEES, (routing.assignees, routing.groups))
+    row = await cur.fetchone()
+    assert row is not None
+    unknown_users = set(row["users"] or ())
+    unknown_groups = set(row["groups"] or ())
+    problems = [
+        {"loc": [*loc, "assignees", i], "msg": f"no user {name!r}", "type": "value_error"}
+        for i, name in enumerate(routing.assignees)
+        if name in unknown_users
+    ] + [
+        {"loc": [*loc, "groups", i], "msg": f"no group {name!r}", "type": "value_error"}
+        for i, name in enumerate(routing.groups)
+        if name in unknown_groups
+    ]
+    if problems:
+        raise errors.InvalidInput(problems)
+
+
+async def reassign(
+    conn: AsyncConnection[Any],
+    request_id: str,
+    routing: assignment.Routing,
+    actor: str,
+    loc: tuple[str | int, ...] = ("body",),
+) -> Request:
+    """Assign a pending request to ``routing`` (replacing its assignment), with its
+    ``request.assigned`` event and ``request.assign`` audit entry (before and after).
+
+    Raises `errors.RequestNotFound`, `errors.InvalidInput` (an unknown user or group, under
+    ``loc``) or `errors.RequestNotPending`; nothing changes then.
+    """
+    current = await get(conn, request_id)
+    if current.state != "pending":
+        raise errors.RequestNotPending(current.id, current.state, current)
+    await check_known(conn, routing, loc)
+    cur = await conn.execute(
+        requests_sql.REASSIGN_REQUEST,
+        {
+            "id": current.id,
+            "assignees": routing.assignees,
+            "groups": routing.groups,
+            "actor": actor,
+        },
+    )
+    row = await cur.fetchone()
+    if row is None:  # answered (or expired) meanwhile
+        current = await get(conn, request_id)
+        raise errors.RequestNotPending(current.id, current.state, current)
+    return from_row(row)

@@ -28,7 +28,7 @@ import functools
 import logging
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +47,8 @@ from hitl.config import Settings
 from hitl.db.sql import runs as runs_sql
 from hitl.registry import GraphRegistry
 from hitl.runs import ClaimedRun
-from hitl.schemas import to_json
+from hitl.thread_watch import Waiters
+from hitl.validation import to_json
 
 log = logging.getLogger("hitl.runner")
 
@@ -494,32 +495,6 @@ class Runner:
             "response_schema": to_json(interrupt.response_schema),
             **terms.as_json(),
         }
-
-
-class Waiters:
-    """Callbacks of this process waiting for threads, by thread id; each gets every committed
-    record of its thread (the thread row with its ``pending`` requests, as JSON)."""
-
-    def __init__(self) -> None:
-        self._by_thread: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
-        self.recording: set[str] = set()  # threads whose record is being written here
-
-    def add(self, thread_id: str, callback: Callable[[dict[str, Any]], None]) -> None:
-        self._by_thread.setdefault(thread_id, []).append(callback)
-
-    def remove(self, thread_id: str, callback: Callable[[dict[str, Any]], None]) -> None:
-        callbacks = self._by_thread.get(thread_id, [])
-        with contextlib.suppress(ValueError):
-            callbacks.remove(callback)
-        if not callbacks:
-            self._by_thread.pop(thread_id, None)
-
-    def waiting(self, thread_id: str) -> bool:
-        return thread_id in self._by_thread
-
-    def recorded(self, thread_id: str, detail: dict[str, Any]) -> None:
-        for callback in list(self._by_thread.get(thread_id, ())):
-            callback(detail)
 
 
 def _closed(request: requests.GatheredResponse, state: str) -> str:

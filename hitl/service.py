@@ -21,10 +21,11 @@ from redis.asyncio import Redis
 from hitl import (
     db,
     deadlines,
+    engines,
     events,
     idempotency,
-    keys,
     metrics,
+    pg_channels,
     retention,
     thread_watch,
     timers,
@@ -39,11 +40,11 @@ from hitl.db import migrate
 from hitl.models import ThreadWithValues
 from hitl.notifications import queue as notification_queue
 from hitl.notifications.sender import Sender
-from hitl.notify import Notifier
+from hitl.pg_listener import Notifier
 from hitl.registry import GraphRegistry, default_registry, load_modules
 from hitl.runner import Runner
 from hitl.thread_watch import ThreadWatch
-from hitl.webhooks.delivery import Deliverer
+from hitl.webhooks.deliverer import Deliverer
 
 log = logging.getLogger("hitl.service")
 
@@ -100,7 +101,7 @@ class Service:
             load_modules(settings.graph_modules)
             registry = default_registry
         async with contextlib.AsyncExitStack() as stack:
-            database_url, redis_url = await _engines(settings, stack)
+            database_url, redis_url = await engines.urls(settings, stack)
             pool = db.create_pool(
                 database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
             )
@@ -114,15 +115,24 @@ class Service:
                 name: registry.get(name).builder.compile(checkpointer=checkpointer)
                 for name in registry.names()
             }
-            channels = [keys.RUNS_CHANNEL, keys.THREADS_CHANNEL, keys.EVENTS_CHANNEL]
+            channels = [
+                pg_channels.RUNS_CHANNEL,
+                pg_channels.THREADS_CHANNEL,
+                pg_channels.EVENTS_CHANNEL,
+            ]
             notifier = Notifier(
                 database_url,
-                [*channels, keys.WEBHOOKS_CHANNEL, keys.KEYS_CHANNEL, keys.NOTIFICATIONS_CHANNEL],
+                [
+                    *channels,
+                    pg_channels.WEBHOOKS_CHANNEL,
+                    pg_channels.KEYS_CHANNEL,
+                    pg_channels.NOTIFICATIONS_CHANNEL,
+                ],
             )
             identity = workers.Identity.here(kind, _work(kind, settings))
             service = cls(settings, registry, pool, redis, checkpointer, graphs, notifier, identity)
             service.observer = observer
-            notifier.add_listener(keys.KEYS_CHANNEL, service.key_cache.clear)
+            notifier.add_listener(pg_channels.KEYS_CHANNEL, service.key_cache.clear)
             await notifier.start()
             stack.push_async_callback(notifier.stop)
             async with pool.connection() as conn:
@@ -131,20 +141,20 @@ class Service:
             if settings.runner:
                 service.runner = Runner(pool, graphs, registry, settings, owner=identity.id)
                 service.runner.metrics = observer
-                notifier.add_listener(keys.RUNS_CHANNEL, service.runner.notify)
+                notifier.add_listener(pg_channels.RUNS_CHANNEL, service.runner.notify)
                 service._spawn(service.runner.run(), "hitl-runner")
                 service._spawn(service._fire_timers(), "hitl-timers")
             service._spawn(service._relay_events(), "hitl-event-relay")
             if settings.webhook_delivery:
                 service.deliverer = Deliverer(pool, settings, owner=identity.id)
                 service.deliverer.metrics = observer
-                notifier.add_listener(keys.WEBHOOKS_CHANNEL, service.deliverer.notify)
+                notifier.add_listener(pg_channels.WEBHOOKS_CHANNEL, service.deliverer.notify)
                 service._spawn(service.deliverer.run(), "hitl-webhooks")
             await _record_channels(pool, settings)
             if settings.notification_channels:
                 service.sender = Sender(pool, settings, owner=identity.id)
                 service.sender.metrics = observer
-                notifier.add_listener(keys.NOTIFICATIONS_CHANNEL, service.sender.notify)
+                notifier.add_listener(pg_channels.NOTIFICATIONS_CHANNEL, service.sender.notify)
                 service._spawn(service.sender.run(), "hitl-notifications")
             service._spawn(service._housekeeping(), "hitl-housekeeping")
             service._spawn(service._heartbeat(), "hitl-heartbeat")
@@ -180,7 +190,7 @@ class Service:
     async def _relay_events(self) -> None:
         """Move committed events from the outbox to Redis, in batches."""
         wake = self._relay_wake
-        self.notifier.add_listener(keys.EVENTS_CHANNEL, lambda _p: wake.set())
+        self.notifier.add_listener(pg_channels.EVENTS_CHANNEL, lambda _p: wake.set())
         bus = Bus.from_settings(self.redis, self.settings, source=events.SOURCE)
         batch = 500
         loop = asyncio.get_running_loop()
@@ -302,21 +312,3 @@ async def _record_channels(pool: AsyncConnectionPool[Any], settings: Settings) -
                 channel,
                 "HITL_SMTP_HOST" if channel == "email" else "HITL_SLACK_WEBHOOK_URL",
             )
-
-
-async def _engines(settings: Settings, stack: contextlib.AsyncExitStack) -> tuple[str, str]:
-    """The Postgres and Redis URLs: configured ones, or embedded engines started now."""
-    if settings.database_url and settings.redis_url:
-        return settings.database_url, settings.redis_url
-    from hitl.embedded import embedded_services
-
-    manager = embedded_services(
-        settings.data_dir, postgres=not settings.database_url, redis=not settings.redis_url
-    )
-    services = await asyncio.to_thread(manager.__enter__)
-    stack.push_async_callback(asyncio.to_thread, manager.__exit__, None, None, None)
-    log.info("embedded engines running in %s", settings.data_dir.resolve())
-    return (
-        settings.database_url or services.database_url,
-        settings.redis_url or services.redis_url,
-    )

@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import keys, threads
+from hitl import pg_channels, threads
 from hitl._aio import wait_event
 from hitl.models import ThreadWithValues
-from hitl.notify import Notifier
-from hitl.runner import Waiters
+from hitl.pg_listener import Notifier
 
 SETTLED = ("interrupted", "completed", "failed")
 # The longest a watch sleeps without reading the thread again: a notification lost with the
@@ -39,6 +38,32 @@ SETTLED = ("interrupted", "completed", "failed")
 RECHECK_SECONDS = 1.0
 
 Found = tuple[ThreadWithValues, list[dict[str, Any]]]
+
+
+class Waiters:
+    """Callbacks of this process waiting for threads, by thread id; each gets every committed
+    record of its thread (the thread row with its ``pending`` requests, as JSON)."""
+
+    def __init__(self) -> None:
+        self._by_thread: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
+        self.recording: set[str] = set()  # threads whose record is being written here
+
+    def add(self, thread_id: str, callback: Callable[[dict[str, Any]], None]) -> None:
+        self._by_thread.setdefault(thread_id, []).append(callback)
+
+    def remove(self, thread_id: str, callback: Callable[[dict[str, Any]], None]) -> None:
+        callbacks = self._by_thread.get(thread_id, [])
+        with contextlib.suppress(ValueError):
+            callbacks.remove(callback)
+        if not callbacks:
+            self._by_thread.pop(thread_id, None)
+
+    def waiting(self, thread_id: str) -> bool:
+        return thread_id in self._by_thread
+
+    def recorded(self, thread_id: str, detail: dict[str, Any]) -> None:
+        for callback in list(self._by_thread.get(thread_id, ())):
+            callback(detail)
 
 
 class Slots:
@@ -124,12 +149,12 @@ async def watch(
     pool: AsyncConnectionPool[Any], notifier: Notifier, waiters: Waiters | None, thread_id: str
 ) -> AsyncIterator[ThreadWatch]:
     found = ThreadWatch(pool, thread_id, waiters)
-    notifier.add_listener(keys.THREADS_CHANNEL, found.on_change)
+    notifier.add_listener(pg_channels.THREADS_CHANNEL, found.on_change)
     if waiters:
         waiters.add(thread_id, found.on_record)
     try:
         yield found
     finally:
-        notifier.remove_listener(keys.THREADS_CHANNEL, found.on_change)
+        notifier.remove_listener(pg_channels.THREADS_CHANNEL, found.on_change)
         if waiters:
             waiters.remove(thread_id, found.on_record)

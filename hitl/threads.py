@@ -13,7 +13,7 @@ from hitl import _cursor, errors
 from hitl.db.sql import threads as threads_sql
 from hitl.models import Page, Thread, ThreadWithValues
 from hitl.registry import GraphSpec
-from hitl.schemas import validate_input
+from hitl.validation import validate_input
 
 
 async def create(

@@ -22,7 +22,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import db, deadlines, errors, logcontext, requests
+from hitl import db, deadlines, errors, logcontext, policies, requests
 from hitl._failpoints import failpoint
 from hitl.db.sql import timers as timers_sql
 
@@ -55,7 +55,7 @@ async def _fire(conn: AsyncConnection[Any], row: dict[str, Any]) -> None:
         await conn.execute(timers_sql.REMIND_REQUEST, {"id": row["id"]})
         return
     policy = deadlines.at_deadline(deadlines.stored_policy(row["on_timeout"]), row["escalations"])
-    if isinstance(policy, deadlines.Escalate):
+    if isinstance(policy, policies.Escalate):
         await conn.execute(
             timers_sql.ESCALATE_REQUEST,
             {
@@ -67,7 +67,7 @@ async def _fire(conn: AsyncConnection[Any], row: dict[str, Any]) -> None:
             },
         )
         log.info("request %s escalated to %s", row["id"], policy.to.model_dump())
-    elif isinstance(policy, deadlines.DefaultAnswer):
+    elif isinstance(policy, policies.DefaultAnswer):
         request = requests.from_row(row)
         try:
             await requests.answer_at_deadline(conn, request, policy.value)

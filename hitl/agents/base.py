@@ -36,7 +36,7 @@ import logging
 import uuid
 from typing import Any, ClassVar
 
-from hitl import bus, bus_keys
+from hitl import bus, bus_names
 from hitl._aio import wait_event
 from hitl.bus import Bus, Event, Received
 from hitl.sdk import ConflictError, HITLClient
@@ -72,7 +72,7 @@ class Agent:
         self.source = f"hitl/agents/{self.name}"
         #: The external requests this agent created, for its webhook receiver to check.
         self.created = RedisCreatedRequests(
-            bus.redis, bus_keys.created_requests_prefix(bus.prefix, self.name)
+            bus.redis, bus_names.created_requests_prefix(bus.prefix, self.name)
         )
         self._stop = asyncio.Event()
 
@@ -159,7 +159,7 @@ class Agent:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Handle events until ``stop`` is set; then give back what is unfinished."""
         stop = stop or self._stop
-        group = bus_keys.agent_group(self.name)
+        group = bus_names.agent_group(self.name)
         slots = asyncio.Semaphore(self.concurrency)
         tasks: set[asyncio.Task[None]] = set()
         log.info("agent %s handling %s", self.name, ", ".join(self.subscribes))
@@ -180,7 +180,7 @@ class Agent:
                 await asyncio.gather(*late, return_exceptions=True)
 
     async def _handle_one(self, event: Received) -> None:
-        key = bus_keys.handled_key(self.bus.prefix, self.name, event.id)
+        key = bus_names.handled_key(self.bus.prefix, self.name, event.id)
         redis = self.bus.redis
         try:
             if await redis.exists(key):

@@ -11,6 +11,7 @@ import sys
 
 from redis.asyncio import Redis
 
+from hitl import engines
 from hitl.agents.base import Agent
 from hitl.bus import Bus
 from hitl.config import Settings
@@ -37,11 +38,11 @@ def load_agent(spec: str) -> type[Agent]:
 async def run_agent(spec: str | type[Agent], settings: Settings, stop: asyncio.Event) -> None:
     """Run the agent until ``stop`` is set. Without ``HITL_REDIS_URL`` it uses the embedded
     Redis of ``HITL_DATA_DIR``, the one a ``hitl serve`` in the same folder runs."""
-    from hitl.service import _engines
-
     agent_class = load_agent(spec) if isinstance(spec, str) else spec
     async with contextlib.AsyncExitStack() as stack:
-        _, redis_url = await _engines(settings.model_copy(update={"database_url": "unused"}), stack)
+        _, redis_url = await engines.urls(
+            settings.model_copy(update={"database_url": "unused"}), stack
+        )
         redis = Redis.from_url(redis_url)
         stack.push_async_callback(redis.aclose)
         hitl = HITLClient(

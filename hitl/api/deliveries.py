@@ -1,7 +1,7 @@
 """Webhook deliveries: one with its attempts, a request's, and sending one again.
 
 A caller with ``webhooks:admin`` sees and redelivers only deliveries to its own endpoints;
-admins every delivery (`hitl.webhooks.deliveries`)."""
+admins every delivery (`hitl.webhooks.delivery_log`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from fastapi import APIRouter
 
 from hitl import requests
 from hitl.api.deps import CanAdminWebhooks, ServiceDep
-from hitl.webhooks import deliveries, endpoints
-from hitl.webhooks.deliveries import Delivery
+from hitl.webhooks import delivery_log, endpoints
+from hitl.webhooks.delivery_log import Delivery
 
 router = APIRouter(tags=["webhooks"])
 
@@ -20,14 +20,14 @@ async def get_delivery(
     delivery_id: str, service: ServiceDep, principal: CanAdminWebhooks
 ) -> Delivery:
     async with service.pool.connection() as conn:
-        return await deliveries.get(conn, delivery_id, owner=endpoints.owner_filter(principal))
+        return await delivery_log.get(conn, delivery_id, owner=endpoints.owner_filter(principal))
 
 
 @router.post("/api/v1/deliveries/{delivery_id}/redeliver", status_code=202, response_model=Delivery)
 async def redeliver(delivery_id: str, service: ServiceDep, principal: CanAdminWebhooks) -> Delivery:
     """Send it again now, with the same ``webhook-id``."""
     async with service.pool.connection() as conn:
-        return await deliveries.redeliver(
+        return await delivery_log.redeliver(
             conn, delivery_id, actor=principal.name, owner=endpoints.owner_filter(principal)
         )
 
@@ -41,4 +41,4 @@ async def request_deliveries(
     async with service.pool.connection() as conn:
         request = await requests.get(conn, request_id)
         owner = endpoints.owner_filter(principal)
-        return await deliveries.of_request(conn, request.id, owner=owner)
+        return await delivery_log.of_request(conn, request.id, owner=owner)

@@ -33,7 +33,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hitl import schemas
+from hitl import validation
 
 # A JSON string, escapes included; unterminated, it runs to the end of the body. Every match
 # succeeds where it starts and the engine never backtracks into it, so a scan is linear (a
@@ -42,7 +42,7 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}:,]', re.DOTALL)
 _BRACKETS = b"[]{}"
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKETS)
-# What may be a value Postgres cannot store (`hitl.schemas.unstorable`): ``\u0000`` or a
+# What may be a value Postgres cannot store (`hitl.validation.unstorable`): ``\u0000`` or a
 # surrogate escape, NaN, Infinity, an exponent or a long run of digits (either may overflow
 # to infinity). A false alarm only costs a parse.
 _UNSTORABLE = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]|NaN|Infinity|[0-9][eE]|(?<![0-9])[0-9]{300}")
@@ -179,7 +179,7 @@ class BodyLimits:
             return self._problem(["body", *where])
         if _UNSTORABLE.search(body):
             try:  # safe to parse now: its depth is bounded
-                found = schemas.unstorable(json.loads(body))
+                found = validation.unstorable(json.loads(body))
             except ValueError as exc:
                 if "digits" not in str(exc):
                     return None  # not JSON: FastAPI answers 422 for that

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 from psycopg import AsyncConnection
 
 from hitl import assignment, idempotency, requests
+from hitl.api.bodies import RequestRespond
 from hitl.api.deps import CanAnswer, CanReadRequests, CanWriteRequests, ServiceDep
 from hitl.api.external import IdempotencyKey, replayable
-from hitl.api.schemas import RequestRespond
 from hitl.models import Page, Request, RequestKind, RequestState
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
@@ -86,4 +86,4 @@ async def assign(
     """Assign a pending request to these users and groups, replacing its assignment (both
     empty: anyone). 409 if it is no longer pending, 422 naming an unknown user or group."""
     async with service.pool.connection() as conn:
-        return await assignment.reassign(conn, request_id, body, principal.name)
+        return await requests.reassign(conn, request_id, body, principal.name)

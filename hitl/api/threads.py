@@ -11,14 +11,14 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from hitl import requests, threads
-from hitl.api.deps import CanAnswer, CanReadThreads, CanWriteThreads, ServiceDep
-from hitl.api.schemas import (
+from hitl.api.bodies import (
     InterruptPublic,
     ThreadCreate,
     ThreadCreated,
     ThreadDetail,
     ThreadResume,
 )
+from hitl.api.deps import CanAnswer, CanReadThreads, CanWriteThreads, ServiceDep
 from hitl.models import Page, Request, Thread, ThreadStatus, ThreadWithValues
 from hitl.service import Service
 from hitl.thread_watch import SETTLED

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Query, Response
 from hitl import audit
 from hitl.api.deps import CanAdminWebhooks, ServiceDep
 from hitl.models import Page
-from hitl.webhooks import deliveries, endpoints
-from hitl.webhooks.deliveries import Delivery
+from hitl.webhooks import delivery_log, endpoints
+from hitl.webhooks.delivery_log import Delivery
 from hitl.webhooks.endpoints import Endpoint, EndpointCreate, EndpointUpdate, EndpointWithSecret
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
@@ -118,4 +118,4 @@ async def endpoint_deliveries(
     """The endpoint's deliveries, newest first, each with every attempt."""
     async with service.pool.connection() as conn:
         endpoint = await endpoints.get(conn, endpoint_id, owner=endpoints.owner_filter(principal))
-        return await deliveries.of_endpoint(conn, endpoint.id, limit=limit, cursor=cursor)
+        return await delivery_log.of_endpoint(conn, endpoint.id, limit=limit, cursor=cursor)

@@ -115,7 +115,7 @@ async def revoke(
 class KeyCache:
     """Keys resolved in the last ``ttl`` seconds, so that an agent's calls do not each cost a
     lookup. Emptied whenever any key is revoked (every process LISTENs on
-    `hitl.keys.KEYS_CHANNEL`, and empties it too when that connection was lost and is back);
+    `hitl.pg_channels.KEYS_CHANNEL`, and empties it too when that connection was lost and is back);
     while the connection is down the caller does not use it (see `hitl.api.deps.identify`)."""
 
     def __init__(self, ttl: float = 30.0, size: int = 10_000) -> None:

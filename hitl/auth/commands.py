@@ -15,7 +15,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from hitl import errors
+from hitl import engines, errors
 from hitl.auth import ROLES, SCOPES, apikeys, users
 from hitl.config import Settings
 
@@ -121,13 +121,13 @@ async def _apikey(conn: AsyncConnection[Any], args: argparse.Namespace) -> None:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> None:
-    from hitl.cli import database  # hitl.cli imports this module
+    # Lazy for start-up speed: `hitl --help` imports this module, and migrate loads LangGraph.
     from hitl.db import migrate
 
     action: Callable[[AsyncConnection[Any], argparse.Namespace], Awaitable[None]] = (
         _user if args.command == "user" else _apikey
     )
-    async with database(settings) as pool:
+    async with engines.command_pool(settings) as pool:
         await migrate.migrate(pool)
         async with pool.connection() as conn:
             try:

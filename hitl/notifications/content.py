@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from hitl import headlines
+
 REASONS = {
     "request.created": "A new request is waiting for an answer.",
     "request.escalated": "A request was escalated to you: it is still waiting for an answer.",
@@ -60,12 +62,10 @@ class Content:
 
 def title_of(request: RequestFacts) -> str:
     """The title the inbox shows, unless that would be a preview of the raw value."""
-    from hitl.ui import present  # here: hitl.ui's package imports the routes, which import us
-
     if request.title and request.title.strip():
-        return present.request_title(request)
-    headline = present.headline(request.value)
-    if headline and headline != present.preview(request.value):
+        return headlines.request_title(request)
+    headline = headlines.headline(request.value)
+    if headline and headline != headlines.preview(request.value):
         return headline
     where = f" in {request.graph}" if request.graph else ""
     return f"A request{where} needs an answer"

@@ -16,12 +16,12 @@ from typing import Any, Literal
 from psycopg import AsyncConnection
 from pydantic import BaseModel
 
+from hitl import models
 from hitl.db.sql import notifications as notifications_sql
 from hitl.notifications.content import RequestFacts
 
 Channel = Literal["email", "slack"]
-Status = Literal["pending", "sending", "sent", "failed"]
-STATUSES: tuple[str, ...] = ("pending", "sending", "sent", "failed")
+Status = models.NotificationStatus
 
 # -- SQL ----------------------------------------------------------------------------------------
 

@@ -8,9 +8,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from hitl import errors
 from hitl.api.deps import session_token
 from hitl.auth import Principal, sessions, users
+from hitl.ui import pages
 from hitl.ui.auth import first, posted_form, service_of
 from hitl.ui.permissions import Person
-from hitl.ui.routes import forbidden, render_page
 
 router = APIRouter(include_in_schema=False, prefix="/account")
 
@@ -25,7 +25,7 @@ async def _page(
 ) -> HTMLResponse:
     async with service_of(request).pool.connection() as conn:
         user = await users.get(conn, principal.name)
-    return render_page(
+    return pages.render_page(
         request, "account.html", status_code=status, user=user, notice=notice, problem=problem
     )
 
@@ -39,7 +39,7 @@ async def account(request: Request, principal: Person) -> HTMLResponse:
 async def preferences(request: Request, principal: Person) -> Response:
     _, form = await posted_form(request)
     if principal.user_id is None:  # (a person always has one)
-        return forbidden(request, "Account settings belong to people.")
+        return pages.forbidden(request, "Account settings belong to people.")
     wanted = first(form, "email", "off") == "on"
     async with service_of(request).pool.connection() as conn:
         await users.set_preferences(conn, principal.user_id, {"email": wanted})
@@ -50,7 +50,7 @@ async def preferences(request: Request, principal: Person) -> Response:
 async def password(request: Request, principal: Person) -> Response:
     _, form = await posted_form(request)
     if principal.user_id is None:  # (a person always has one)
-        return forbidden(request, "Account settings belong to people.")
+        return pages.forbidden(request, "Account settings belong to people.")
     current = first(form, "current")
     new = first(form, "new")
     token = session_token(request) or ""

@@ -12,9 +12,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hitl import audit, errors
 from hitl.auth import ROLES, SCOPES, apikeys, users
+from hitl.ui import pages
 from hitl.ui.auth import first, posted_form, service_of
 from hitl.ui.permissions import Admin, CanReadAudit
-from hitl.ui.routes import _query, render_page
 
 router = APIRouter(include_in_schema=False, prefix="/admin")
 
@@ -27,7 +27,7 @@ async def _users_page(
 ) -> HTMLResponse:
     async with service_of(request).pool.connection() as conn:
         people = await users.list_all(conn)
-    return render_page(
+    return pages.render_page(
         request,
         "admin_users.html",
         status_code=status,
@@ -105,7 +105,7 @@ async def _keys_page(
 ) -> HTMLResponse:
     async with service_of(request).pool.connection() as conn:
         keys = await apikeys.list_all(conn)
-    return render_page(
+    return pages.render_page(
         request,
         "admin_keys.html",
         status_code=status,
@@ -162,7 +162,7 @@ async def audit_page(
     try:
         bounds = [datetime.fromisoformat(v) if v else None for v in (since, until)]
     except ValueError:
-        return RedirectResponse("/admin/audit?" + _query(actor=actor, subject=subject), 303)
+        return RedirectResponse("/admin/audit?" + pages.query(actor=actor, subject=subject), 303)
     try:
         async with service_of(request).pool.connection() as conn:
             page = await audit.list_page(
@@ -178,9 +178,11 @@ async def audit_page(
         return RedirectResponse("/admin/audit", 303)
     filters = {"actor": actor, "subject": subject, "since": since, "until": until}
     next_url = (
-        "/admin/audit?" + _query(**filters, cursor=page.next_cursor) if page.next_cursor else None
+        "/admin/audit?" + pages.query(**filters, cursor=page.next_cursor)
+        if page.next_cursor
+        else None
     )
-    return render_page(
+    return pages.render_page(
         request,
         "admin_audit.html",
         page=page,

@@ -21,11 +21,11 @@ from hitl.api.deps import anyone, identify, session_token
 from hitl.api.errors import hitl_error
 from hitl.auth import Principal, sessions, throttle, users
 from hitl.service import Service
+from hitl.ui import pages
 from hitl.ui.permissions import LoginRequired, signed_in
 
 router = APIRouter(include_in_schema=False)
 
-CSRF_FIELD = "_csrf"
 LOGIN_CSRF_COOKIE = "hitl_login_csrf"
 COOKIE_MAX_AGE = 30 * 86400  # the browser keeps it; the session's own expiry is server-side
 
@@ -74,7 +74,7 @@ async def posted_form(request: Request) -> tuple[Principal, dict[str, list[str]]
     `errors.Forbidden` if it is missing or wrong (and then nothing has changed)."""
     principal = await page_principal(request)
     form = form_of(await request.body(), request.headers.get("content-type", ""))
-    sent = first(form, CSRF_FIELD) or request.headers.get("x-csrf-token")
+    sent = first(form, pages.CSRF_FIELD) or request.headers.get("x-csrf-token")
     if not sessions.csrf_ok(principal, sent):
         raise errors.Forbidden(
             "the form's security token is missing or out of date: reload the page and try again"
@@ -106,10 +106,8 @@ def _client(request: Request) -> dict[str, Any]:
 def _login_page(
     request: Request, next_url: str, problem: str = "", username: str = "", status_code: int = 200
 ) -> HTMLResponse:
-    from hitl.ui.routes import render_page  # the page renderer lives with the other pages
-
     token = secrets.token_urlsafe(24)
-    response = render_page(
+    response = pages.render_page(
         request,
         "login.html",
         status_code=status_code,
@@ -144,7 +142,7 @@ async def login(request: Request) -> Response:
     username = first(form, "username").strip()[:64]
     password = first(form, "password")
     next_url = safe_next(first(form, "next", "/"))
-    sent = first(form, CSRF_FIELD)
+    sent = first(form, pages.CSRF_FIELD)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not sent or not expected or not hmac.compare_digest(sent, expected):
         return _login_page(
@@ -226,9 +224,7 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.Forbidden)
     if request.url.path.startswith("/api/"):
         return await hitl_error(request, exc)
-    from hitl.ui.routes import forbidden
-
-    return forbidden(request, str(exc.detail))
+    return pages.forbidden(request, str(exc.detail))
 
 
 def install(app: FastAPI) -> None:

@@ -15,9 +15,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from hitl import errors, requests
 from hitl.models import Request as HITLRequest
+from hitl.ui import pages
 from hitl.ui.auth import first, posted_form, service_of
 from hitl.ui.permissions import CanAnswer
-from hitl.ui.routes import _query
 
 router = APIRouter(include_in_schema=False)
 
@@ -89,5 +89,5 @@ async def bulk_answer(request: Request, principal: CanAnswer) -> Response:
 
 def _back(params: dict[str, str], **outcome: str) -> RedirectResponse:
     """Back to the inbox, saying what happened (``bulk_*`` parameters)."""
-    query = _query(**params, **{f"bulk_{k}": v for k, v in outcome.items()})
+    query = pages.query(**params, **{f"bulk_{k}": v for k, v in outcome.items()})
     return RedirectResponse("/?" + query, status_code=303)

@@ -2,7 +2,7 @@
 
 `fields_from_schema` turns a schema into a list of `Field`s the templates render as HTML
 controls; `value_from_form` turns the submitted form (every value a string) into the JSON value
-the schema describes. Validation stays where it is for every client (`hitl.schemas`): this
+the schema describes. Validation stays where it is for every client (`hitl.validation`): this
 module only coerces, and reports what it cannot coerce (``"abc"`` for a number, broken JSON).
 
 Pydantic-generated schemas are understood: ``$ref`` into ``$defs``, ``anyOf`` with ``null`` for

@@ -1,6 +1,6 @@
 """``/ui/events``: Server-Sent Events telling open pages that requests or threads changed.
 
-Fed by the Postgres NOTIFY channels the service already listens on (`hitl.keys`), so every
+Fed by the Postgres NOTIFY channels the service already listens on (`hitl.pg_channels`), so every
 replica's browsers hear about changes made by any replica. A message carries no data worth
 trusting: it only tells the page to re-read its fragment, which is the truth.
 """
@@ -14,14 +14,14 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from hitl import keys
+from hitl import pg_channels
 from hitl.service import Service
 from hitl.ui.auth import service_of
 from hitl.ui.permissions import CanReadRequests
 
 router = APIRouter(include_in_schema=False)
 
-CHANNELS = (keys.THREADS_CHANNEL, keys.EVENTS_CHANNEL)
+CHANNELS = (pg_channels.THREADS_CHANNEL, pg_channels.EVENTS_CHANNEL)
 HEARTBEAT_SECONDS = 15.0
 CHECK_SECONDS = 1.0  # how often an idle stream looks whether the server is closing
 COALESCE_SECONDS = 0.15  # a burst of notifications becomes one message

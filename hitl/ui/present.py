@@ -1,8 +1,9 @@
-"""How values from agents are shown to people: headlines, diffs, Markdown, ages.
+"""How values from agents are shown to people in the web UI: diffs, Markdown, ages.
 
 Everything here returns plain strings that the templates escape, except `markdown`, which
 returns HTML built by a Markdown renderer with raw HTML switched off (so ``<script>`` in a
-description stays text) and unsafe link schemes refused.
+description stays text) and unsafe link schemes refused. What a request is called (its
+headline and title) is in `hitl.headlines`, which notifications use too.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from hitl.webhooks.deliveries import DeliveryStatus
-
-PREVIEW_CHARS = 90
+from hitl.webhooks.delivery_log import DeliveryStatus
 
 # "commonmark" with raw HTML disabled: HTML in the text is shown as text. markdown-it's
 # validateLink already refuses javascript:, vbscript:, file: and most data: URLs.
@@ -28,43 +27,6 @@ _md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": 
 def markdown(text: Any) -> Markup:
     """Markdown rendered to safe HTML (raw HTML in the source is escaped, not passed through)."""
     return Markup(_md.render(str(text or "")))
-
-
-def headline(value: Any) -> str:
-    """A one-line title for a request: its ``title``, ``summary`` or ``kind``, else a preview."""
-    if isinstance(value, Mapping):
-        for key in ("title", "summary", "question", "kind"):
-            if isinstance(value.get(key), str) and value[key].strip():
-                return _clip(value[key])
-        if isinstance(value.get("action_requests"), list) and value["action_requests"]:
-            names = ", ".join(str(a.get("name")) for a in value["action_requests"][:3])
-            return _clip(f"Review tool call: {names}")
-        if value.get("type") == "tool_approval":
-            return _clip(f"Review tool call: {value.get('name')}")
-    if isinstance(value, list) and value and isinstance(value[0], Mapping):
-        action = value[0].get("action_request")
-        if isinstance(action, Mapping):
-            return _clip(str(value[0].get("description") or f"Review: {action.get('action')}"))
-    return preview(value)
-
-
-def subline(value: Any) -> str | None:
-    """A second line for the inbox: the ``summary`` when the headline was the title."""
-    if isinstance(value, Mapping) and isinstance(value.get("title"), str):
-        summary = value.get("summary") or value.get("description")
-        if isinstance(summary, str) and summary.strip():
-            return _clip(summary)
-    return None
-
-
-def preview(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return _clip(text)
-
-
-def _clip(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 
 def age(at: datetime | None, now: datetime | None = None) -> str:
@@ -118,13 +80,6 @@ def is_code_review(value: Any) -> bool:
         and value.get("kind") == "code_review"
         and isinstance(value.get("diff"), str)
     )
-
-
-def request_title(request: Any) -> str:
-    """The title a person sees: the request's own (external requests have one), else the
-    headline of what it asks."""
-    own = getattr(request, "title", None)
-    return _clip(own) if isinstance(own, str) and own.strip() else headline(request.value)
 
 
 def description(value: Any) -> str | None:

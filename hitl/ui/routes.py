@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from hitl import assignment, errors, requests, threads
+from hitl import assignment, errors, headlines, requests, threads
 from hitl.auth import Principal
 from hitl.models import REQUEST_STATES, THREAD_STATUSES
 from hitl.models import Request as HITLRequest
-from hitl.ui import forms, native, present, search
-from hitl.ui.auth import CSRF_FIELD, first, posted_form, service_of
+from hitl.ui import forms, native, pages, present, search
+from hitl.ui.auth import first, posted_form, service_of
 from hitl.ui.permissions import (
     CanAdminWebhooks,
     CanAnswer,
@@ -31,67 +28,12 @@ from hitl.ui.permissions import (
     CanReadThreads,
     CanWriteRequests,
 )
-from hitl.webhooks import deliveries
+from hitl.webhooks import delivery_log
 
 router = APIRouter(include_in_schema=False)
 
-TEMPLATES = Path(__file__).parent / "templates"
 PAGE_SIZE = 50
 JSON_FIELD = "_hitl_json"
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-    "form-action 'self'"
-)
-
-env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES),
-    autoescape=True,  # every value from an agent is escaped
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-env.filters.update(
-    markdown=present.markdown,
-    age=present.age,
-    when=present.when,
-    title=present.request_title,
-    subline=present.subline,
-    scalar=present.scalar,
-    count=search.show_count,
-)
-env.globals.update(
-    REQUEST_STATES=REQUEST_STATES,
-    THREAD_STATUSES=THREAD_STATUSES,
-    CSRF_FIELD=CSRF_FIELD,
-    assigned_to=present.assigned_to,
-)
-
-
-def render_page(
-    request: Request, template: str, status_code: int = 200, **context: Any
-) -> HTMLResponse:
-    """A page with the layout's context: who is signed in, and their CSRF token for forms."""
-    principal = context.pop("principal", request.scope.get("principal"))
-    html = env.get_template(template).render(
-        principal=principal,
-        csrf=principal.csrf_token if principal is not None else None,
-        path=request.url.path,
-        **context,
-    )
-    return HTMLResponse(
-        html,
-        status_code=status_code,
-        headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"},
-    )
-
-
-def forbidden(request: Request, detail: str) -> HTMLResponse:
-    return render_page(request, "forbidden.html", status_code=403, detail=detail)
-
-
-def _query(**params: str | None) -> str:
-    return urlencode({k: v for k, v in params.items() if v})
 
 
 # -- inbox ----------------------------------------------------------------------------------------
@@ -135,12 +77,14 @@ async def inbox(
             counts = await search.request_counts(conn)
     except errors.InvalidInput:  # a stale or hand-made cursor: start from the top
         return RedirectResponse(
-            "/?" + _query(state=state, graph=graph, q=q, assigned_to=assigned_to),
+            "/?" + pages.query(state=state, graph=graph, q=q, assigned_to=assigned_to),
             status_code=303,
         )
     next_url = (
         "/?"
-        + _query(state=state, graph=graph, q=q, assigned_to=assigned_to, cursor=page.next_cursor)
+        + pages.query(
+            state=state, graph=graph, q=q, assigned_to=assigned_to, cursor=page.next_cursor
+        )
         if page.next_cursor
         else None
     )
@@ -157,7 +101,7 @@ async def inbox(
         "cursor": cursor,
         "next_url": next_url,
         "fragment_url": "/?"
-        + _query(
+        + pages.query(
             state=state,
             graph=graph,
             q=q,
@@ -165,7 +109,7 @@ async def inbox(
             cursor=cursor,
             fragment="live",
         ),
-        "query": _query,
+        "query": pages.query,
         "bulk": {
             "done": bulk_done,
             "skipped": bulk_skipped,
@@ -174,7 +118,7 @@ async def inbox(
         },
     }
     template = "_inbox_live.html" if fragment else "inbox.html"
-    return render_page(request, template, **context)
+    return pages.render_page(request, template, **context)
 
 
 # -- one request ----------------------------------------------------------------------------------
@@ -240,7 +184,7 @@ async def assign(request: Request, request_id: str, principal: CanWriteRequests)
         )
     try:
         async with service.pool.connection() as conn:
-            await assignment.reassign(conn, request_id, routing, principal.name)
+            await requests.reassign(conn, request_id, routing, principal.name)
     except errors.NotFound as exc:
         return _not_found(request, exc)
     except errors.InvalidInput as exc:
@@ -269,7 +213,7 @@ async def redeliver(
     await posted_form(request)
     try:
         async with service.pool.connection() as conn:
-            await deliveries.redeliver(conn, delivery_id, actor=principal.name)
+            await delivery_log.redeliver(conn, delivery_id, actor=principal.name)
     except errors.NotFound as exc:
         return _not_found(request, exc)
     return RedirectResponse(f"/requests/{request_id}#deliveries", status_code=303)
@@ -309,7 +253,7 @@ async def _request_view(
         said = [str(p.get("msg")) for p in [*(problems or []), *(assign_problems or [])]]
         if conflict is not None:
             said.append(str(conflict.detail.get("msg")))
-        return render_page(request, "not_done.html", status_code=status_code, problems=said)
+        return pages.render_page(request, "not_done.html", status_code=status_code, problems=said)
     async with service.pool.connection() as conn:
         hitl_request = await requests.get(conn, request_id)
         thread = None
@@ -317,7 +261,7 @@ async def _request_view(
         if hitl_request.thread_id:
             timeline = await requests.of_thread(conn, hitl_request.thread_id, pending=False)
             thread = await threads.get(conn, hitl_request.thread_id)
-        sent = await deliveries.of_request(conn, hitl_request.id)
+        sent = await delivery_log.of_request(conn, hitl_request.id)
     # as GET /api/v1/requests/{id}/deliveries: the details (a receiver's answer, the error of
     # a refused connection, which names hosts and addresses) are for webhook admins; others
     # see what came of each delivery
@@ -339,7 +283,7 @@ async def _request_view(
         field_errors, loose = forms.errors_by_field(fields, problems)
         if not fields:  # the JSON editor: its errors are the form's
             field_errors, loose = {JSON_FIELD: [str(p.get("msg")) for p in problems]}, []
-    return render_page(
+    return pages.render_page(
         request,
         "request.html",
         status_code=status_code,
@@ -350,7 +294,7 @@ async def _request_view(
         code_review=present.is_code_review(value),
         diff=present.diff_lines(value["diff"]) if present.is_code_review(value) else [],
         description=hitl_request.description or present.description(value),
-        title=present.request_title(hitl_request),
+        title=headlines.request_title(hitl_request),
         shape=shape,
         cards=native.cards(value) if shape else [],
         native_labels=native.LABELS,
@@ -394,7 +338,7 @@ def _card_errors(problems: list[dict[str, Any]]) -> tuple[dict[str, list[str]], 
 
 
 def _not_found(request: Request, exc: errors.HITLError) -> HTMLResponse:
-    return render_page(request, "not_found.html", status_code=404, detail=str(exc.detail))
+    return pages.render_page(request, "not_found.html", status_code=404, detail=str(exc.detail))
 
 
 # -- threads --------------------------------------------------------------------------------------
@@ -417,13 +361,13 @@ async def thread_list(
                 conn, status=status or None, graph=graph or None, limit=PAGE_SIZE, cursor=cursor
             )
     except errors.InvalidInput:
-        return RedirectResponse("/threads?" + _query(status=status, graph=graph), 303)
+        return RedirectResponse("/threads?" + pages.query(status=status, graph=graph), 303)
     next_url = (
-        "/threads?" + _query(status=status, graph=graph, cursor=page.next_cursor)
+        "/threads?" + pages.query(status=status, graph=graph, cursor=page.next_cursor)
         if page.next_cursor
         else None
     )
-    return render_page(
+    return pages.render_page(
         request,
         "threads.html",
         page=page,
@@ -444,7 +388,7 @@ async def thread_page(request: Request, thread_id: str, principal: CanReadThread
     except errors.NotFound as exc:
         return _not_found(request, exc)
     pending = [r for r in history if r.state == "pending"]
-    return render_page(
+    return pages.render_page(
         request,
         "thread.html",
         thread=thread,

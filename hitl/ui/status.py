@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from hitl.api.status import read_status
+from hitl.ui import pages
 from hitl.ui.auth import service_of
 from hitl.ui.permissions import Admin
-from hitl.ui.routes import render_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -16,7 +16,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/status", response_class=HTMLResponse)
 async def status_page(request: Request, _: Admin) -> HTMLResponse:
     status = await read_status(service_of(request))
-    return render_page(request, "status.html", status=status, duration=duration)
+    return pages.render_page(request, "status.html", status=status, duration=duration)
 
 
 def duration(seconds: float | None) -> str:

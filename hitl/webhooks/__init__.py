@@ -8,7 +8,7 @@ trigger on that table (``hitl_fan_out_event``, migration 0002) inserts one row i
 external request is answered, the callback to the request's endpoint with the callback payload.
 So the event and its deliveries commit with the change or not at all, whichever code path made
 it, and no path had to change. The trigger also NOTIFYs ``hitl_webhooks`` to wake the delivery
-workers (`hitl.webhooks.delivery`), which claim due deliveries with ``FOR UPDATE SKIP LOCKED``
+workers (`hitl.webhooks.deliverer`), which claim due deliveries with ``FOR UPDATE SKIP LOCKED``
 and a lease, sign and send them, and log every attempt.
 """
 

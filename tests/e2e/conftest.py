@@ -15,23 +15,33 @@ from tests.support.api import GRAPH_MODULES
 
 
 @pytest.fixture
+def service_env(database_url: str, redis_url: str, bus_prefix: str) -> Callable[[], dict[str, str]]:
+    """The environment of a server or worker process on this test's database, Redis prefix
+    and graphs, with short leases and polls (built when called: `base_env` reads os.environ)."""
+
+    def make() -> dict[str, str]:
+        return {
+            **base_env(),
+            "HITL_DATABASE_URL": database_url,
+            "HITL_REDIS_URL": redis_url,
+            "HITL_BUS_PREFIX": bus_prefix,
+            "HITL_GRAPHS": GRAPH_MODULES,
+            "HITL_RUN_LEASE_SECONDS": "2",
+            "HITL_POLL_INTERVAL": "0.2",
+        }
+
+    return make
+
+
+@pytest.fixture
 def make_server(
-    database_url: str, redis_url: str, bus_prefix: str, tmp_path: Path
+    service_env: Callable[[], dict[str, str]], tmp_path: Path
 ) -> Iterator[Callable[..., ServiceProcess]]:
     started: list[ServiceProcess] = []
 
     def make(**env: str) -> ServiceProcess:
         server = ServiceProcess(
-            {
-                **base_env(),
-                "HITL_DATABASE_URL": database_url,
-                "HITL_REDIS_URL": redis_url,
-                "HITL_BUS_PREFIX": bus_prefix,
-                "HITL_GRAPHS": GRAPH_MODULES,
-                "HITL_RUN_LEASE_SECONDS": "2",
-                "HITL_POLL_INTERVAL": "0.2",
-                **env,
-            },
+            {**service_env(), **env},
             tmp_path / f"server{len(started)}.log",
             cwd=ROOT,
         )

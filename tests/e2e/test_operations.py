@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from hitl.launcher import ServiceProcess, base_env, free_port
-from tests.support.api import GRAPH_MODULES, pending, respond, settle, start
+from hitl.launcher import ServiceProcess, free_port
+from tests.support.api import pending, respond, settle, start
 from tests.support.receiver import Receiver
 from tests.support.workers import Worker
 
@@ -29,22 +29,13 @@ WEBHOOKS = {
 
 @pytest.fixture
 def make_worker(
-    database_url: str, redis_url: str, bus_prefix: str, tmp_path: Path
+    service_env: Callable[[], dict[str, str]], tmp_path: Path
 ) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
     def make(*args: str, **env: str) -> Worker:
         worker = Worker(
-            {
-                **base_env(),
-                "HITL_DATABASE_URL": database_url,
-                "HITL_REDIS_URL": redis_url,
-                "HITL_BUS_PREFIX": bus_prefix,
-                "HITL_GRAPHS": GRAPH_MODULES,
-                "HITL_RUN_LEASE_SECONDS": "2",
-                "HITL_POLL_INTERVAL": "0.2",
-                **env,
-            },
+            {**service_env(), **env},
             tmp_path / f"worker{len(started)}.log",
             args,
         )

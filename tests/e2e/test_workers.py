@@ -25,7 +25,7 @@ from psycopg.conninfo import make_conninfo
 
 from hitl.launcher import ServiceProcess, base_env
 from tests.conftest import ROOT
-from tests.support.api import GRAPH_MODULES, pending, respond, settle, start
+from tests.support.api import pending, respond, settle, start
 from tests.support.workers import Worker
 
 THREADS = 50
@@ -34,24 +34,14 @@ THREADS = 50
 @pytest.fixture
 def cluster(
     make_server: Callable[..., ServiceProcess],
-    database_url: str,
-    redis_url: str,
-    bus_prefix: str,
+    service_env: Callable[[], dict[str, str]],
     tmp_path: Path,
 ) -> Iterator[Callable[[int, int], tuple[list[ServiceProcess], list[Worker]]]]:
     workers: list[Worker] = []
 
     def make(apis: int, n_workers: int) -> tuple[list[ServiceProcess], list[Worker]]:
         servers = [make_server(HITL_RUNNER="false").start() for _ in range(apis)]
-        env = {
-            **base_env(),
-            "HITL_DATABASE_URL": database_url,
-            "HITL_REDIS_URL": redis_url,
-            "HITL_BUS_PREFIX": bus_prefix,
-            "HITL_GRAPHS": GRAPH_MODULES,
-            "HITL_RUN_LEASE_SECONDS": "2",
-            "HITL_POLL_INTERVAL": "0.2",
-        }
+        env = service_env()
         started = [Worker(env, tmp_path / f"worker{i}.log") for i in range(n_workers)]
         workers.extend(started)
         for server in servers:

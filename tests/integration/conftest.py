@@ -12,6 +12,7 @@ from hitl.config import Settings
 from hitl.service import Service
 from tests.support import auth
 from tests.support.api import GRAPH_MODULES
+from tests.support.receiver import Receiver
 
 
 @pytest.fixture
@@ -25,6 +26,13 @@ def settings(database_url: str, redis_url: str, bus_prefix: str) -> Settings:
         run_lease_seconds=3,
         db_pool_max=10,
     )
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[Receiver]:
+    """A webhook receiver on this machine that answers 200 (see `tests.support.webhooks`)."""
+    async with Receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture

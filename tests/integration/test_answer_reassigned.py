@@ -13,7 +13,7 @@ import httpx
 import psycopg
 from psycopg.rows import dict_row
 
-from hitl import assignment
+from hitl import assignment, requests
 from hitl.service import Service
 from tests.integration.test_authorization import interrupted
 from tests.support import auth
@@ -57,7 +57,7 @@ async def answer_during_reassignment(
         await psycopg.AsyncConnection.connect(database_url, row_factory=dict_row) as other,
     ):
         async with other.transaction():
-            await assignment.reassign(other, request_id, assignment.Routing(**routing), "admin")
+            await requests.reassign(other, request_id, assignment.Routing(**routing), "admin")
             answer = asyncio.create_task(
                 answerer.post(
                     f"/api/v1/requests/{request_id}/respond",

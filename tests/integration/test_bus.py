@@ -24,7 +24,7 @@ from hitl import db, events
 from hitl.api import create_app
 from hitl.bus import Bus, Received
 from hitl.config import Settings
-from hitl.embedded import _redis_server_binary
+from hitl.embedded._redis import _redis_server_binary
 from tests.conftest import ROOT
 from tests.support import auth
 from tests.support.api import GRAPH_MODULES, respond, settle, start

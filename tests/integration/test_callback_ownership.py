@@ -33,6 +33,7 @@ from hitl.sdk.receiver import (
     WebhookReceiver,
 )
 from hitl.webhooks import signing
+from tests.support import webhooks
 from tests.support.receiver import Receiver, Served
 
 DEFAULT_ANSWER = {"action": "default", "value": {"decision": "approve"}}
@@ -40,9 +41,7 @@ DEFAULT_ANSWER = {"action": "default", "value": {"decision": "approve"}}
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={"webhook_allow_networks": "127.0.0.0/8", "webhook_retry_schedule": "0,0.2,0.2"}
-    )
+    return webhooks.delivering_locally(settings, webhook_retry_schedule="0,0.2,0.2")
 
 
 @dataclass

@@ -308,7 +308,7 @@ def test_engines_stop_at_exit_when_the_block_is_never_left(tmp_path: Path, reape
 def test_a_pg_ctl_timeout_is_retried(
     tmp_path: Path, reaper: Reaper, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pgserver = embedded._import_pgserver()
+    pgserver = embedded._postgres._import_pgserver()
     real_get_server = pgserver.get_server
     calls: list[Path] = []
 
@@ -332,7 +332,7 @@ def test_a_failed_start_names_the_engine_and_its_log_and_stops_the_rest(
     tmp_path: Path, reaper: Reaper, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data_dir = tmp_path / ".hitl"
-    monkeypatch.setattr(embedded, "_redis_server_binary", lambda: Path("/bin/false"))
+    monkeypatch.setattr(embedded._redis, "_redis_server_binary", lambda: Path("/bin/false"))
     with pytest.raises(errors.EmbeddedEngineError) as failure, embedded_services(data_dir):
         pass
     message = str(failure.value)

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
-from hitl import bus_keys
+from hitl import bus_names
 from hitl.config import Settings
 from hitl.service import Service
 from tests.support.api import pending, respond, settle, start
@@ -193,7 +193,7 @@ async def test_lifecycle_events_reach_the_redis_stream(
     try:
         seen: list[str] = []
         for _ in range(50):
-            entries = await redis.xrange(bus_keys.events_stream(settings.bus_prefix))
+            entries = await redis.xrange(bus_names.events_stream(settings.bus_prefix))
             seen = [
                 e[b"type"].decode()
                 for _, e in entries
@@ -211,7 +211,7 @@ async def test_lifecycle_events_reach_the_redis_stream(
         ]
         data = [
             json.loads(e[b"data"])
-            for _, e in await redis.xrange(bus_keys.events_stream(settings.bus_prefix))
+            for _, e in await redis.xrange(bus_names.events_stream(settings.bus_prefix))
             if e[b"type"] == b"request.created" and e[b"subject"].decode() == request["id"]
         ]
         assert data[0]["thread_id"] == thread_id

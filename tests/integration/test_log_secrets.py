@@ -12,20 +12,14 @@ from standardwebhooks import Webhook
 
 from hitl import logcontext
 from hitl.config import Settings
+from tests.support import webhooks
 from tests.support.api import respond, settle, start
 from tests.support.receiver import Receiver
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={
-            "webhook_allow_networks": "127.0.0.0/8",
-            "webhook_retry_schedule": "0,0.2,0.2,0.2",
-            "webhook_lease_seconds": 5.0,
-            "retention_interval": 0.0,
-        }
-    )
+    return webhooks.delivering_locally(settings, webhook_lease_seconds=5.0, retention_interval=0.0)
 
 
 @pytest.fixture

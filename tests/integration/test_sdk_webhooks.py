@@ -14,6 +14,7 @@ from standardwebhooks import Webhook
 
 from hitl.config import Settings
 from hitl.sdk import ConflictError, HITLClient, InvalidInputError, NotFoundError, SyncHITLClient
+from tests.support import webhooks
 from tests.support.receiver import Receiver
 
 SCHEMA = {
@@ -25,9 +26,7 @@ SCHEMA = {
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={"webhook_allow_networks": "127.0.0.0/8", "webhook_retry_schedule": "0,0.2,0.2"}
-    )
+    return webhooks.delivering_locally(settings, webhook_retry_schedule="0,0.2,0.2")
 
 
 @pytest.fixture

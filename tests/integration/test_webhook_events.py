@@ -3,7 +3,6 @@ and an endpoint disabled for failing too long. Each reaches subscribers through 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -11,25 +10,14 @@ import pytest
 
 from hitl.config import Settings
 from tests.integration.test_webhooks import external_request, register, until
-from tests.support import auth
+from tests.support import auth, webhooks
 from tests.support.api import pending, respond, settle, start
 from tests.support.receiver import Receiver
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={
-            "webhook_allow_networks": "127.0.0.0/8",
-            "webhook_retry_schedule": "0,0.2,0.2,0.2",
-        }
-    )
-
-
-@pytest.fixture
-async def hook() -> AsyncIterator[Receiver]:
-    async with Receiver() as receiver:
-        yield receiver
+    return webhooks.delivering_locally(settings)
 
 
 async def events_of(client: httpx.AsyncClient, type_: str) -> list[dict[str, Any]]:

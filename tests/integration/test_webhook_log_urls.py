@@ -11,6 +11,7 @@ import pytest
 
 from hitl import logcontext
 from hitl.config import Settings
+from tests.support import webhooks
 from tests.support.api import respond, settle, start
 from tests.support.receiver import Receiver
 
@@ -20,13 +21,7 @@ QUERY_TOKEN = "tok-in-query-51be02"
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={
-            "webhook_allow_networks": "127.0.0.0/8",
-            "webhook_retry_schedule": "0,0.2,0.2,0.2",
-            "retention_interval": 0.0,
-        }
-    )
+    return webhooks.delivering_locally(settings, retention_interval=0.0)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -11,25 +10,14 @@ import pytest
 from standardwebhooks import Webhook
 
 from hitl.config import Settings
+from tests.support import webhooks
 from tests.support.api import respond, settle, start
 from tests.support.receiver import Receiver
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={
-            "webhook_allow_networks": "127.0.0.0/8",
-            "webhook_retry_schedule": "0,0.2,0.2,0.2",
-            "webhook_lease_seconds": 5.0,
-        }
-    )
-
-
-@pytest.fixture
-async def hook() -> AsyncIterator[Receiver]:
-    async with Receiver() as receiver:
-        yield receiver
+    return webhooks.delivering_locally(settings, webhook_lease_seconds=5.0)
 
 
 async def until(

@@ -12,19 +12,14 @@ from standardwebhooks import Webhook
 
 from hitl.config import Settings
 from tests.integration.test_webhooks import external_request, register, until
-from tests.support import auth
+from tests.support import auth, webhooks
 from tests.support.api import respond
 from tests.support.receiver import Receiver
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={
-            "webhook_allow_networks": "127.0.0.0/8",
-            "webhook_retry_schedule": "0,0.2,0.2,0.2",
-        }
-    )
+    return webhooks.delivering_locally(settings)
 
 
 async def test_crud_and_errors(client: httpx.AsyncClient) -> None:

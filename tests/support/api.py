@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
@@ -33,3 +34,8 @@ async def pending(client: httpx.AsyncClient, thread_id: str) -> list[dict[str, A
 
 async def respond(client: httpx.AsyncClient, request_id: str, response: Any) -> httpx.Response:
     return await client.post(f"/api/v1/requests/{request_id}/respond", json={"response": response})
+
+
+def b64(raw: bytes) -> str:
+    """``raw`` as a cursor travels: URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -6,7 +6,7 @@ import pytest
 
 from hitl import errors
 from hitl.registry import default_registry, load_modules
-from hitl.schemas import schema_errors, validate_input
+from hitl.validation import schema_errors, validate_input
 
 DECISION = {
     "type": "object",

@@ -1,4 +1,4 @@
-"""Every Postgres NOTIFY channel the service uses, in one place (Redis names: `hitl.bus_keys`)."""
+"""Every Postgres NOTIFY channel the service uses, in one place (Redis names: `hitl.bus_names`)."""
 
 from __future__ import annotations
 

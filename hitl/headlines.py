@@ -1,0 +1,59 @@
+"""What a request is called: its headline, preview and title, from the value an agent gave.
+
+Pure functions on plain values (no UI, no I/O): the web UI shows them and notifications (email,
+Slack) use them, so a request is called the same wherever a person meets it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+PREVIEW_CHARS = 90
+
+
+def headline(value: Any) -> str:
+    """A one-line title for a request: its ``title``, ``summary`` or ``kind``, else a preview."""
+    if isinstance(value, Mapping):
+        for key in ("title", "summary", "question", "kind"):
+            if isinstance(value.get(key), str) and value[key].strip():
+                return clip(value[key])
+        if isinstance(value.get("action_requests"), list) and value["action_requests"]:
+            names = ", ".join(str(a.get("name")) for a in value["action_requests"][:3])
+            return clip(f"Review tool call: {names}")
+        if value.get("type") == "tool_approval":
+            return clip(f"Review tool call: {value.get('name')}")
+    if isinstance(value, list) and value and isinstance(value[0], Mapping):
+        action = value[0].get("action_request")
+        if isinstance(action, Mapping):
+            return clip(str(value[0].get("description") or f"Review: {action.get('action')}"))
+    return preview(value)
+
+
+def subline(value: Any) -> str | None:
+    """A second line for the inbox: the ``summary`` when the headline was the title."""
+    if isinstance(value, Mapping) and isinstance(value.get("title"), str):
+        summary = value.get("summary") or value.get("description")
+        if isinstance(summary, str) and summary.strip():
+            return clip(summary)
+    return None
+
+
+def preview(value: Any) -> str:
+    """The value as one clipped line of text (JSON unless it is a string)."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return clip(text)
+
+
+def clip(text: str) -> str:
+    """``text`` on one line, cut to `PREVIEW_CHARS` with an ellipsis."""
+    text = " ".join(text.split())
+    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+
+
+def request_title(request: Any) -> str:
+    """The title a person sees: the request's own (external requests have one), else the
+    headline of what it asks."""
+    own = getattr(request, "title", None)
+    return clip(own) if isinstance(own, str) and own.strip() else headline(request.value)
