@@ -1,7 +1,7 @@
 """The shapes of the records the webhook calls of `hitl.sdk.HITLClient` return.
 
 They are the JSON the service sends (plain dicts at run time), typed for the caller's checker;
-the service's models (`hitl.webhooks.endpoints`, `hitl.webhooks.deliveries`) are the source.
+the service's models (`hitl.webhooks.endpoints`, `hitl.webhooks.delivery_log`) are the source.
 """
 
 from __future__ import annotations
