@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,12 +76,19 @@ def test_a_missing_program_fails_without_running() -> None:
 
 
 def _gone(pid: int) -> bool:
-    """No such process, or a zombie nobody reaped yet (it runs no more either way)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+    """No such process, or a zombie nobody reaped yet (it runs no more either way).
+
+    A killed process closes its files (so the runner's read of the pipe ends) a moment before
+    it turns into a zombie: give the kernel a few seconds to finish the exit it has begun."""
+    for _ in range(100):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            return True
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def test_timeout_kills_the_whole_process_group() -> None:
