@@ -20,8 +20,9 @@ def draft(state: State) -> State:
 
 
 def approve(state: State) -> State:
-    answer = interrupt({"question": "Publish this draft?", "draft": state["draft"]},
-                       response_schema=Approval)
+    answer = interrupt(
+        {"question": "Publish this draft?", "draft": state["draft"]}, response_schema=Approval
+    )
     return {"decision": answer.decision}
 
 
