@@ -257,7 +257,7 @@ def _register(
             what = (
                 f"the class {value.__name__}"
                 if isinstance(value, type)
-                else (f"a {type(value).__name__}")
+                else f"a value of type {type(value).__name__}"
             )
             raise GraphLoadError(
                 f"{where}: {what} is not a compiled graph, a StateGraph or a factory function"

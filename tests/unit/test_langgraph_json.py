@@ -183,7 +183,10 @@ async def test_env_dependencies_and_terms_apply_as_declared(tmp_path: Path) -> N
     [
         ({"env": "missing.env"}, "env: .*missing.env: no such file"),
         ({"graphs": {}}, "'graphs' must map graph names"),
-        ({"graphs": {"hello": "./agent.py:NOT_A_GRAPH"}}, "graph 'hello' .*: a int is not a"),
+        (
+            {"graphs": {"hello": "./agent.py:NOT_A_GRAPH"}},
+            "graph 'hello' .*: a value of type int is not a",
+        ),
         ({"graphs": {"hello": "./ui.tsx:graph"}}, "only Python graphs"),
         ({"graphs": {"hello": "no_such_package.agent:graph"}}, "importing no_such_package.agent"),
         ({"graphs": {"bad name": "./agent.py:graph"}}, "use letters, digits"),
