@@ -407,8 +407,10 @@ class Runner:
         self, graph: Pregel[Any, Any], config: RunnableConfig, result: Any
     ) -> _Rest:
         """Where the run stopped, from what ``ainvoke`` returned (reading the checkpoint only
-        when the output does not tell: an error, or a stop without interrupts)."""
-        if isinstance(result, dict):
+        when the output does not tell: an error, a stop without interrupts, or a graph compiled
+        with static breakpoints, whose stop at one looks like an end in the output)."""
+        breakpoints = graph.interrupt_before_nodes or graph.interrupt_after_nodes
+        if isinstance(result, dict) and not breakpoints:
             values = {k: v for k, v in result.items() if k != _INTERRUPTS}
             if result.get(_INTERRUPTS):
                 return _Rest(list(result[_INTERRUPTS]), (), values)  # all pending interrupts

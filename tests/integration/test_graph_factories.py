@@ -1,6 +1,7 @@
 """A factory graph (hitl/registry.py `ServedGraphs.for_run`) run by the runner: called with each
 run's config, and a factory that fails fails its thread with the reason, like a graph that
-raises, rather than leaving the run to be retried as if the infrastructure had failed."""
+raises, rather than leaving the run to be retried as if the infrastructure had failed. And a
+compiled graph's static breakpoint, kept with its compile options, is not taken for an end."""
 
 from __future__ import annotations
 
@@ -52,6 +53,10 @@ async def factories(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     registry = GraphRegistry()
     registry.register("per_thread", lambda: StateGraph(State), run_factory=per_thread)
     registry.register("broken", lambda: StateGraph(State), run_factory=broken)
+    registry.register(
+        "breakpoint",
+        per_thread({"configurable": {"thread_id": "-"}}).compile(interrupt_before=["ask"]),
+    )
     app = create_app(settings, registry)
     async with (
         app.router.lifespan_context(app),
@@ -87,3 +92,13 @@ async def test_a_failing_factory_fails_the_thread_with_its_reason(
     assert thread["error"]["message"] == (
         "the factory of graph 'broken' failed: RuntimeError: the model's API key is not set"
     )
+
+
+async def test_a_static_breakpoint_is_not_taken_for_the_end(factories: httpx.AsyncClient) -> None:
+    thread_id = await start(factories, "breakpoint", {"question": "?"})
+    thread = await settle(factories, thread_id)
+    assert thread["status"] == "failed"  # nobody can be asked at a breakpoint: say so
+    assert thread["error"] == {
+        "type": "GraphStopped",
+        "message": "graph stopped before ['ask'] without an interrupt",
+    }
