@@ -74,12 +74,19 @@ def load_graphs(entries: Iterable[str], registry: GraphRegistry) -> None:
         if is_config_file(entry):
             load_file(Path(entry), registry)
         else:
+            declared = {n: registry.get(n).source for n in registry.names()}
             try:
                 load_modules([entry])
             except Exception as exc:
                 raise GraphLoadError(
                     f"HITL_GRAPHS: importing module {entry!r} failed: {_cause(exc)}"
                 ) from exc
+            for name, source in declared.items():
+                if source and registry.get(name).source != source:  # replaced by register_graph
+                    raise GraphLoadError(
+                        f"HITL_GRAPHS: module {entry!r} registers graph {name!r}, "
+                        f"already declared as {source}"
+                    )
 
 
 def read_file(path: Path) -> dict[str, Any]:

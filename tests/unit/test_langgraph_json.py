@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import sys
+import types
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,18 @@ def test_a_failing_import_and_a_name_taken_in_code_are_refused(tmp_path: Path) -
         langgraph_json.load_graphs([str(tmp_path / "broken.json")], registry)
     with pytest.raises(GraphLoadError, match="importing module 'no_such_graphs' failed"):
         langgraph_json.load_graphs(["no_such_graphs"], registry)
+
+
+def test_a_module_may_not_take_a_name_a_langgraph_json_declared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = GraphRegistry()
+    langgraph_json.load_graphs([str(_project(tmp_path))], registry)
+    # a module registering "hello" in code (into this registry, standing for the default one)
+    hook = types.SimpleNamespace(registry=registry, builder=_builder)
+    monkeypatch.setitem(sys.modules, "lgjson_hook", hook)  # type: ignore[arg-type]
+    (tmp_path / "lib" / "takes_hello.py").write_text(
+        "import lgjson_hook\nlgjson_hook.registry.register('hello', lgjson_hook.builder)\n"
+    )
+    with pytest.raises(GraphLoadError, match="module 'takes_hello' registers graph 'hello', alr"):
+        langgraph_json.load_graphs(["takes_hello"], registry)
