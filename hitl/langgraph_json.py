@@ -259,7 +259,7 @@ def _register(
         if isinstance(value, StateGraph | Pregel):
             registry.register(name, value, source=where, **options)
         elif callable(value) and not isinstance(value, type):
-            registry.register(name, _no_builder, run_factory=value, source=where, **options)
+            registry.register(name, run_factory=value, source=where, **options)
         else:
             what = (
                 f"the class {value.__name__}"
@@ -271,10 +271,6 @@ def _register(
             )
     except ValueError as exc:
         raise GraphLoadError(f"{where}: {exc}") from None
-
-
-def _no_builder() -> StateGraph[Any]:
-    raise TypeError("a factory's graph is made for each run")
 
 
 def _cause(exc: BaseException) -> str:

@@ -135,7 +135,7 @@ class GraphRegistry:
     def register(
         self,
         name: str,
-        builder: GraphValue | Callable[[], GraphValue],
+        builder: GraphValue | Callable[[], GraphValue] | None = None,
         *,
         run_factory: RunFactory | None = None,
         source: str = "",
@@ -152,12 +152,16 @@ class GraphRegistry:
         ``assignees`` / ``groups``, ``timeout_seconds``, ``on_timeout`` and ``reminders`` are
         the defaults of its requests (see `hitl.deadlines`); a bad one raises `ValueError`.
         ``builder`` is a builder, a compiled graph or a function returning one (called once);
-        a ``run_factory`` is called for every run instead (``builder`` is then ignored).
+        or give a ``run_factory`` instead, called for every run.
         """
+        if (builder is None) == (run_factory is None):
+            raise ValueError(f"graph {name!r}: give a builder or a run_factory (one of them)")
         if not name or not name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"graph name {name!r}: use letters, digits, '-' and '_'")
         factory: Callable[[], GraphValue] = (
-            (lambda b=builder: b)  # type: ignore[misc]
+            _made_per_run
+            if builder is None
+            else (lambda b=builder: b)  # type: ignore[misc]
             if isinstance(builder, StateGraph | Pregel)
             else builder
         )
@@ -242,6 +246,10 @@ def register_graph(
         return factory
 
     return decorate
+
+
+def _made_per_run() -> GraphValue:
+    raise TypeError("this graph is made by its factory for each run")
 
 
 def _routing(graph: str, assignees: list[str], groups: list[str]) -> Routing:

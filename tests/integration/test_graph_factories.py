@@ -51,8 +51,8 @@ def broken(config: RunnableConfig) -> Any:
 @pytest.fixture
 async def factories(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     registry = GraphRegistry()
-    registry.register("per_thread", lambda: StateGraph(State), run_factory=per_thread)
-    registry.register("broken", lambda: StateGraph(State), run_factory=broken)
+    registry.register("per_thread", run_factory=per_thread)
+    registry.register("broken", run_factory=broken)
     registry.register(
         "breakpoint",
         per_thread({"configurable": {"thread_id": "-"}}).compile(interrupt_before=["ask"]),

@@ -98,7 +98,7 @@ async def test_factories_are_called_for_every_run_as_the_agent_server_calls_them
         ("aio", asynchronous),
         ("held", held),
     ]:
-        registry.register(name, lambda: _builder(), run_factory=factory)
+        registry.register(name, run_factory=factory)
     saver = InMemorySaver()
     served = ServedGraphs(registry, saver)
     assert list(served) == []  # nothing made before a run
@@ -112,7 +112,9 @@ async def test_factories_are_called_for_every_run_as_the_agent_server_calls_them
     async with served.for_run("unknown", _config("x")) as graph:
         assert graph is None
     with pytest.raises(ValueError, match=r"one argument .* not \(config, other\)"):
-        registry.register("two", _builder, run_factory=lambda config, other: None)
+        registry.register("two", run_factory=lambda config, other: None)
+    with pytest.raises(ValueError, match="give a builder or a run_factory"):
+        registry.register("neither")
 
 
 def _write(tmp_path: Path, config: dict[str, Any], files: dict[str, str]) -> Path:
