@@ -111,8 +111,16 @@ def serve(settings: Settings, *, reload: bool = False) -> None:
     os.environ["HITL_RUNNER"] = str(settings.runner).lower()
     os.environ["HITL_GRAPHS"] = settings.graphs
     watched = sorted({str(p) for p in _graph_dirs(settings)})
+    # Python files, and a langgraph.json project's own file and .env (uvicorn: *.py only).
+    configs = {Path(m).name for m in settings.graph_modules if m.endswith(".json")}
+    includes = [*sorted(configs), ".env", "*.env"] if configs else None
     uvicorn.run(
-        "hitl.api.app:create_app", factory=True, reload=True, reload_dirs=watched, **options
+        "hitl.api.app:create_app",
+        factory=True,
+        reload=True,
+        reload_dirs=watched,
+        reload_includes=includes,
+        **options,
     )
 
 
