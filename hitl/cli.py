@@ -79,6 +79,7 @@ def serve(settings: Settings, *, reload: bool = False) -> None:
     from hitl.api import create_app
 
     _configure_logging(settings.log_level, settings.log_format)
+    _check_graphs(settings)
     _share_metrics(settings)
     print(
         f"HITL service on http://{settings.host}:{settings.port}  (API docs at /docs)", flush=True
@@ -108,16 +109,43 @@ def serve(settings: Settings, *, reload: bool = False) -> None:
         server.run()
         return
     os.environ["HITL_RUNNER"] = str(settings.runner).lower()
+    os.environ["HITL_GRAPHS"] = settings.graphs
     watched = sorted({str(p) for p in _graph_dirs(settings)})
+    # Python files, and a langgraph.json project's own file and .env (uvicorn: *.py only).
+    configs = {Path(m).name for m in settings.graph_modules if m.endswith(".json")}
+    includes = [*sorted(configs), ".env", "*.env"] if configs else None
     uvicorn.run(
-        "hitl.api.app:create_app", factory=True, reload=True, reload_dirs=watched, **options
+        "hitl.api.app:create_app",
+        factory=True,
+        reload=True,
+        reload_dirs=watched,
+        reload_includes=includes,
+        **options,
     )
 
 
+def _check_graphs(settings: Settings) -> None:
+    """Load the graphs of HITL_GRAPHS before anything starts: one that cannot be loaded ends
+    the command with the reason (naming the graph and its path), not a half-configured service.
+    """
+    # Lazy for start-up speed: they load LangGraph and the graphs' code.
+    from hitl import langgraph_json
+    from hitl.registry import default_registry
+
+    try:
+        langgraph_json.load_graphs(settings.graph_modules, default_registry)
+    except langgraph_json.GraphLoadError as exc:
+        sys.exit(f"hitl: cannot start: {exc.detail}")
+
+
 def _graph_dirs(settings: Settings) -> set[Path]:
-    """Folders to watch for --reload: graphs/ and nodes/ here, and the packages of HITL_GRAPHS."""
+    """Folders to watch for --reload: graphs/ and nodes/ here, the packages of HITL_GRAPHS and
+    the folders of the langgraph.json files it names."""
     found = {Path(d).resolve() for d in ("graphs", "nodes") if Path(d).is_dir()}
     for module in settings.graph_modules:
+        if module.endswith(".json"):  # a langgraph.json: its project's folder
+            found.add(Path(module).resolve().parent)
+            continue
         spec = importlib.util.find_spec(module.partition(".")[0])
         if spec and spec.origin:
             found.add(Path(spec.origin).resolve().parent)
@@ -253,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve_cmd.add_argument(
         "--reload",
         action="store_true",
-        help="restart when graphs/ or nodes/ change (development)",
+        help="restart when graphs/ or nodes/ (or a langgraph.json project) change (development)",
     )
     serve_cmd.add_argument(
         "--no-runner",
@@ -272,6 +300,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     worker_cmd = commands.add_parser(
         "worker", help="execute graph runs (no HTTP); run as many as you like"
     )
+    for cmd in (serve_cmd, worker_cmd):
+        cmd.add_argument(
+            "--graphs",
+            default=defaults.graphs,
+            help="comma-separated modules that register graphs and langgraph.json files whose "
+            f"graphs are served (see docs/langgraph-json.md) [HITL_GRAPHS, now {defaults.graphs}]",
+        )
     worker_cmd.add_argument(
         "--metrics-port",
         type=int,
@@ -319,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.check:
             sys.exit(check(settings))
         _configure_logging(settings.log_level, settings.log_format)
+        _check_graphs(settings)
         _share_metrics(settings)
         _run(_work(settings))
     elif args.command == "agent":

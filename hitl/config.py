@@ -29,7 +29,10 @@ class Settings(BaseSettings):
         None, description="Redis URL; unset starts the embedded Redis in data_dir."
     )
     graphs: str = Field(
-        "graphs", description="Comma-separated modules to import; they register the graphs."
+        "graphs",
+        description="Comma-separated modules to import (they register graphs with "
+        "register_graph) and langgraph.json files (every graph they declare is served; "
+        "see docs/langgraph-json.md).",
     )
     runner: bool = Field(True, description="Run graph runs in this process.")
     runner_concurrency: int = Field(16, ge=1, description="Graph runs executed at once.")
@@ -199,6 +202,7 @@ class Settings(BaseSettings):
 
     @property
     def graph_modules(self) -> list[str]:
+        """The entries of ``graphs``: module names, and paths ending in ``.json``."""
         return [m.strip() for m in self.graphs.split(",") if m.strip()]
 
     # bus (the event bus, workers and agents; see hitl/bus.py and hitl/agents/)

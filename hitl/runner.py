@@ -28,7 +28,7 @@ import functools
 import logging
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +45,7 @@ from hitl._failpoints import failpoint
 from hitl.checkpointer import NEW_THREAD
 from hitl.config import Settings
 from hitl.db.sql import runs as runs_sql
-from hitl.registry import GraphRegistry
+from hitl.registry import GraphRegistry, ServedGraphs
 from hitl.runs import ClaimedRun
 from hitl.thread_watch import Waiters
 from hitl.validation import to_json
@@ -183,7 +183,7 @@ class Runner:
     def __init__(
         self,
         pool: AsyncConnectionPool[Any],
-        graphs: Mapping[str, Pregel[Any, Any]],
+        graphs: ServedGraphs,
         registry: GraphRegistry,
         settings: Settings,
         *,
@@ -313,19 +313,11 @@ class Runner:
 
     async def execute(self, run: ClaimedRun) -> None:
         """Read, decide (`plan`), invoke the graph if the plan says so, and record (`settle`)."""
-        graph = self.graphs.get(run.graph)
         config: RunnableConfig = {
             "configurable": {"thread_id": run.thread_id},
             # in the metadata of every checkpoint this attempt writes (see `_read`)
             "metadata": {"hitl_run": f"{run.id}:{run.attempts}"},
         }
-        if graph is None:
-            await self._record(
-                run,
-                None,
-                error=_error("GraphNotFound", f"graph {run.graph!r} is not registered here"),
-            )
-            return
         if run.attempts > self.settings.run_max_attempts:
             await self._record(
                 run,
@@ -333,6 +325,28 @@ class Runner:
                 error=_error("RunAbandoned", f"gave up after {run.attempts - 1} attempts"),
             )
             return
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                # a factory's graph is made for this run, from its config (hitl.registry)
+                graph = await stack.enter_async_context(self.graphs.for_run(run.graph, config))
+            except Exception as exc:
+                log.warning("run %s: graph %r could not be made: %s", run.id, run.graph, exc)
+                message = f"the factory of graph {run.graph!r} failed: {type(exc).__name__}: {exc}"
+                trace = traceback.format_exc()
+                await self._record(run, None, error=_error("GraphFactoryFailed", message, trace))
+                return
+            if graph is None:
+                await self._record(
+                    run,
+                    None,
+                    error=_error("GraphNotFound", f"graph {run.graph!r} is not registered here"),
+                )
+                return
+            await self._execute_with(run, graph, config)
+
+    async def _execute_with(
+        self, run: ClaimedRun, graph: Pregel[Any, Any], config: RunnableConfig
+    ) -> None:
         fresh = is_fresh(run)
         state, gathered, pending_ids = await self._read(run, graph, config, fresh)
         decided = plan(run, state, gathered, pending_ids)
@@ -393,8 +407,10 @@ class Runner:
         self, graph: Pregel[Any, Any], config: RunnableConfig, result: Any
     ) -> _Rest:
         """Where the run stopped, from what ``ainvoke`` returned (reading the checkpoint only
-        when the output does not tell: an error, or a stop without interrupts)."""
-        if isinstance(result, dict):
+        when the output does not tell: an error, a stop without interrupts, or a graph compiled
+        with static breakpoints, whose stop at one looks like an end in the output)."""
+        breakpoints = graph.interrupt_before_nodes or graph.interrupt_after_nodes
+        if isinstance(result, dict) and not breakpoints:
             values = {k: v for k, v in result.items() if k != _INTERRUPTS}
             if result.get(_INTERRUPTS):
                 return _Rest(list(result[_INTERRUPTS]), (), values)  # all pending interrupts

@@ -10,11 +10,10 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from langgraph.pregel import Pregel
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
@@ -24,6 +23,7 @@ from hitl import (
     engines,
     events,
     idempotency,
+    langgraph_json,
     metrics,
     pg_channels,
     retention,
@@ -41,7 +41,7 @@ from hitl.models import ThreadWithValues
 from hitl.notifications import queue as notification_queue
 from hitl.notifications.sender import Sender
 from hitl.pg_listener import Notifier
-from hitl.registry import GraphRegistry, default_registry, load_modules
+from hitl.registry import GraphRegistry, ServedGraphs, default_registry
 from hitl.runner import Runner
 from hitl.thread_watch import ThreadWatch
 from hitl.webhooks.deliverer import Deliverer
@@ -60,7 +60,7 @@ class Service:
     pool: AsyncConnectionPool[Any]
     redis: Redis
     checkpointer: PooledPostgresSaver
-    graphs: Mapping[str, Pregel[Any, Any]]
+    graphs: ServedGraphs
     notifier: Notifier
     identity: workers.Identity
     runner: Runner | None = None
@@ -98,7 +98,7 @@ class Service:
         it answers HTTP too, ``worker``: `hitl worker`); ``observer`` sees the work done."""
         settings = settings or Settings()
         if registry is None:
-            load_modules(settings.graph_modules)
+            langgraph_json.load_graphs(settings.graph_modules, default_registry)
             registry = default_registry
         async with contextlib.AsyncExitStack() as stack:
             database_url, redis_url = await engines.urls(settings, stack)
@@ -111,10 +111,7 @@ class Service:
             redis = Redis.from_url(redis_url)
             stack.push_async_callback(redis.aclose)
             checkpointer = PooledPostgresSaver(pool)
-            graphs = {
-                name: registry.get(name).builder.compile(checkpointer=checkpointer)
-                for name in registry.names()
-            }
+            graphs = ServedGraphs(registry, checkpointer)
             channels = [
                 pg_channels.RUNS_CHANNEL,
                 pg_channels.THREADS_CHANNEL,

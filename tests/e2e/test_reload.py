@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -54,6 +55,54 @@ def test_reload_registers_a_graph_added_to_the_module(
         assert graph_names(server) == ["first"]
 
         (package / "__init__.py").write_text("NAMES = ['first', 'second']\n" + GRAPH)
+        deadline = time.monotonic() + 60
+        names: list[str] = []
+        while time.monotonic() < deadline:
+            try:
+                names = graph_names(server)
+            except httpx.HTTPError:
+                names = []  # restarting
+            if names == ["first", "second"]:
+                break
+            time.sleep(0.3)
+        assert names == ["first", "second"], server.log()
+    finally:
+        server.terminate()
+
+
+def test_reload_follows_a_langgraph_json_project(
+    database_url: str, redis_url: str, bus_prefix: str, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    config = {"graphs": {"first": "./agent.py:graph"}}
+    (project / "agent.py").write_text(
+        "from langgraph.graph import START, StateGraph\n"
+        "g = StateGraph(dict)\n"
+        "g.add_node('noop', lambda state: {})\n"
+        "g.add_edge(START, 'noop')\n"
+        "graph = g.compile()\n"
+    )
+    (project / "langgraph.json").write_text(json.dumps(config))
+    env = {
+        **base_env(),
+        "HITL_DATABASE_URL": database_url,
+        "HITL_REDIS_URL": redis_url,
+        "HITL_BUS_PREFIX": bus_prefix,
+    }
+    server = ServiceProcess(
+        env,
+        tmp_path / "server.log",
+        cwd=project,
+        args=["serve", "--reload", "--graphs", "langgraph.json"],
+    )
+    try:
+        server.start()
+        server.wait_ready()
+        assert graph_names(server) == ["first"]
+
+        config["graphs"]["second"] = "./agent.py:graph"  # the file itself changes
+        (project / "langgraph.json").write_text(json.dumps(config))
         deadline = time.monotonic() + 60
         names: list[str] = []
         while time.monotonic() < deadline:

@@ -44,6 +44,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "hitl.thread_watch",
             "hitl.external",
             "hitl.registry",
+            "hitl.langgraph_json",  # graphs of a langgraph.json, into the registry
             "hitl.idempotency",
             "hitl.audit",
             "hitl.retention",
@@ -113,6 +114,8 @@ LAZY_IMPORTS = {
     ("hitl.cli", "hitl.service"): "start-up speed",
     ("hitl.cli", "hitl.db.migrate"): "start-up speed",
     ("hitl.cli", "hitl.retention"): "start-up speed",
+    ("hitl.cli", "hitl.langgraph_json"): "start-up speed (loads LangGraph and the graphs)",
+    ("hitl.cli", "hitl.registry"): "start-up speed (loads LangGraph)",
     ("hitl.cli", "hitl.agents"): "start-up speed",
     ("hitl.cli", "signal"): "in the agent command, as it was (the module imports it too)",
     # pgserver warns at import time; it is imported under a warnings filter, when first needed.
