@@ -13,7 +13,9 @@ import platform
 import statistics
 from collections import defaultdict
 
-from benchmarks import _setup, bus, cycle, inbox, webhooks, workers
+from benchmarks import _setup, bus, cycle, inbox, long_threads, webhooks, workers
+
+PARTS = ("cycle", "inbox", "webhooks", "workers", "bus", "long")
 
 
 def main() -> None:
@@ -24,13 +26,34 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=300, help="inbox pages timed per size")
     parser.add_argument("--large", type=int, default=100_000, help="pending requests, large")
     parser.add_argument("--webhooks", type=int, default=2000, help="deliveries per measurement")
+    parser.add_argument("--answers", type=int, default=1000, help="answers per long thread")
+    parser.add_argument(
+        "--only", choices=PARTS, action="append", help="run only this benchmark (repeatable)"
+    )
     args = parser.parse_args()
     n, c = args.cycles, args.concurrency
+    only = set(args.only or PARTS)
 
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}")
+    if "cycle" in only:
+        _cycles(args.rounds, n, c)
+    if "inbox" in only:
+        _inbox(args.large, args.samples)
+    if "webhooks" in only:
+        webhooks.run(n=args.webhooks, concurrency=c, rounds=args.rounds, samples=100)
+    if "workers" in only:
+        workers.main(cycles=n, concurrency=c, rounds=args.rounds)
+    if "bus" in only:
+        with _setup.engines() as (_, redis_url):
+            bus.main(redis_url, rounds=args.rounds)
+    if "long" in only:
+        long_threads.main(answers=args.answers)
+
+
+def _cycles(rounds: int, n: int, c: int) -> None:
     with _setup.engines() as (base_url, redis_url), _setup.scratch_database(base_url) as url:
         rates: dict[str, list[float]] = defaultdict(list)
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             rates["raw"].append(asyncio.run(cycle.raw_langgraph(url, n, c)))
             rates["raw_pooled"].append(asyncio.run(cycle.raw_langgraph(url, n, c, pooled=True)))
             with _setup.service(url, redis_url) as server:
@@ -45,7 +68,7 @@ def main() -> None:
                 rates["split"].append(asyncio.run(cycle.through_service_waiting(server.url, n, c)))
         m = {k: statistics.median(v) for k, v in rates.items()}
         print(
-            f"\nfull cycles/s at concurrency {c} (median of {args.rounds} x {n} cycles):\n"
+            f"\nfull cycles/s at concurrency {c} (median of {rounds} x {n} cycles):\n"
             f"  raw LangGraph, stock AsyncPostgresSaver      {m['raw']:7.1f}\n"
             f"  raw LangGraph, pool-aware saver (ours)       {m['raw_pooled']:7.1f}\n"
             f"  service, one process (hitl serve):\n"
@@ -61,6 +84,8 @@ def main() -> None:
             f"  target: ratio >= 0.8 against raw LangGraph with AsyncPostgresSaver"
         )
 
+
+def _inbox(large: int, samples: int) -> None:
     # The inbox: two databases, one with few and one with many pending requests, each behind a
     # service without a runner; the samples alternate between them.
     with (
@@ -72,25 +97,20 @@ def main() -> None:
     ):
         small_n = 1_000
         inbox.seed(small_url, small_n)
-        inbox.seed(large_url, args.large)
-        small, large = inbox.page_latencies(small_server.url, large_server.url, args.samples)
+        inbox.seed(large_url, large)
+        small, large = inbox.page_latencies(small_server.url, large_server.url, samples)
         ui_small, ui_large = inbox.page_latencies(
-            small_server.url, large_server.url, args.samples // 3, ui=True
+            small_server.url, large_server.url, samples // 3, ui=True
         )
     print(
         f"\ninbox page (50 pending requests) latency over HTTP, ms:\n"
         f"  {small_n:>7,} pending   p50 {small['p50']:6.2f}   p95 {small['p95']:6.2f}\n"
-        f"  {args.large:>7,} pending   p50 {large['p50']:6.2f}   p95 {large['p95']:6.2f}\n"
+        f"  {large:>7,} pending   p50 {large['p50']:6.2f}   p95 {large['p95']:6.2f}\n"
         f"  p95 ratio large / small    {large['p95'] / small['p95']:6.2f}   (target <= 1.5)\n"
         f"web inbox page (first 50 pending, counts per state), ms:\n"
         f"  {small_n:>7,} pending   p50 {ui_small['p50']:6.2f}   p95 {ui_small['p95']:6.2f}\n"
-        f"  {args.large:>7,} pending   p50 {ui_large['p50']:6.2f}   p95 {ui_large['p95']:6.2f}"
+        f"  {large:>7,} pending   p50 {ui_large['p50']:6.2f}   p95 {ui_large['p95']:6.2f}"
     )
-
-    webhooks.run(n=args.webhooks, concurrency=c, rounds=args.rounds, samples=100)
-    workers.main(cycles=n, concurrency=c, rounds=args.rounds)
-    with _setup.engines() as (_, redis_url):
-        bus.main(redis_url, rounds=args.rounds)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,13 @@ what it writes (the same rows in the same tables, so either saver reads what the
   so in its config (`NEW_THREAD`); the graph's first read of its latest checkpoint is then
   answered "none" without a query. Only that read: the root namespace, no checkpoint id.
 
-With a single shared connection it is the stock saver.
+- **A checkpoint's blobs read by key.** LangGraph's read joins the checkpoint's channel versions
+  with ``checkpoint_blobs``; Postgres often plans that as one scan of every blob the thread ever
+  wrote (a version per channel per step), so reading the latest checkpoint of a long thread
+  cost in proportion to its history. Here each channel's blob is looked up by its primary key
+  (`SELECT_SQL`): the same rows, read in as many probes as the checkpoint has channels.
+
+With a single shared connection it is the stock saver (its reads keyed as above).
 """
 
 from __future__ import annotations
@@ -107,6 +113,40 @@ def put_writes_sql(writes: int, upsert: bool) -> str:
     return _PUT_WRITES.format(rows=rows) + (_UPSERT if upsert else _KEEP)
 
 
+# LangGraph's SELECT_SQL (langgraph.checkpoint.postgres.base) with the blobs looked up one
+# channel at a time: the LIMIT keeps the lateral subquery from being merged into a join that
+# scans all of the thread's blobs (the primary key makes it at most one row anyway).
+SELECT_SQL = """
+select
+    thread_id,
+    checkpoint,
+    checkpoint_ns,
+    checkpoint_id,
+    parent_checkpoint_id,
+    metadata,
+    (
+        select array_agg(array[bl.channel::bytea, bl.type::bytea, bl.blob])
+        from jsonb_each_text(checkpoint -> 'channel_versions') cv,
+        lateral (
+            select b.channel, b.type, b.blob from checkpoint_blobs b
+            where b.thread_id = checkpoints.thread_id
+              and b.checkpoint_ns = checkpoints.checkpoint_ns
+              and b.channel = cv.key and b.version = cv.value
+            limit 1
+        ) bl
+    ) as channel_values,
+    (
+        select
+        array_agg(array[cw.task_id::text::bytea, cw.channel::bytea, cw.type::bytea, cw.blob, \
+convert_to(cw.task_path, 'UTF8'), cw.idx::text::bytea])
+        from checkpoint_writes cw
+        where cw.thread_id = checkpoints.thread_id
+            and cw.checkpoint_ns = checkpoints.checkpoint_ns
+            and cw.checkpoint_id = checkpoints.checkpoint_id
+    ) as pending_writes
+from checkpoints """
+
+
 # A ``configurable`` key: true when the thread was created for this run and has no checkpoint
 # yet. (LangGraph keeps keys starting with ``__`` out of the checkpoints' metadata.)
 NEW_THREAD = "__hitl_new_thread__"
@@ -115,6 +155,8 @@ NEW_THREAD = "__hitl_new_thread__"
 class PooledPostgresSaver(AsyncPostgresSaver):
     """`AsyncPostgresSaver` whose calls run concurrently on a pool's connections, each write
     one statement."""
+
+    SELECT_SQL = SELECT_SQL
 
     def __init__(self, conn: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(conn, *args, **kwargs)

@@ -99,10 +99,21 @@ async def list_page(
     return page_of(await cur.fetchall(), limit)
 
 
-async def of_thread(conn: AsyncConnection[Any], thread_id: str, *, pending: bool) -> list[Request]:
-    sql = requests_sql.PENDING_REQUESTS_OF_THREAD if pending else requests_sql.REQUESTS_OF_THREAD
-    cur = await conn.execute(sql, (thread_id,))
+async def pending_of_thread(conn: AsyncConnection[Any], thread_id: str) -> list[Request]:
+    """The thread's pending requests, oldest first."""
+    cur = await conn.execute(requests_sql.PENDING_REQUESTS_OF_THREAD, (thread_id,))
     return [from_row(r) for r in await cur.fetchall()]
+
+
+async def of_thread(
+    conn: AsyncConnection[Any], thread_id: str, *, limit: int = 50, cursor: str | None = None
+) -> Page[Request]:
+    """A page of the thread's requests, newest first (``cursor``: the page after it): a long
+    thread's history is read a page at a time."""
+    at, key = _cursor.decode(cursor, uuid_key=True) if cursor else (None, None)
+    params = {"thread_id": thread_id, "at": at, "key": key, "limit": limit + 1}
+    cur = await conn.execute(requests_sql.REQUESTS_OF_THREAD, params)
+    return page_of(await cur.fetchall(), limit)
 
 
 Responder = Principal | str
@@ -181,7 +192,10 @@ async def respond_thread(
     """Answer several interrupts of one thread at once: all of them, or none. Raises 404 for
     an unknown thread, else as `respond` does."""
     async with pool.connection() as conn:
-        by_interrupt = {r.interrupt_id: r for r in await of_thread(conn, thread_id, pending=False)}
+        # only the requests named: an answer reads as many rows as it names, not the thread's
+        # history
+        cur = await conn.execute(requests_sql.REQUESTS_OF_INTERRUPTS, (thread_id, list(resume)))
+        by_interrupt = {r["interrupt_id"]: from_row(r) for r in await cur.fetchall()}
         if (
             not by_interrupt
             and not await (await conn.execute(threads_sql.GET_THREAD, (thread_id,))).fetchone()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 
 from hitl import assignment, errors, headlines, requests, threads
 from hitl.auth import Principal
-from hitl.models import REQUEST_STATES, THREAD_STATUSES
+from hitl.models import REQUEST_STATES, THREAD_STATUSES, Page
 from hitl.models import Request as HITLRequest
 from hitl.ui import forms, native, pages, present, search
 from hitl.ui.auth import first, posted_form, service_of
@@ -33,6 +34,8 @@ from hitl.webhooks import delivery_log
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
+# The request page's thread timeline: the latest requests of the thread, the rest on its page.
+TIMELINE_SIZE = 20
 JSON_FIELD = "_hitl_json"
 
 
@@ -258,8 +261,14 @@ async def _request_view(
         hitl_request = await requests.get(conn, request_id)
         thread = None
         timeline = [hitl_request]  # an external request has no thread
+        earlier_url = None  # the thread page, for a timeline longer than shown here
         if hitl_request.thread_id:
-            timeline = await requests.of_thread(conn, hitl_request.thread_id, pending=False)
+            latest = await requests.of_thread(conn, hitl_request.thread_id, limit=TIMELINE_SIZE)
+            timeline = latest.items[::-1]
+            if latest.next_cursor:
+                earlier_url = f"/threads/{quote(hitl_request.thread_id, safe='')}?" + pages.query(
+                    cursor=latest.next_cursor
+                )
             thread = await threads.get(conn, hitl_request.thread_id)
         sent = await delivery_log.of_request(conn, hitl_request.id)
     # as GET /api/v1/requests/{id}/deliveries: the details (a receiver's answer, the error of
@@ -305,6 +314,7 @@ async def _request_view(
         loose_errors=loose,
         conflict=conflict,
         timeline=timeline,
+        earlier_url=earlier_url,
         deliveries=sent if delivery_details else [present.delivery_outcome(d) for d in sent],
         delivery_details=delivery_details,
         json_field=JSON_FIELD,
@@ -379,21 +389,38 @@ async def thread_list(
 
 
 @router.get("/threads/{thread_id}", response_class=HTMLResponse)
-async def thread_page(request: Request, thread_id: str, principal: CanReadThreads) -> HTMLResponse:
+async def thread_page(
+    request: Request, thread_id: str, principal: CanReadThreads, cursor: str | None = None
+) -> Response:
+    """The thread, what waits for people, and its history a page at a time: the latest
+    ``PAGE_SIZE`` requests (oldest of them first), with a link to the ones before."""
     service = service_of(request)
+    # what was asked and answered before is the requests' (GET /api/v1/threads/{id} shows
+    # only what is pending)
+    show_history = principal.has("requests:read")
+    history: Page[HITLRequest] | None = None
     try:
         async with service.pool.connection() as conn:
             thread = await threads.get(conn, thread_id)
-            history = await requests.of_thread(conn, thread_id, pending=False)
+            pending = await requests.pending_of_thread(conn, thread_id)
+            if show_history:
+                history = await requests.of_thread(conn, thread_id, limit=PAGE_SIZE, cursor=cursor)
     except errors.NotFound as exc:
         return _not_found(request, exc)
-    pending = [r for r in history if r.state == "pending"]
+    except errors.InvalidInput:  # a cursor that is not one of ours
+        return RedirectResponse(f"/threads/{quote(thread_id, safe='')}", 303)
+    here = f"/threads/{quote(thread_id, safe='')}"
+    earlier_url = (
+        f"{here}?" + pages.query(cursor=history.next_cursor)
+        if history and history.next_cursor
+        else None
+    )
     return pages.render_page(
         request,
         "thread.html",
         thread=thread,
         pending=pending,
-        # what was asked and answered before is the requests' (GET /api/v1/threads/{id} shows
-        # only what is pending)
-        timeline=history if principal.has("requests:read") else pending,
+        timeline=history.items[::-1] if history else pending,
+        earlier_url=earlier_url,
+        latest_url=here if cursor else None,
     )

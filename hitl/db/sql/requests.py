@@ -17,7 +17,21 @@ PENDING_REQUESTS_OF_THREAD = """
 SELECT * FROM hitl_requests WHERE thread_id = %s AND state = 'pending' ORDER BY created_at, id
 """
 
-REQUESTS_OF_THREAD = "SELECT * FROM hitl_requests WHERE thread_id = %s ORDER BY created_at, id"
+# The requests of a thread for these interrupt ids (an answer names them): through the unique
+# index, as many rows as ids named, however many the thread had.
+REQUESTS_OF_INTERRUPTS = """
+SELECT * FROM hitl_requests WHERE thread_id = %s AND interrupt_id = ANY(%s::text[])
+"""
+
+# A page of a thread's requests, newest first (keyset on created_at, id; index
+# hitl_requests_thread): the thread's history a page at a time, however long it is.
+REQUESTS_OF_THREAD = """
+SELECT * FROM hitl_requests
+WHERE thread_id = %(thread_id)s
+  AND (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s, %(key)s::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s
+"""
 
 
 def queue_resume(answered: str) -> str:

@@ -62,7 +62,8 @@ RETURNING id
 RECORD_RUN = NativeStatement.of(
     """
 WITH locked_open_requests AS (
-    -- the thread's pending and answered requests, locked before anything else (see above)
+    -- the thread's pending and answered requests, locked before anything else (see above);
+    -- read through the index of open requests (hitl_requests_open), whatever the history
     SELECT id, state, run_id, interrupt_id FROM hitl_requests
     WHERE thread_id = %(thread_id)s AND state IN ('pending', 'responded')
     ORDER BY id
@@ -130,11 +131,14 @@ WITH locked_open_requests AS (
     WHERE o.state = 'pending' AND o.interrupt_id = ANY(%(live)s::text[])
 ), swept_orphans AS (
     -- open requests whose interrupt is gone: pending ones, and answers this run did not
-    -- gather (unless it failed); superseded, or cancelled when the run failed
+    -- gather (unless it failed); superseded, or cancelled when the run failed. Among the
+    -- locked open requests (all of the thread's: only runs of this thread add requests to
+    -- it), so the sweep reads what is open now, not the thread's history.
     UPDATE hitl_requests r
     SET state = %(sweep_state)s, closed_at = now(), updated_at = now()
-    FROM finished_run f
-    WHERE r.thread_id = f.thread_id AND NOT (r.interrupt_id = ANY(%(live)s::text[]))
+    FROM finished_run f, locked_open_requests o
+    WHERE r.id = o.id AND r.thread_id = f.thread_id
+      AND NOT (r.interrupt_id = ANY(%(live)s::text[]))
       AND (r.state = 'pending' OR (r.state = 'responded' AND NOT %(failed)s
                                    AND r.run_id IS DISTINCT FROM %(run_id)s))
     RETURNING r.*
