@@ -18,9 +18,17 @@ from redis.asyncio import Redis
 
 from hitl import db
 from hitl.db import migrate
-from tests.support import auth
+from tests.support import auth, browser
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A run that includes the browser tests stops at once, with one line saying what to
+    install, when Chromium is missing (rather than one error per UI test, minutes later)."""
+    needs_browser = any(item.nodeid.startswith("tests/e2e/test_ui.py") for item in items)
+    if needs_browser and (missing := browser.missing_chromium()):
+        pytest.exit(missing, returncode=4)
 
 
 @pytest.fixture(scope="session")

@@ -26,12 +26,19 @@ ARGS = [
 ]
 
 
+def missing_chromium() -> str | None:
+    """What to do when the Chromium the UI tests drive is not installed, else None."""
+    if Path(CHROMIUM).exists():
+        return None
+    return (
+        f"{CHROMIUM} not found: the UI tests drive Debian's Chromium. Install it with "
+        "`sudo apt-get install -y chromium` (or set HITL_TEST_CHROMIUM to a Chromium binary)."
+    )
+
+
 def require_chromium() -> None:
-    if not Path(CHROMIUM).exists():
-        raise AssertionError(
-            f"{CHROMIUM} not found: the UI tests need Debian's chromium package "
-            "(apt-get install -y chromium), or HITL_TEST_CHROMIUM pointing at a Chromium"
-        )
+    if (missing := missing_chromium()) is not None:
+        raise AssertionError(missing)
 
 
 @asynccontextmanager
