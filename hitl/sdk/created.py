@@ -25,9 +25,10 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
+
+from hitl.sdk import _sqlite
 
 KEEP_SECONDS = 400 * 86400.0
 
@@ -63,13 +64,8 @@ class SQLiteCreatedRequests:
             )
             db.execute("CREATE INDEX IF NOT EXISTS created_requests_at ON created_requests (at)")
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            yield db
-        finally:
-            db.close()
+    def _connect(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return _sqlite.connect(self.path)
 
     def record(self, request_id: str, workflow_id: str) -> None:
         now = time.time()

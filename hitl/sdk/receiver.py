@@ -30,13 +30,14 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from hitl.sdk import _sqlite
 from hitl.sdk.created import CreatedRequests
 
 log = logging.getLogger("hitl.sdk.receiver")
@@ -103,13 +104,8 @@ class SQLiteDedupeStore:
                 " id TEXT PRIMARY KEY, done INTEGER NOT NULL, at REAL NOT NULL)"
             )
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            yield db
-        finally:
-            db.close()
+    def _connect(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return _sqlite.connect(self.path)
 
     def _claim(self, webhook_id: str) -> Verdict | None:
         now = time.time()

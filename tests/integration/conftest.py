@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from hitl.api import create_app
 from hitl.config import Settings
@@ -71,3 +72,22 @@ async def client_for(
 @pytest.fixture
 def service(client: httpx.AsyncClient) -> Service:
     return client.service  # type: ignore[attr-defined,no-any-return]
+
+
+@pytest.fixture
+async def from_address(
+    client: httpx.AsyncClient,
+) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
+    """Clients of the in-process app, each connecting from the address given (a proxy, or a
+    browser): for what depends on the client's address."""
+    made: list[httpx.AsyncClient] = []
+    app: FastAPI = client.app  # type: ignore[attr-defined]
+
+    def make(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        made.append(httpx.AsyncClient(transport=transport, base_url="http://hitl"))
+        return made[-1]
+
+    yield make
+    for c in made:
+        await c.aclose()

@@ -3,13 +3,12 @@ Secure cookie over HTTPS, also behind a TLS-terminating proxy that the service t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from hitl.config import Settings
 from hitl.service import Service
@@ -23,24 +22,6 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(
         update={"session_max_age_seconds": 7 * 86400.0, "forwarded_allow_ips": "127.0.0.1"}
     )
-
-
-@pytest.fixture
-async def from_address(
-    client: httpx.AsyncClient,
-) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
-    """Clients of the app connecting from a given address (a proxy, or a browser)."""
-    made: list[httpx.AsyncClient] = []
-    app: FastAPI = client.app  # type: ignore[attr-defined]
-
-    def make(address: str) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=app, client=(address, 40000))
-        made.append(httpx.AsyncClient(transport=transport, base_url="http://hitl"))
-        return made[-1]
-
-    yield make
-    for c in made:
-        await c.aclose()
 
 
 def set_cookies(response: httpx.Response) -> dict[str, str]:

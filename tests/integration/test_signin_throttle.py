@@ -4,12 +4,11 @@ are counted in Postgres (one row per key), not kept one audit entry each for a y
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from hitl import retention
 from hitl.auth import passwords
@@ -28,24 +27,6 @@ def settings(settings: Settings) -> Settings:
             "retention_interval": 0.0,
         }
     )
-
-
-@pytest.fixture
-async def from_address(
-    client: httpx.AsyncClient,
-) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
-    """Browsers of the app, each connecting from the address given."""
-    made: list[httpx.AsyncClient] = []
-    app: FastAPI = client.app  # type: ignore[attr-defined]
-
-    def make(address: str) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=app, client=(address, 40000))
-        made.append(httpx.AsyncClient(transport=transport, base_url="http://hitl"))
-        return made[-1]
-
-    yield make
-    for c in made:
-        await c.aclose()
 
 
 @pytest.fixture
