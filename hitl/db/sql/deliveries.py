@@ -95,43 +95,44 @@ SELECT s.endpoint_id FROM ends s JOIN hitl_webhook_endpoints e ON e.id = s.endpo
 WHERE NOT s.ok AND e.failing_since <= now() - %(disable_after)s * interval '1 second'
 """
 
-GET_DELIVERY = """
+# Deliveries with their attempts (oldest first), and the condition that keeps a non-admin
+# caller (``owner``, a principal's subject; NULL for admins) to its own endpoints' deliveries.
+_WITH_ATTEMPTS = """
 SELECT d.*, coalesce(a.attempts_log, '[]'::jsonb) AS attempts_log
 FROM hitl_webhook_deliveries d
 LEFT JOIN LATERAL (
     SELECT jsonb_agg(to_jsonb(a) - 'delivery_id' ORDER BY a.id) AS attempts_log
     FROM hitl_webhook_attempts a WHERE a.delivery_id = d.id
 ) a ON true
-WHERE d.id = %(id)s
-  AND (%(owner)s::text IS NULL
+"""
+_OWNED = """  AND (%(owner)s::text IS NULL
        OR d.endpoint_id IN (SELECT id FROM hitl_webhook_endpoints WHERE owner = %(owner)s))
 """
 
-LIST_DELIVERIES_OF_ENDPOINT = """
-SELECT d.*, coalesce(a.attempts_log, '[]'::jsonb) AS attempts_log
-FROM hitl_webhook_deliveries d
-LEFT JOIN LATERAL (
-    SELECT jsonb_agg(to_jsonb(a) - 'delivery_id' ORDER BY a.id) AS attempts_log
-    FROM hitl_webhook_attempts a WHERE a.delivery_id = d.id
-) a ON true
-WHERE d.endpoint_id = %(endpoint_id)s
+GET_DELIVERY = (
+    _WITH_ATTEMPTS
+    + """WHERE d.id = %(id)s
+"""
+    + _OWNED
+)
+
+LIST_DELIVERIES_OF_ENDPOINT = (
+    _WITH_ATTEMPTS
+    + """WHERE d.endpoint_id = %(endpoint_id)s
   AND (%(at)s::timestamptz IS NULL OR (d.created_at, d.id) < (%(at)s, %(key)s::uuid))
 ORDER BY d.created_at DESC, d.id DESC
 LIMIT %(limit)s
 """
+)
 
-LIST_DELIVERIES_OF_REQUEST = """
-SELECT d.*, coalesce(a.attempts_log, '[]'::jsonb) AS attempts_log
-FROM hitl_webhook_deliveries d
-LEFT JOIN LATERAL (
-    SELECT jsonb_agg(to_jsonb(a) - 'delivery_id' ORDER BY a.id) AS attempts_log
-    FROM hitl_webhook_attempts a WHERE a.delivery_id = d.id
-) a ON true
-WHERE d.request_id = %(request_id)s
-  AND (%(owner)s::text IS NULL
-       OR d.endpoint_id IN (SELECT id FROM hitl_webhook_endpoints WHERE owner = %(owner)s))
-ORDER BY d.created_at, d.id
+LIST_DELIVERIES_OF_REQUEST = (
+    _WITH_ATTEMPTS
+    + """WHERE d.request_id = %(request_id)s
 """
+    + _OWNED
+    + """ORDER BY d.created_at, d.id
+"""
+)
 
 # Send again now, with the same webhook-id: a delivery still in its schedule just moves its
 # next attempt forward; a finished one gets one more attempt outside the schedule.
