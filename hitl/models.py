@@ -8,15 +8,16 @@ fail to serialise the whole page that contains it.
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import UUID
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, Field
 
 from hitl import validation
 
-ThreadStatus = Literal["queued", "running", "interrupted", "completed", "failed"]
+ThreadStatus = Literal["idle", "queued", "running", "interrupted", "completed", "failed"]
 RequestState = Literal["pending", "responded", "resumed", "superseded", "expired", "cancelled"]
-RunStatus = Literal["queued", "running", "done", "failed"]
+RunStatus = Literal["pending", "queued", "running", "done", "failed", "cancelled"]
 RequestKind = Literal["interrupt", "external"]
 NotificationStatus = Literal["pending", "sending", "sent", "failed"]
 
@@ -34,7 +35,8 @@ class Thread(BaseModel):
     """A graph thread as the service tracks it (the graph's state lives in its checkpoints)."""
 
     thread_id: str
-    graph: str
+    # None for a thread created empty (the Agent Server API) until its first run
+    graph: str | None = None
     status: ThreadStatus
     metadata: StoredDict = Field(default_factory=dict)
     error: StoredDict | None = None
@@ -96,12 +98,16 @@ class Request(BaseModel):
 
 
 class Run(BaseModel):
-    """Queued work for a thread: a start (with the input) or a resume (with the answers)."""
+    """Queued work for a thread: a start (with the input), a resume (with the answers), the
+    next turn's input, or a state update (the Agent Server API's, see migration 0012)."""
 
     id: int
+    public_id: UUID
     thread_id: str
-    kind: Literal["start", "resume"]
+    kind: Literal["start", "resume", "input", "update"]
     input: Stored = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    cancel: Literal["interrupt", "rollback"] | None = None
     status: RunStatus
     attempts: int
     lease_owner: str | None = None
