@@ -8,8 +8,8 @@ fail to serialise the whole page that contains it.
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID
 from typing import Annotated, Any, Generic, Literal, TypeVar
+from uuid import UUID, uuid4
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -102,7 +102,7 @@ class Run(BaseModel):
     next turn's input, or a state update (the Agent Server API's, see migration 0012)."""
 
     id: int
-    public_id: UUID
+    public_id: UUID = Field(default_factory=uuid4)
     thread_id: str
     kind: Literal["start", "resume", "input", "update"]
     input: Stored = None

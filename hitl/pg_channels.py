@@ -6,6 +6,8 @@ from __future__ import annotations
 RUNS_CHANNEL = "hitl_runs"
 THREADS_CHANNEL = "hitl_threads"
 EVENTS_CHANNEL = "hitl_events"
+#: A run was asked to be cancelled; the payload is its id (CANCEL_RUN names it literally).
+CANCELS_CHANNEL = "hitl_run_cancels"
 
 # The statements in hitl/db/sql/ name these channels literally (pg_notify('hitl_runs', ...))
 # so that each state change and its wake-up stay one statement; keep both in step.

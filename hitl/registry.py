@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -366,3 +367,13 @@ def _copy_config(config: RunnableConfig) -> RunnableConfig:
     """A config a factory may change without changing the run's."""
     copied: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
     return copied  # type: ignore[return-value]
+
+
+# The namespace LangGraph's Agent Server derives an assistant's id from its graph's name with, so
+# a graph is the same assistant, with the same id, here and there.
+ASSISTANTS_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+
+
+def assistant_id(graph: str) -> str:
+    """The id of the assistant a registered graph is (hitl/agent_server): stable, from its name."""
+    return str(uuid.uuid5(ASSISTANTS_NAMESPACE, graph))

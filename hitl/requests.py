@@ -27,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 from hitl import _cursor, assignment, errors
 from hitl.auth import Principal
 from hitl.db.sql import requests as requests_sql
+from hitl.db.sql import runs as runs_sql
 from hitl.db.sql import threads as threads_sql
 from hitl.models import Page, Request
 from hitl.validation import validate_response
@@ -192,50 +193,83 @@ async def respond_thread(
     """Answer several interrupts of one thread at once: all of them, or none. Raises 404 for
     an unknown thread, else as `respond` does."""
     async with pool.connection() as conn:
-        # only the requests named: an answer reads as many rows as it names, not the thread's
-        # history
-        cur = await conn.execute(requests_sql.REQUESTS_OF_INTERRUPTS, (thread_id, list(resume)))
-        by_interrupt = {r["interrupt_id"]: from_row(r) for r in await cur.fetchall()}
-        if (
-            not by_interrupt
-            and not await (await conn.execute(threads_sql.GET_THREAD, (thread_id,))).fetchone()
-        ):
-            raise errors.ThreadNotFound(thread_id)
-        if not resume:
-            raise errors.InvalidInput(
-                [
-                    {
-                        "loc": ["body", "resume"],
-                        "msg": "name at least one interrupt id",
-                        "type": "missing",
-                    }
-                ]
+        return await _respond_thread(conn, thread_id, resume, by, single=len(resume) <= 1)
+
+
+async def respond_thread_run(
+    pool: AsyncConnectionPool[Any],
+    thread_id: str,
+    resume: dict[str, Any],
+    by: Responder,
+    run_options: dict[str, Any],
+) -> dict[str, Any]:
+    """As `respond_thread`, and in the same transaction give the run that applies the answers
+    ``run_options`` (a webhook, metadata: the Agent Server door's), before any worker can
+    claim it. Returns that run's row (with its thread's graph)."""
+    async with pool.connection() as conn, conn.transaction():
+        await _respond_thread(conn, thread_id, resume, by, single=True)
+        cur = await conn.execute(
+            runs_sql.RESUMING_RUN, {"thread_id": thread_id, "options": Jsonb(run_options)}
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise errors.Conflict(f"thread {thread_id!r} has no run applying its answers")
+    found: dict[str, Any] = row
+    return found
+
+
+async def _respond_thread(
+    conn: AsyncConnection[Any],
+    thread_id: str,
+    resume: dict[str, Any],
+    by: Responder,
+    *,
+    single: bool,
+) -> list[Request]:
+    """`respond_thread` on ``conn``; ``single``: the caller holds a transaction already, or
+    there is one answer (one statement, atomic on its own)."""
+    # only the requests named: an answer reads as many rows as it names, not the thread's
+    # history
+    cur = await conn.execute(requests_sql.REQUESTS_OF_INTERRUPTS, (thread_id, list(resume)))
+    by_interrupt = {r["interrupt_id"]: from_row(r) for r in await cur.fetchall()}
+    if (
+        not by_interrupt
+        and not await (await conn.execute(threads_sql.GET_THREAD, (thread_id,))).fetchone()
+    ):
+        raise errors.ThreadNotFound(thread_id)
+    if not resume:
+        raise errors.InvalidInput(
+            [
+                {
+                    "loc": ["body", "resume"],
+                    "msg": "name at least one interrupt id",
+                    "type": "missing",
+                }
+            ]
+        )
+    problems = []
+    for interrupt_id in resume:
+        if interrupt_id not in by_interrupt:
+            problems.append(
+                {
+                    "loc": ["body", "resume", interrupt_id],
+                    "msg": f"thread {thread_id!r} has no interrupt {interrupt_id!r}",
+                    "type": "value_error",
+                }
             )
-        problems = []
-        for interrupt_id in resume:
-            if interrupt_id not in by_interrupt:
-                problems.append(
-                    {
-                        "loc": ["body", "resume", interrupt_id],
-                        "msg": f"thread {thread_id!r} has no interrupt {interrupt_id!r}",
-                        "type": "value_error",
-                    }
-                )
-        if problems:
-            raise errors.InvalidInput(problems)
-        for interrupt_id, value in resume.items():
-            _check_answerable(
-                by_interrupt[interrupt_id], value, ("body", "resume", interrupt_id), by
-            )
-        # In the order of their ids, as a run's record locks a thread's open requests: two
-        # transactions taking the same rows in one order cannot deadlock.
-        recorded: dict[str, Request] = {}
-        # one answer is one statement, atomic on its own
-        async with conn.transaction() if len(resume) > 1 else contextlib.nullcontext():
-            for iid, value in sorted(resume.items(), key=lambda kv: by_interrupt[kv[0]].id):
-                loc = ("body", "resume", iid)
-                recorded[iid] = await _answer(conn, by_interrupt[iid], value, loc, by)
-        return [recorded[iid] for iid in resume]
+    if problems:
+        raise errors.InvalidInput(problems)
+    for interrupt_id, value in resume.items():
+        _check_answerable(by_interrupt[interrupt_id], value, ("body", "resume", interrupt_id), by)
+    # In the order of their ids, as a run's record locks a thread's open requests: two
+    # transactions taking the same rows in one order cannot deadlock.
+    recorded: dict[str, Request] = {}
+    # one answer is one statement, atomic on its own
+    async with contextlib.nullcontext() if single else conn.transaction():
+        for iid, value in sorted(resume.items(), key=lambda kv: by_interrupt[kv[0]].id):
+            loc = ("body", "resume", iid)
+            recorded[iid] = await _answer(conn, by_interrupt[iid], value, loc, by)
+    return [recorded[iid] for iid in resume]
 
 
 def _name(by: Responder) -> str:

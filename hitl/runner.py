@@ -25,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import is_invalid_resume
@@ -45,7 +46,7 @@ from hitl._failpoints import failpoint
 from hitl.checkpointer import NEW_THREAD
 from hitl.config import Settings
 from hitl.db.sql import runs as runs_sql
-from hitl.registry import GraphRegistry, ServedGraphs
+from hitl.registry import GraphRegistry, ServedGraphs, assistant_id
 from hitl.runs import ClaimedRun
 from hitl.thread_watch import Waiters
 from hitl.validation import to_json
@@ -106,6 +107,8 @@ def plan(
 ) -> Plan:
     """Decide the run from the thread's checkpoint (``state``, None when not read), the answers
     it gathered and the interrupts pending in the checkpoint (module docstring, step 2)."""
+    if run.kind in ("input", "update"):
+        return _plan_turn(run, state, gathered)
     apply = tuple(r for r in gathered if r.interrupt_id in pending_ids)
     stale = [r for r in gathered if r.interrupt_id not in pending_ids]
     # An answer our own earlier attempt applied before crashing is done, not superseded.
@@ -129,6 +132,34 @@ def plan(
         reason = (expired.response or {}).get("reason") or "no answer before the deadline"
         error = _error("RequestExpired", f"request {expired.id} expired at its deadline: {reason}")
     return Plan(graph_input, apply, closing, error)
+
+
+def _plan_turn(
+    run: ClaimedRun, state: StateSnapshot | None, gathered: Sequence[requests.GatheredResponse]
+) -> Plan:
+    """A thread's next turn (new input, a command's update/goto) or a state update: given to
+    the graph unless the checkpoint shows that an earlier attempt of this run already did (its
+    run id in the checkpoint's metadata). Answers that came meanwhile are to interrupts the new
+    turn leaves behind: superseded (the record's sweep would say the same)."""
+    closing = tuple((r.id, _closed(r, "superseded")) for r in gathered)
+    graph_input: Any
+    if state is not None and written_by(state, run):
+        # the crash came after LangGraph's commit: continue between two steps, else record
+        resumable = run.kind == "input" and state.next and not state.interrupts
+        graph_input = None if resumable else _NOTHING
+    elif run.kind == "update":
+        graph_input = run.input  # {values, as_node}: see `Runner._update`
+    elif command := run.options.get("command"):
+        graph_input = Command(update=command.get("update"), goto=command.get("goto") or ())
+    else:
+        graph_input = run.input
+    return Plan(graph_input, (), closing)
+
+
+def written_by(state: StateSnapshot, run: ClaimedRun) -> bool:
+    """Whether the thread's latest checkpoint was written by an attempt of ``run``."""
+    marker = str((state.metadata or {}).get("hitl_run") or "")
+    return marker.partition(":")[0] == str(run.id)
 
 
 @dataclass(frozen=True)
@@ -200,6 +231,9 @@ class Runner:
         self._saturated = False
         self._finishing: set[int] = set()  # runs whose result is being recorded
         self._started: dict[int, float] = {}  # run id -> when this process claimed it
+        self._cancelling: dict[int, str] = {}  # run id -> the cancel action asked for
+        self._checks: set[asyncio.Task[None]] = set()
+        self._invoking: set[int] = set()  # runs whose graph is running
         self.metrics: metrics.Observer = metrics.NO_METRICS
         # Who in this process waits for a thread: they are handed the thread as recorded (see
         # `hitl.service.Service.wait_for_thread`), sparing them a read.
@@ -285,6 +319,9 @@ class Runner:
                         self.wakeup.set()
                     lease = self.settings.run_lease_seconds
                     held = await runs.heartbeat(conn, self.owner, ids, lease) if ids else set()
+                    if ids:  # a cancel whose NOTIFY was missed
+                        cur = await conn.execute(runs_sql.CANCELS_ASKED, (ids,))
+                        self._cancel({row["id"]: row["cancel"] for row in await cur.fetchall()})
             except Exception:
                 log.exception("heartbeat failed")
                 held = set(ids)
@@ -313,11 +350,7 @@ class Runner:
 
     async def execute(self, run: ClaimedRun) -> None:
         """Read, decide (`plan`), invoke the graph if the plan says so, and record (`settle`)."""
-        config: RunnableConfig = {
-            "configurable": {"thread_id": run.thread_id},
-            # in the metadata of every checkpoint this attempt writes (see `_read`)
-            "metadata": {"hitl_run": f"{run.id}:{run.attempts}"},
-        }
+        config = run_config(run)
         if run.attempts > self.settings.run_max_attempts:
             await self._record(
                 run,
@@ -353,6 +386,7 @@ class Runner:
         rest = _Rest.of(state) if state else None
         failure: Exception | None = None
         trace = ""
+        cancelled: str | None = None
         if decided.invokes:
             spec = self.registry.get(run.graph)
             result: Any = None
@@ -363,21 +397,110 @@ class Runner:
                 else config
             )
             try:
-                result = await graph.ainvoke(
-                    decided.graph_input, run_config, durability=spec.durability
-                )
+                with self._invoked(run):
+                    result = await self._invoke(graph, run, decided, run_config, spec.durability)
+            except asyncio.CancelledError:
+                # `cancel` asked for it: record the run as cancelled; anything else goes on
+                if not self._cancelling.get(run.id) or not _uncancel():
+                    raise
+                cancelled = self._cancelling[run.id]
             except Exception as exc:
                 failure, trace = exc, traceback.format_exc()
                 if not is_invalid_resume(exc):
                     log.warning("run %s of thread %s failed: %s", run.id, run.thread_id, exc)
             failpoint("after_checkpoint")
-            rest = await self._rest_after(graph, config, result)
+            if cancelled == "rollback":
+                await self._roll_back(run)
+                result = None
+            rest = await self._rest_after(graph, config, result if not cancelled else None)
         outcome = settle(decided, failure, trace)
         await self._record(
-            run, rest, error=outcome.error, closing=outcome.closing, reopen=outcome.reopen
+            run,
+            rest,
+            error=outcome.error,
+            closing=outcome.closing,
+            reopen=outcome.reopen,
+            cancelled=cancelled,
         )
+        if cancelled == "rollback":
+            async with self.pool.connection() as conn:
+                await conn.execute(runs_sql.DELETE_RUN, (run.id,))
         if outcome.applied is not None:
             self.metrics.answers_applied(run.graph, list(outcome.applied))
+
+    async def _invoke(
+        self,
+        graph: Pregel[Any, Any],
+        run: ClaimedRun,
+        decided: Plan,
+        config: RunnableConfig,
+        durability: Any,
+    ) -> Any:
+        if run.kind == "update":
+            await self._update(graph, config, decided.graph_input)
+            return None
+        return await graph.ainvoke(decided.graph_input, config, **invoke_options(run, durability))
+
+    async def _update(
+        self, graph: Pregel[Any, Any], config: RunnableConfig, update: dict[str, Any]
+    ) -> None:
+        """``update_state`` as the caller asked (at a checkpoint of the thread, if named)."""
+        at = config
+        if checkpoint_id := update.get("checkpoint_id"):
+            configurable = {**config["configurable"], "checkpoint_id": checkpoint_id}
+            at = {**config, "configurable": configurable}
+        await graph.aupdate_state(at, update.get("values"), as_node=update.get("as_node"))
+
+    async def _roll_back(self, run: ClaimedRun) -> None:
+        """Delete the checkpoints ``run`` wrote (a cancel with ``rollback``): the thread is as
+        it was before the run."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                runs_sql.DELETE_RUN_CHECKPOINTS, {"thread_id": run.thread_id, "run": f"{run.id}:%"}
+            )
+
+    def cancel_notified(self, payload: str = "") -> None:
+        """A run was asked to be cancelled (NOTIFY ``hitl_run_cancels``): if it runs here,
+        look up how and cancel it."""
+        with contextlib.suppress(ValueError):
+            if int(payload) in self._active:
+                task = asyncio.create_task(self._check_cancels([int(payload)]))
+                self._checks.add(task)
+                task.add_done_callback(self._checks.discard)
+
+    async def _check_cancels(self, ids: list[int]) -> None:
+        try:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(runs_sql.CANCELS_ASKED, (ids,))
+                asked = {row["id"]: row["cancel"] for row in await cur.fetchall()}
+        except Exception:
+            log.exception("reading cancel requests failed")
+            return
+        self._cancel(asked)
+
+    def _cancel(self, asked: dict[int, str]) -> None:
+        """Cancel the runs asked for that are invoking their graph; the others are cancelled
+        when they start to (`_invoking`), or end as they would have."""
+        for run_id, action in asked.items():
+            task = self._active.get(run_id)
+            if task is None or run_id in self._cancelling:
+                continue
+            log.info("cancelling run %s (%s), as asked", run_id, action)
+            self._cancelling[run_id] = action
+            if run_id in self._invoking:
+                task.cancel()
+
+    @contextlib.contextmanager
+    def _invoked(self, run: ClaimedRun) -> Iterator[None]:
+        """While the graph runs: the one stretch a cancel interrupts (before it, nothing has
+        happened; after it, the result is recorded as it is)."""
+        self._invoking.add(run.id)
+        try:
+            if run.id in self._cancelling and (task := asyncio.current_task()) is not None:
+                task.cancel()  # asked before this point: the first await below raises
+            yield
+        finally:
+            self._invoking.discard(run.id)
 
     async def _read(
         self, run: ClaimedRun, graph: Pregel[Any, Any], config: RunnableConfig, fresh: bool
@@ -426,17 +549,26 @@ class Runner:
         error: dict[str, Any] | None,
         closing: Sequence[tuple[str, str]] = (),
         reopen: Sequence[str] = (),
+        cancelled: str | None = None,
     ) -> None:
         interrupts = list(state.interrupts) if state is not None and error is None else []
-        if error is None and state is not None and state.next and not interrupts:
+        # A stop before a node without an interrupt is where an update, a cancel or a
+        # breakpoint the caller asked for may leave a thread; otherwise the graph went wrong.
+        paused = bool(
+            error is None and state is not None and state.next and not interrupts
+        ) and bool(cancelled or run.kind == "update" or breakpoints(run))
+        if error is None and state is not None and state.next and not interrupts and not paused:
             error = _error(
                 "GraphStopped", f"graph stopped before {list(state.next)} without an interrupt"
             )
         self._finishing.add(run.id)
         try:
-            await self._write_record(run, state, interrupts, error, closing, reopen)
+            await self._write_record(
+                run, state, interrupts, error, closing, reopen, cancelled=cancelled, paused=paused
+            )
         finally:
             self._finishing.discard(run.id)
+            self._cancelling.pop(run.id, None)
 
     async def _write_record(
         self,
@@ -446,10 +578,13 @@ class Runner:
         error: dict[str, Any] | None,
         closing: Sequence[tuple[str, str]],
         reopen: Sequence[str],
+        *,
+        cancelled: str | None = None,
+        paused: bool = False,
     ) -> None:
         """One statement (see RECORD_RUN)."""
         new_requests = [self._new_request(run, i) for i in interrupts]
-        status = "failed" if error else "interrupted" if interrupts else "completed"
+        status = "failed" if error else "interrupted" if interrupts or paused else "completed"
         values = to_json(state.values) if state is not None and state.values is not None else None
         event: dict[str, Any] = {"thread_id": run.thread_id, "graph": run.graph, "run_id": run.id}
         if status == "failed":
@@ -458,7 +593,7 @@ class Runner:
             "run_id": run.id,
             "thread_id": run.thread_id,
             "owner": self.owner,
-            "run_status": "failed" if error else "done",
+            "run_status": "cancelled" if cancelled else "failed" if error else "done",
             "error": Jsonb(error) if error else None,
             "graph": run.graph,
             "interrupts": Jsonb(new_requests),
@@ -472,6 +607,7 @@ class Runner:
             "values": Jsonb(values) if values is not None else None,
             "event": Jsonb(event),
             "detail": self.waiters.waiting(run.thread_id),
+            **_webhook(run, status, cancelled, values, interrupts, error),
         }
         self.waiters.recording.add(run.thread_id)
         try:
@@ -511,6 +647,92 @@ class Runner:
             "response_schema": to_json(interrupt.response_schema),
             **terms.as_json(),
         }
+
+
+# What a caller may pass on to LangGraph in a run's ``config`` (the Agent Server door): the
+# checkpoint a run reads and writes is the thread's, never the caller's choice.
+_CONFIG_KEYS = ("tags", "recursion_limit", "run_name", "max_concurrency")
+_RESERVED_CONFIGURABLE = ("thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map")
+
+
+def run_config(run: ClaimedRun) -> RunnableConfig:
+    """The config ``run`` is invoked with: the caller's (`Run.options`) with the thread's id,
+    and the run and attempt in the metadata of every checkpoint it writes (see `_read`)."""
+    given = run.options.get("config") or {}
+    configurable = {
+        k: v
+        for k, v in (given.get("configurable") or {}).items()
+        if k not in _RESERVED_CONFIGURABLE and not k.startswith("__")
+    }
+    config: dict[str, Any] = {k: given[k] for k in _CONFIG_KEYS if k in given}
+    config["configurable"] = {**configurable, "thread_id": run.thread_id}
+    config["metadata"] = {
+        **(run.options.get("metadata") or {}),
+        "hitl_run": f"{run.id}:{run.attempts}",
+    }
+    return cast(RunnableConfig, config)
+
+
+def invoke_options(run: ClaimedRun, durability: Any) -> dict[str, Any]:
+    """``ainvoke``'s keyword arguments from the run's options (the graph's durability unless the
+    caller chose one)."""
+    options: dict[str, Any] = {"durability": run.options.get("durability") or durability}
+    if (context := run.options.get("context")) is not None:
+        options["context"] = context
+    for key in ("interrupt_before", "interrupt_after"):
+        if run.options.get(key):
+            options[key] = run.options[key]
+    return options
+
+
+def breakpoints(run: ClaimedRun) -> bool:
+    """Whether the caller asked the run to stop before or after nodes."""
+    return bool(run.options.get("interrupt_before") or run.options.get("interrupt_after"))
+
+
+def _uncancel() -> bool:
+    """Take back the cancellation of the current task (True if it was the only one): a run
+    cancelled on request goes on to record itself."""
+    task = asyncio.current_task()
+    return task is not None and task.uncancel() == 0
+
+
+def _webhook(
+    run: ClaimedRun,
+    status: str,
+    cancelled: str | None,
+    values: Any,
+    interrupts: list[Interrupt],
+    error: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """RECORD_RUN's parameters for the run's own webhook, if it has one: the run as LangGraph's
+    Agent Server posts it (its fields, ``values``, ``error``), with the thread's status and
+    pending interrupts, as its webhook is sent at an interrupt too."""
+    endpoint = run.options.get("webhook_endpoint_id")
+    if endpoint is None:
+        return {"webhook_endpoint": None, "webhook_type": None, "webhook_body": None}
+    run_status = "interrupted" if cancelled else "error" if error else "success"
+    body = {
+        "run_id": str(run.public_id),
+        "thread_id": run.thread_id,
+        "assistant_id": assistant_id(run.graph),
+        "status": run_status,
+        "thread_status": {"completed": "idle", "failed": "error"}.get(status, status),
+        "metadata": run.options.get("metadata") or {},
+        "multitask_strategy": run.options.get("multitask_strategy", "enqueue"),
+        "created_at": run.created_at.isoformat(),
+        "run_started_at": run.started_at.isoformat() if run.started_at else None,
+        "values": values,
+        "interrupts": [{"id": i.id, "value": to_json(i.value)} for i in interrupts],
+    }
+    if error is not None:
+        body["error"] = {"error": error.get("type"), "message": error.get("message")}
+    kind = "interrupted" if interrupts else {"success": "completed"}.get(run_status, run_status)
+    return {
+        "webhook_endpoint": endpoint,
+        "webhook_type": f"run.{'cancelled' if cancelled else kind}",
+        "webhook_body": json.dumps(body, default=str),
+    }
 
 
 def _closed(request: requests.GatheredResponse, state: str) -> str:

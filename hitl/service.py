@@ -121,6 +121,7 @@ class Service:
                 database_url,
                 [
                     *channels,
+                    pg_channels.CANCELS_CHANNEL,
                     pg_channels.WEBHOOKS_CHANNEL,
                     pg_channels.KEYS_CHANNEL,
                     pg_channels.NOTIFICATIONS_CHANNEL,
@@ -139,6 +140,7 @@ class Service:
                 service.runner = Runner(pool, graphs, registry, settings, owner=identity.id)
                 service.runner.metrics = observer
                 notifier.add_listener(pg_channels.RUNS_CHANNEL, service.runner.notify)
+                notifier.add_listener(pg_channels.CANCELS_CHANNEL, service.runner.cancel_notified)
                 service._spawn(service.runner.run(), "hitl-runner")
                 service._spawn(service._fire_timers(), "hitl-timers")
             service._spawn(service._relay_events(), "hitl-event-relay")

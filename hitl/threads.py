@@ -45,6 +45,28 @@ async def create(
     return ThreadWithValues.model_validate(row)
 
 
+async def create_empty(
+    conn: AsyncConnection[Any],
+    thread_id: str,
+    *,
+    graph: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    actor: str = "api",
+) -> ThreadWithValues | None:
+    """Record a thread with no run yet (idle); None when the id is taken."""
+    cur = await conn.execute(
+        threads_sql.CREATE_EMPTY_THREAD,
+        {"thread_id": thread_id, "graph": graph, "metadata": Jsonb(metadata or {}), "actor": actor},
+    )
+    row = await cur.fetchone()
+    return ThreadWithValues.model_validate(row) if row else None
+
+
+def validated_input(spec: GraphSpec, value: Any) -> Any:
+    """``value`` as the graph's input schema reads it (`errors.InvalidInput` if it does not)."""
+    return validate_input(spec.input_adapter, value)
+
+
 async def get(conn: AsyncConnection[Any], thread_id: str) -> ThreadWithValues:
     cur = await conn.execute(threads_sql.GET_THREAD, (thread_id,))
     row = await cur.fetchone()

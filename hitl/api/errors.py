@@ -18,6 +18,10 @@ class ErrorPublic(BaseModel):
     detail: str | list[dict[str, Any]] | dict[str, Any]
 
 
+# Where the API is served (the Agent Server door included): errors there are JSON, never pages.
+API_PATHS = ("/api/", "/lg/")
+
+
 def _error(description: str) -> dict[str, Any]:
     return {"model": ErrorPublic, "description": description}
 

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hitl import errors
 from hitl.api.deps import anyone, identify, session_token
-from hitl.api.errors import hitl_error
+from hitl.api.errors import API_PATHS, hitl_error
 from hitl.auth import Principal, sessions, throttle, users
 from hitl.service import Service
 from hitl.ui import pages
@@ -222,7 +222,7 @@ async def _login_required(request: Request, _exc: Exception) -> Response:
 async def _forbidden(request: Request, exc: Exception) -> Response:
     """403 as a page in the UI, as JSON in the API."""
     assert isinstance(exc, errors.Forbidden)
-    if request.url.path.startswith("/api/"):
+    if request.url.path.startswith(API_PATHS):
         return await hitl_error(request, exc)
     return pages.forbidden(request, str(exc.detail))
 

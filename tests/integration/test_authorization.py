@@ -69,6 +69,17 @@ ROUTES: dict[str, Call] = {
     "DELETE /api/v1/apikeys/{prefix}": Call("admin"),
     "GET /api/v1/audit": Call("audit:read"),
     "GET /api/v1/status": Call("admin"),
+    # the Agent Server door (hitl/agent_server): runs
+    "POST /lg/threads/{thread_id}/runs": Call("threads:write", json={}),
+    "POST /lg/threads/{thread_id}/runs/wait": Call("threads:write", json={}),
+    "POST /lg/runs": Call("threads:write", json={}),
+    "POST /lg/runs/wait": Call("threads:write", json={}),
+    "GET /lg/threads/{thread_id}/runs": Call("threads:read"),
+    "GET /lg/threads/{thread_id}/runs/{run_id}": Call("threads:read"),
+    "GET /lg/threads/{thread_id}/runs/{run_id}/join": Call("threads:read"),
+    "POST /lg/threads/{thread_id}/runs/{run_id}/cancel": Call("threads:write"),
+    "DELETE /lg/threads/{thread_id}/runs/{run_id}": Call("threads:write"),
+    "POST /lg/threads/{thread_id}/state": Call("threads:write", json={"values": 1}),
     # for machines, and for reading about the API
     "GET /healthz": Call("public"),
     "GET /readyz": Call("public"),
@@ -189,7 +200,7 @@ def _refused(r: httpx.Response) -> bool:
 
 def _refusal_problem(caller: Caller, path: str, need: str, r: httpx.Response) -> str | None:
     """What is wrong with ``r`` as the refusal ``caller`` should get; None if nothing."""
-    if path.startswith("/api/"):
+    if path.startswith(("/api/", "/lg/")):
         want = 401 if caller.kind == "anonymous" else 403
         if r.status_code != want or not r.json().get("detail"):
             return f"{r.status_code} (want {want}, saying why)"
@@ -214,6 +225,7 @@ async def test_every_caller_against_every_route(
         "request_id": request["id"],
         "endpoint_id": NOTHING,
         "delivery_id": NOTHING,
+        "run_id": NOTHING,
         "username": "nobody",
         "prefix": "hitl_nothere",
         "path": "ui.css",

@@ -6,6 +6,7 @@ count how often each node really ran, whichever process ran it.
 
 from __future__ import annotations
 
+import asyncio
 import operator
 import os
 import threading
@@ -220,3 +221,31 @@ def timed() -> StateGraph[Any]:
 )
 def timed_defaults() -> StateGraph[Any]:
     return _timed()
+
+
+# -- a run that takes the time its input says: ``slow`` sleeps (cancellably), then asks ----------
+
+
+class SlowState(TypedDict, total=False):
+    seconds: float
+    log: Annotated[list[Any], operator.add]
+
+
+async def slow_step(state: SlowState) -> dict[str, Any]:
+    await asyncio.sleep(state.get("seconds", 0))
+    return {"log": [["slow", state.get("seconds", 0)]]}
+
+
+def slow_ask(state: SlowState) -> dict[str, Any]:
+    answer = interrupt({"question": "approve?"}, response_schema=Approval)
+    return {"log": [["ask", answer.decision]]}
+
+
+@register_graph("slow", description="Sleeps for the input's seconds, then asks.")
+def slow() -> StateGraph[Any]:
+    g = StateGraph(SlowState)
+    g.add_node("slow", slow_step)
+    g.add_node("ask", slow_ask)
+    g.add_edge(START, "slow")
+    g.add_edge("slow", "ask")
+    return g

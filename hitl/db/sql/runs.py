@@ -58,7 +58,8 @@ RETURNING id
 #
 # The parts, in the order above: locked_open_requests, finished_run, new_requests (and their
 # created_events), closed_answers, reopened_answers, still_pending, swept_orphans (the sweep;
-# with closed_answers, the cancelled_events), next_run, updated_thread and its thread_event.
+# with closed_answers, the cancelled_events), next_run (else promoted_run), run_webhook,
+# updated_thread and its thread_event.
 RECORD_RUN = NativeStatement.of(
     """
 WITH locked_open_requests AS (
@@ -164,10 +165,27 @@ WITH locked_open_requests AS (
     )
     ON CONFLICT (thread_id) WHERE status IN ('queued', 'running') DO NOTHING
     RETURNING id, pg_notify('hitl_runs', '')
+), promoted_run AS (
+    -- else the oldest run waiting behind this one (multitask_strategy 'enqueue'), queued; the
+    -- one-active-run index allows it, as this statement has ended this run
+    UPDATE hitl_runs SET status = 'queued'
+    WHERE id = (SELECT min(p.id) FROM hitl_runs p, finished_run f
+                WHERE p.thread_id = f.thread_id AND p.status = 'pending')
+      AND NOT EXISTS (SELECT 1 FROM next_run)
+    RETURNING id, pg_notify('hitl_runs', '')
+), run_webhook AS (
+    -- the run's own webhook (the Agent Server door's ``webhook``: an endpoint of the caller's),
+    -- through the signed, retried outbox, whether the run ended or stopped at an interrupt
+    INSERT INTO hitl_webhook_deliveries (endpoint_id, event_type, kind, body)
+    SELECT e.id, %(webhook_type)s, 'callback', %(webhook_body)s::text
+    FROM finished_run f
+    JOIN hitl_webhook_endpoints e ON e.id = %(webhook_endpoint)s::uuid AND e.enabled
+    RETURNING pg_notify('hitl_webhooks', '')
 ), updated_thread AS (
     -- the thread's status (queued again if a next run was queued), error and values
     UPDATE hitl_threads t
-    SET status = CASE WHEN EXISTS (SELECT 1 FROM next_run) THEN 'queued' ELSE %(status)s END,
+    SET status = CASE WHEN EXISTS (SELECT 1 FROM next_run) OR EXISTS (SELECT 1 FROM promoted_run)
+                      THEN 'queued' ELSE %(status)s END,
         error = %(error)s, values = coalesce(%(values)s, t.values), updated_at = now()
     FROM finished_run f WHERE t.thread_id = f.thread_id
     RETURNING t.*
@@ -212,4 +230,157 @@ REAP_EXPIRED_RUNS = """
 UPDATE hitl_runs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL
 WHERE status = 'running' AND lease_expires_at < now()
 RETURNING id
+"""
+
+
+# -- a thread's next run, asked for at the Agent Server door (hitl/agent_server) ----------------
+#
+# Queueing one is a transaction of these statements (`hitl.runs.queue`): the thread row is locked
+# first (and given its graph on its first run), so that two callers queue in turn; then the run
+# is queued, or, with a run already active, refused or left 'pending' behind it. A pending run is
+# promoted when the active one ends (RECORD_RUN, `promoted_run`) or, after the transaction, by
+# `PROMOTE_PENDING`, whose update the one-active-run index arbitrates: it waits for a run being
+# recorded at that moment and then either succeeds (that run ended and queued nothing) or
+# conflicts (a run is active, and its own record, later, sees this one). So no pending run is
+# left behind, whatever the timing.
+
+LOCK_THREAD_FOR_RUN = """
+UPDATE hitl_threads SET graph = coalesce(graph, %(graph)s)
+WHERE thread_id = %(thread_id)s
+RETURNING graph, status
+"""
+
+ACTIVE_RUN = """
+SELECT * FROM hitl_runs WHERE thread_id = %s AND status IN ('queued', 'running')
+"""
+
+# The run, queued; no row when the thread already has an active run.
+QUEUE_RUN = """
+WITH run AS (
+    INSERT INTO hitl_runs (thread_id, kind, input, options)
+    VALUES (%(thread_id)s, %(kind)s, %(input)s, %(options)s)
+    ON CONFLICT (thread_id) WHERE status IN ('queued', 'running') DO NOTHING
+    RETURNING *
+), thread AS (
+    UPDATE hitl_threads t SET status = 'queued', error = NULL, updated_at = now()
+    FROM run WHERE t.thread_id = run.thread_id
+)
+SELECT run.*, pg_notify('hitl_runs', ''), pg_notify('hitl_threads', run.thread_id) FROM run
+"""
+
+# The run, waiting behind the thread's active one.
+QUEUE_PENDING_RUN = """
+INSERT INTO hitl_runs (thread_id, kind, input, options, status)
+VALUES (%(thread_id)s, %(kind)s, %(input)s, %(options)s, 'pending')
+RETURNING *
+"""
+
+RUN_AUDIT = """
+INSERT INTO hitl_audit (actor, action, subject, data)
+VALUES (%(actor)s, %(action)s, %(thread_id)s, %(data)s)
+"""
+
+# The thread's oldest pending run, queued (see above); a unique violation when a run is active.
+PROMOTE_PENDING = """
+WITH run AS (
+    UPDATE hitl_runs SET status = 'queued'
+    WHERE id = (SELECT min(id) FROM hitl_runs
+                WHERE thread_id = %(thread_id)s AND status = 'pending')
+    RETURNING *
+), thread AS (
+    UPDATE hitl_threads t SET status = 'queued', updated_at = now()
+    FROM run WHERE t.thread_id = run.thread_id
+)
+SELECT run.id, pg_notify('hitl_runs', ''), pg_notify('hitl_threads', run.thread_id) FROM run
+"""
+
+RUN_BY_PUBLIC_ID = """
+SELECT r.*, t.graph FROM hitl_runs r JOIN hitl_threads t USING (thread_id)
+WHERE r.thread_id = %s AND r.public_id = %s
+"""
+
+# A thread's runs, newest first (the thread's index), optionally of one status.
+THREAD_RUNS = """
+SELECT r.*, t.graph FROM hitl_runs r JOIN hitl_threads t USING (thread_id)
+WHERE r.thread_id = %(thread_id)s AND (%(status)s::text[] IS NULL OR r.status = ANY(%(status)s))
+ORDER BY r.id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+# A run not yet started, cancelled; a running one marked for its worker to cancel (a NOTIFY on
+# 'hitl_run_cancels' tells it at once; its heartbeat reads the mark too). A resume run is not
+# cancelled: it applies answers, which are final. No row when the run ended (or is a resume).
+CANCEL_RUN = """
+WITH waiting AS (
+    UPDATE hitl_runs SET status = 'cancelled', finished_at = now(), cancel = %(action)s
+    WHERE thread_id = %(thread_id)s AND public_id = %(run_id)s AND status IN ('pending', 'queued')
+      AND kind <> 'resume'
+    RETURNING *
+), running AS (
+    UPDATE hitl_runs SET cancel = %(action)s
+    WHERE thread_id = %(thread_id)s AND public_id = %(run_id)s AND status = 'running'
+      AND kind <> 'resume'
+    RETURNING *
+), thread AS (
+    -- a cancelled queued run leaves the thread as its last run left it
+    UPDATE hitl_threads t
+    SET status = CASE
+            WHEN EXISTS (SELECT 1 FROM hitl_requests q
+                         WHERE q.thread_id = t.thread_id AND q.state = 'pending') THEN 'interrupted'
+            ELSE coalesce((SELECT CASE p.status WHEN 'failed' THEN 'failed' ELSE 'completed' END
+                           FROM hitl_runs p WHERE p.thread_id = t.thread_id
+                             AND p.status IN ('done', 'failed')
+                           ORDER BY p.id DESC LIMIT 1), 'idle')
+        END,
+        updated_at = now()
+    FROM waiting w WHERE t.thread_id = w.thread_id AND t.status = 'queued'
+      AND NOT EXISTS (SELECT 1 FROM hitl_runs a WHERE a.thread_id = t.thread_id
+                        AND a.status IN ('queued', 'running') AND a.id <> w.id)
+)
+SELECT *, pg_notify('hitl_run_cancels', id::text), pg_notify('hitl_threads', thread_id)
+FROM (SELECT * FROM waiting UNION ALL SELECT * FROM running) r
+"""
+
+# Of the given running runs, those asked to be cancelled, and how.
+CANCELS_ASKED = """
+SELECT id, cancel FROM hitl_runs WHERE id = ANY(%s) AND status = 'running' AND cancel IS NOT NULL
+"""
+
+# The checkpoints a run wrote (a cancel with 'rollback'), with their pending writes; the blobs
+# they point to are left to the thread's deletion.
+DELETE_RUN_CHECKPOINTS = """
+WITH gone AS (
+    DELETE FROM checkpoints
+    WHERE thread_id = %(thread_id)s AND metadata->>'hitl_run' LIKE %(run)s
+    RETURNING thread_id, checkpoint_ns, checkpoint_id
+)
+DELETE FROM checkpoint_writes w USING gone g
+WHERE w.thread_id = g.thread_id AND w.checkpoint_ns = g.checkpoint_ns
+  AND w.checkpoint_id = g.checkpoint_id
+"""
+
+# A run rolled back is forgotten, as the Agent Server forgets it.
+DELETE_RUN = "DELETE FROM hitl_runs WHERE id = %s AND status = 'cancelled'"
+
+# The thread's active run (the one answers just queued, or the one running, whose record queues
+# the next), with the caller's options when it is still queued and has none of its own.
+RESUMING_RUN = """
+WITH active AS (
+    SELECT id FROM hitl_runs
+    WHERE thread_id = %(thread_id)s AND status IN ('queued', 'running')
+), given AS (
+    UPDATE hitl_runs r SET options = %(options)s
+    FROM active a WHERE r.id = a.id AND r.status = 'queued' AND r.options = '{}'::jsonb
+    RETURNING r.*
+)
+SELECT r.*, t.graph
+FROM (SELECT * FROM given
+      UNION ALL
+      SELECT r.* FROM hitl_runs r JOIN active a USING (id)
+      WHERE NOT EXISTS (SELECT 1 FROM given)) r
+JOIN hitl_threads t USING (thread_id)
+"""
+
+DELETE_ENDED_RUN = """
+DELETE FROM hitl_runs WHERE id = %s AND status IN ('done', 'failed', 'cancelled') RETURNING id
 """

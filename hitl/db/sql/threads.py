@@ -54,3 +54,24 @@ WHERE (%(status)s::text IS NULL OR status = %(status)s)
 ORDER BY updated_at DESC, thread_id DESC
 LIMIT %(limit)s
 """
+
+# A thread with no run yet (the Agent Server door's POST /threads, or a run's
+# ``if_not_exists: create``), idle, with its event and audit entry; no row when the id is taken.
+CREATE_EMPTY_THREAD = """
+WITH thread AS (
+    INSERT INTO hitl_threads (thread_id, graph, metadata, status)
+    VALUES (%(thread_id)s, %(graph)s, %(metadata)s, 'idle')
+    ON CONFLICT (thread_id) DO NOTHING
+    RETURNING *
+), event AS (
+    INSERT INTO hitl_events (type, subject, data)
+    SELECT 'thread.created', thread_id,
+           jsonb_build_object('thread_id', thread_id, 'graph', graph)
+    FROM thread
+), audit AS (
+    INSERT INTO hitl_audit (actor, action, subject, data)
+    SELECT %(actor)s, 'thread.create', thread_id, jsonb_build_object('graph', graph)
+    FROM thread
+)
+SELECT thread.*, pg_notify('hitl_events', '') FROM thread
+"""

@@ -1,0 +1,1 @@
+"""LangGraph's Agent Server API, served under ``/lg`` over the same threads, runs and requests."""

@@ -1,0 +1,421 @@
+"""Runs at the Agent Server door: ``/threads/{id}/runs`` (create, wait, join, list, get, cancel),
+stateless ``/runs`` and ``/runs/wait``, and ``update_state`` (``POST /threads/{id}/state``).
+
+A run is one of ours (`hitl.runs`), executed by the same runner wherever it runs:
+
+- ``input`` (or a command's ``update``/``goto``) on a thread at rest starts its next turn from
+  the latest checkpoint (a run of kind ``input``). With a run already active,
+  ``multitask_strategy`` ``reject`` refuses (409), ``enqueue`` waits behind it, ``interrupt``
+  and ``rollback`` cancel it first.
+- ``command.resume`` is an answer, and goes through the inbox's answer path
+  (`hitl.requests.respond_thread`): validated against each interrupt's response schema, first
+  answer wins, recorded as the caller's, deadlines stopped, events and webhooks sent. The run
+  is the one that applies the answers.
+- ``update_state`` is a run of kind ``update``: the runner applies it and records the thread as
+  after any run, so requests whose interrupt it removed are superseded.
+
+A run's ``webhook`` must be the URL of a webhook endpoint the caller registered (or an admin
+shared with it), as a callback must (hitl/external.py): its secret signs what the outbox
+delivers when the run ends and when it stops at an interrupt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from langchain_core.runnables import RunnableConfig
+
+from hitl import errors, requests, runs, threads
+from hitl._aio import wait_event
+from hitl.agent_server import wire
+from hitl.agent_server.run_bodies import RunCreate, StateUpdate
+from hitl.api.deps import CanReadThreads, CanWriteThreads, ServiceDep
+from hitl.auth import Principal
+from hitl.db.sql import threads as threads_sql
+from hitl.models import Run
+from hitl.registry import GraphSpec
+from hitl.service import Service
+from hitl.webhooks import endpoints
+
+router = APIRouter(tags=["agent server: runs"])
+
+# While a waiting call has nothing to say, a newline every this many seconds keeps proxies from
+# closing it (JSON readers skip leading whitespace), as the Agent Server does.
+KEEPALIVE_SECONDS = 5.0
+BUSY_RETRY_SECONDS = 2
+# The longest a waiting call sleeps without reading the run again (a lost notification).
+RECHECK_SECONDS = 1.0
+
+
+@router.post("/threads/{thread_id}/runs")
+async def create_run(
+    service: ServiceDep, principal: CanWriteThreads, thread_id: str, body: RunCreate
+) -> JSONResponse:
+    run = await _start(service, principal, thread_id, body)
+    return JSONResponse(wire.run(run, body.assistant_id), headers=_locations(run))
+
+
+@router.post("/threads/{thread_id}/runs/wait")
+async def wait_run(
+    service: ServiceDep, principal: CanWriteThreads, thread_id: str, body: RunCreate
+) -> Response:
+    """Create a run and answer with the thread's values once it ended: with ``__interrupt__``
+    when it stopped at interrupts, ``__error__`` when it failed."""
+    run = await _start(service, principal, thread_id, body)
+    return _result(service, run)
+
+
+@router.post("/runs")
+async def create_stateless_run(
+    service: ServiceDep, principal: CanWriteThreads, body: RunCreate
+) -> JSONResponse:
+    """A run on a new thread (which stays, so that its interrupts can be answered)."""
+    body.if_not_exists = "create"
+    run = await _start(service, principal, str(uuid.uuid4()), body)
+    return JSONResponse(wire.run(run, body.assistant_id), headers=_locations(run))
+
+
+@router.post("/runs/wait")
+async def wait_stateless_run(
+    service: ServiceDep, principal: CanWriteThreads, body: RunCreate
+) -> Response:
+    body.if_not_exists = "create"
+    return _result(service, await _start(service, principal, str(uuid.uuid4()), body))
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(
+    service: ServiceDep,
+    _: CanReadThreads,
+    thread_id: str,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    status: wire.RunStatus | None = None,
+) -> list[dict[str, Any]]:
+    async with service.pool.connection() as conn:
+        await threads.get(conn, thread_id)  # 404 for an unknown thread
+        found = await runs.of_thread(
+            conn, thread_id, statuses=wire.our_run_statuses(status), limit=limit, offset=offset
+        )
+    return [wire.run(r) for r in found]
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def get_run(
+    service: ServiceDep, _: CanReadThreads, thread_id: str, run_id: str
+) -> dict[str, Any]:
+    async with service.pool.connection() as conn:
+        return wire.run(await runs.find(conn, thread_id, run_id))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join")
+async def join_run(service: ServiceDep, _: CanReadThreads, thread_id: str, run_id: str) -> Response:
+    """The thread's values once the run ended (as ``/runs/wait`` answers)."""
+    async with service.pool.connection() as conn:
+        run = await runs.find(conn, thread_id, run_id)
+    return _result(service, run)
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+async def cancel_run(
+    service: ServiceDep,
+    principal: CanWriteThreads,
+    thread_id: str,
+    run_id: str,
+    wait: bool = False,
+    action: wire.CancelAction = "interrupt",
+) -> Any:
+    """Cancel a run: one not started at once, a running one by its worker (which records what
+    the graph did so far, or with ``rollback`` deletes the checkpoints it wrote, and the run)."""
+    async with service.pool.connection() as conn:
+        run = await runs.cancel(conn, thread_id, run_id, action)
+    ended = await _ended(service, run) if wait else None
+    return JSONResponse(wire.run(ended or run), status_code=200 if wait else 202)
+
+
+@router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
+async def delete_run(
+    service: ServiceDep, principal: CanWriteThreads, thread_id: str, run_id: str
+) -> None:
+    async with service.pool.connection() as conn:
+        await runs.delete(conn, thread_id, run_id)
+
+
+@router.post("/threads/{thread_id}/state")
+async def update_state(
+    service: ServiceDep, principal: CanWriteThreads, thread_id: str, body: StateUpdate
+) -> dict[str, Any]:
+    """Write values into the thread's state as ``as_node`` (LangGraph's ``update_state``), as a
+    run of its own: refused (409) while another run is queued or running; recorded in the audit
+    log with who asked; the thread's requests reconciled by the run's record."""
+    if body.checkpoint is not None:
+        body.checkpoint_id = body.checkpoint_id or body.checkpoint.get("checkpoint_id")
+    async with service.pool.connection() as conn:
+        thread = await threads.get(conn, thread_id)
+    if thread.graph is None:
+        raise errors.Conflict(
+            f"thread {thread_id!r} has not run yet: its state has no graph to update"
+        )
+    run = await runs.queue(
+        service.pool,
+        thread_id,
+        thread.graph,
+        "update",
+        body.model_dump(exclude={"checkpoint"}),
+        {},
+        strategy="reject",
+        actor=principal.name,
+    )
+    ended = await _ended(service, run)
+    if ended is None or ended.status != "done":
+        error = (ended.error or {}) if ended else {}
+        raise errors.InvalidInput(
+            [
+                {
+                    "loc": ["body", "values"],
+                    "msg": error.get("message") or "the update did not finish in time",
+                    "type": "value_error",
+                }
+            ]
+        )
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+    async with service.graphs.for_run(thread.graph, config) as graph:
+        if graph is None:
+            raise errors.GraphNotFound(thread.graph)
+        state = await graph.aget_state(config)
+    return {"checkpoint": wire.checkpoint(state.config)}
+
+
+# -- starting a run -----------------------------------------------------------------------------
+
+
+async def _start(service: Service, principal: Principal, thread_id: str, body: RunCreate) -> Run:
+    """Check everything, then queue the run (or answer the interrupts): nothing is written for
+    a call that is refused."""
+    if problems := body.unsupported():
+        raise errors.InvalidInput(problems)
+    spec = _assistant(service, body.assistant_id)
+    resume = body.command is not None and "resume" in body.command.model_fields_set
+    if resume and body.command is not None and (body.command.update or body.command.goto):
+        raise errors.InvalidInput(
+            [
+                {
+                    "loc": ["body", "command"],
+                    "msg": "resume cannot be combined with update or goto here: send them as "
+                    "two runs",
+                    "type": "value_error",
+                }
+            ]
+        )
+    if resume and body.input is not None:
+        raise errors.InvalidInput(
+            [
+                {
+                    "loc": ["body", "input"],
+                    "msg": "send input or command, not both",
+                    "type": "value_error",
+                }
+            ]
+        )
+    options = body.options()
+    async with service.pool.connection() as conn:
+        if body.webhook is not None:
+            options["webhook_endpoint_id"] = await _webhook_endpoint(conn, body.webhook, principal)
+        exists = await (await conn.execute(threads_sql.GET_THREAD, (thread_id,))).fetchone()
+        if exists is None:
+            if body.if_not_exists != "create":
+                raise errors.ThreadNotFound(thread_id)
+            await threads.create_empty(conn, thread_id, graph=spec.name, actor=principal.name)
+    if resume:
+        assert body.command is not None
+        return await _resume(service, principal, thread_id, body.command.resume, options)
+    graph_input = body.input
+    if graph_input is not None and "command" not in options:
+        graph_input = _validated(spec, graph_input)
+    strategy = body.multitask_strategy
+    if strategy in ("interrupt", "rollback"):
+        await _cancel_active(service, thread_id, strategy)
+        strategy = "enqueue"
+    return await runs.queue(
+        service.pool,
+        thread_id,
+        spec.name,
+        "input",
+        graph_input,
+        options,
+        strategy=strategy,  # type: ignore[arg-type]
+        actor=principal.name,
+    )
+
+
+async def _resume(
+    service: Service, principal: Principal, thread_id: str, value: Any, options: dict[str, Any]
+) -> Run:
+    """Answer the thread's pending interrupts with ``command.resume``: a map by interrupt id
+    answers those; a bare value answers the one pending interrupt."""
+    if not principal.has("requests:answer"):
+        raise errors.MissingScope("requests:answer")
+    async with service.pool.connection() as conn:
+        _, pending = await threads.get_with_pending(conn, thread_id)
+    ids = [p["interrupt_id"] for p in pending]
+    if isinstance(value, dict) and value and set(value) <= set(ids):
+        answers = value
+    elif len(ids) == 1:
+        answers = {ids[0]: value}
+    elif not ids:
+        raise errors.Conflict(f"thread {thread_id!r} has no pending interrupt to resume")
+    else:
+        raise errors.InvalidInput(
+            [
+                {
+                    "loc": ["body", "command", "resume"],
+                    "msg": f"thread {thread_id!r} has {len(ids)} pending interrupts: resume "
+                    f"with a map from interrupt id to value ({', '.join(ids)})",
+                    "type": "value_error",
+                    "ctx": {"interrupt_ids": ids},
+                }
+            ]
+        )
+    try:
+        row = await requests.respond_thread_run(
+            service.pool, thread_id, answers, principal, options
+        )
+    except errors.InvalidInput as exc:
+        raise errors.InvalidInput(_at_resume(exc.detail, bare=value is not answers)) from None
+    return runs.ClaimedRun.model_validate(row)
+
+
+def _at_resume(problems: Any, *, bare: bool) -> Any:
+    """The answer path's problems, located in ``command.resume`` (and its interrupt id when
+    the caller gave a map)."""
+    if not isinstance(problems, list):
+        return problems
+    found = []
+    for problem in problems:
+        loc = list(problem.get("loc", ()))
+        # ("body", "resume", interrupt_id, *field) -> ("body", "command", "resume", [id], *field)
+        rest = loc[3:] if bare else loc[2:]
+        found.append({**problem, "loc": ["body", "command", "resume", *rest]})
+    return found
+
+
+async def _cancel_active(service: Service, thread_id: str, action: str) -> None:
+    """multitask_strategy ``interrupt``/``rollback``: cancel the thread's active run first."""
+    async with service.pool.connection() as conn:
+        active = await runs.active(conn, thread_id)
+        if active is None:
+            return
+        if active.kind == "resume":
+            raise errors.Conflict(
+                f"thread {thread_id!r} is applying answers to its interrupts, which cannot be "
+                f"cancelled: use multitask_strategy 'enqueue' or 'reject'"
+            )
+        await runs.cancel(conn, thread_id, str(active.public_id), action)
+
+
+def _assistant(service: Service, assistant_id: str) -> GraphSpec:
+    spec = wire.assistant_graph(service.registry, assistant_id)
+    if spec is None:
+        raise errors.NotFound(f"assistant {assistant_id!r} not found")
+    return spec
+
+
+def _validated(spec: GraphSpec, value: Any) -> Any:
+    try:
+        return threads.validated_input(spec, value)
+    except errors.InvalidInput as exc:
+        problems = exc.detail if isinstance(exc.detail, list) else []
+        raise errors.InvalidInput(
+            [{**p, "loc": ["body", "input", *list(p.get("loc", ()))[1:]]} for p in problems]
+            or exc.detail
+        ) from None
+
+
+async def _webhook_endpoint(conn: Any, url: str, principal: Principal) -> str:
+    found = await endpoints.callback_endpoint(conn, url, principal)
+    if found is None:
+        raise errors.InvalidInput(
+            [
+                {
+                    "loc": ["body", "webhook"],
+                    "msg": "not the URL of an enabled webhook endpoint you registered (POST "
+                    "/api/v1/webhooks) or one shared with you: its secret signs the run's "
+                    "webhooks",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return found
+
+
+# -- waiting for a run ------------------------------------------------------------------------
+
+
+async def _ended(
+    service: Service, run: Run, timeout: float | None = None
+) -> runs.ClaimedRun | None:
+    """The run once it ended (None if it was rolled back and deleted), or as it is after
+    ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    async with service.watch_thread(run.thread_id) as watch:
+        while True:
+            watch.changed.clear()
+            async with service.pool.connection() as conn:
+                try:
+                    found = await runs.find(conn, run.thread_id, str(run.public_id))
+                except runs.RunNotFound:
+                    return None
+            if found.status in wire.ENDED:
+                return found
+            left = RECHECK_SECONDS if deadline is None else min(deadline - loop.time(), 1.0)
+            if left <= 0:
+                return found
+            await wait_event(watch.changed, left)
+
+
+def _result(service: Service, run: Run) -> Response:
+    """The run's result as the Agent Server's ``/wait`` and ``/join`` answer it, streamed: a
+    newline every few seconds until the run ended, then the JSON. 503 with ``Retry-After``
+    when this process already holds ``HITL_MAX_WAITERS`` waits (the run is queued all the
+    same; its ``Location`` says where to fetch the result)."""
+    if service.waiting.held >= service.waiting.limit:
+        return JSONResponse(
+            {
+                "detail": "too many waits are open in this process: retry after the Retry-After "
+                "seconds at the Location"
+            },
+            status_code=503,
+            headers={"Retry-After": str(BUSY_RETRY_SECONDS), **_locations(run)},
+        )
+
+    async def body() -> AsyncIterator[bytes]:
+        with service.waiting.take():
+            task = asyncio.ensure_future(_ended(service, run))
+            try:
+                while True:
+                    done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
+                    if done:
+                        break
+                    yield b"\n"
+            finally:
+                task.cancel()
+            ended = task.result()
+            async with service.pool.connection() as conn:
+                thread, pending = await threads.get_with_pending(conn, run.thread_id)
+            yield wire.result(ended, thread, pending)
+
+    return StreamingResponse(body(), media_type="application/json", headers=_locations(run))
+
+
+def _locations(run: Run) -> dict[str, str]:
+    """Where the run's result can be fetched again (the client reconnects there if cut off),
+    and where the run is (the client reads the run id from it)."""
+    # relative to the door's root, as the Agent Server's: the client resolves them there
+    base = f"/threads/{run.thread_id}/runs/{run.public_id}"
+    return {"Location": f"{base}/join", "Content-Location": base}
