@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import psycopg
+from langgraph_sdk import get_client
+from langgraph_sdk.schema import Command
 
 from hitl.launcher import ServiceProcess
+from tests.support import auth
 from tests.support.api import pending, respond, settle, start
 
 
@@ -118,3 +122,41 @@ async def test_a_run_that_keeps_killing_its_worker_fails_the_thread(
     assert thread["status"] == "failed"
     assert thread["error"]["type"] == "RunAbandoned"
     assert await pending(client, thread_id) == []
+
+
+async def test_crash_after_a_next_turns_checkpoint_gives_its_input_once(
+    make_server: Callable[..., ServiceProcess],
+    http: Callable[[str], httpx.AsyncClient],
+    tmp_path: Path,
+) -> None:
+    """A second turn sent through LangGraph's client, its worker killed right after LangGraph
+    committed the turn's interrupt: the run taken over records that interrupt, without giving
+    the graph the input again."""
+    counter = tmp_path / "count"
+    server = make_server().start()
+    server.wait_ready()
+    client = http(server.url)
+    lg = get_client(url=server.url + "/lg", api_key=None, headers=auth.BEARER)
+    thread_id = str(uuid.uuid4())
+    first = await lg.runs.wait(
+        thread_id, "approval", input={"counter_file": str(counter)}, if_not_exists="create"
+    )
+    await lg.runs.wait(thread_id, "approval", command=Command(resume={"decision": "approve"}))
+    assert counter.read_text().split() == ["ask", "ask", "after"]  # the resume re-runs `ask`
+    server.kill()
+
+    server.start({"HITL_FAILPOINTS": "after_checkpoint"})
+    server.wait_ready()
+    await lg.runs.create(thread_id, "approval", input={})
+    assert await asyncio.to_thread(server.wait_exit, 60) == -9  # killed itself at the failpoint
+    assert counter.read_text().split() == ["ask", "ask", "after", "ask"]
+
+    server.start()  # without the failpoint
+    server.wait_ready()
+    thread = await settle(client, thread_id)  # once the dead worker's lease has run out
+    assert thread["status"] == "interrupted"
+    [request] = await pending(client, thread_id)
+    assert request["interrupt_id"] != first["__interrupt__"][0]["id"]
+    assert counter.read_text().split() == ["ask", "ask", "after", "ask"]  # the turn ran once
+    runs = await lg.runs.list(thread_id)
+    assert [r["status"] for r in runs] == ["success"] * 3

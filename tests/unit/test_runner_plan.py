@@ -22,13 +22,16 @@ from hitl.runs import ClaimedRun
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def claimed(kind: str = "resume", attempts: int = 1, run_id: int = 7) -> ClaimedRun:
+def claimed(
+    kind: str = "resume", attempts: int = 1, run_id: int = 7, **fields: Any
+) -> ClaimedRun:
     return ClaimedRun.model_validate(
         {
             "id": run_id,
             "thread_id": "t1",
             "kind": kind,
             "input": {"question": "go?"},
+            **fields,
             "status": "running",
             "attempts": attempts,
             "created_at": NOW,
@@ -61,13 +64,17 @@ def answer(
 
 
 def snapshot(
-    *, interrupts: tuple[str, ...] = (), next: tuple[str, ...] = (), created: bool = True
+    *,
+    interrupts: tuple[str, ...] = (),
+    next: tuple[str, ...] = (),
+    created: bool = True,
+    written_by: str | None = None,
 ) -> StateSnapshot:
     return StateSnapshot(
         values={"n": 1},
         next=next,
         config={"configurable": {"thread_id": "t1"}},
-        metadata=None,
+        metadata={"hitl_run": written_by} if written_by else None,
         created_at=NOW.isoformat() if created else None,
         parent_config=None,
         tasks=(),
@@ -227,3 +234,37 @@ def test_a_failing_graph_fails_the_thread_and_its_answers_count_as_applied() -> 
     }
     assert outcome.closing == (("r1", "resumed"),)
     assert outcome.applied is not None and [r.id for r in outcome.applied] == ["r1"]
+
+
+# -- a thread's next turn and a state update (the Agent Server door) ----------------------------
+
+
+def test_a_next_turn_gives_the_graph_its_input_over_pending_interrupts() -> None:
+    decided = plan(claimed("input"), snapshot(interrupts=("i1",)), [answer("r1", "i1")], {"i1"})
+    assert decided.graph_input == {"question": "go?"}
+    # an answer that came meanwhile is to an interrupt the new turn leaves behind
+    assert decided.apply == ()
+    assert decided.closing == (("r1", "superseded"),)
+
+
+def test_a_next_turn_that_is_a_command_updates_and_goes() -> None:
+    run = claimed("input", input=None, options={"command": {"update": {"n": 2}, "goto": "b"}})
+    decided = plan(run, snapshot(), [], set())
+    assert decided.graph_input == Command(update={"n": 2}, goto="b")
+
+
+def test_a_next_turn_its_earlier_attempt_committed_is_not_given_again() -> None:
+    at_rest = snapshot(interrupts=("i2",), written_by="7:1")
+    assert not plan(claimed("input", attempts=2), at_rest, [], {"i2"}).invokes
+    between_steps = snapshot(next=("b",), written_by="7:1")
+    decided = plan(claimed("input", attempts=2), between_steps, [], set())
+    assert decided.invokes and decided.graph_input is None  # continued, not started again
+    # another run's checkpoint (run 70, not 7) is no sign of this one
+    assert plan(claimed("input"), snapshot(written_by="70:1"), [], set()).invokes
+
+
+def test_a_state_update_is_applied_once() -> None:
+    update = {"values": {"n": 3}, "as_node": "a"}
+    assert plan(claimed("update", input=update), snapshot(), [], set()).graph_input == update
+    done = snapshot(next=("b",), written_by="7:1")
+    assert not plan(claimed("update", input=update, attempts=2), done, [], set()).invokes
