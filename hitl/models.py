@@ -8,8 +8,8 @@ fail to serialise the whole page that contains it.
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID
 from typing import Annotated, Any, Generic, Literal, TypeVar
+from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, Field
 
