@@ -220,9 +220,10 @@ async def _login_required(request: Request, _exc: Exception) -> Response:
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
-    """403 as a page in the UI, as JSON in the API."""
+    """403 as a page in the UI, as JSON in the APIs (``/api/v1`` and the Agent Server's door,
+    ``/lg``)."""
     assert isinstance(exc, errors.Forbidden)
-    if request.url.path.startswith("/api/"):
+    if request.url.path.startswith(("/api/", "/lg/")):
         return await hitl_error(request, exc)
     return pages.forbidden(request, str(exc.detail))
 
