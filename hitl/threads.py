@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -45,23 +47,6 @@ async def create(
     return ThreadWithValues.model_validate(row)
 
 
-async def create_empty(
-    conn: AsyncConnection[Any],
-    thread_id: str,
-    *,
-    graph: str | None = None,
-    metadata: dict[str, Any] | None = None,
-    actor: str = "api",
-) -> ThreadWithValues | None:
-    """Record a thread with no run yet (idle); None when the id is taken."""
-    cur = await conn.execute(
-        threads_sql.CREATE_EMPTY_THREAD,
-        {"thread_id": thread_id, "graph": graph, "metadata": Jsonb(metadata or {}), "actor": actor},
-    )
-    row = await cur.fetchone()
-    return ThreadWithValues.model_validate(row) if row else None
-
-
 def validated_input(spec: GraphSpec, value: Any) -> Any:
     """``value`` as the graph's input schema reads it (`errors.InvalidInput` if it does not)."""
     return validate_input(spec.input_adapter, value)
@@ -102,3 +87,105 @@ async def list_page(
     more = len(rows) > limit
     next_cursor = _cursor.encode(items[-1].updated_at, items[-1].thread_id) if more else None
     return Page[Thread](items=items, next_cursor=next_cursor)
+
+
+# -- what the Agent Server door (hitl/agent_server) asks of threads -----------------------------
+
+
+async def create_empty(
+    pool: AsyncConnectionPool[Any],
+    thread_id: str,
+    *,
+    graph: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    actor: str = "api",
+) -> ThreadWithValues | None:
+    """Record a thread with no run yet ('idle'), of ``graph`` if known; None when the id is
+    taken."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            threads_sql.CREATE_EMPTY_THREAD,
+            {
+                "thread_id": thread_id,
+                "graph": graph,
+                "metadata": Jsonb(metadata or {}),
+                "actor": actor,
+            },
+        )
+        row = await cur.fetchone()
+    return ThreadWithValues.model_validate(row) if row is not None else None
+
+
+async def merge_metadata(
+    conn: AsyncConnection[Any], thread_id: str, metadata: dict[str, Any]
+) -> ThreadWithValues:
+    """The thread, with ``metadata``'s keys merged into its own."""
+    cur = await conn.execute(
+        threads_sql.MERGE_THREAD_METADATA, {"thread_id": thread_id, "metadata": Jsonb(metadata)}
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise errors.ThreadNotFound(thread_id)
+    return ThreadWithValues.model_validate(row)
+
+
+async def delete(pool: AsyncConnectionPool[Any], thread_id: str, *, actor: str = "api") -> None:
+    """Delete a thread with its runs and requests, unless a run of it is queued, running or
+    waiting its turn (409: deleting under a worker would leave it writing checkpoints of a
+    thread that no longer exists). Its checkpoints are the caller's to delete, after."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            threads_sql.DELETE_IDLE_THREAD, {"thread_id": thread_id, "actor": actor}
+        )
+        if await cur.fetchone() is not None:
+            return
+        cur = await conn.execute(threads_sql.THREAD_BUSY, (thread_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise errors.ThreadNotFound(thread_id)
+    raise errors.Conflict(
+        f"thread {thread_id!r} has a run queued or running: cancel it or wait for it to end "
+        "before deleting the thread"
+    )
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a thread search keeps (every field optional): stored statuses, a graph, metadata
+    and values containing these, these ids."""
+
+    statuses: Sequence[str] | None = None
+    graph: str | None = None
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    ids: Sequence[str] | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "statuses": list(self.statuses) if self.statuses is not None else None,
+            "graph": self.graph,
+            "metadata": Jsonb(self.metadata) if self.metadata is not None else None,
+            "values": Jsonb(self.values) if self.values is not None else None,
+            "ids": list(self.ids) if self.ids is not None else None,
+        }
+
+
+async def search(
+    conn: AsyncConnection[Any],
+    filters: Filters,
+    *,
+    sort: tuple[str, str] = ("created_at", "desc"),
+    limit: int = 10,
+    offset: int = 0,
+) -> list[tuple[ThreadWithValues, list[dict[str, Any]]]]:
+    """A page of threads matching ``filters`` in one of `threads_sql.SEARCH_ORDERS`, each
+    with its pending requests (interrupt_id, value, response_schema): one query."""
+    params = {**filters.params(), "limit": limit, "offset": offset}
+    cur = await conn.execute(threads_sql.SEARCH_THREADS[sort], params)
+    return [(ThreadWithValues.model_validate(row), row["pending"]) for row in await cur.fetchall()]
+
+
+async def count(conn: AsyncConnection[Any], filters: Filters) -> int:
+    cur = await conn.execute(threads_sql.COUNT_THREADS, filters.params())
+    row = await cur.fetchone()
+    return int(row["n"]) if row is not None else 0

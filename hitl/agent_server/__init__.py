@@ -1,1 +1,41 @@
-"""LangGraph's Agent Server API, served under ``/lg`` over the same threads, runs and requests."""
+"""LangGraph's Agent Server API under ``/lg``: a second door to the same threads.
+
+Clients written for LangGraph's Agent Server (``langgraph_sdk.get_client(url=".../lg",
+api_key=...)``, LangGraph Studio, agent inboxes) work against this service unchanged: the
+routes, field names, status codes and shapes are the Agent Server's (its OpenAPI), over the
+service's own records. A thread is one thread whichever door made it; an assistant is a
+registered graph (`assistants`); a thread's state is read from its checkpoints (`state`);
+runs are the runner's (`runs`); `mapping` and `wire` turn our records into the Agent Server's
+shapes.
+
+Authentication is the service's: the client's ``x-api-key`` header carries a service API key
+(`hitl.api.deps.identify`), with the same scopes as ``/api/v1`` (reading needs
+``threads:read``, creating, changing and deleting threads ``threads:write``). Errors are the
+service's ``{"detail": ...}``, which the Agent Server's clients read the same way. What the
+Agent Server does and this service does not (crons, the store, assistant versions, ...) answers
+501 naming the feature (`unsupported`).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from hitl.agent_server import assistants, runs, state, threads, unsupported
+from hitl.api import errors
+
+PREFIX = "/lg"
+
+# The door's routers, tried in this order.
+ROUTERS: list[APIRouter] = [
+    unsupported.router,  # before the others: fixed paths such as /threads/prune
+    assistants.router,
+    threads.router,
+    state.router,
+    runs.router,  # runs, joins, cancels, and state updates (`update_state`)
+]
+
+
+def install(app: FastAPI) -> None:
+    """Serve the door's routes under `PREFIX`."""
+    for router in ROUTERS:
+        app.include_router(router, prefix=PREFIX, responses=errors.RESPONSES)

@@ -227,10 +227,11 @@ async def _start(service: Service, principal: Principal, thread_id: str, body: R
         if body.webhook is not None:
             options["webhook_endpoint_id"] = await _webhook_endpoint(conn, body.webhook, principal)
         exists = await (await conn.execute(threads_sql.GET_THREAD, (thread_id,))).fetchone()
-        if exists is None:
-            if body.if_not_exists != "create":
-                raise errors.ThreadNotFound(thread_id)
-            await threads.create_empty(conn, thread_id, graph=spec.name, actor=principal.name)
+    if exists is None:
+        if body.if_not_exists != "create":
+            raise errors.ThreadNotFound(thread_id)
+        # (taken meanwhile by another caller: the run goes to that thread, as asked)
+        await threads.create_empty(service.pool, thread_id, graph=spec.name, actor=principal.name)
     if resume:
         assert body.command is not None
         return await _resume(service, principal, thread_id, body.command.resume, options)

@@ -8,8 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from hitl import ui
-from hitl.agent_server import runs as agent_runs
+from hitl import agent_server, ui
 from hitl.api import (
     deliveries,
     docs,
@@ -74,6 +73,6 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     app.include_router(identity.router, responses=documented)
     app.include_router(status.router, responses=documented)  # /api/v1/status and /metrics
     app.include_router(docs.router)
-    app.include_router(agent_runs.router, prefix="/lg", responses=documented)
+    agent_server.install(app)  # LangGraph's Agent Server API, under /lg
     ui.install(app)
     return app

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from hitl.models import Stored, StoredDict, ThreadStatus
+
+#: A thread id a caller chooses: what fits in a URL path segment and a log line as it is.
+ThreadId = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@-]+$")
+]
 
 
 class ThreadCreate(BaseModel):
@@ -15,11 +20,8 @@ class ThreadCreate(BaseModel):
 
     graph: str = Field(description="Name of a registered graph.")
     input: dict[str, Any] = Field(default_factory=dict, description="The graph's input.")
-    thread_id: str | None = Field(
+    thread_id: ThreadId | None = Field(
         None,
-        min_length=1,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9._:@-]+$",
         description="Your own id for the thread; a UUID is made when omitted.",
     )
     metadata: dict[str, Any] | None = None
@@ -39,7 +41,8 @@ class InterruptPublic(BaseModel):
 
 class ThreadDetail(BaseModel):
     thread_id: str
-    graph: str
+    # None for a thread created empty through /lg until its first run
+    graph: str | None = None
     status: ThreadStatus
     values: StoredDict | None = None
     interrupts: list[InterruptPublic]

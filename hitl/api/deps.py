@@ -98,16 +98,15 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 
 
 async def identify(request: Request) -> Principal | None:
-    """Who sent this request: the API key in ``Authorization``, else the session cookie; None
-    for neither. Resolved once per request."""
+    """Who sent this request: the API key in ``Authorization: Bearer <key>`` (or in
+    ``x-api-key``, where LangGraph's clients send it: the same key, the same scopes), else the
+    session cookie; None for none. Resolved once per request."""
     if "principal" in request.scope:
         found: Principal | None = request.scope["principal"]
         return found
     service: Service = request.app.state.service
     principal = None
-    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credential:
-        key = credential.strip()
+    if key := api_key(request):
         # the cache is trusted only while revocations can reach it
         cache = service.key_cache if service.notifier.connected.is_set() else None
         principal = cache.get(apikeys.digest(key)) if cache is not None else None
@@ -127,6 +126,14 @@ async def identify(request: Request) -> Principal | None:
             )
     request.scope["principal"] = principal
     return principal
+
+
+def api_key(request: Request) -> str | None:
+    """The API key the request carries: ``Authorization: Bearer <key>``, else ``x-api-key``."""
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credential.strip():
+        return credential.strip()
+    return request.headers.get("x-api-key", "").strip() or None
 
 
 def session_token(request: Request) -> str | None:

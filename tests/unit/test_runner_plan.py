@@ -22,9 +22,7 @@ from hitl.runs import ClaimedRun
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def claimed(
-    kind: str = "resume", attempts: int = 1, run_id: int = 7, **fields: Any
-) -> ClaimedRun:
+def claimed(kind: str = "resume", attempts: int = 1, run_id: int = 7, **fields: Any) -> ClaimedRun:
     return ClaimedRun.model_validate(
         {
             "id": run_id,

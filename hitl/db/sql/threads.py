@@ -55,12 +55,16 @@ ORDER BY updated_at DESC, thread_id DESC
 LIMIT %(limit)s
 """
 
-# A thread with no run yet (the Agent Server door's POST /threads, or a run's
-# ``if_not_exists: create``), idle, with its event and audit entry; no row when the id is taken.
+
+# -- the Agent Server door (hitl/agent_server) -----------------------------------------------------
+
+# An empty thread (POST /lg/threads, or a run's ``if_not_exists: create``), 'idle' with no run:
+# its graph is NULL until its first run names one, unless the caller named it already
+# (metadata.graph_id). No row comes back when the thread id is taken.
 CREATE_EMPTY_THREAD = """
 WITH thread AS (
-    INSERT INTO hitl_threads (thread_id, graph, metadata, status)
-    VALUES (%(thread_id)s, %(graph)s, %(metadata)s, 'idle')
+    INSERT INTO hitl_threads (thread_id, graph, status, metadata)
+    VALUES (%(thread_id)s, %(graph)s, 'idle', %(metadata)s)
     ON CONFLICT (thread_id) DO NOTHING
     RETURNING *
 ), event AS (
@@ -70,8 +74,95 @@ WITH thread AS (
     FROM thread
 ), audit AS (
     INSERT INTO hitl_audit (actor, action, subject, data)
-    SELECT %(actor)s, 'thread.create', thread_id, jsonb_build_object('graph', graph)
-    FROM thread
+    SELECT %(actor)s, 'thread.create', thread_id, jsonb_build_object('graph', graph) FROM thread
 )
 SELECT thread.*, pg_notify('hitl_events', '') FROM thread
 """
+
+# Merge keys into a thread's metadata (a key given again is replaced); the thread after.
+MERGE_THREAD_METADATA = """
+UPDATE hitl_threads SET metadata = metadata || %(metadata)s, updated_at = now()
+WHERE thread_id = %(thread_id)s
+RETURNING *
+"""
+
+# Delete a thread that has no run queued, running or waiting its turn (its runs and requests go
+# with it, ON DELETE CASCADE), with an audit entry. No row comes back when it does not exist or
+# is busy; `THREAD_BUSY` tells which. Its checkpoints are LangGraph's, deleted by the
+# checkpointer afterwards.
+DELETE_IDLE_THREAD = """
+WITH doomed AS (
+    DELETE FROM hitl_threads t
+    WHERE t.thread_id = %(thread_id)s
+      AND NOT EXISTS (
+          SELECT 1 FROM hitl_runs r
+          WHERE r.thread_id = t.thread_id AND r.status IN ('pending', 'queued', 'running'))
+    RETURNING t.thread_id, t.graph
+), audit AS (
+    INSERT INTO hitl_audit (actor, action, subject, data)
+    SELECT %(actor)s, 'thread.delete', thread_id, jsonb_build_object('graph', graph) FROM doomed
+)
+SELECT thread_id FROM doomed
+"""
+
+# Whether a thread exists, and whether a run of it is queued, running or waiting its turn.
+THREAD_BUSY = """
+SELECT EXISTS (
+    SELECT 1 FROM hitl_runs r
+    WHERE r.thread_id = t.thread_id AND r.status IN ('pending', 'queued', 'running')) AS busy
+FROM hitl_threads t WHERE t.thread_id = %s
+"""
+
+# Thread search: every filter optional (NULL switches it off). ``statuses``: the stored
+# statuses one Agent Server status stands for (hitl/agent_server/mapping.py); ``graph``: the
+# graph_id the caller's metadata filter named (stored in its own column, not in metadata);
+# ``metadata`` and ``values``: containment (``@>``), the former backed by the GIN index;
+# ``ids``: only these threads. With the status of an inbox ('interrupted'), the newest first
+# come from the (status, created_at) index, a page at a time (tests/integration/
+# test_agent_server_search.py checks the plan).
+_SEARCH_FILTERS = """
+WHERE (%(statuses)s::text[] IS NULL OR t.status = ANY(%(statuses)s::text[]))
+  AND (%(graph)s::text IS NULL OR t.graph = %(graph)s)
+  AND (%(metadata)s::jsonb IS NULL OR t.metadata @> %(metadata)s::jsonb)
+  AND (%(values)s::jsonb IS NULL OR t.values @> %(values)s::jsonb)
+  AND (%(ids)s::text[] IS NULL OR t.thread_id = ANY(%(ids)s::text[]))
+"""
+
+# The orders a search may ask for, each ending on thread_id so that pages do not overlap.
+SEARCH_ORDERS: dict[tuple[str, str], str] = {
+    (column, direction): f"t.{column} {direction.upper()}"
+    + ("" if column == "thread_id" else f", t.thread_id {direction.upper()}")
+    for column in ("thread_id", "status", "created_at", "updated_at")
+    for direction in ("asc", "desc")
+}
+
+
+def _search(order: str) -> str:
+    return f"""
+WITH page AS (
+    SELECT t.* FROM hitl_threads t
+    {_SEARCH_FILTERS}
+    ORDER BY {order}
+    LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT t.*, coalesce(p.requests, '[]'::jsonb) AS pending
+FROM page t
+LEFT JOIN LATERAL (
+    SELECT jsonb_agg(jsonb_build_object(
+               'interrupt_id', r.interrupt_id, 'value', r.value,
+               'response_schema', r.response_schema)
+           ORDER BY r.created_at, r.id) AS requests
+    FROM hitl_requests r WHERE r.thread_id = t.thread_id AND r.state = 'pending'
+) p ON true
+ORDER BY {order}
+"""
+
+
+# A page of threads in one of `SEARCH_ORDERS`, each with its pending requests (oldest first):
+# one statement, so one round trip, however many threads the page holds.
+SEARCH_THREADS: dict[tuple[str, str], str] = {
+    key: _search(order) for key, order in SEARCH_ORDERS.items()
+}
+
+# How many threads the search's filters match.
+COUNT_THREADS = f"SELECT count(*) AS n FROM hitl_threads t {_SEARCH_FILTERS}"
