@@ -2,7 +2,7 @@
 
 The Agent Server keeps assistants in its database, with versions, configs and contexts made
 over its API. Here the graphs are registered in code (`hitl.registry`), so each is exactly one
-assistant, with the Agent Server's own id for it (`mapping.assistant_id`), named by that id or
+assistant, with the Agent Server's own id for it (`hitl.registry.assistant_id`), named by that id or
 by its graph id. Creating, changing, deleting or versioning one answers 501
 (`hitl.agent_server.unsupported`).
 """

@@ -17,7 +17,6 @@ state's ``tasks`` (`state`) carry the real task ids, from the checkpoint.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -27,7 +26,7 @@ from langgraph.types import StateSnapshot
 
 from hitl import errors
 from hitl.models import ThreadWithValues
-from hitl.registry import GraphRegistry, GraphSpec
+from hitl.registry import GraphRegistry, GraphSpec, assistant_id
 from hitl.validation import to_json
 
 AgentStatus = Literal["idle", "busy", "interrupted", "error"]
@@ -47,17 +46,9 @@ STORED_STATUSES: dict[AgentStatus, tuple[str, ...]] = {
     for agent in ("idle", "busy", "interrupted", "error")
 }
 
-#: The namespace of the Agent Server's assistant ids: a graph's assistant is
-#: ``uuid5(ASSISTANTS, graph_id)`` there (langgraph_api.graph.NAMESPACE_GRAPH) and here, so an
-#: assistant id a client kept from one names the same graph on the other.
-ASSISTANTS = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 #: When this process read its graphs: the assistants' created_at and updated_at (a graph is
 #: registered in code, so this is the closest thing to a creation time there is).
 LOADED_AT = datetime.now(UTC)
-
-
-def assistant_id(graph: str) -> str:
-    return str(uuid.uuid5(ASSISTANTS, graph))
 
 
 def graph_of(registry: GraphRegistry, assistant: str) -> GraphSpec:

@@ -29,11 +29,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from langchain_core.runnables import RunnableConfig
+from pydantic import TypeAdapter, ValidationError
 
 from hitl import errors, requests, runs, threads
 from hitl._aio import wait_event
-from hitl.agent_server import wire
+from hitl.agent_server import mapping, wire
 from hitl.agent_server.run_bodies import RunCreate, StateUpdate
+from hitl.api.bodies import ThreadId
 from hitl.api.deps import CanReadThreads, CanWriteThreads, ServiceDep
 from hitl.auth import Principal
 from hitl.db.sql import threads as threads_sql
@@ -188,7 +190,7 @@ async def update_state(
         if graph is None:
             raise errors.GraphNotFound(thread.graph)
         state = await graph.aget_state(config)
-    return {"checkpoint": wire.checkpoint(state.config)}
+    return {"checkpoint": mapping.checkpoint(state.config)}
 
 
 # -- starting a run -----------------------------------------------------------------------------
@@ -199,7 +201,7 @@ async def _start(service: Service, principal: Principal, thread_id: str, body: R
     a call that is refused."""
     if problems := body.unsupported():
         raise errors.InvalidInput(problems)
-    spec = _assistant(service, body.assistant_id)
+    spec = mapping.graph_of(service.registry, body.assistant_id)
     resume = body.command is not None and "resume" in body.command.model_fields_set
     if resume and body.command is not None and (body.command.update or body.command.goto):
         raise errors.InvalidInput(
@@ -230,6 +232,7 @@ async def _start(service: Service, principal: Principal, thread_id: str, body: R
     if exists is None:
         if body.if_not_exists != "create":
             raise errors.ThreadNotFound(thread_id)
+        _check_new_thread_id(thread_id)
         # (taken meanwhile by another caller: the run goes to that thread, as asked)
         await threads.create_empty(service.pool, thread_id, graph=spec.name, actor=principal.name)
     if resume:
@@ -319,11 +322,20 @@ async def _cancel_active(service: Service, thread_id: str, action: str) -> None:
         await runs.cancel(conn, thread_id, str(active.public_id), action)
 
 
-def _assistant(service: Service, assistant_id: str) -> GraphSpec:
-    spec = wire.assistant_graph(service.registry, assistant_id)
-    if spec is None:
-        raise errors.NotFound(f"assistant {assistant_id!r} not found")
-    return spec
+_THREAD_ID: TypeAdapter[str] = TypeAdapter(ThreadId)
+
+
+def _check_new_thread_id(thread_id: str) -> None:
+    """A thread created by a run's ``if_not_exists`` takes the ids ``POST /threads`` takes."""
+    try:
+        _THREAD_ID.validate_python(thread_id)
+    except ValidationError as exc:
+        raise errors.InvalidInput(
+            [
+                {"loc": ["path", "thread_id"], "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors()
+            ]
+        ) from None
 
 
 def _validated(spec: GraphSpec, value: Any) -> Any:

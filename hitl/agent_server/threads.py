@@ -18,7 +18,7 @@ from hitl.agent_server import mapping
 from hitl.agent_server.bodies import ThreadCount, ThreadCreate, ThreadPatch, ThreadSearch
 from hitl.agent_server.unsupported import NotSupported
 from hitl.api.deps import CanReadThreads, CanWriteThreads, ServiceDep
-from hitl.registry import GraphRegistry
+from hitl.registry import GraphRegistry, assistant_id
 
 router = APIRouter(prefix="/threads", tags=["agent server: threads"])
 
@@ -122,7 +122,7 @@ def _filters(registry: GraphRegistry, body: ThreadCount) -> threads.Filters:
         graphs.add(str(metadata.pop("graph_id")))
     if "assistant_id" in metadata:
         named = str(metadata.pop("assistant_id"))
-        graphs.add(next((n for n in registry.names() if mapping.assistant_id(n) == named), ""))
+        graphs.add(next((n for n in registry.names() if assistant_id(n) == named), ""))
     if len(graphs) > 1:  # two different graphs: nothing matches both
         graphs = {""}  # no graph is named "" (`GraphRegistry.register`): nothing matches
     return threads.Filters(

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from langchain_core.runnables import RunnableConfig
-
 from hitl.models import Run, ThreadWithValues
-from hitl.registry import GraphRegistry, GraphSpec, assistant_id
+from hitl.registry import assistant_id
 
 RunStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
 CancelAction = Literal["interrupt", "rollback"]
@@ -70,21 +68,3 @@ def result(ended: Run | None, thread: ThreadWithValues, pending: list[dict[str, 
             interrupts = [{"id": p["interrupt_id"], "value": p["value"]} for p in pending]
             body = {**body, "__interrupt__": interrupts}
     return json.dumps(body, default=str).encode()
-
-
-def checkpoint(config: RunnableConfig) -> dict[str, Any]:
-    configurable = config.get("configurable") or {}
-    return {
-        "thread_id": configurable.get("thread_id"),
-        "checkpoint_ns": configurable.get("checkpoint_ns", ""),
-        "checkpoint_id": configurable.get("checkpoint_id"),
-        "checkpoint_map": configurable.get("checkpoint_map"),
-    }
-
-
-def assistant_graph(registry: GraphRegistry, assistant: str) -> GraphSpec | None:
-    """The graph an assistant id names: a graph's name, or the id derived from it."""
-    for name in registry.names():
-        if assistant in (name, assistant_id(name)):
-            return registry.get(name)
-    return None

@@ -35,7 +35,7 @@ async def server(make_server: Callable[..., ServiceProcess]) -> AsyncIterator[Se
 
 @pytest.fixture
 def lg(server: ServiceProcess) -> Any:
-    return get_client(url=server.url + "/lg", api_key=None, headers=auth.BEARER)
+    return get_client(url=server.url + "/lg", api_key=auth.ADMIN_KEY)
 
 
 @pytest.fixture
@@ -236,7 +236,7 @@ async def test_run_webhook_is_signed_at_the_interrupt_and_at_the_end(
 
 async def test_sync_client_and_stateless_runs(server: ServiceProcess) -> None:
     def drive() -> tuple[Any, Any]:
-        client = get_sync_client(url=server.url + "/lg", api_key=None, headers=auth.BEARER)
+        client = get_sync_client(url=server.url + "/lg", api_key=auth.ADMIN_KEY)
         thread_id = new_thread()
         first = client.runs.wait(thread_id, "approval", input={}, if_not_exists="create")
         done = client.runs.wait(thread_id, "approval", command={"resume": {"decision": "approve"}})
@@ -246,7 +246,7 @@ async def test_sync_client_and_stateless_runs(server: ServiceProcess) -> None:
     assert first["__interrupt__"]
     assert done["log"][-1] == ["after"]
 
-    lg = get_client(url=server.url + "/lg", api_key=None, headers=auth.BEARER)
+    lg = get_client(url=server.url + "/lg", api_key=auth.ADMIN_KEY)
     stateless = await lg.runs.wait(None, "approval", input={})
     assert stateless["__interrupt__"][0]["value"] == {"question": "approve?"}
 

@@ -136,7 +136,7 @@ async def test_crash_after_a_next_turns_checkpoint_gives_its_input_once(
     server = make_server().start()
     server.wait_ready()
     client = http(server.url)
-    lg = get_client(url=server.url + "/lg", api_key=None, headers=auth.BEARER)
+    lg = get_client(url=server.url + "/lg", api_key=auth.ADMIN_KEY)
     thread_id = str(uuid.uuid4())
     first = await lg.runs.wait(
         thread_id, "approval", input={"counter_file": str(counter)}, if_not_exists="create"
