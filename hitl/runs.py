@@ -12,7 +12,7 @@ import uuid
 from typing import Any, Literal
 
 from psycopg import AsyncConnection
-from psycopg.errors import UniqueViolation
+from psycopg.errors import ForeignKeyViolation, UniqueViolation
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -96,33 +96,49 @@ async def queue(
         "options": Jsonb(options),
     }
     async with pool.connection() as conn:
-        async with conn.transaction():
-            cur = await conn.execute(runs_sql.LOCK_THREAD_FOR_RUN, params)
-            thread = await cur.fetchone()
-            if thread is None:
-                raise errors.ThreadNotFound(thread_id)
-            if thread["graph"] != graph:
-                raise OtherGraph(thread_id, thread["graph"], graph)
-            row = await (await conn.execute(runs_sql.QUEUE_RUN, params)).fetchone()
-            if row is None:
-                if strategy == "reject":
-                    raise ThreadBusy(thread_id)
-                row = await (await conn.execute(runs_sql.QUEUE_PENDING_RUN, params)).fetchone()
-            assert row is not None
-            row["graph"] = thread["graph"]
-            audit = {"run_id": str(row["public_id"]), "kind": kind, "status": row["status"]}
-            await conn.execute(
-                runs_sql.RUN_AUDIT,
-                {
-                    "actor": actor,
-                    "action": "thread.update_state" if kind == "update" else "run.create",
-                    "thread_id": thread_id,
-                    "data": Jsonb(audit),
-                },
-            )
+        # A thread's graph only ever goes from none to one: a graph read here is its graph.
+        thread = await (await conn.execute(runs_sql.THREAD_GRAPH, (thread_id,))).fetchone()
+        if thread is None:
+            raise errors.ThreadNotFound(thread_id)
+        if thread["graph"] not in (None, graph):
+            raise OtherGraph(thread_id, thread["graph"], graph)
+        try:
+            row = await _queue(conn, params, graph, strategy, actor)
+        except ForeignKeyViolation:  # deleted meanwhile
+            raise errors.ThreadNotFound(thread_id) from None
         if row["status"] == "pending":
             await promote(conn, thread_id)
     return ClaimedRun.model_validate(row)
+
+
+async def _queue(
+    conn: AsyncConnection[Any], params: dict[str, Any], graph: str, strategy: Multitask, actor: str
+) -> dict[str, Any]:
+    """`queue`'s transaction: the run queued, else refused or pending; its audit entry."""
+    thread_id, kind = params["thread_id"], params["kind"]
+    async with conn.transaction():
+        row = await (await conn.execute(runs_sql.QUEUE_RUN, params)).fetchone()
+        if row is not None and row["graph"] != graph:
+            # another run gave the empty thread another graph just now
+            raise OtherGraph(thread_id, row["graph"], graph)
+        if row is None:
+            if strategy == "reject":
+                raise ThreadBusy(thread_id)
+            row = await (await conn.execute(runs_sql.QUEUE_PENDING_RUN, params)).fetchone()
+            assert row is not None
+            row["graph"] = graph  # an active run: the thread has its graph
+        audit = {"run_id": str(row["public_id"]), "kind": kind, "status": row["status"]}
+        await conn.execute(
+            runs_sql.RUN_AUDIT,
+            {
+                "actor": actor,
+                "action": "thread.update_state" if kind == "update" else "run.create",
+                "thread_id": thread_id,
+                "data": Jsonb(audit),
+            },
+        )
+    found: dict[str, Any] = row
+    return found
 
 
 async def promote(conn: AsyncConnection[Any], thread_id: str) -> None:

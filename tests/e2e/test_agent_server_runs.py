@@ -272,3 +272,26 @@ async def _until_status(lg: Any, thread_id: str, run_id: str, status: str) -> No
     while (await lg.runs.get(thread_id, run_id))["status"] != status:
         assert time.monotonic() < deadline, f"run {run_id} never became {status}"
         await asyncio.sleep(0.1)
+
+
+async def test_many_turns_enqueued_at_once_all_run_in_order(
+    lg: Any, api: httpx.AsyncClient
+) -> None:
+    """Twelve turns sent together: each waits its turn (none left pending, none run twice, none
+    at once), whatever the timing of the ones that end meanwhile."""
+    thread_id = new_thread()
+    await lg.threads.create(thread_id=thread_id)
+    created = await asyncio.gather(
+        *(lg.runs.create(thread_id, "slow", input={"seconds": 0.05 * (i % 3)}) for i in range(12))
+    )
+    for run in created:
+        await lg.runs.join(thread_id, run["run_id"])
+    runs = await lg.runs.list(thread_id, limit=100)
+    assert sorted(r["run_id"] for r in runs) == sorted(r["run_id"] for r in created)
+    assert {r["status"] for r in runs} == {"success"}
+    state = await lg.threads.get_state(thread_id)
+    assert len([e for e in state["values"]["log"] if e[0] == "slow"]) == 12
+    # every turn but the last left an interrupt behind: superseded by the next turn
+    r = await api.get("/api/v1/requests", params={"thread_id": thread_id, "limit": 100})
+    states = sorted(q["state"] for q in r.json()["items"])
+    assert states == ["pending"] + ["superseded"] * 11

@@ -235,26 +235,23 @@ RETURNING id
 
 # -- a thread's next run, asked for at the Agent Server door (hitl/agent_server) ----------------
 #
-# Queueing one is a transaction of these statements (`hitl.runs.queue`): the thread row is locked
-# first (and given its graph on its first run), so that two callers queue in turn; then the run
-# is queued, or, with a run already active, refused or left 'pending' behind it. A pending run is
-# promoted when the active one ends (RECORD_RUN, `promoted_run`) or, after the transaction, by
-# `PROMOTE_PENDING`, whose update the one-active-run index arbitrates: it waits for a run being
-# recorded at that moment and then either succeeds (that run ended and queued nothing) or
-# conflicts (a run is active, and its own record, later, sees this one). So no pending run is
-# left behind, whatever the timing.
+# Queueing one is a transaction of these statements (`hitl.runs.queue`): the run is queued, or,
+# with a run already active, refused or left 'pending' behind it. They take their locks in the
+# order every statement that ends, claims or answers runs keeps (the run, then the thread), so
+# none can deadlock with them. A pending run is promoted when the active one ends (RECORD_RUN,
+# `promoted_run`) or, after the transaction, by `PROMOTE_PENDING`, whose update the
+# one-active-run index arbitrates: it waits for a run being recorded at that moment and then
+# either succeeds (that run ended and queued nothing) or conflicts (a run is active, and its own
+# record, later, sees this one). So no pending run is left behind, whatever the timing.
 
-LOCK_THREAD_FOR_RUN = """
-UPDATE hitl_threads SET graph = coalesce(graph, %(graph)s)
-WHERE thread_id = %(thread_id)s
-RETURNING graph, status
-"""
+THREAD_GRAPH = "SELECT graph FROM hitl_threads WHERE thread_id = %s"
 
 ACTIVE_RUN = """
 SELECT * FROM hitl_runs WHERE thread_id = %s AND status IN ('queued', 'running')
 """
 
-# The run, queued; no row when the thread already has an active run.
+# The run, queued, and its thread (given its graph on its first run; the graph it has comes
+# back, which the caller checks); no row when the thread already has an active run.
 QUEUE_RUN = """
 WITH run AS (
     INSERT INTO hitl_runs (thread_id, kind, input, options)
@@ -262,10 +259,13 @@ WITH run AS (
     ON CONFLICT (thread_id) WHERE status IN ('queued', 'running') DO NOTHING
     RETURNING *
 ), thread AS (
-    UPDATE hitl_threads t SET status = 'queued', error = NULL, updated_at = now()
+    UPDATE hitl_threads t
+    SET status = 'queued', error = NULL, graph = coalesce(t.graph, %(graph)s), updated_at = now()
     FROM run WHERE t.thread_id = run.thread_id
+    RETURNING t.graph
 )
-SELECT run.*, pg_notify('hitl_runs', ''), pg_notify('hitl_threads', run.thread_id) FROM run
+SELECT run.*, thread.graph, pg_notify('hitl_runs', ''), pg_notify('hitl_threads', run.thread_id)
+FROM run, thread
 """
 
 # The run, waiting behind the thread's active one.
