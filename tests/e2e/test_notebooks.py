@@ -69,6 +69,22 @@ EXPECTED: dict[str, list[str]] = {
         r"lines in the results file: 1",
         r"everything stopped",
     ],
+    "05_langgraph_client_multi_turn_agent": [
+        r"refund_agent - A LangChain agent",
+        r'the agent calls: issue_refund\(\{"amount": 120\.0, "order_id": "A-1001"\}\)',
+        r"thread \S+: interrupted",
+        r'"action_requests"',
+        r"Done: Refunded 120\.00 EUR on order A-1001\.\nthread \S+: idle",
+        r"request \S+ resumed by key:notebook\n409: the request is resumed",
+        r'the agent calls: issue_refund\(\{"amount": 80\.0, "order_id": "B-2002"\}\)',
+        r"Done: Refunded 50\.00 EUR on order B-2002\.",
+        r'request \S+: resumed by key:notebook: \{"type": "approve"\}\n'
+        r'request \S+: resumed by key:notebook: \{"edited_action": \{"args": \{"amount": 50\.0',
+        r"thread \S+: completed",
+        r'Executed instead: issue_refund with arguments \{[^}]*"amount": 50\.0',
+        r"\['success', 'success', 'success', 'success'\]",
+        r"service stopped",
+    ],
 }
 # What the last cell must say: the notebook got to its end and cleaned up.
 LAST_CELL: dict[str, str] = {
@@ -76,6 +92,7 @@ LAST_CELL: dict[str, str] = {
     "02_serve_and_answer": "service stopped",
     "03_langchain_agent_with_hitl_middleware": "service stopped",
     "04_external_agent_webhooks": "everything stopped",
+    "05_langgraph_client_multi_turn_agent": "service stopped",
 }
 
 
