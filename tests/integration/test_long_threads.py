@@ -147,6 +147,9 @@ def _record_params(seeded: dict[str, Any]) -> dict[str, Any]:
         "values": Jsonb({"last": "yes", "n": 2}),
         "event": Jsonb({"thread_id": THREAD, "graph": "loop", "run_id": seeded["run_id"]}),
         "detail": True,
+        "webhook_endpoint": None,
+        "webhook_type": None,
+        "webhook_body": None,
     }
 
 
