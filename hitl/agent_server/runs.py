@@ -37,9 +37,10 @@ from hitl.agent_server.run_bodies import RunCreate, StateUpdate
 from hitl.api.deps import CanReadThreads, CanWriteThreads, ServiceDep
 from hitl.auth import Principal
 from hitl.db.sql import threads as threads_sql
-from hitl.models import Run
+from hitl.models import Run, ThreadWithValues
 from hitl.registry import GraphSpec
 from hitl.service import Service
+from hitl.thread_watch import Found, ThreadWatch
 from hitl.webhooks import endpoints
 
 router = APIRouter(tags=["agent server: runs"])
@@ -357,27 +358,64 @@ async def _webhook_endpoint(conn: Any, url: str, principal: Principal) -> str:
 # -- waiting for a run ------------------------------------------------------------------------
 
 
-async def _ended(
-    service: Service, run: Run, timeout: float | None = None
-) -> runs.ClaimedRun | None:
+async def _ended(service: Service, run: Run, timeout: float | None = None) -> Run | None:
     """The run once it ended (None if it was rolled back and deleted), or as it is after
     ``timeout`` seconds."""
+    async with service.watch_thread(run.thread_id) as watch:
+        ended, _ = await _watch(service, watch, run, timeout, handoff=False)
+    return ended
+
+
+async def _watch(
+    service: Service,
+    watch: ThreadWatch,
+    run: Run,
+    timeout: float | None = None,
+    *,
+    handoff: bool = True,
+) -> tuple[Run | None, Found | None]:
+    """`_ended`; with ``handoff``, also the thread and its pending requests as the run left
+    them when this process's runner recorded it and handed them over
+    (`hitl.thread_watch.Waiters`): then neither the run nor the thread is read again. None
+    for them when the run was read. (Not for a cancel: a run rolled back is deleted after its
+    record, and the cancel answers once it is gone.)"""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
-    async with service.watch_thread(run.thread_id) as watch:
-        while True:
-            watch.changed.clear()
-            async with service.pool.connection() as conn:
-                try:
-                    found = await runs.find(conn, run.thread_id, str(run.public_id))
-                except runs.RunNotFound:
-                    return None
-            if found.status in wire.ENDED:
-                return found
-            left = RECHECK_SECONDS if deadline is None else min(deadline - loop.time(), 1.0)
-            if left <= 0:
-                return found
-            await wait_event(watch.changed, left)
+    found: Run | None = None
+    while True:
+        watch.changed.clear()
+        if handoff and (handed := _handed(watch, run)) is not None:
+            return handed
+        left = RECHECK_SECONDS if deadline is None else min(deadline - loop.time(), 1.0)
+        if handoff and found is not None and left > 0 and _recording(watch):
+            # a record of the thread is being written here: its handoff comes next
+            await wait_event(watch.changed, min(left, 0.5))
+            continue
+        async with service.pool.connection() as conn:
+            try:
+                found = await runs.find(conn, run.thread_id, str(run.public_id))
+            except runs.RunNotFound:
+                return None, None
+        if found.status in wire.ENDED:
+            return found, None
+        left = RECHECK_SECONDS if deadline is None else min(deadline - loop.time(), 1.0)
+        if left <= 0:
+            return found, None
+        await wait_event(watch.changed, left)
+
+
+def _handed(watch: ThreadWatch, run: Run) -> tuple[Run, Found] | None:
+    """The run as this process's runner recorded it, with the thread, if it did."""
+    for detail in watch.recorded:
+        ended = detail.get("run") or {}
+        if ended.get("public_id") == str(run.public_id):
+            done = run.model_copy(update={"status": ended["status"], "error": ended["error"]})
+            return done, (ThreadWithValues.model_validate(detail), detail["pending"])
+    return None
+
+
+def _recording(watch: ThreadWatch) -> bool:
+    return watch.waiters is not None and watch.thread_id in watch.waiters.recording
 
 
 def _result(service: Service, run: Run) -> Response:
@@ -397,19 +435,21 @@ def _result(service: Service, run: Run) -> Response:
 
     async def body() -> AsyncIterator[bytes]:
         with service.waiting.take():
-            task = asyncio.ensure_future(_ended(service, run))
-            try:
-                while True:
-                    done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
-                    if done:
-                        break
-                    yield b"\n"
-            finally:
-                task.cancel()
-            ended = task.result()
-            async with service.pool.connection() as conn:
-                thread, pending = await threads.get_with_pending(conn, run.thread_id)
-            yield wire.result(ended, thread, pending)
+            async with service.watch_thread(run.thread_id) as watch:
+                task = asyncio.ensure_future(_watch(service, watch, run))
+                try:
+                    while True:
+                        done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
+                        if done:
+                            break
+                        yield b"\n"
+                finally:
+                    task.cancel()
+            ended, found = task.result()
+            if found is None:
+                async with service.pool.connection() as conn:
+                    found = await threads.get_with_pending(conn, run.thread_id)
+            yield wire.result(ended, *found)
 
     return StreamingResponse(body(), media_type="application/json", headers=_locations(run))
 

@@ -59,7 +59,9 @@ RETURNING id
 # The parts, in the order above: locked_open_requests, finished_run, new_requests (and their
 # created_events), closed_answers, reopened_answers, still_pending, swept_orphans (the sweep;
 # with closed_answers, the cancelled_events), next_run (else promoted_run), run_webhook,
-# updated_thread and its thread_event.
+# updated_thread and its thread_event. With `detail`, the row returned carries the thread as
+# recorded, its pending requests and the run it ended (for waiters of this process, see
+# hitl/thread_watch.py).
 RECORD_RUN = NativeStatement.of(
     """
 WITH locked_open_requests AS (
@@ -82,7 +84,7 @@ WITH locked_open_requests AS (
       -- SELECT in WITH runs only when read, here later), the order that can deadlock with an
       -- answer. A count is never negative, so the condition changes no row.
       AND (SELECT count(*) FROM locked_open_requests) >= 0
-    RETURNING thread_id
+    RETURNING thread_id, public_id, status, error
 ), new_requests AS (
     -- a request per new pending interrupt (one already recorded for it is left as it is)
     INSERT INTO hitl_requests (thread_id, interrupt_id, graph, value, response_schema, assignees,
@@ -212,7 +214,7 @@ WITH locked_open_requests AS (
 SELECT t.status, (SELECT count(*) FROM new_requests) AS created,
        CASE WHEN %(detail)s THEN to_jsonb(t) || jsonb_build_object('pending', coalesce(
            (SELECT jsonb_agg(to_jsonb(p) ORDER BY p.created_at, p.id) FROM still_pending p),
-           '[]'::jsonb)) END AS detail,
+           '[]'::jsonb), 'run', (SELECT to_jsonb(f) FROM finished_run f)) END AS detail,
        pg_notify('hitl_threads', %(thread_id)s), pg_notify('hitl_events', '')
 FROM updated_thread t
 """
