@@ -94,6 +94,8 @@ async def queue(
         "kind": kind,
         "input": Jsonb(input),
         "options": Jsonb(options),
+        "actor": actor,
+        "action": "thread.update_state" if kind == "update" else "run.create",
     }
     async with pool.connection() as conn:
         async with conn.transaction():
@@ -110,16 +112,6 @@ async def queue(
                 row = await (await conn.execute(runs_sql.QUEUE_PENDING_RUN, params)).fetchone()
             assert row is not None
             row["graph"] = thread["graph"]
-            audit = {"run_id": str(row["public_id"]), "kind": kind, "status": row["status"]}
-            await conn.execute(
-                runs_sql.RUN_AUDIT,
-                {
-                    "actor": actor,
-                    "action": "thread.update_state" if kind == "update" else "run.create",
-                    "thread_id": thread_id,
-                    "data": Jsonb(audit),
-                },
-            )
         if row["status"] == "pending":
             await promote(conn, thread_id)
     return ClaimedRun.model_validate(row)

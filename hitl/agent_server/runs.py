@@ -224,13 +224,13 @@ async def _start(service: Service, principal: Principal, thread_id: str, body: R
             ]
         )
     options = body.options()
-    async with service.pool.connection() as conn:
-        if body.webhook is not None:
+    if body.webhook is not None:
+        async with service.pool.connection() as conn:
             options["webhook_endpoint_id"] = await _webhook_endpoint(conn, body.webhook, principal)
-        exists = await (await conn.execute(threads_sql.GET_THREAD, (thread_id,))).fetchone()
-    if exists is None:
-        if body.if_not_exists != "create":
-            raise errors.ThreadNotFound(thread_id)
+    # Whether the thread exists is read here only when it is to be created: otherwise the
+    # resume's read of the thread and the queue's lock of it answer 404 for an unknown one (and
+    # a refused input reads it first, so that an unknown thread is a 404 all the same).
+    if body.if_not_exists == "create" and not await _exists(service, thread_id):
         # (taken meanwhile by another caller: the run goes to that thread, as asked)
         await threads.create_empty(service.pool, thread_id, graph=spec.name, actor=principal.name)
     if resume:
@@ -238,7 +238,12 @@ async def _start(service: Service, principal: Principal, thread_id: str, body: R
         return await _resume(service, principal, thread_id, body.command.resume, options)
     graph_input = body.input
     if graph_input is not None and "command" not in options:
-        graph_input = _validated(spec, graph_input)
+        try:
+            graph_input = _validated(spec, graph_input)
+        except errors.InvalidInput:
+            if not await _exists(service, thread_id):
+                raise errors.ThreadNotFound(thread_id) from None
+            raise
     strategy = body.multitask_strategy
     if strategy in ("interrupt", "rollback"):
         await _cancel_active(service, thread_id, strategy)
@@ -260,10 +265,10 @@ async def _resume(
 ) -> Run:
     """Answer the thread's pending interrupts with ``command.resume``: a map by interrupt id
     answers those; a bare value answers the one pending interrupt."""
+    async with service.pool.connection() as conn:
+        _, pending = await threads.get_with_pending(conn, thread_id)  # 404 for an unknown one
     if not principal.has("requests:answer"):
         raise errors.MissingScope("requests:answer")
-    async with service.pool.connection() as conn:
-        _, pending = await threads.get_with_pending(conn, thread_id)
     ids = [p["interrupt_id"] for p in pending]
     if isinstance(value, dict) and value and set(value) <= set(ids):
         answers = value
@@ -318,6 +323,12 @@ async def _cancel_active(service: Service, thread_id: str, action: str) -> None:
                 f"cancelled: use multitask_strategy 'enqueue' or 'reject'"
             )
         await runs.cancel(conn, thread_id, str(active.public_id), action)
+
+
+async def _exists(service: Service, thread_id: str) -> bool:
+    async with service.pool.connection() as conn:
+        found = await (await conn.execute(threads_sql.GET_THREAD, (thread_id,))).fetchone()
+    return found is not None
 
 
 def _assistant(service: Service, assistant_id: str) -> GraphSpec:

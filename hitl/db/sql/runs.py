@@ -239,7 +239,8 @@ RETURNING id
 #
 # Queueing one is a transaction of these statements (`hitl.runs.queue`): the thread row is locked
 # first (and given its graph on its first run), so that two callers queue in turn; then the run
-# is queued, or, with a run already active, refused or left 'pending' behind it. A pending run is
+# is queued, or, with a run already active, refused or left 'pending' behind it, with its audit
+# entry in the same statement. A pending run is
 # promoted when the active one ends (RECORD_RUN, `promoted_run`) or, after the transaction, by
 # `PROMOTE_PENDING`, whose update the one-active-run index arbitrates: it waits for a run being
 # recorded at that moment and then either succeeds (that run ended and queued nothing) or
@@ -256,8 +257,17 @@ ACTIVE_RUN = """
 SELECT * FROM hitl_runs WHERE thread_id = %s AND status IN ('queued', 'running')
 """
 
-# The run, queued; no row when the thread already has an active run.
-QUEUE_RUN = """
+# The audit entry of a run just queued (``run``), who asked for it (with its status).
+_RUN_AUDIT = """
+audit AS (
+    INSERT INTO hitl_audit (actor, action, subject, data)
+    SELECT %(actor)s, %(action)s, run.thread_id,
+           jsonb_build_object('run_id', run.public_id, 'kind', run.kind, 'status', run.status)
+    FROM run
+)"""
+
+# The run, queued, and its audit entry; no row when the thread already has an active run.
+QUEUE_RUN = f"""
 WITH run AS (
     INSERT INTO hitl_runs (thread_id, kind, input, options)
     VALUES (%(thread_id)s, %(kind)s, %(input)s, %(options)s)
@@ -266,20 +276,18 @@ WITH run AS (
 ), thread AS (
     UPDATE hitl_threads t SET status = 'queued', error = NULL, updated_at = now()
     FROM run WHERE t.thread_id = run.thread_id
-)
+), {_RUN_AUDIT}
 SELECT run.*, pg_notify('hitl_runs', ''), pg_notify('hitl_threads', run.thread_id) FROM run
 """
 
-# The run, waiting behind the thread's active one.
-QUEUE_PENDING_RUN = """
-INSERT INTO hitl_runs (thread_id, kind, input, options, status)
-VALUES (%(thread_id)s, %(kind)s, %(input)s, %(options)s, 'pending')
-RETURNING *
-"""
-
-RUN_AUDIT = """
-INSERT INTO hitl_audit (actor, action, subject, data)
-VALUES (%(actor)s, %(action)s, %(thread_id)s, %(data)s)
+# The run, waiting behind the thread's active one, and its audit entry.
+QUEUE_PENDING_RUN = f"""
+WITH run AS (
+    INSERT INTO hitl_runs (thread_id, kind, input, options, status)
+    VALUES (%(thread_id)s, %(kind)s, %(input)s, %(options)s, 'pending')
+    RETURNING *
+), {_RUN_AUDIT}
+SELECT * FROM run
 """
 
 # The thread's oldest pending run, queued (see above); a unique violation when a run is active.
