@@ -13,9 +13,18 @@ import platform
 import statistics
 from collections import defaultdict
 
-from benchmarks import _setup, bus, cycle, inbox, long_threads, webhooks, workers
+from benchmarks import (
+    _setup,
+    agent_server,
+    bus,
+    cycle,
+    inbox,
+    long_threads,
+    webhooks,
+    workers,
+)
 
-PARTS = ("cycle", "inbox", "webhooks", "workers", "bus", "long")
+PARTS = ("cycle", "inbox", "lg", "webhooks", "workers", "bus", "long")
 
 
 def main() -> None:
@@ -23,7 +32,9 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=300, help="cycles per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="measurements per variant")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--samples", type=int, default=300, help="inbox pages timed per size")
+    parser.add_argument(
+        "--samples", type=int, default=300, help="pages timed per size (inbox, thread search)"
+    )
     parser.add_argument("--large", type=int, default=100_000, help="pending requests, large")
     parser.add_argument("--webhooks", type=int, default=2000, help="deliveries per measurement")
     parser.add_argument("--answers", type=int, default=1000, help="answers per long thread")
@@ -39,6 +50,8 @@ def main() -> None:
         _cycles(args.rounds, n, c)
     if "inbox" in only:
         _inbox(args.large, args.samples)
+    if "lg" in only:
+        _agent_server(args.rounds, n, c, args.large, args.samples)
     if "webhooks" in only:
         webhooks.run(n=args.webhooks, concurrency=c, rounds=args.rounds, samples=100)
     if "workers" in only:
@@ -110,6 +123,56 @@ def _inbox(large: int, samples: int) -> None:
         f"web inbox page (first 50 pending, counts per state), ms:\n"
         f"  {small_n:>7,} pending   p50 {ui_small['p50']:6.2f}   p95 {ui_small['p95']:6.2f}\n"
         f"  {large:>7,} pending   p50 {ui_large['p50']:6.2f}   p95 {ui_large['p95']:6.2f}"
+    )
+
+
+def _agent_server(rounds: int, n: int, c: int, large: int, samples: int) -> None:
+    """The Agent Server door through LangGraph's client: its cycle against our two-call flow
+    and raw LangGraph in interleaved rounds (the two service flows on one service process,
+    in alternating order), then its thread search with few and with many threads."""
+    with _setup.engines() as (base_url, redis_url), _setup.scratch_database(base_url) as url:
+        rates: dict[str, list[float]] = defaultdict(list)
+        for i in range(rounds):
+            rates["raw"].append(asyncio.run(cycle.raw_langgraph(url, n, c)))
+            with _setup.service(url, redis_url) as server:
+                flows = [
+                    ("native", cycle.through_service_waiting),
+                    ("sdk", agent_server.through_sdk),
+                ]
+                for name, flow in flows if i % 2 == 0 else flows[::-1]:
+                    rates[name].append(asyncio.run(flow(server.url, n, c)))
+        m = {k: statistics.median(v) for k, v in rates.items()}
+        print(
+            f"\nAgent Server door (/lg), full cycles/s at concurrency {c} "
+            f"(median of {rounds} x {n} cycles):\n"
+            f"  raw LangGraph, stock AsyncPostgresSaver      {m['raw']:7.1f}\n"
+            f"  ours, 2 calls (start?wait=, resume?wait=)    {m['native']:7.1f}"
+            f"   ratio {m['native'] / m['raw']:4.2f}\n"
+            f"  langgraph_sdk, 3 calls (threads.create,\n"
+            f"    runs.wait input, runs.wait resume)         {m['sdk']:7.1f}"
+            f"   ratio {m['sdk'] / m['raw']:4.2f}\n"
+            f"  sdk / ours                                   {m['sdk'] / m['native']:7.2f}"
+            f"   (target >= 0.9)"
+        )
+    with (
+        _setup.engines() as (base_url, redis_url),
+        _setup.scratch_database(base_url) as small_url,
+        _setup.scratch_database(base_url) as large_url,
+        _setup.service(small_url, redis_url, HITL_RUNNER="false") as small_server,
+        _setup.service(large_url, redis_url, HITL_RUNNER="false") as large_server,
+    ):
+        small_n = 1_000
+        agent_server.seed(small_url, small_n)
+        agent_server.seed(large_url, large)
+        small, big = agent_server.search_latencies(small_server.url, large_server.url, samples)
+    every = agent_server.INTERRUPTED_EVERY
+    print(
+        f"threads.search(status='interrupted', limit=10) through langgraph_sdk, ms\n"
+        f"(1 in {every} threads interrupted, the rest completed):\n"
+        f"  {small_n:>7,} threads   p50 {small['p50']:6.2f}   p95 {small['p95']:6.2f}\n"
+        f"  {large:>7,} threads   p50 {big['p50']:6.2f}   p95 {big['p95']:6.2f}\n"
+        f"  ratio large / small    p50 {big['p50'] / small['p50']:6.2f}"
+        f"   p95 {big['p95'] / small['p95']:6.2f}   (target <= 1.5)"
     )
 
 

@@ -75,8 +75,10 @@ class _Rest:
 
 
 def is_fresh(run: ClaimedRun) -> bool:
-    """The first attempt of a new thread's start run: no checkpoint yet, no answers."""
-    return run.kind == "start" and run.attempts == 1
+    """The first attempt of a new thread's start run, or of the first turn of a thread created
+    empty (marked when queued): no checkpoint yet, no answers."""
+    first = run.kind == "start" or (run.kind == "input" and bool(run.options.get("fresh")))
+    return first and run.attempts == 1
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,8 @@ async def queue(
         "kind": kind,
         "input": Jsonb(input),
         "options": Jsonb(options),
+        "actor": actor,
+        "action": "thread.update_state" if kind == "update" else "run.create",
     }
     async with pool.connection() as conn:
         # A thread's graph only ever goes from none to one: a graph read here is its graph.
@@ -103,7 +105,7 @@ async def queue(
         if thread["graph"] not in (None, graph):
             raise OtherGraph(thread_id, thread["graph"], graph)
         try:
-            row = await _queue(conn, params, graph, strategy, actor)
+            row = await _queue(conn, params, graph, strategy)
         except ForeignKeyViolation:  # deleted meanwhile
             raise errors.ThreadNotFound(thread_id) from None
         if row["status"] == "pending":
@@ -112,10 +114,11 @@ async def queue(
 
 
 async def _queue(
-    conn: AsyncConnection[Any], params: dict[str, Any], graph: str, strategy: Multitask, actor: str
+    conn: AsyncConnection[Any], params: dict[str, Any], graph: str, strategy: Multitask
 ) -> dict[str, Any]:
-    """`queue`'s transaction: the run queued, else refused or pending; its audit entry."""
-    thread_id, kind = params["thread_id"], params["kind"]
+    """`queue`'s transaction: the run queued (else refused, or pending), with its audit entry;
+    rolled back if another run gave the thread another graph meanwhile."""
+    thread_id = params["thread_id"]
     async with conn.transaction():
         row = await (await conn.execute(runs_sql.QUEUE_RUN, params)).fetchone()
         if row is not None and row["graph"] != graph:
@@ -127,16 +130,6 @@ async def _queue(
             row = await (await conn.execute(runs_sql.QUEUE_PENDING_RUN, params)).fetchone()
             assert row is not None
             row["graph"] = graph  # an active run: the thread has its graph
-        audit = {"run_id": str(row["public_id"]), "kind": kind, "status": row["status"]}
-        await conn.execute(
-            runs_sql.RUN_AUDIT,
-            {
-                "actor": actor,
-                "action": "thread.update_state" if kind == "update" else "run.create",
-                "thread_id": thread_id,
-                "data": Jsonb(audit),
-            },
-        )
     found: dict[str, Any] = row
     return found
 

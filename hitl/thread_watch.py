@@ -42,7 +42,8 @@ Found = tuple[ThreadWithValues, list[dict[str, Any]]]
 
 class Waiters:
     """Callbacks of this process waiting for threads, by thread id; each gets every committed
-    record of its thread (the thread row with its ``pending`` requests, as JSON)."""
+    record of its thread (the thread row with its ``pending`` requests, and the ``run`` it
+    ended: its ``thread_id``, ``public_id``, ``status`` and ``error``, as JSON)."""
 
     def __init__(self) -> None:
         self._by_thread: dict[str, list[Callable[[dict[str, Any]], None]]] = {}

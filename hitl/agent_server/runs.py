@@ -39,9 +39,10 @@ from hitl.api.bodies import ThreadId
 from hitl.api.deps import CanReadThreads, CanWriteThreads, ServiceDep
 from hitl.auth import Principal
 from hitl.db.sql import threads as threads_sql
-from hitl.models import Run
+from hitl.models import Run, ThreadWithValues
 from hitl.registry import GraphSpec
 from hitl.service import Service
+from hitl.thread_watch import Found, ThreadWatch
 from hitl.webhooks import endpoints
 
 router = APIRouter(tags=["agent server: runs"])
@@ -225,13 +226,13 @@ async def _start(service: Service, principal: Principal, thread_id: str, body: R
             ]
         )
     options = body.options()
-    async with service.pool.connection() as conn:
-        if body.webhook is not None:
+    if body.webhook is not None:
+        async with service.pool.connection() as conn:
             options["webhook_endpoint_id"] = await _webhook_endpoint(conn, body.webhook, principal)
-        exists = await (await conn.execute(threads_sql.GET_THREAD, (thread_id,))).fetchone()
-    if exists is None:
-        if body.if_not_exists != "create":
-            raise errors.ThreadNotFound(thread_id)
+    # Whether the thread exists is read here only when it is to be created: otherwise the
+    # resume's read of the thread and the queue's read of it answer 404 for an unknown one (and
+    # a refused input reads it first, so that an unknown thread is a 404 all the same).
+    if body.if_not_exists == "create" and not await _exists(service, thread_id):
         _check_new_thread_id(thread_id)
         # (taken meanwhile by another caller: the run goes to that thread, as asked)
         await threads.create_empty(service.pool, thread_id, graph=spec.name, actor=principal.name)
@@ -240,7 +241,12 @@ async def _start(service: Service, principal: Principal, thread_id: str, body: R
         return await _resume(service, principal, thread_id, body.command.resume, options)
     graph_input = body.input
     if graph_input is not None and "command" not in options:
-        graph_input = _validated(spec, graph_input)
+        try:
+            graph_input = _validated(spec, graph_input)
+        except errors.InvalidInput:
+            if not await _exists(service, thread_id):
+                raise errors.ThreadNotFound(thread_id) from None
+            raise
     strategy = body.multitask_strategy
     if strategy in ("interrupt", "rollback"):
         await _cancel_active(service, thread_id, strategy)
@@ -262,10 +268,10 @@ async def _resume(
 ) -> Run:
     """Answer the thread's pending interrupts with ``command.resume``: a map by interrupt id
     answers those; a bare value answers the one pending interrupt."""
+    async with service.pool.connection() as conn:
+        _, pending = await threads.get_with_pending(conn, thread_id)  # 404 for an unknown one
     if not principal.has("requests:answer"):
         raise errors.MissingScope("requests:answer")
-    async with service.pool.connection() as conn:
-        _, pending = await threads.get_with_pending(conn, thread_id)
     ids = [p["interrupt_id"] for p in pending]
     if isinstance(value, dict) and value and set(value) <= set(ids):
         answers = value
@@ -338,6 +344,12 @@ def _check_new_thread_id(thread_id: str) -> None:
         ) from None
 
 
+async def _exists(service: Service, thread_id: str) -> bool:
+    async with service.pool.connection() as conn:
+        found = await (await conn.execute(threads_sql.GET_THREAD, (thread_id,))).fetchone()
+    return found is not None
+
+
 def _validated(spec: GraphSpec, value: Any) -> Any:
     try:
         return threads.validated_input(spec, value)
@@ -369,27 +381,64 @@ async def _webhook_endpoint(conn: Any, url: str, principal: Principal) -> str:
 # -- waiting for a run ------------------------------------------------------------------------
 
 
-async def _ended(
-    service: Service, run: Run, timeout: float | None = None
-) -> runs.ClaimedRun | None:
+async def _ended(service: Service, run: Run, timeout: float | None = None) -> Run | None:
     """The run once it ended (None if it was rolled back and deleted), or as it is after
     ``timeout`` seconds."""
+    async with service.watch_thread(run.thread_id) as watch:
+        ended, _ = await _watch(service, watch, run, timeout, handoff=False)
+    return ended
+
+
+async def _watch(
+    service: Service,
+    watch: ThreadWatch,
+    run: Run,
+    timeout: float | None = None,
+    *,
+    handoff: bool = True,
+) -> tuple[Run | None, Found | None]:
+    """`_ended`; with ``handoff``, also the thread and its pending requests as the run left
+    them when this process's runner recorded it and handed them over
+    (`hitl.thread_watch.Waiters`): then neither the run nor the thread is read again. None
+    for them when the run was read. (Not for a cancel: a run rolled back is deleted after its
+    record, and the cancel answers once it is gone.)"""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
-    async with service.watch_thread(run.thread_id) as watch:
-        while True:
-            watch.changed.clear()
-            async with service.pool.connection() as conn:
-                try:
-                    found = await runs.find(conn, run.thread_id, str(run.public_id))
-                except runs.RunNotFound:
-                    return None
-            if found.status in wire.ENDED:
-                return found
-            left = RECHECK_SECONDS if deadline is None else min(deadline - loop.time(), 1.0)
-            if left <= 0:
-                return found
-            await wait_event(watch.changed, left)
+    found: Run | None = None
+    while True:
+        watch.changed.clear()
+        if handoff and (handed := _handed(watch, run)) is not None:
+            return handed
+        left = RECHECK_SECONDS if deadline is None else min(deadline - loop.time(), 1.0)
+        if handoff and found is not None and left > 0 and _recording(watch):
+            # a record of the thread is being written here: its handoff comes next
+            await wait_event(watch.changed, min(left, 0.5))
+            continue
+        async with service.pool.connection() as conn:
+            try:
+                found = await runs.find(conn, run.thread_id, str(run.public_id))
+            except runs.RunNotFound:
+                return None, None
+        if found.status in wire.ENDED:
+            return found, None
+        left = RECHECK_SECONDS if deadline is None else min(deadline - loop.time(), 1.0)
+        if left <= 0:
+            return found, None
+        await wait_event(watch.changed, left)
+
+
+def _handed(watch: ThreadWatch, run: Run) -> tuple[Run, Found] | None:
+    """The run as this process's runner recorded it, with the thread, if it did."""
+    for detail in watch.recorded:
+        ended = detail.get("run") or {}
+        if ended.get("public_id") == str(run.public_id):
+            done = run.model_copy(update={"status": ended["status"], "error": ended["error"]})
+            return done, (ThreadWithValues.model_validate(detail), detail["pending"])
+    return None
+
+
+def _recording(watch: ThreadWatch) -> bool:
+    return watch.waiters is not None and watch.thread_id in watch.waiters.recording
 
 
 def _result(service: Service, run: Run) -> Response:
@@ -409,19 +458,21 @@ def _result(service: Service, run: Run) -> Response:
 
     async def body() -> AsyncIterator[bytes]:
         with service.waiting.take():
-            task = asyncio.ensure_future(_ended(service, run))
-            try:
-                while True:
-                    done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
-                    if done:
-                        break
-                    yield b"\n"
-            finally:
-                task.cancel()
-            ended = task.result()
-            async with service.pool.connection() as conn:
-                thread, pending = await threads.get_with_pending(conn, run.thread_id)
-            yield wire.result(ended, thread, pending)
+            async with service.watch_thread(run.thread_id) as watch:
+                task = asyncio.ensure_future(_watch(service, watch, run))
+                try:
+                    while True:
+                        done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
+                        if done:
+                            break
+                        yield b"\n"
+                finally:
+                    task.cancel()
+            ended, found = task.result()
+            if found is None:
+                async with service.pool.connection() as conn:
+                    found = await threads.get_with_pending(conn, run.thread_id)
+            yield wire.result(ended, *found)
 
     return StreamingResponse(body(), media_type="application/json", headers=_locations(run))
 

@@ -266,3 +266,11 @@ def test_a_state_update_is_applied_once() -> None:
     assert plan(claimed("update", input=update), snapshot(), [], set()).graph_input == update
     done = snapshot(next=("b",), written_by="7:1")
     assert not plan(claimed("update", input=update, attempts=2), done, [], set()).invokes
+
+
+def test_the_first_turn_of_a_thread_created_empty_reads_no_checkpoint() -> None:
+    first = claimed("input", options={"fresh": True})
+    assert is_fresh(first)
+    assert plan(first, None, [], set()).graph_input == {"question": "go?"}
+    assert not is_fresh(claimed("input", options={"fresh": True}, attempts=2))  # taken over
+    assert not is_fresh(claimed("input"))

@@ -59,7 +59,9 @@ RETURNING id
 # The parts, in the order above: locked_open_requests, finished_run, new_requests (and their
 # created_events), closed_answers, reopened_answers, still_pending, swept_orphans (the sweep;
 # with closed_answers, the cancelled_events), next_run (else promoted_run), run_webhook,
-# updated_thread and its thread_event.
+# updated_thread and its thread_event. With `detail`, the row returned carries the thread as
+# recorded, its pending requests and the run it ended (for waiters of this process, see
+# hitl/thread_watch.py).
 RECORD_RUN = NativeStatement.of(
     """
 WITH locked_open_requests AS (
@@ -82,7 +84,7 @@ WITH locked_open_requests AS (
       -- SELECT in WITH runs only when read, here later), the order that can deadlock with an
       -- answer. A count is never negative, so the condition changes no row.
       AND (SELECT count(*) FROM locked_open_requests) >= 0
-    RETURNING thread_id
+    RETURNING thread_id, public_id, status, error
 ), new_requests AS (
     -- a request per new pending interrupt (one already recorded for it is left as it is)
     INSERT INTO hitl_requests (thread_id, interrupt_id, graph, value, response_schema, assignees,
@@ -212,7 +214,7 @@ WITH locked_open_requests AS (
 SELECT t.status, (SELECT count(*) FROM new_requests) AS created,
        CASE WHEN %(detail)s THEN to_jsonb(t) || jsonb_build_object('pending', coalesce(
            (SELECT jsonb_agg(to_jsonb(p) ORDER BY p.created_at, p.id) FROM still_pending p),
-           '[]'::jsonb)) END AS detail,
+           '[]'::jsonb), 'run', (SELECT to_jsonb(f) FROM finished_run f)) END AS detail,
        pg_notify('hitl_threads', %(thread_id)s), pg_notify('hitl_events', '')
 FROM updated_thread t
 """
@@ -236,7 +238,8 @@ RETURNING id
 # -- a thread's next run, asked for at the Agent Server door (hitl/agent_server) ----------------
 #
 # Queueing one is a transaction of these statements (`hitl.runs.queue`): the run is queued, or,
-# with a run already active, refused or left 'pending' behind it. They take their locks in the
+# with a run already active, refused or left 'pending' behind it, with its audit entry in
+# the same statement. They take their locks in the
 # order every statement that ends, claims or answers runs keeps (the run, then the thread), so
 # none can deadlock with them. A pending run is promoted when the active one ends (RECORD_RUN,
 # `promoted_run`) or, after the transaction, by `PROMOTE_PENDING`, whose update the
@@ -250,12 +253,26 @@ ACTIVE_RUN = """
 SELECT * FROM hitl_runs WHERE thread_id = %s AND status IN ('queued', 'running')
 """
 
-# The run, queued, and its thread (given its graph on its first run; the graph it has comes
-# back, which the caller checks); no row when the thread already has an active run.
-QUEUE_RUN = """
+# The audit entry of a run just queued (``run``), who asked for it (with its status).
+_RUN_AUDIT = """
+audit AS (
+    INSERT INTO hitl_audit (actor, action, subject, data)
+    SELECT %(actor)s, %(action)s, run.thread_id,
+           jsonb_build_object('run_id', run.public_id, 'kind', run.kind, 'status', run.status)
+    FROM run
+)"""
+
+# The run, queued, its thread (given its graph on its first run; the graph it has comes back,
+# which the caller checks) and its audit entry; no row when the thread has an active run.
+QUEUE_RUN = f"""
 WITH run AS (
+    -- the first turn of a thread created empty is marked 'fresh': it has no checkpoint to read
+    -- (hitl.runner.is_fresh)
     INSERT INTO hitl_runs (thread_id, kind, input, options)
-    VALUES (%(thread_id)s, %(kind)s, %(input)s, %(options)s)
+    SELECT %(thread_id)s, %(kind)s, %(input)s,
+           CASE WHEN %(kind)s = 'input' AND t.status = 'idle'
+                THEN %(options)s || '{{"fresh": true}}'::jsonb ELSE %(options)s END
+    FROM hitl_threads t WHERE t.thread_id = %(thread_id)s
     ON CONFLICT (thread_id) WHERE status IN ('queued', 'running') DO NOTHING
     RETURNING *
 ), thread AS (
@@ -263,21 +280,19 @@ WITH run AS (
     SET status = 'queued', error = NULL, graph = coalesce(t.graph, %(graph)s), updated_at = now()
     FROM run WHERE t.thread_id = run.thread_id
     RETURNING t.graph
-)
+), {_RUN_AUDIT}
 SELECT run.*, thread.graph, pg_notify('hitl_runs', ''), pg_notify('hitl_threads', run.thread_id)
 FROM run, thread
 """
 
-# The run, waiting behind the thread's active one.
-QUEUE_PENDING_RUN = """
-INSERT INTO hitl_runs (thread_id, kind, input, options, status)
-VALUES (%(thread_id)s, %(kind)s, %(input)s, %(options)s, 'pending')
-RETURNING *
-"""
-
-RUN_AUDIT = """
-INSERT INTO hitl_audit (actor, action, subject, data)
-VALUES (%(actor)s, %(action)s, %(thread_id)s, %(data)s)
+# The run, waiting behind the thread's active one, and its audit entry.
+QUEUE_PENDING_RUN = f"""
+WITH run AS (
+    INSERT INTO hitl_runs (thread_id, kind, input, options, status)
+    VALUES (%(thread_id)s, %(kind)s, %(input)s, %(options)s, 'pending')
+    RETURNING *
+), {_RUN_AUDIT}
+SELECT * FROM run
 """
 
 # The thread's oldest pending run, queued (see above); a unique violation when a run is active.
