@@ -202,16 +202,26 @@ async def respond_thread_run(
     resume: dict[str, Any],
     by: Responder,
     run_options: dict[str, Any],
+    pending: list[Request],
 ) -> dict[str, Any]:
-    """As `respond_thread`, and in the same transaction give the run that applies the answers
-    ``run_options`` (a webhook, metadata: the Agent Server door's), before any worker can
-    claim it. Returns that run's row (with its thread's graph)."""
-    async with pool.connection() as conn, conn.transaction():
-        await _respond_thread(conn, thread_id, resume, by, single=True)
-        cur = await conn.execute(
-            runs_sql.RESUMING_RUN, {"thread_id": thread_id, "options": Jsonb(run_options)}
-        )
-        row = await cur.fetchone()
+    """As `respond_thread`, for answers to the thread's ``pending`` requests (as just read), and
+    give the run that applies them ``run_options`` (a webhook, metadata: the Agent Server
+    door's) in the same transaction, before any worker can claim it (without options, the
+    answers are their own statements). Returns that run's row (with its thread's graph)."""
+    known: dict[str | None, Request] = {
+        r.interrupt_id: r for r in pending if r.interrupt_id in resume
+    }
+    async with pool.connection() as conn:
+        if not run_options:
+            await _respond_thread(conn, thread_id, resume, by, single=len(resume) <= 1, known=known)
+            row = await (await conn.execute(runs_sql.RESUMING_RUN_OF, (thread_id,))).fetchone()
+        else:
+            async with conn.transaction():
+                await _respond_thread(conn, thread_id, resume, by, single=True, known=known)
+                cur = await conn.execute(
+                    runs_sql.RESUMING_RUN, {"thread_id": thread_id, "options": Jsonb(run_options)}
+                )
+                row = await cur.fetchone()
     if row is None:
         raise errors.Conflict(f"thread {thread_id!r} has no run applying its answers")
     found: dict[str, Any] = row
@@ -225,13 +235,18 @@ async def _respond_thread(
     by: Responder,
     *,
     single: bool,
+    known: dict[str | None, Request] | None = None,
 ) -> list[Request]:
     """`respond_thread` on ``conn``; ``single``: the caller holds a transaction already, or
-    there is one answer (one statement, atomic on its own)."""
-    # only the requests named: an answer reads as many rows as it names, not the thread's
-    # history
-    cur = await conn.execute(requests_sql.REQUESTS_OF_INTERRUPTS, (thread_id, list(resume)))
-    by_interrupt = {r["interrupt_id"]: from_row(r) for r in await cur.fetchall()}
+    there is one answer (one statement, atomic on its own); ``known``: the requests named, as
+    the caller just read them (each answer is conditional on its request still pending)."""
+    if known is not None and set(known) == set(resume):
+        by_interrupt = known
+    else:
+        # only the requests named: an answer reads as many rows as it names, not the thread's
+        # history
+        cur = await conn.execute(requests_sql.REQUESTS_OF_INTERRUPTS, (thread_id, list(resume)))
+        by_interrupt = {r["interrupt_id"]: from_row(r) for r in await cur.fetchall()}
     if (
         not by_interrupt
         and not await (await conn.execute(threads_sql.GET_THREAD, (thread_id,))).fetchone()

@@ -98,40 +98,29 @@ async def queue(
         "action": "thread.update_state" if kind == "update" else "run.create",
     }
     async with pool.connection() as conn:
-        # A thread's graph only ever goes from none to one: a graph read here is its graph.
-        thread = await (await conn.execute(runs_sql.THREAD_GRAPH, (thread_id,))).fetchone()
-        if thread is None:
-            raise errors.ThreadNotFound(thread_id)
-        if thread["graph"] not in (None, graph):
-            raise OtherGraph(thread_id, thread["graph"], graph)
-        try:
-            row = await _queue(conn, params, graph, strategy)
-        except ForeignKeyViolation:  # deleted meanwhile
-            raise errors.ThreadNotFound(thread_id) from None
-        if row["status"] == "pending":
-            await promote(conn, thread_id)
-    return ClaimedRun.model_validate(row)
-
-
-async def _queue(
-    conn: AsyncConnection[Any], params: dict[str, Any], graph: str, strategy: Multitask
-) -> dict[str, Any]:
-    """`queue`'s transaction: the run queued (else refused, or pending), with its audit entry;
-    rolled back if another run gave the thread another graph meanwhile."""
-    thread_id = params["thread_id"]
-    async with conn.transaction():
         row = await (await conn.execute(runs_sql.QUEUE_RUN, params)).fetchone()
-        if row is not None and row["graph"] != graph:
-            # another run gave the empty thread another graph just now
-            raise OtherGraph(thread_id, row["graph"], graph)
         if row is None:
+            await _why_not(conn, thread_id, graph)  # gone, or of another graph: raises
             if strategy == "reject":
                 raise ThreadBusy(thread_id)
-            row = await (await conn.execute(runs_sql.QUEUE_PENDING_RUN, params)).fetchone()
-            assert row is not None
-            row["graph"] = graph  # an active run: the thread has its graph
-    found: dict[str, Any] = row
-    return found
+            try:
+                row = await (await conn.execute(runs_sql.QUEUE_PENDING_RUN, params)).fetchone()
+            except ForeignKeyViolation:  # deleted meanwhile
+                row = None
+            if row is None:
+                await _why_not(conn, thread_id, graph)
+                raise errors.ThreadNotFound(thread_id)
+            await promote(conn, thread_id)
+    return ClaimedRun.model_validate({**row, "graph": graph})
+
+
+async def _why_not(conn: AsyncConnection[Any], thread_id: str, graph: str) -> None:
+    """Raise why a run of ``graph`` cannot go to the thread, if it is not that it is busy."""
+    thread = await (await conn.execute(runs_sql.THREAD_GRAPH, (thread_id,))).fetchone()
+    if thread is None:
+        raise errors.ThreadNotFound(thread_id)
+    if thread["graph"] not in (None, graph):
+        raise OtherGraph(thread_id, thread["graph"], graph)
 
 
 async def promote(conn: AsyncConnection[Any], thread_id: str) -> None:

@@ -25,13 +25,14 @@ from hitl.api import errors
 
 PREFIX = "/lg"
 
-# The door's routers, tried in this order.
+# The door's routers, tried in this order: the calls of every cycle first (a path matches one
+# route at most, whatever the order; the order is what a request pays to find it).
 ROUTERS: list[APIRouter] = [
-    unsupported.router,  # before the others: fixed paths such as /threads/prune
-    assistants.router,
+    runs.router,  # runs, joins, cancels, and state updates (`update_state`)
     threads.router,
     state.router,
-    runs.router,  # runs, joins, cancels, and state updates (`update_state`)
+    assistants.router,
+    unsupported.router,
 ]
 
 

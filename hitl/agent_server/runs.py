@@ -22,8 +22,9 @@ delivers when the run ends and when it stops at an interrupt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -69,8 +70,7 @@ async def wait_run(
 ) -> Response:
     """Create a run and answer with the thread's values once it ended: with ``__interrupt__``
     when it stopped at interrupts, ``__error__`` when it failed."""
-    run = await _start(service, principal, thread_id, body)
-    return _result(service, run)
+    return await _result(service, thread_id, lambda: _start(service, principal, thread_id, body))
 
 
 @router.post("/runs")
@@ -88,7 +88,8 @@ async def wait_stateless_run(
     service: ServiceDep, principal: CanWriteThreads, body: RunCreate
 ) -> Response:
     body.if_not_exists = "create"
-    return _result(service, await _start(service, principal, str(uuid.uuid4()), body))
+    thread_id = str(uuid.uuid4())
+    return await _result(service, thread_id, lambda: _start(service, principal, thread_id, body))
 
 
 @router.get("/threads/{thread_id}/runs")
@@ -119,9 +120,12 @@ async def get_run(
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
 async def join_run(service: ServiceDep, _: CanReadThreads, thread_id: str, run_id: str) -> Response:
     """The thread's values once the run ended (as ``/runs/wait`` answers)."""
-    async with service.pool.connection() as conn:
-        run = await runs.find(conn, thread_id, run_id)
-    return _result(service, run)
+
+    async def found() -> Run:
+        async with service.pool.connection() as conn:
+            return await runs.find(conn, thread_id, run_id)
+
+    return await _result(service, thread_id, found)
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
@@ -269,10 +273,12 @@ async def _resume(
     """Answer the thread's pending interrupts with ``command.resume``: a map by interrupt id
     answers those; a bare value answers the one pending interrupt."""
     async with service.pool.connection() as conn:
-        _, pending = await threads.get_with_pending(conn, thread_id)  # 404 for an unknown one
+        pending = await requests.pending_of_thread(conn, thread_id)
+        if not pending:
+            await threads.get(conn, thread_id)  # 404 for an unknown thread
     if not principal.has("requests:answer"):
         raise errors.MissingScope("requests:answer")
-    ids = [p["interrupt_id"] for p in pending]
+    ids = [str(p.interrupt_id) for p in pending]
     if isinstance(value, dict) and value and set(value) <= set(ids):
         answers = value
     elif len(ids) == 1:
@@ -291,9 +297,11 @@ async def _resume(
                 }
             ]
         )
+    # what the run that applies the answers is given (the rest is the resume's own)
+    given = {k: v for k, v in options.items() if k not in ("assistant_id", "multitask_strategy")}
     try:
         row = await requests.respond_thread_run(
-            service.pool, thread_id, answers, principal, options
+            service.pool, thread_id, answers, principal, given, pending
         )
     except errors.InvalidInput as exc:
         raise errors.InvalidInput(_at_resume(exc.detail, bare=value is not answers)) from None
@@ -441,12 +449,25 @@ def _recording(watch: ThreadWatch) -> bool:
     return watch.waiters is not None and watch.thread_id in watch.waiters.recording
 
 
-def _result(service: Service, run: Run) -> Response:
-    """The run's result as the Agent Server's ``/wait`` and ``/join`` answer it, streamed: a
-    newline every few seconds until the run ended, then the JSON. 503 with ``Retry-After``
-    when this process already holds ``HITL_MAX_WAITERS`` waits (the run is queued all the
-    same; its ``Location`` says where to fetch the result)."""
-    if service.waiting.held >= service.waiting.limit:
+async def _result(
+    service: Service, thread_id: str, started: Callable[[], Awaitable[Run]]
+) -> Response:
+    """The result of the run ``started`` queues (or finds) as the Agent Server's ``/wait`` and
+    ``/join`` answer it, streamed: a newline every few seconds until the run ended, then the
+    JSON. The thread is watched before the run is queued, as ``POST /api/v1/threads?wait=``
+    does: a quick run's record, handed over by this process's runner, is then not missed (nor
+    read again). 503 with ``Retry-After`` when this process already holds ``HITL_MAX_WAITERS``
+    waits (the run is queued all the same; its ``Location`` says where to fetch the result)."""
+    stack = contextlib.AsyncExitStack()
+    admitted = stack.enter_context(service.waiting.take())
+    try:
+        watch = await stack.enter_async_context(service.watch_thread(thread_id))
+        run = await started()
+    except BaseException:
+        await stack.aclose()
+        raise
+    if not admitted:
+        await stack.aclose()
         return JSONResponse(
             {
                 "detail": "too many waits are open in this process: retry after the Retry-After "
@@ -456,25 +477,55 @@ def _result(service: Service, run: Run) -> Response:
             headers={"Retry-After": str(BUSY_RETRY_SECONDS), **_locations(run)},
         )
 
-    async def body() -> AsyncIterator[bytes]:
-        with service.waiting.take():
-            async with service.watch_thread(run.thread_id) as watch:
-                task = asyncio.ensure_future(_watch(service, watch, run))
-                try:
-                    while True:
-                        done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
-                        if done:
-                            break
-                        yield b"\n"
-                finally:
-                    task.cancel()
-            ended, found = task.result()
-            if found is None:
-                async with service.pool.connection() as conn:
-                    found = await threads.get_with_pending(conn, run.thread_id)
-            yield wire.result(ended, *found)
+    task = asyncio.ensure_future(_watch(service, watch, run))
+    try:
+        # most runs end (or stop at an interrupt) within the first keep-alive: one plain answer
+        await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
+    except BaseException:
+        task.cancel()
+        await stack.aclose()
+        raise
+    if task.done():
+        await stack.aclose()
+        result = await _outcome(service, run, task)
+        return Response(result, media_type="application/json", headers=_locations(run))
 
-    return StreamingResponse(body(), media_type="application/json", headers=_locations(run))
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield b"\n"
+                done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
+                if done:
+                    break
+        finally:
+            task.cancel()
+        yield await _outcome(service, run, task)
+
+    return _Holding(stack, body(), media_type="application/json", headers=_locations(run))
+
+
+async def _outcome(service: Service, run: Run, task: asyncio.Future[Any]) -> bytes:
+    """The body of a ``/wait`` or ``/join`` once ``task`` (`_watch`) is done."""
+    ended, found = task.result()
+    if found is None:
+        async with service.pool.connection() as conn:
+            found = await threads.get_with_pending(conn, run.thread_id)
+    return wire.result(ended, *found)
+
+
+class _Holding(StreamingResponse):
+    """A streamed answer that releases what its body holds (a wait slot, a thread watch) once
+    the response is over, however it ends: sent, cut off, or never started."""
+
+    def __init__(self, stack: contextlib.AsyncExitStack, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stack = stack
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.stack.aclose()
 
 
 def _locations(run: Run) -> dict[str, str]:

@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     documented = errors.RESPONSES
     app.include_router(threads.router, responses=documented)
     app.include_router(requests.router, responses=documented)
+    agent_server.install(app)  # LangGraph's Agent Server API, under /lg
     app.include_router(health.router, responses={503: {"description": "Not ready."}})
     app.include_router(graphs.router, responses=documented)
     app.include_router(external.router, responses=documented)
@@ -73,6 +74,5 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     app.include_router(identity.router, responses=documented)
     app.include_router(status.router, responses=documented)  # /api/v1/status and /metrics
     app.include_router(docs.router)
-    agent_server.install(app)  # LangGraph's Agent Server API, under /lg
     ui.install(app)
     return app

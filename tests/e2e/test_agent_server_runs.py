@@ -5,6 +5,7 @@ cancellation, and run webhooks signed through the outbox. One server process, re
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -295,3 +296,27 @@ async def test_many_turns_enqueued_at_once_all_run_in_order(
     r = await api.get("/api/v1/requests", params={"thread_id": thread_id, "limit": 100})
     states = sorted(q["state"] for q in r.json()["items"])
     assert states == ["pending"] + ["superseded"] * 11
+
+
+async def test_a_long_wait_keeps_its_connection_with_newlines(
+    lg: Any, server: ServiceProcess
+) -> None:
+    """A run longer than the keep-alive: the wait answers 200 at once, sends newlines while the
+    run runs (proxies keep the connection), then the result, which the client reads."""
+    thread_id = new_thread()
+    body = {"assistant_id": "slow", "input": {"seconds": 6}, "if_not_exists": "create"}
+    headers = {"x-api-key": auth.ADMIN_KEY}
+    async with (
+        httpx.AsyncClient(base_url=server.url + "/lg", timeout=60) as http,
+        http.stream("POST", f"/threads/{thread_id}/runs/wait", json=body, headers=headers) as r,
+    ):
+        assert r.status_code == 200
+        assert r.headers["location"].startswith(f"/threads/{thread_id}/runs/")
+        chunks = [chunk async for chunk in r.aiter_bytes()]
+    assert chunks[0] == b"\n"
+    result = json.loads(b"".join(chunks))
+    assert result["__interrupt__"][0]["value"] == {"question": "approve?"}
+    # the same through the client, joining the run it created
+    run = await lg.runs.create(thread_id, "slow", input={"seconds": 6})
+    joined = await lg.runs.join(thread_id, run["run_id"])
+    assert joined["log"][-1] == ["slow", 6]

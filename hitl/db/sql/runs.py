@@ -237,15 +237,18 @@ RETURNING id
 
 # -- a thread's next run, asked for at the Agent Server door (hitl/agent_server) ----------------
 #
-# Queueing one is a transaction of these statements (`hitl.runs.queue`): the run is queued, or,
-# with a run already active, refused or left 'pending' behind it, with its audit entry in
-# the same statement. They take their locks in the
-# order every statement that ends, claims or answers runs keeps (the run, then the thread), so
-# none can deadlock with them. A pending run is promoted when the active one ends (RECORD_RUN,
-# `promoted_run`) or, after the transaction, by `PROMOTE_PENDING`, whose update the
-# one-active-run index arbitrates: it waits for a run being recorded at that moment and then
-# either succeeds (that run ended and queued nothing) or conflicts (a run is active, and its own
-# record, later, sees this one). So no pending run is left behind, whatever the timing.
+# Queueing one (`hitl.runs.queue`) is one statement in the common case: the run is queued with
+# its audit entry, or, with a run already active, refused or left 'pending' behind it (a second
+# statement). Both take their locks in the order every statement that ends, claims or answers
+# runs keeps (the run, then the thread), so none can deadlock with them. A thread's graph only
+# goes from none to one: the run is queued only on a thread of its graph or of none yet (which
+# it then gives its own); two first runs of different graphs on an empty thread meet at the
+# one-active-run index, and the second's pending insert, a statement later, sees the first's
+# graph and is refused. A pending run is promoted when the active one ends (RECORD_RUN,
+# `promoted_run`) or, after its insert, by `PROMOTE_PENDING`, whose update the one-active-run
+# index arbitrates: it waits for a run being recorded at that moment and then either succeeds
+# (that run ended and queued nothing) or conflicts (a run is active, and its own record, later,
+# sees this one). So no pending run is left behind, whatever the timing.
 
 THREAD_GRAPH = "SELECT graph FROM hitl_threads WHERE thread_id = %s"
 
@@ -262,8 +265,9 @@ audit AS (
     FROM run
 )"""
 
-# The run, queued, its thread (given its graph on its first run; the graph it has comes back,
-# which the caller checks) and its audit entry; no row when the thread has an active run.
+# The run, queued, its thread (given its graph on its first run) and its audit entry; no row
+# when the thread has an active run, is of another graph or does not exist (`THREAD_GRAPH`
+# tells which).
 QUEUE_RUN = f"""
 WITH run AS (
     -- the first turn of a thread created empty is marked 'fresh': it has no checkpoint to read
@@ -272,24 +276,25 @@ WITH run AS (
     SELECT %(thread_id)s, %(kind)s, %(input)s,
            CASE WHEN %(kind)s = 'input' AND t.status = 'idle'
                 THEN %(options)s || '{{"fresh": true}}'::jsonb ELSE %(options)s END
-    FROM hitl_threads t WHERE t.thread_id = %(thread_id)s
+    FROM hitl_threads t
+    WHERE t.thread_id = %(thread_id)s AND (t.graph IS NULL OR t.graph = %(graph)s)
     ON CONFLICT (thread_id) WHERE status IN ('queued', 'running') DO NOTHING
     RETURNING *
 ), thread AS (
     UPDATE hitl_threads t
     SET status = 'queued', error = NULL, graph = coalesce(t.graph, %(graph)s), updated_at = now()
     FROM run WHERE t.thread_id = run.thread_id
-    RETURNING t.graph
 ), {_RUN_AUDIT}
-SELECT run.*, thread.graph, pg_notify('hitl_runs', ''), pg_notify('hitl_threads', run.thread_id)
-FROM run, thread
+SELECT run.*, pg_notify('hitl_runs', ''), pg_notify('hitl_threads', run.thread_id) FROM run
 """
 
-# The run, waiting behind the thread's active one, and its audit entry.
+# The run, waiting behind the thread's active one, and its audit entry; no row when the thread
+# is of another graph or gone.
 QUEUE_PENDING_RUN = f"""
 WITH run AS (
     INSERT INTO hitl_runs (thread_id, kind, input, options, status)
-    VALUES (%(thread_id)s, %(kind)s, %(input)s, %(options)s, 'pending')
+    SELECT %(thread_id)s, %(kind)s, %(input)s, %(options)s, 'pending'
+    FROM hitl_threads t WHERE t.thread_id = %(thread_id)s AND t.graph = %(graph)s
     RETURNING *
 ), {_RUN_AUDIT}
 SELECT * FROM run
@@ -394,6 +399,12 @@ FROM (SELECT * FROM given
       SELECT r.* FROM hitl_runs r JOIN active a USING (id)
       WHERE NOT EXISTS (SELECT 1 FROM given)) r
 JOIN hitl_threads t USING (thread_id)
+"""
+
+# The thread's active run, with its graph (the one that applies answers just recorded).
+RESUMING_RUN_OF = """
+SELECT r.*, t.graph FROM hitl_runs r JOIN hitl_threads t USING (thread_id)
+WHERE r.thread_id = %s AND r.status IN ('queued', 'running')
 """
 
 DELETE_ENDED_RUN = """
