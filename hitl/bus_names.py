@@ -34,3 +34,8 @@ def created_requests_prefix(prefix: str, agent: str) -> str:
     """Before a request id: the key recording that ``agent`` created that external request
     (holding its workflow id), which the agent's webhook receiver checks callbacks against."""
     return f"{prefix}agent:{agent}:created:"
+
+
+def run_stream(prefix: str, run_id: str) -> str:
+    """The chunks of one streamed run (``run_id``: its public id), for its SSE readers."""
+    return f"{prefix}run:{run_id}"

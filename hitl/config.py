@@ -222,6 +222,17 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8000", description="The service's base URL, for `hitl agent` processes."
     )
 
+    # run streams (streamed runs' chunks on Redis, for their SSE readers; see hitl/run_streams.py)
+    stream_window: int = Field(
+        10_000,
+        ge=100,
+        description="Chunks of a streamed run kept for its readers (a reconnect resumes within "
+        "them; a reader further behind is told what it missed).",
+    )
+    stream_ttl_seconds: float = Field(
+        3600.0, gt=0, description="How long a streamed run's chunks are kept after it ends."
+    )
+
     # retention (what ages out and is deleted; see hitl/retention.py and `hitl prune`)
     retention_threads_seconds: float = Field(
         30 * 86400.0,

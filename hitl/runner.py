@@ -47,6 +47,7 @@ from hitl.checkpointer import NEW_THREAD
 from hitl.config import Settings
 from hitl.db.sql import runs as runs_sql
 from hitl.registry import GraphRegistry, ServedGraphs, assistant_id
+from hitl.run_streams import RunStreams, StreamView
 from hitl.runs import ClaimedRun
 from hitl.thread_watch import Waiters
 from hitl.validation import to_json
@@ -236,6 +237,7 @@ class Runner:
         self._cancelling: dict[int, str] = {}  # run id -> the cancel action asked for
         self._checks: set[asyncio.Task[None]] = set()
         self._invoking: set[int] = set()  # runs whose graph is running
+        self.streams: RunStreams | None = None  # where streamed runs' chunks go
         self.metrics: metrics.Observer = metrics.NO_METRICS
         # Who in this process waits for a thread: they are handed the thread as recorded (see
         # `hitl.service.Service.wait_for_thread`), sparing them a read.
@@ -389,6 +391,7 @@ class Runner:
         failure: Exception | None = None
         trace = ""
         cancelled: str | None = None
+        view = self._view(run)
         if decided.invokes:
             spec = self.registry.get(run.graph)
             result: Any = None
@@ -400,7 +403,9 @@ class Runner:
             )
             try:
                 with self._invoked(run):
-                    result = await self._invoke(graph, run, decided, run_config, spec.durability)
+                    result = await self._invoke(
+                        graph, run, decided, run_config, spec.durability, view
+                    )
             except asyncio.CancelledError:
                 # `cancel` asked for it: record the run as cancelled; anything else goes on
                 if not self._cancelling.get(run.id) or not _uncancel():
@@ -427,6 +432,8 @@ class Runner:
         if cancelled == "rollback":
             async with self.pool.connection() as conn:
                 await conn.execute(runs_sql.DELETE_RUN, (run.id,))
+        if view is not None:  # after the record: the requests exist before a client sees them
+            await view.finish(run, cancelled, outcome.error)
         if outcome.applied is not None:
             self.metrics.answers_applied(run.graph, list(outcome.applied))
 
@@ -437,11 +444,31 @@ class Runner:
         decided: Plan,
         config: RunnableConfig,
         durability: Any,
+        view: StreamView | None,
     ) -> Any:
         if run.kind == "update":
             await self._update(graph, config, decided.graph_input)
             return None
-        return await graph.ainvoke(decided.graph_input, config, **invoke_options(run, durability))
+        options = invoke_options(run, durability)
+        if view is None:
+            return await graph.ainvoke(decided.graph_input, config, **options)
+        async for part in graph.astream(
+            decided.graph_input,
+            config,
+            stream_mode=view.modes,
+            subgraphs=view.subgraphs,
+            **options,
+        ):
+            view.chunk(part)
+        return None  # where it stopped is read from the checkpoint
+
+    def _view(self, run: ClaimedRun) -> StreamView | None:
+        """The run's stream for its readers, if it was asked to be streamed (and Redis is
+        there to carry it)."""
+        asked = run.options.get("stream")
+        if not asked or self.streams is None:
+            return None
+        return StreamView(self.streams.publisher(str(run.public_id)), asked)
 
     async def _update(
         self, graph: Pregel[Any, Any], config: RunnableConfig, update: dict[str, Any]

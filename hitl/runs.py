@@ -167,15 +167,19 @@ async def cancel(
     cur = await conn.execute(
         runs_sql.CANCEL_RUN, {"thread_id": thread_id, "run_id": run.public_id, "action": action}
     )
-    if await cur.fetchone() is None:
+    row = await cur.fetchone()
+    if row is None:
         if run.kind == "resume":
             raise errors.Conflict(
                 f"run {run_id!r} applies answers to the thread's interrupts, which are final: "
                 "it cannot be cancelled"
             )
         raise errors.Conflict(f"run {run_id!r} has ended ({run.status}): nothing to cancel")
+    if row["status"] == "cancelled" and action == "rollback":
+        # not started: nothing to undo but the run itself, forgotten as the Agent Server does
+        await conn.execute(runs_sql.DELETE_RUN, (run.id,))
     await promote(conn, thread_id)
-    return await find(conn, thread_id, run_id)
+    return ClaimedRun.model_validate({**row, "graph": run.graph})
 
 
 class RunNotFound(errors.NotFound):

@@ -42,6 +42,7 @@ from hitl.notifications import queue as notification_queue
 from hitl.notifications.sender import Sender
 from hitl.pg_listener import Notifier
 from hitl.registry import GraphRegistry, ServedGraphs, default_registry
+from hitl.run_streams import RunStreams
 from hitl.runner import Runner
 from hitl.thread_watch import ThreadWatch
 from hitl.webhooks.deliverer import Deliverer
@@ -80,9 +81,12 @@ class Service:
     _relay_wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Long polls and live-update streams open in this process (HITL_MAX_WAITERS).
     waiting: thread_watch.Slots = field(init=False)
+    # Streamed runs' chunks on Redis: the runner writes them, the door's streams read them.
+    streams: RunStreams = field(init=False)
 
     def __post_init__(self) -> None:
         self.waiting = thread_watch.Slots(self.settings.max_waiters)
+        self.streams = RunStreams(self.redis, self.settings)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -138,6 +142,7 @@ class Service:
             stack.push_async_callback(service._stop_tasks)
             if settings.runner:
                 service.runner = Runner(pool, graphs, registry, settings, owner=identity.id)
+                service.runner.streams = service.streams
                 service.runner.metrics = observer
                 notifier.add_listener(pg_channels.RUNS_CHANNEL, service.runner.notify)
                 notifier.add_listener(pg_channels.CANCELS_CHANNEL, service.runner.cancel_notified)

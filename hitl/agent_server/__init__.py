@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from hitl.agent_server import assistants, runs, state, threads, unsupported
+from hitl.agent_server import assistants, runs, state, streams, threads, unsupported
 from hitl.api import errors
 
 PREFIX = "/lg"
@@ -29,6 +29,7 @@ PREFIX = "/lg"
 # route at most, whatever the order; the order is what a request pays to find it).
 ROUTERS: list[APIRouter] = [
     runs.router,  # runs, joins, cancels, and state updates (`update_state`)
+    streams.router,  # streamed runs (SSE)
     threads.router,
     state.router,
     assistants.router,

@@ -27,6 +27,28 @@ class Command(BaseModel):
     goto: str | list[str] | None = None
 
 
+#: The Agent Server's stream modes; those this service does not stream are refused by name.
+StreamModeName = Literal[
+    "values",
+    "updates",
+    "messages-tuple",
+    "custom",
+    "tasks",
+    "checkpoints",
+    "debug",
+    "messages",
+    "events",
+    "tools",
+    "lifecycle",
+]
+UNSTREAMED = {
+    "messages": "stream_mode 'messages' is not supported: use 'messages-tuple'",
+    "events": "stream_mode 'events' is not supported",
+    "tools": "stream_mode 'tools' is not supported",
+    "lifecycle": "stream_mode 'lifecycle' is not supported",
+}
+
+
 class RunCreate(BaseModel):
     """A run: ``input`` or ``command`` for a thread, with what is passed on to LangGraph."""
 
@@ -45,8 +67,9 @@ class RunCreate(BaseModel):
     multitask_strategy: Strategy = "enqueue"
     if_not_exists: Literal["create", "reject"] = "reject"
     durability: Durability | None = None
-    # accepted, and meaningless without a stream (streamed runs are not served yet)
-    stream_mode: Any = None
+    # what a streamed run streams (`hitl.run_streams`); its chunks can always be resumed from
+    # within the stream's window, so ``stream_resumable`` changes nothing
+    stream_mode: StreamModeName | list[StreamModeName] | None = None
     stream_subgraphs: bool | None = None
     stream_resumable: bool | None = None
     on_disconnect: Literal["cancel", "continue"] | None = None
@@ -63,6 +86,16 @@ class RunCreate(BaseModel):
             raise ValueError("configurable must be an object")
         return config
 
+    @property
+    def modes(self) -> list[str]:
+        """The stream modes asked for (``values`` if none)."""
+        asked = self.stream_mode or ["values"]
+        return [asked] if isinstance(asked, str) else list(dict.fromkeys(asked))
+
+    def stream(self) -> dict[str, Any]:
+        """What the runner streams of the run (`Run.options`' ``stream``)."""
+        return {"modes": self.modes, "subgraphs": bool(self.stream_subgraphs)}
+
     def unsupported(self) -> list[dict[str, Any]]:
         """The fields given that this service does not serve, each with why."""
         why = {
@@ -72,7 +105,7 @@ class RunCreate(BaseModel):
             "on_completion": "deleting threads when their run completes is not supported",
         }
         extra = self.model_extra or {}
-        return [
+        found = [
             {
                 "loc": ["body", name],
                 "msg": why.get(name, f"unknown field {name!r}"),
@@ -81,6 +114,12 @@ class RunCreate(BaseModel):
             for name, value in extra.items()
             if value is not None
         ]
+        found += [
+            {"loc": ["body", "stream_mode"], "msg": UNSTREAMED[mode], "type": "not_supported"}
+            for mode in self.modes
+            if mode in UNSTREAMED
+        ]
+        return found
 
     def options(self) -> dict[str, Any]:
         """What the runner passes on to LangGraph (`hitl.runner.run_config`)."""

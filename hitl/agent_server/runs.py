@@ -60,7 +60,7 @@ RECHECK_SECONDS = 1.0
 async def create_run(
     service: ServiceDep, principal: CanWriteThreads, thread_id: str, body: RunCreate
 ) -> JSONResponse:
-    run = await _start(service, principal, thread_id, body)
+    run = await start(service, principal, thread_id, body, streamed=True)  # to join_stream
     return JSONResponse(wire.run(run, body.assistant_id), headers=_locations(run))
 
 
@@ -70,7 +70,7 @@ async def wait_run(
 ) -> Response:
     """Create a run and answer with the thread's values once it ended: with ``__interrupt__``
     when it stopped at interrupts, ``__error__`` when it failed."""
-    return await _result(service, thread_id, lambda: _start(service, principal, thread_id, body))
+    return await _result(service, thread_id, lambda: start(service, principal, thread_id, body))
 
 
 @router.post("/runs")
@@ -79,7 +79,7 @@ async def create_stateless_run(
 ) -> JSONResponse:
     """A run on a new thread (which stays, so that its interrupts can be answered)."""
     body.if_not_exists = "create"
-    run = await _start(service, principal, str(uuid.uuid4()), body)
+    run = await start(service, principal, str(uuid.uuid4()), body, streamed=True)
     return JSONResponse(wire.run(run, body.assistant_id), headers=_locations(run))
 
 
@@ -89,7 +89,7 @@ async def wait_stateless_run(
 ) -> Response:
     body.if_not_exists = "create"
     thread_id = str(uuid.uuid4())
-    return await _result(service, thread_id, lambda: _start(service, principal, thread_id, body))
+    return await _result(service, thread_id, lambda: start(service, principal, thread_id, body))
 
 
 @router.get("/threads/{thread_id}/runs")
@@ -141,8 +141,8 @@ async def cancel_run(
     the graph did so far, or with ``rollback`` deletes the checkpoints it wrote, and the run)."""
     async with service.pool.connection() as conn:
         run = await runs.cancel(conn, thread_id, run_id, action)
-    ended = await _ended(service, run) if wait else None
-    return JSONResponse(wire.run(ended or run), status_code=200 if wait else 202)
+    done = await ended(service, run) if wait else None
+    return JSONResponse(wire.run(done or run), status_code=200 if wait else 202)
 
 
 @router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
@@ -178,9 +178,9 @@ async def update_state(
         strategy="reject",
         actor=principal.name,
     )
-    ended = await _ended(service, run)
-    if ended is None or ended.status != "done":
-        error = (ended.error or {}) if ended else {}
+    done = await ended(service, run)
+    if done is None or done.status != "done":
+        error = (done.error or {}) if done else {}
         raise errors.InvalidInput(
             [
                 {
@@ -201,7 +201,14 @@ async def update_state(
 # -- starting a run -----------------------------------------------------------------------------
 
 
-async def _start(service: Service, principal: Principal, thread_id: str, body: RunCreate) -> Run:
+async def start(
+    service: Service,
+    principal: Principal,
+    thread_id: str,
+    body: RunCreate,
+    *,
+    streamed: bool = False,
+) -> Run:
     """Check everything, then queue the run (or answer the interrupts): nothing is written for
     a call that is refused."""
     if problems := body.unsupported():
@@ -230,6 +237,8 @@ async def _start(service: Service, principal: Principal, thread_id: str, body: R
             ]
         )
     options = body.options()
+    if streamed:  # its chunks go to its stream (hitl.run_streams), for any reader to join
+        options["stream"] = body.stream()
     if body.webhook is not None:
         async with service.pool.connection() as conn:
             options["webhook_endpoint_id"] = await _webhook_endpoint(conn, body.webhook, principal)
@@ -389,7 +398,7 @@ async def _webhook_endpoint(conn: Any, url: str, principal: Principal) -> str:
 # -- waiting for a run ------------------------------------------------------------------------
 
 
-async def _ended(service: Service, run: Run, timeout: float | None = None) -> Run | None:
+async def ended(service: Service, run: Run, timeout: float | None = None) -> Run | None:
     """The run once it ended (None if it was rolled back and deleted), or as it is after
     ``timeout`` seconds."""
     async with service.watch_thread(run.thread_id) as watch:
@@ -427,12 +436,18 @@ async def _watch(
                 found = await runs.find(conn, run.thread_id, str(run.public_id))
             except runs.RunNotFound:
                 return None, None
-        if found.status in wire.ENDED:
+        if found.status in wire.ENDED and not (found.status == "cancelled" and rolled_back(found)):
             return found, None
         left = RECHECK_SECONDS if deadline is None else min(deadline - loop.time(), 1.0)
         if left <= 0:
             return found, None
         await wait_event(watch.changed, left)
+
+
+def rolled_back(run: Run) -> bool:
+    """A run cancelled with ``rollback``: ended once it is deleted, a moment after its record
+    (with its checkpoints: see `hitl.runner.Runner._roll_back`)."""
+    return run.cancel == "rollback"
 
 
 def _handed(watch: ThreadWatch, run: Run) -> tuple[Run, Found] | None:

@@ -57,10 +57,7 @@ UNSUPPORTED: list[tuple[list[str], str, str]] = [
     (["POST"], "/runs/crons/count", "cron jobs (crons)"),
     (["GET", "PATCH", "DELETE"], "/runs/crons/{cron_id}", "cron jobs (crons)"),
     (["POST"], "/runs/batch", "batches of runs (runs/batch)"),
-    # streaming (for now: runs.wait and join answer with a run's result)
-    (["POST"], "/threads/{thread_id}/runs/stream", "streaming runs (runs.stream)"),
-    (["POST"], "/runs/stream", "streaming runs (runs.stream)"),
-    (["GET"], "/threads/{thread_id}/runs/{run_id}/stream", "streaming runs (join_stream)"),
+    # thread streams (runs are streamed: hitl/agent_server/streams.py)
     (["GET", "POST"], "/threads/{thread_id}/stream", "thread streams (threads.join_stream)"),
     (["POST"], "/threads/{thread_id}/stream/events", "thread event streams (threads.stream)"),
     (["POST"], "/threads/{thread_id}/commands", "thread commands (threads.stream)"),

@@ -163,6 +163,12 @@ async def test_multitask_reject_and_enqueue(lg: Any) -> None:
         thread_id, "slow", input={"seconds": 0}, multitask_strategy="enqueue"
     )
     assert queued["status"] == "pending"
+    # one more behind it, cancelled with rollback before it starts: forgotten at once
+    dropped = await lg.runs.create(thread_id, "slow", input={"seconds": 0})
+    await lg.runs.cancel(thread_id, dropped["run_id"], wait=True, action="rollback")
+    with pytest.raises(httpx.HTTPStatusError) as gone:
+        await lg.runs.get(thread_id, dropped["run_id"])
+    assert gone.value.response.status_code == 404
     await lg.runs.join(thread_id, first["run_id"])
     result = await lg.runs.join(thread_id, queued["run_id"])
     # the second turn ran after the first, from its checkpoint (its interrupt left behind)

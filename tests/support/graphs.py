@@ -12,7 +12,11 @@ import os
 import threading
 from typing import Annotated, Any, ClassVar, Literal, TypedDict
 
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, AnyMessage
+from langgraph.config import get_stream_writer
 from langgraph.graph import START, StateGraph
+from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
 from pydantic import BaseModel
 
@@ -248,4 +252,34 @@ def slow() -> StateGraph[Any]:
     g.add_node("ask", slow_ask)
     g.add_edge(START, "slow")
     g.add_edge("slow", "ask")
+    return g
+
+
+# -- a chat turn streamed: a chat model that streams its tokens, a progress note, then a question
+
+
+class ChatState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+async def talk(state: ChatState) -> dict[str, Any]:
+    get_stream_writer()({"progress": "thinking"})
+    model = GenericFakeChatModel(messages=iter([AIMessage("hello there, how can I help")]))
+    reply = await model.ainvoke(state.get("messages", []))
+    get_stream_writer()({"progress": "done"})
+    return {"messages": [reply]}
+
+
+def confirm(state: ChatState) -> dict[str, Any]:
+    answer = interrupt({"question": "send it?"}, response_schema=Approval)
+    return {"messages": [AIMessage(f"answer: {answer.decision}")]}
+
+
+@register_graph("chatty", description="Streams a chat model's tokens, then asks.")
+def chatty() -> StateGraph[Any]:
+    g = StateGraph(ChatState)
+    g.add_node("talk", talk)
+    g.add_node("confirm", confirm)
+    g.add_edge(START, "talk")
+    g.add_edge("talk", "confirm")
     return g

@@ -72,6 +72,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "hitl.metrics",
             "hitl._metrics_dir",
             "hitl.leased",
+            "hitl.run_streams",  # streamed runs' chunks on Redis
             "hitl.workers",
             "hitl.logcontext",
             "hitl._aio",

@@ -380,7 +380,10 @@ WHERE w.thread_id = g.thread_id AND w.checkpoint_ns = g.checkpoint_ns
 """
 
 # A run rolled back is forgotten, as the Agent Server forgets it.
-DELETE_RUN = "DELETE FROM hitl_runs WHERE id = %s AND status = 'cancelled'"
+DELETE_RUN = """
+DELETE FROM hitl_runs WHERE id = %s AND status = 'cancelled'
+RETURNING pg_notify('hitl_threads', thread_id)
+"""
 
 # The thread's active run (the one answers just queued, or the one running, whose record queues
 # the next), with the caller's options when it is still queued and has none of its own.
