@@ -40,7 +40,7 @@ from langgraph.types import Command, Interrupt, StateSnapshot
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import deadlines, logcontext, metrics, requests, runs, workers
+from hitl import deadlines, effects, logcontext, metrics, requests, runs, workers
 from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.checkpointer import NEW_THREAD
@@ -441,7 +441,10 @@ class Runner:
         if run.kind == "update":
             await self._update(graph, config, decided.graph_input)
             return None
-        return await graph.ainvoke(decided.graph_input, config, **invoke_options(run, durability))
+        with effects.recording(self.pool):  # `hitl.once` records in the service's Postgres
+            return await graph.ainvoke(
+                decided.graph_input, config, **invoke_options(run, durability)
+            )
 
     async def _update(
         self, graph: Pregel[Any, Any], config: RunnableConfig, update: dict[str, Any]
