@@ -40,7 +40,7 @@ from langgraph.types import Command, Interrupt, StateSnapshot
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import deadlines, logcontext, metrics, requests, runs, workers
+from hitl import deadlines, effects, logcontext, metrics, requests, runs, workers
 from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.checkpointer import NEW_THREAD
@@ -450,16 +450,17 @@ class Runner:
             await self._update(graph, config, decided.graph_input)
             return None
         options = invoke_options(run, durability)
-        if view is None:
-            return await graph.ainvoke(decided.graph_input, config, **options)
-        async for part in graph.astream(
-            decided.graph_input,
-            config,
-            stream_mode=view.modes,
-            subgraphs=view.subgraphs,
-            **options,
-        ):
-            view.chunk(part)
+        with effects.recording(self.pool):  # `hitl.once` records in the service's Postgres
+            if view is None:
+                return await graph.ainvoke(decided.graph_input, config, **options)
+            async for part in graph.astream(
+                decided.graph_input,
+                config,
+                stream_mode=view.modes,
+                subgraphs=view.subgraphs,
+                **options,
+            ):
+                view.chunk(part)
         return None  # where it stopped is read from the checkpoint
 
     def _view(self, run: ClaimedRun) -> StreamView | None:

@@ -1,7 +1,11 @@
-"""The ``deploy`` node: records a deployment of the approved change (no network, no real target).
+"""The ``deploy`` node: deploys the approved change once (no network, no real target).
 
-The deployment id is derived from the diff, so deploying the same change twice yields the same
-id: a stand-in for the idempotency key a real deploy API would take.
+LangGraph may run a node again (a worker that dies after the deploy and before the step's
+checkpoint leaves the step to the next worker), so the deploy goes through `hitl.once`: the
+first run calls `release` and the service records its result; a re-run of the step gets that
+record back instead of deploying again. `release` stands for a deploy tool's API and takes the
+step's `hitl.effect_key` as its idempotency key, which a real tool would dedupe on (see
+docs/effects.md). The deployment id is derived from the diff, so the same change keeps its id.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
+import hitl
+
 ENVIRONMENT = "production"
 
 
@@ -18,6 +24,7 @@ class Deployment(TypedDict):
     id: str
     environment: str
     deployed_at: str  # ISO 8601, UTC
+    idempotency_key: str  # the step's effect key, given to the deploy tool
 
 
 def deployment_id(diff: str) -> str:
@@ -25,13 +32,18 @@ def deployment_id(diff: str) -> str:
     return "deploy-" + hashlib.sha256(diff.encode("utf-8")).hexdigest()[:12]
 
 
-def deploy(state: Mapping[str, Any]) -> dict[str, Any]:
-    """Record the deployment and finish the thread with outcome ``deployed``."""
-    deployment = Deployment(
-        id=deployment_id(state["diff"]),
+def release(diff: str, idempotency_key: str) -> Deployment:
+    """The deploy call (a stand-in that only says what it deployed)."""
+    return Deployment(
+        id=deployment_id(diff),
         environment=ENVIRONMENT,
         deployed_at=datetime.now(UTC).isoformat(),
+        idempotency_key=idempotency_key,
     )
+
+
+def deployed(state: Mapping[str, Any], deployment: Deployment) -> dict[str, Any]:
+    """The state update once ``deployment`` is done: outcome ``deployed`` and why."""
     tests = state.get("tests") or {}
     checked = f"`{tests['command']}` passed" if tests.get("command") else "the diff check passed"
     comment = (state.get("deploy_decision") or {}).get("comment")
@@ -39,3 +51,10 @@ def deploy(state: Mapping[str, Any]) -> dict[str, Any]:
     if comment and comment.strip():
         reason += f" ({comment.strip()})"
     return {"deployment": deployment, "outcome": "deployed", "reason": reason + "."}
+
+
+async def deploy(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Deploy once per approval (`hitl.once`) and finish the thread with outcome ``deployed``."""
+    key = str(hitl.effect_key("deploy"))
+    deployment = await hitl.once("deploy", lambda: release(state["diff"], key))
+    return deployed(state, deployment)

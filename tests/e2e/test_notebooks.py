@@ -39,6 +39,8 @@ EXPECTED: dict[str, list[str]] = {
         r"still waiting in: \('human_triage',\) for \['\w+'\]",
         r"'priority': 'p1', 'assignee': 'dana'",
         r"finished: True",
+        r"shipped: \{'shipped': 'release 1\.2'\} with effect key [0-9a-f-]{36}",
+        r"deploy called 1 time",
     ],
     "02_serve_and_answer": [
         r"'by': 'auto'",
@@ -88,7 +90,7 @@ EXPECTED: dict[str, list[str]] = {
 }
 # What the last cell must say: the notebook got to its end and cleaned up.
 LAST_CELL: dict[str, str] = {
-    "01_author_a_graph": "finished: True",
+    "01_author_a_graph": "deploy called 1 time",
     "02_serve_and_answer": "service stopped",
     "03_langchain_agent_with_hitl_middleware": "service stopped",
     "04_external_agent_webhooks": "everything stopped",

@@ -7,6 +7,7 @@ import sys
 from collections.abc import AsyncIterator
 
 import httpx
+import psycopg
 import pytest
 
 from graphs.code_review import code_review
@@ -44,7 +45,9 @@ async def operated(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def test_high_risk_change_review_then_deploy_approval(client: httpx.AsyncClient) -> None:
+async def test_high_risk_change_review_then_deploy_approval(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
     thread_id = await start(client, "code_review", {"diff": HIGH_RISK_DIFF, "title": "Drop users"})
     thread = await settle(client, thread_id)
     assert thread["status"] == "interrupted"
@@ -74,6 +77,14 @@ async def test_high_risk_change_review_then_deploy_approval(client: httpx.AsyncC
     assert thread["values"]["outcome"] == "deployed"
     assert thread["values"]["deployment"]["environment"] == "production"
     assert thread["values"]["review"]["comment"] == "checked the migration"
+    # the deploy went through hitl.once: recorded under the key the deploy tool was given
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cur = await conn.execute(
+            "SELECT key::text, state, result FROM hitl_effects WHERE thread_id = %s", (thread_id,)
+        )
+        [(key, state, result)] = await cur.fetchall()
+    assert (key, state) == (thread["values"]["deployment"]["idempotency_key"], "done")
+    assert result == thread["values"]["deployment"]
     states = {
         r["id"]: r["state"]
         for r in (await client.get("/api/v1/requests", params={"thread_id": thread_id})).json()[

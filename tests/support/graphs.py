@@ -10,16 +10,19 @@ import asyncio
 import operator
 import os
 import threading
+import uuid
 from typing import Annotated, Any, ClassVar, Literal, TypedDict
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AnyMessage
-from langgraph.config import get_stream_writer
+from langgraph.config import get_config, get_stream_writer
 from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
+from psycopg import AsyncConnection
 from pydantic import BaseModel
 
+import hitl
 from hitl import register_graph
 
 
@@ -282,4 +285,60 @@ def chatty() -> StateGraph[Any]:
     g.add_node("confirm", confirm)
     g.add_edge(START, "talk")
     g.add_edge("talk", "confirm")
+    return g
+
+
+# -- side effects once per step (`hitl.effects`): ``ship`` runs after the answer and ships once,
+# through `hitl.once` (``mode: external``: a line ``<key> <token>`` appended to
+# ``effects_file`` per real call, the file standing for an external API) or
+# `hitl.once_in_transaction` (``mode: transaction``: a row in ``hitl_test_effects``).
+
+
+class EffectsState(TypedDict, total=False):
+    mode: Literal["external", "transaction"]
+    effects_file: str
+    retry: bool
+    log: Annotated[list[Any], operator.add]
+
+
+def effects_ask(state: EffectsState) -> dict[str, Any]:
+    answer = interrupt({"question": "ship?"}, response_schema=Approval)
+    return {"log": [["ask", answer.decision]]}
+
+
+async def effects_ship(state: EffectsState) -> dict[str, Any]:
+    if state.get("mode") == "transaction":
+        thread_id = get_config()["configurable"]["thread_id"]
+
+        async def insert(conn: AsyncConnection[Any]) -> dict[str, Any]:
+            key, token = str(hitl.effect_key("ship")), uuid.uuid4().hex
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS hitl_test_effects"
+                " (thread_id text, key text, token text)"
+            )
+            await conn.execute(
+                "INSERT INTO hitl_test_effects VALUES (%s, %s, %s)", (thread_id, key, token)
+            )
+            return {"key": key, "token": token}
+
+        shipped = await hitl.once_in_transaction("ship", insert)
+    else:
+
+        def call() -> dict[str, Any]:
+            key, token = str(hitl.effect_key("ship")), uuid.uuid4().hex
+            with open(state["effects_file"], "a") as f:
+                f.write(f"{key} {token}\n")
+            return {"key": key, "token": token}
+
+        shipped = await hitl.once("ship", call, retry_unfinished=bool(state.get("retry")))
+    return {"log": [["ship", shipped]]}
+
+
+@register_graph("effects", description="One approval, then one side effect, done once.")
+def effects() -> StateGraph[Any]:
+    g = StateGraph(EffectsState)
+    g.add_node("ask", effects_ask)
+    g.add_node("ship", effects_ship)
+    g.add_edge(START, "ask")
+    g.add_edge("ask", "ship")
     return g

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from nodes.approval import DeployDecision, ReviewDecision, title_of
-from nodes.deploy import deploy, deployment_id
+from nodes.deploy import deployed, deployment_id, release
 
 
 def test_review_decision_accepts_the_three_answers_only() -> None:
@@ -35,9 +35,10 @@ def test_title_falls_back_to_the_files() -> None:
 
 def test_deploy_records_a_deterministic_id() -> None:
     state = {"diff": "d", "tests": {"command": "true"}, "deploy_decision": {"comment": "go"}}
-    update = deploy(state)
-    assert update["deployment"]["id"] == deployment_id("d") == deploy(state)["deployment"]["id"]
+    update = deployed(state, release("d", "key-1"))
+    assert update["deployment"]["id"] == deployment_id("d") == release("d", "key-2")["id"]
     assert update["deployment"]["environment"] == "production"
     assert update["deployment"]["deployed_at"].endswith("+00:00")
+    assert update["deployment"]["idempotency_key"] == "key-1"
     assert update["outcome"] == "deployed"
     assert update["reason"].endswith("after `true` passed and approval (go).")

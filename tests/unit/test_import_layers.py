@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "hitl.deadlines",
             "hitl.timers",
             "hitl.runner",
+            "hitl.effects",  # side effects once per step: the runner binds its pool
             "hitl.thread_watch",
             "hitl.external",
             "hitl.registry",
