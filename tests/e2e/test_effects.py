@@ -5,6 +5,7 @@ checkpoint, after the checkpoint (`hitl.effects`, graph ``effects`` in tests.sup
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from hitl.launcher import ServiceProcess
 from tests.support.api import pending, respond, settle, start
+from tests.support.workers import Worker
 
 
 async def answered_then_killed(
@@ -159,3 +161,57 @@ async def test_effect_recorded_before_the_kill_is_not_done_again(
     # the re-run (effect_before_checkpoint) got the recorded result, not a new call's
     assert ship_result(thread) == {"key": key, "token": token}
     assert effect_record(database_url, thread_id) == ("done", 1)
+
+
+async def test_workers_killed_at_random_never_ship_twice(
+    make_server: Callable[..., ServiceProcess],
+    service_env: Callable[[], dict[str, str]],
+    http: Callable[[str], httpx.AsyncClient],
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    """Thirty answered threads whose step after the answer ships once, run by two workers that
+    are SIGKILLed and restarted while they work: per thread, one row (in the same transaction
+    as its record) or at most one external call (and then the thread completed with it, or
+    failed saying the call may have happened), never two."""
+    server = make_server(HITL_RUNNER="false").start()
+    server.wait_ready()
+    client = http(server.url)
+    started = [Worker(service_env(), tmp_path / f"worker{i}.log") for i in range(2)]
+    for worker in started:
+        worker.wait_ready()
+    threads: dict[str, dict[str, Any]] = {}
+    for i in range(30):
+        graph_input: dict[str, Any] = (
+            {"mode": "transaction"}
+            if i % 2
+            else {"mode": "external", "effects_file": str(tmp_path / f"effects{i}")}
+        )
+        threads[await start(client, "effects", graph_input)] = graph_input
+    for thread_id in threads:
+        assert (await settle(client, thread_id, timeout=60))["status"] == "interrupted"
+    answers = [pending(client, thread_id) for thread_id in threads]
+    for [request] in await asyncio.gather(*answers):
+        assert (await respond(client, request["id"], {"decision": "approve"})).status_code == 200
+    for round_ in range(4):  # kill one worker at a time while the answers are being applied
+        await asyncio.sleep(random.uniform(0.05, 0.4))
+        victim = started[round_ % 2]
+        victim.kill()
+        started[round_ % 2] = Worker(service_env(), tmp_path / f"worker{round_}-again.log")
+        started[round_ % 2].wait_ready()
+    try:
+        settled = [await settle(client, thread_id, timeout=120) for thread_id in threads]
+    finally:
+        for worker in started:
+            worker.kill()
+    for thread, (thread_id, graph_input) in zip(settled, threads.items(), strict=True):
+        if graph_input["mode"] == "transaction":
+            assert thread["status"] == "completed", thread
+            assert len(shipped_rows(database_url, thread_id)) == 1
+        else:
+            lines = shipped_lines(Path(graph_input["effects_file"]))
+            assert len(lines) <= 1, (thread_id, lines)
+            if thread["status"] == "completed":
+                assert len(lines) == 1
+            else:  # killed between the call and its record: said, not done again
+                assert thread["error"]["type"] == "EffectUnfinished", thread
