@@ -18,15 +18,17 @@ the inbox (and its webhooks queued) by the time the client sees it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from hitl import run_streams, runs, threads
+from hitl import errors, run_streams, runs, threads
 from hitl.agent_server import runs as agent_runs
 from hitl.agent_server import wire
 from hitl.agent_server.run_bodies import RunCreate, StreamModeName
@@ -147,11 +149,15 @@ async def _events(
                         return
         finally:
             if cancel_on_disconnect and not ended:
-                async with service.pool.connection() as conn:
-                    try:
-                        await runs.cancel(conn, run.thread_id, str(run.public_id), "interrupt")
-                    except Exception:  # it ended meanwhile
-                        pass
+                # the client went away: cancel its run (shielded: the stream is being cancelled)
+                with anyio.CancelScope(shield=True):
+                    await _cancel(service, run)
+
+
+async def _cancel(service: Service, run: Run) -> None:
+    async with service.pool.connection() as conn:
+        with contextlib.suppress(errors.Conflict, runs.RunNotFound):  # it ended meanwhile
+            await runs.cancel(conn, run.thread_id, str(run.public_id), "interrupt")
 
 
 async def _unstreamed(service: Service, run: Run) -> bytes:

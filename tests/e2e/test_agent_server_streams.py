@@ -4,7 +4,9 @@ mode, joining a background run, resuming a dropped stream with ``Last-Event-ID``
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -187,3 +189,28 @@ async def _read(
                 if stop_after is not None and len([e for e in found if e[0]]) >= stop_after:
                     break
     return found
+
+
+async def test_a_stream_that_asked_to_cancel_on_disconnect_cancels_its_run(
+    lg: Any, server: ServiceProcess
+) -> None:
+    thread_id = str(uuid.uuid4())
+    body = {
+        "assistant_id": "slow",
+        "input": {"seconds": 60},
+        "on_disconnect": "cancel",
+        "if_not_exists": "create",
+    }
+    headers = {"x-api-key": auth.ADMIN_KEY}
+    async with (
+        httpx.AsyncClient(base_url=server.url + "/lg", timeout=60) as http,
+        http.stream("POST", f"/threads/{thread_id}/runs/stream", json=body, headers=headers) as r,
+    ):
+        async for line in r.aiter_lines():
+            if line.startswith("data: "):
+                run_id = json.loads(line[6:])["run_id"]
+                break  # metadata read: hang up
+    deadline = time.monotonic() + 30
+    while (run := await lg.runs.get(thread_id, run_id))["status"] != "interrupted":
+        assert time.monotonic() < deadline, run
+        await asyncio.sleep(0.2)
