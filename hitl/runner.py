@@ -419,7 +419,9 @@ class Runner:
             if cancelled == "rollback":
                 await self._roll_back(run)
                 result = None
-            rest = await self._rest_after(graph, config, result if not cancelled else None)
+            rest = await self._rest_after(
+                graph, config, result if not cancelled else None, breakpoints(run)
+            )
         outcome = settle(decided, failure, trace)
         await self._record(
             run,
@@ -557,13 +559,18 @@ class Runner:
         return state, gathered, {i.id for i in state.interrupts}
 
     async def _rest_after(
-        self, graph: Pregel[Any, Any], config: RunnableConfig, result: Any
+        self,
+        graph: Pregel[Any, Any],
+        config: RunnableConfig,
+        result: Any,
+        asked_breakpoints: bool = False,
     ) -> _Rest:
         """Where the run stopped, from what ``ainvoke`` returned (reading the checkpoint only
-        when the output does not tell: an error, a stop without interrupts, or a graph compiled
-        with static breakpoints, whose stop at one looks like an end in the output)."""
-        breakpoints = graph.interrupt_before_nodes or graph.interrupt_after_nodes
-        if isinstance(result, dict) and not breakpoints:
+        when the output does not tell: an error, a stop without interrupts, or breakpoints,
+        compiled in or ``asked_breakpoints`` for the run, whose stop at one looks like an end
+        in the output)."""
+        static = graph.interrupt_before_nodes or graph.interrupt_after_nodes
+        if isinstance(result, dict) and not static and not asked_breakpoints:
             values = {k: v for k, v in result.items() if k != _INTERRUPTS}
             if result.get(_INTERRUPTS):
                 return _Rest(list(result[_INTERRUPTS]), (), values)  # all pending interrupts

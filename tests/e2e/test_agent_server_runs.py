@@ -326,3 +326,25 @@ async def test_a_long_wait_keeps_its_connection_with_newlines(
     run = await lg.runs.create(thread_id, "slow", input={"seconds": 6})
     joined = await lg.runs.join(thread_id, run["run_id"])
     assert joined["log"][-1] == ["slow", 6]
+
+
+async def test_breakpoints_config_and_metadata_reach_langgraph(lg: Any) -> None:
+    """interrupt_before stops the run before the node, at rest with no request; a run with no
+    input goes on from there. The run's metadata is in the checkpoints it wrote."""
+    thread_id = new_thread()
+    stopped = await lg.runs.wait(
+        thread_id,
+        "slow",
+        input={"seconds": 0},
+        interrupt_before=["ask"],
+        metadata={"ticket": "T-7"},
+        config={"recursion_limit": 10, "configurable": {"thread_id": "ignored"}},
+        if_not_exists="create",
+    )
+    assert "__interrupt__" not in stopped
+    state = await lg.threads.get_state(thread_id)
+    assert state["next"] == ["ask"]
+    assert state["metadata"]["ticket"] == "T-7"
+    assert (await lg.threads.get(thread_id))["status"] == "interrupted"
+    went_on = await lg.runs.wait(thread_id, "slow", input=None)
+    assert went_on["__interrupt__"][0]["value"] == {"question": "approve?"}
