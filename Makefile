@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# LangGraph's JavaScript client for tests/e2e/test_js_client.py, installed from its lock file.
+JS_MODULES := tests/js/node_modules
+NODE_NEEDED := Node.js 20+ and npm are needed for the JavaScript client's test \
+	(tests/e2e/test_js_client.py): install them from nodejs.org or NodeSource
 
 .PHONY: venv run test bench lint format clean
 
@@ -14,12 +18,17 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+$(JS_MODULES): tests/js/package.json tests/js/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "$(NODE_NEEDED)"; exit 1; }
+	npm ci --prefix tests/js --no-audit --no-fund
+	@touch $(JS_MODULES)
+
 ## Start the service with the example pipeline on http://127.0.0.1:8000 (HITL_PORT changes it).
 run: $(STAMP)
 	$(BIN)/hitl serve
 
 ## Run the whole test suite (real Postgres and Redis: embedded unless HITL_TEST_* URLs are set).
-test: $(STAMP)
+test: $(STAMP) $(JS_MODULES)
 	$(BIN)/pytest
 
 ## Benchmarks: throughput against raw LangGraph and inbox latency; prints ratios.
@@ -36,4 +45,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .hitl .pytest_cache .ruff_cache
+	rm -rf $(VENV) .hitl .pytest_cache .ruff_cache $(JS_MODULES)

@@ -18,16 +18,20 @@ from redis.asyncio import Redis
 
 from hitl import db
 from hitl.db import migrate
-from tests.support import auth, browser
+from tests.support import auth, browser, node
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A run that includes the browser tests stops at once, with one line saying what to
-    install, when Chromium is missing (rather than one error per UI test, minutes later)."""
+    """A run that includes the browser tests or the JavaScript client's stops at once, with one
+    line saying what to install, when Chromium or Node.js is missing (rather than one error per
+    test, minutes later)."""
     needs_browser = any(item.nodeid.startswith("tests/e2e/test_ui.py") for item in items)
     if needs_browser and (missing := browser.missing_chromium()):
+        pytest.exit(missing, returncode=4)
+    needs_node = any(item.nodeid.startswith("tests/e2e/test_js_client.py") for item in items)
+    if needs_node and (missing := node.missing_node()):
         pytest.exit(missing, returncode=4)
 
 
