@@ -247,7 +247,7 @@ class HITLClient(ClientBase):
         different body under the same key is an `InvalidInputError`, one still in flight a
         `ConflictError`). ``routing`` (``{"assignees": [...], "groups": [...]}``),
         ``timeout_seconds``, ``on_timeout`` and ``reminders`` are its assignment and deadline
-        terms (see the README's "Assignment and deadlines"). The request's ``id`` is recorded
+        terms (see docs/assignment.md). The request's ``id`` is recorded
         in the client's ``created`` store, if it has one, before this returns.
         """
         fields = {
