@@ -20,11 +20,12 @@ from benchmarks import (
     cycle,
     inbox,
     long_threads,
+    streams,
     webhooks,
     workers,
 )
 
-PARTS = ("cycle", "inbox", "lg", "webhooks", "workers", "bus", "long")
+PARTS = ("cycle", "inbox", "lg", "stream", "webhooks", "workers", "bus", "long")
 
 
 def main() -> None:
@@ -52,6 +53,8 @@ def main() -> None:
         _inbox(args.large, args.samples)
     if "lg" in only:
         _agent_server(args.rounds, n, c, args.large, args.samples)
+    if "stream" in only:
+        _streams(args.rounds, n, c)
     if "webhooks" in only:
         webhooks.run(n=args.webhooks, concurrency=c, rounds=args.rounds, samples=100)
     if "workers" in only:
@@ -179,6 +182,40 @@ def _agent_server(rounds: int, n: int, c: int, large: int, samples: int) -> None
         f"  {large:>7,} threads   p50 {big['p50']:6.2f}   p95 {big['p95']:6.2f}\n"
         f"  ratio large / small    p50 {big['p50'] / small['p50']:6.2f}"
         f"   p95 {big['p95'] / small['p95']:6.2f}   (target <= 1.5)"
+    )
+
+
+def _streams(rounds: int, n: int, c: int) -> None:
+    """Streamed runs through LangGraph's client, the runs in a worker process: a custom event's
+    latency from the node's write to the client, then streamed runs against waited ones in
+    interleaved rounds on one service (warmed by both first)."""
+    modules = streams.MODULES
+    with (
+        _setup.engines() as (base_url, redis_url),
+        _setup.scratch_database(base_url) as url,
+        _setup.service(url, redis_url, HITL_RUNNER="false", HITL_GRAPHS=modules) as server,
+        _setup.worker(url, redis_url, HITL_GRAPHS=modules),
+    ):
+        latency = asyncio.run(streams.latencies(server.url, runs=3))
+        flows = [("wait", streams.waited), ("stream", streams.streamed)]
+        for _, flow in flows:
+            asyncio.run(flow(server.url, max(n // 3, c), c))
+        rates: dict[str, list[float]] = defaultdict(list)
+        for i in range(rounds):
+            for name, flow in flows if i % 2 == 0 else flows[::-1]:
+                rates[name].append(asyncio.run(flow(server.url, n, c)))
+    m = {k: statistics.median(v) for k, v in rates.items()}
+    pairs = [s / w for s, w in zip(rates["stream"], rates["wait"], strict=True)]
+    events = f"{3 * streams.TICKS_PER_RUN} events, {streams.PAUSE * 1000:.0f} ms apart"
+    print(
+        f"\nstreamed runs through langgraph_sdk (/lg; API process + 1 worker, chunks over Redis):\n"
+        f"  custom event, node's write -> client, ms   p50 {latency['p50']:6.2f}"
+        f"   p95 {latency['p95']:6.2f}   ({events})\n"
+        f"  runs/s at concurrency {c}, 3 nodes to the end (median of {rounds} x {n}):\n"
+        f"    runs.wait                                {m['wait']:7.1f}\n"
+        f"    runs.stream(stream_mode='values')        {m['stream']:7.1f}"
+        f"   ratio {m['stream'] / m['wait']:4.2f}\n"
+        f"    target: ratio >= 0.85 (by round: {', '.join(f'{p:.2f}' for p in pairs)})"
     )
 
 

@@ -103,14 +103,15 @@ def service(database_url: str, redis_url: str, **env: str) -> Iterator[ServicePr
 
 
 @contextlib.contextmanager
-def worker(database_url: str, redis_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A ``hitl worker`` process executing the runs."""
+def worker(database_url: str, redis_url: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A ``hitl worker`` process executing the runs (``env``: more settings)."""
     env = {
         **base_env(),
         "HITL_DATABASE_URL": database_url,
         "HITL_REDIS_URL": redis_url,
         "HITL_BUS_PREFIX": BUS_PREFIX,
         "HITL_LOG_LEVEL": "warning",
+        **env,
     }
     proc = subprocess.Popen([sys.executable, "-m", "hitl.cli", "worker"], env=env, cwd=ROOT)
     try:

@@ -9,8 +9,9 @@ is the SSE event id, so a client that reconnects with ``Last-Event-ID`` reads on
 Bounded on both sides:
 
 - the runner never waits for a reader, nor for Redis: `Publisher.put` queues the chunk and a
-  task writes the queue in pipelines; a queue Redis cannot keep up with drops chunks (counted,
-  logged) rather than grow without end, and the run goes on;
+  task writes the queue in pipelines, one for all the process's streamed runs (`Writer`); a
+  run whose queue Redis cannot keep up with drops chunks (counted, logged) rather than grow
+  without end, and the run goes on;
 - the stream keeps the last ``HITL_STREAM_WINDOW`` chunks (``XADD MAXLEN ~``) and expires
   ``HITL_STREAM_TTL_SECONDS`` after the run ends; a reader that falls behind the window reads
   on from the oldest chunk kept, and is told how many it missed (the ``seq`` gap).
@@ -22,7 +23,7 @@ requests, its checkpoints). A chunk lost with Redis loses nothing but the view.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 import json
 import logging
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ log = logging.getLogger("hitl.run_streams")
 
 #: The last entry of a run's stream: the run ended (its data says how).
 END = "end"
+#: Where LangGraph's outputs and ``updates`` chunks carry a run's interrupts.
+INTERRUPT = "__interrupt__"
 #: Chunks a run may have queued for Redis before more are dropped.
 MAX_QUEUED = 10_000
 #: Entries written per round trip.
@@ -67,57 +70,83 @@ class Chunk:
 class Publisher:
     """Writes one run's chunks, in order, without making the run wait."""
 
-    def __init__(self, redis: Redis, key: str, window: int, ttl: float) -> None:
-        self.redis = redis
+    def __init__(self, writer: Writer, key: str) -> None:
+        self.writer = writer
         self.key = key
-        self.window = window
-        self.ttl = ttl
         self.dropped = 0
-        self._seq = 0
-        self._queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(MAX_QUEUED)
-        self._task = asyncio.create_task(self._write(), name=f"hitl-stream-{key}")
+        self.queued = 0
+        self.seq = 0  # the next written chunk's
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def put(self, event: str, data: Any) -> None:
         """Queue a chunk (``data``: JSON-ready)."""
-        encoded = json.dumps(data, default=str, separators=(",", ":")).encode()
-        try:
-            self._queue.put_nowait((event, encoded))
-        except asyncio.QueueFull:
+        if self.queued >= MAX_QUEUED:
             self.dropped += 1
+            return
+        self.queued += 1
+        encoded = json.dumps(data, default=str, separators=(",", ":")).encode()
+        self.writer.put((self, event, encoded))
 
     async def close(self, timeout: float = 5.0) -> None:
         """Write what is queued (for at most ``timeout`` seconds), then let the stream expire."""
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)
+        self.writer.put((self, None, b""))
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except (TimeoutError, Exception):
-            self._task.cancel()
-            log.warning("stream %s: %d chunks not written in time", self.key, self._queue.qsize())
+            await asyncio.wait_for(asyncio.shield(self.closed), timeout)
+        except TimeoutError:
+            log.warning("stream %s: %d chunks not written in time", self.key, self.queued)
         if self.dropped:
             log.warning(
                 "stream %s: %d chunks dropped (Redis did not keep up)", self.key, self.dropped
             )
 
+
+class Writer:
+    """Writes the queued chunks of every run of this process, in order, one pipeline per round
+    trip: the chunks of runs streamed at once share their round trips (a write costs the
+    runner more than its bytes). The first chunk goes at once; what is queued meanwhile goes
+    with the next. Its task runs while there is something to write."""
+
+    def __init__(self, redis: Redis, window: int, ttl: float) -> None:
+        self.redis = redis
+        self.window = window
+        self.ttl = int(ttl)
+        self._queue: collections.deque[tuple[Publisher, str | None, bytes]] = collections.deque()
+        self._task: asyncio.Task[None] | None = None
+
+    def put(self, item: tuple[Publisher, str | None, bytes]) -> None:
+        """Queue a publisher's chunk (``None``: its close)."""
+        self._queue.append(item)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._write(), name="hitl-run-streams")
+
     async def _write(self) -> None:
-        done = False
-        while not done:
-            batch = [await self._queue.get()]
-            while len(batch) < BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            done = batch[-1] is None
-            chunks = [c for c in batch if c is not None]
+        while self._queue:
+            batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
+            chunks = [(p, event, data) for p, event, data in batch if event is not None]
             try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for event, data in chunks:
-                        fields: dict[Any, Any] = {"event": event, "data": data, "seq": self._seq}
-                        pipe.xadd(self.key, fields, maxlen=self.window, approximate=True)
-                        self._seq += 1
-                    pipe.expire(self.key, int(self.ttl))
-                    await pipe.execute()
-            except Exception as exc:  # Redis away: the view is lost, the run goes on
-                self.dropped += len(chunks)
-                log.warning("stream %s: writing %d chunks failed: %s", self.key, len(chunks), exc)
+                if chunks:
+                    await self._send(chunks)
+            except Exception as exc:  # Redis away: the view is lost, the runs go on
+                for publisher, _event, _data in chunks:
+                    publisher.dropped += 1
+                log.warning("run streams: writing %d chunks failed: %s", len(chunks), exc)
+            for publisher, event, _data in batch:
+                if event is not None:
+                    publisher.queued -= 1
+                elif not publisher.closed.done():
+                    publisher.closed.set_result(None)
+
+    async def _send(self, chunks: list[tuple[Publisher, str, bytes]]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            keys: dict[str, None] = {}  # each written stream once, in order
+            for publisher, event, data in chunks:
+                fields: dict[Any, Any] = {"event": event, "data": data, "seq": publisher.seq}
+                pipe.xadd(publisher.key, fields, maxlen=self.window, approximate=True)
+                publisher.seq += 1
+                keys[publisher.key] = None
+            for key in keys:
+                pipe.expire(key, self.ttl)
+            await pipe.execute()
 
 
 class StreamView:
@@ -128,23 +157,47 @@ class StreamView:
 
     def __init__(self, publisher: Publisher, asked: dict[str, Any]) -> None:
         self.publisher = publisher
-        self.modes: list[StreamMode] = sorted(
-            {MODES[m] for m in asked.get("modes") or ["values"] if m in MODES}
-        )
+        self.asked: set[StreamMode] = {
+            MODES[m] for m in asked.get("modes") or ["values"] if m in MODES
+        }
+        # the client's modes and the two ``ainvoke`` reads its output from, so the run's
+        # output comes with its stream instead of from a read of the checkpoint after it
+        self.modes: list[StreamMode] = sorted({*self.asked, "updates", "values"})
         self.subgraphs = bool(asked.get("subgraphs"))
         self.held: list[tuple[str, Any]] = []
+        self._latest: Any = None
+        self._interrupts: list[Any] | None = None
 
     def chunk(self, part: Any) -> None:
         if self.subgraphs:
             namespace, mode, data = part
         else:
             (mode, data), namespace = part, ()
+        if not namespace:
+            self._follow(mode, data)
+        if mode not in self.asked:
+            return
         event = mode + "".join("|" + step for step in namespace)
         payload = to_json(data)
         if self.held or _shows_interrupt(mode, payload):
             self.held.append((event, payload))
         else:
             self.publisher.put(event, payload)
+
+    def _follow(self, mode: str, data: Any) -> None:
+        if mode == "values":
+            self._latest = data
+        elif mode == "updates" and isinstance(data, dict) and INTERRUPT in data:
+            self._interrupts = [*(self._interrupts or ()), *data[INTERRUPT]]
+
+    def output(self) -> Any:
+        """What ``ainvoke`` would have returned for the chunks seen: the last values, with
+        the interrupts under ``__interrupt__`` if there were any."""
+        if not self._interrupts:
+            return self._latest
+        if isinstance(self._latest, dict):
+            return {**self._latest, INTERRUPT: self._interrupts}
+        return {INTERRUPT: self._interrupts}
 
     async def finish(self, run: Any, cancelled: str | None, error: dict[str, Any] | None) -> None:
         """Once the run is recorded: the held chunks, an ``error`` event if it failed, and the
@@ -162,7 +215,7 @@ class StreamView:
 
 def _shows_interrupt(mode: str, payload: Any) -> bool:
     if mode in ("values", "updates") and isinstance(payload, dict):
-        return "__interrupt__" in payload
+        return INTERRUPT in payload
     if mode in ("tasks", "debug") and isinstance(payload, dict):
         found = payload.get("payload", payload)
         return isinstance(found, dict) and bool(found.get("interrupts"))
@@ -175,14 +228,13 @@ class RunStreams:
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
         self.prefix = settings.bus_prefix
-        self.window = settings.stream_window
-        self.ttl = settings.stream_ttl_seconds
+        self.writer = Writer(redis, settings.stream_window, settings.stream_ttl_seconds)
 
     def key(self, run_id: str) -> str:
         return bus_names.run_stream(self.prefix, run_id)
 
     def publisher(self, run_id: str) -> Publisher:
-        return Publisher(self.redis, self.key(run_id), self.window, self.ttl)
+        return Publisher(self.writer, self.key(run_id))
 
     async def read(self, run_id: str, after: str, block_ms: int) -> list[Chunk]:
         """The chunks after entry ``after`` ("0": from the first kept), waiting up to

@@ -463,7 +463,9 @@ class Runner:
                 **options,
             ):
                 view.chunk(part)
-        return None  # where it stopped is read from the checkpoint
+        # a stop at a breakpoint the caller set does not show in the output: read from the
+        # checkpoint where it stopped
+        return None if breakpoints(run) else view.output()
 
     def _view(self, run: ClaimedRun) -> StreamView | None:
         """The run's stream for its readers, if it was asked to be streamed (and Redis is

@@ -135,18 +135,26 @@ async def _events(
                         return
                     yield b": keep-alive\n\n"
                     continue
+                # one write for what one read brought: a send costs more than its bytes
+                frames = []
                 for chunk in chunks:
                     if expected is not None and chunk.seq > expected:
                         missed = chunk.seq - expected
-                        yield _frame("metadata", {"run_id": public_id, "missed_events": missed})
+                        frames.append(
+                            _frame("metadata", {"run_id": public_id, "missed_events": missed})
+                        )
                     expected, after = chunk.seq + 1, chunk.id
                     if modes and chunk.event.split("|")[0] not in _events_of(modes):
                         if chunk.event not in (run_streams.END, "error"):
                             continue
-                    yield _frame(chunk.event, chunk.data, chunk.id)
+                    frames.append(_frame(chunk.event, chunk.data, chunk.id))
                     if chunk.event == run_streams.END:
                         ended = True
-                        return
+                        break
+                if frames:
+                    yield b"".join(frames)
+                if ended:
+                    return
         finally:
             if cancel_on_disconnect and not ended:
                 # the client went away: cancel its run (shielded: the stream is being cancelled)
