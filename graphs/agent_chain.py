@@ -45,8 +45,8 @@ def _deploy_approval(state: Change) -> dict[str, Any]:
     return approval.deploy_approval(state)
 
 
-def _deploy(state: Change) -> dict[str, Any]:
-    return deploy.deploy(state)
+async def _deploy(state: Change) -> dict[str, Any]:
+    return await deploy.deploy(state)
 
 
 def _deploy_unless_rejected(state: Change) -> str:
