@@ -134,9 +134,10 @@ def of_chunk(run: Run, chunk: run_streams.Chunk) -> Iterator[dict[str, Any]]:
 
 
 def ended(run: Run, pending: list[Request], resumed: bool) -> list[dict[str, Any]]:
-    """The run's end, as its record says: ``failed`` (with the error), ``interrupted`` with an
+    """The run's end, as its record says: ``failed`` (with the error), ``interrupted`` then an
     ``input.requested`` for each of the thread's pending interrupts (``resumed``: the run's
-    interrupts were answered since, by a later run), or ``completed``."""
+    interrupts were answered since, by a later run: none is pending), or ``completed``. Each
+    has the same ``seq`` whenever it is sent."""
     seq = (seq_of(run.id, END_POSITION, index) for index in range(256))
     if run.status == "failed":
         error = (run.error or {}).get("message") or "the run failed"
@@ -147,14 +148,14 @@ def ended(run: Run, pending: list[Request], resumed: bool) -> list[dict[str, Any
         ]
     if not pending and not resumed:
         return [event("lifecycle", {"event": "completed"}, next(seq))]
-    found = [
+    found = [event("lifecycle", {"event": "interrupted"}, next(seq))]
+    found += [
         event(
             "input.requested",
             {"interrupt_id": r.interrupt_id, "value": r.value, "payload": r.value},
             next(seq),
         )
-        for r in pending
+        for r in pending[:255]
         if r.interrupt_id is not None
     ]
-    found.append(event("lifecycle", {"event": "interrupted"}, next(seq)))
     return found

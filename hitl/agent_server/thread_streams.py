@@ -11,10 +11,13 @@ requests are there when the end is read). Then the next run, whenever it comes; 
 stays open until the client leaves. A run that was not streamed (an answer from the inbox)
 shows as its start, the thread's values once it ended, and its end.
 
-Opened without ``since``, the stream starts with the thread's active run, or, with none, with
-the interrupts the thread waits on and then its next run: a run that ended before is not
-replayed. With ``since`` (the last ``seq`` the client saw, `protocol_events`), it replays from
-the run that event belongs to, and sends only what came after it.
+Opened without ``since``, the stream starts with the thread's active run (or one that ended
+in the last `REPLAY_SECONDS`), or, with none, with the interrupts the thread waits on and then
+its next run: a run that ended before is not replayed. The commands' answers carry the seq just
+before their run's first event (``meta.applied_through_seq``), which the client sends as
+``since`` when it opens its streams. With ``since`` (the last ``seq`` the client saw,
+`protocol_events`), it replays from the run that event belongs to, and sends only what came
+after it.
 
 The commands: ``run.start`` starts a streamed run (as ``POST /threads/{id}/runs`` does,
 creating the thread on its first run, as the client expects); ``input.respond`` answers an
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter
@@ -49,6 +53,11 @@ router = APIRouter(tags=["agent server: thread streams"])
 # thread has no next run, it is looked for (and a keep-alive sent) every RECHECK_SECONDS.
 KEEPALIVE_SECONDS = 5.0
 RECHECK_SECONDS = 1.0
+# A stream opened without ``since`` replays the thread's latest run if it ended less than this
+# many seconds ago: a client opens its streams after ``run.start``, and a short run can end
+# before they connect. (A run that ended earlier is history: a client reattaching to the
+# thread for its next run would read that run's end as its own.)
+REPLAY_SECONDS = 10.0
 
 
 @router.post("/threads/{thread_id}/stream/events")
@@ -85,6 +94,8 @@ async def _stream(service: Service, thread_id: str, asked: pe.Subscription) -> A
                     next_id = active.id
                 elif latest is None:
                     next_id = 0
+                elif _just_ended(latest):  # (started by the command just sent, most likely)
+                    next_id = latest.id
                 else:
                     if pending:  # at rest, waiting for answers: the interrupts it waits on
                         for waiting in pe.ended(latest, pending, resumed=False):
@@ -166,6 +177,11 @@ async def _end_of(service: Service, run: Run) -> list[dict[str, Any]]:
     return pe.ended(found, pending, resumed=resumed)
 
 
+def _just_ended(run: Run) -> bool:
+    ended = run.finished_at or run.created_at
+    return (datetime.now(UTC) - ended).total_seconds() < REPLAY_SECONDS
+
+
 def _frame(found: dict[str, Any]) -> bytes:
     encoded = json.dumps(found, default=str, separators=(",", ":")).encode()
     return (
@@ -227,7 +243,13 @@ async def command(
                 }
             ]
         )
-    return {"type": "success", "id": body.id, "result": {"run_id": str(run.public_id)}}
+    return {
+        "type": "success",
+        "id": body.id,
+        "result": {"run_id": str(run.public_id)},
+        # the client's cursor: its streams opened from now on replay the run from its start
+        "meta": {"applied_through_seq": pe.seq_of(run.id, 0, 0) - 1},
+    }
 
 
 _Params = TypeVar("_Params", bound=BaseModel)
