@@ -144,7 +144,8 @@ async def _run_events(service: Service, run: Run) -> AsyncIterator[dict[str, Any
         async with service.pool.connection() as conn:
             thread = await threads.get(conn, run.thread_id)
         if isinstance(thread.values, dict):
-            yield pe.event("values", thread.values, pe.seq_of(run.id, pe.END_POSITION - 1, 0))
+            state = {k: v for k, v in thread.values.items() if k != "__interrupt__"}
+            yield pe.event("values", state, pe.seq_of(run.id, pe.END_POSITION - 1, 0))
     for found in await _end_of(service, run):
         yield found
 

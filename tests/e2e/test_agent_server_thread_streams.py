@@ -131,9 +131,12 @@ async def test_a_thread_streams_its_runs_and_takes_an_answer(
     assert replayed[len(wanted)]["params"]["data"]["event"] == "running"  # the resumed run
 
 
-async def test_answering_needs_the_answer_scope(
+async def test_answers_from_the_inbox_and_failures_show_in_the_stream(
     lg: Any, server: ServiceProcess, http: Callable[[str], httpx.AsyncClient]
 ) -> None:
+    """Answering needs the answer scope; an answer given in the inbox resumes the thread in a
+    run that was not streamed, which the stream shows all the same; a failed run fails the
+    client's output."""
     api = http(server.url)
     key = await auth.make_key(api, "threads:read", "threads:write", name="writer")
     writer = get_client(url=server.url + "/lg", api_key=key)
@@ -144,6 +147,24 @@ async def test_answering_needs_the_answer_scope(
             await thread.run.respond({"decision": "approve"})
         assert refused.value.response.status_code == 403
         assert "requests:answer" in refused.value.response.text
+
+        # answered in the inbox instead: the run that applies it was not asked to stream
+        r = await api.get("/api/v1/requests", params={"thread_id": thread.thread_id})
+        [request] = r.json()["items"]
+        r = await api.post(
+            f"/api/v1/requests/{request['id']}/respond", json={"response": {"decision": "approve"}}
+        )
+        assert r.status_code == 200, r.text
+        async with asyncio.timeout(60):
+            final = await thread.output
+        assert final["log"] == [["ask", "approve"], ["after"]]
+
+    async with lg.threads.stream(assistant_id="failing") as failing:
+        await failing.run.start(input={})
+        with pytest.raises(RuntimeError, match="always fails"):
+            async with asyncio.timeout(60):
+                await failing.output
+
     # unknown commands are refused by name
     r = await http(server.url + "/lg").post(
         f"/threads/{thread.thread_id}/commands", json={"id": 1, "method": "state.fork"}
