@@ -145,6 +145,18 @@ async def active(conn: AsyncConnection[Any], thread_id: str) -> Run | None:
     return Run.model_validate(row) if row else None
 
 
+async def run_from(conn: AsyncConnection[Any], thread_id: str, first_id: int) -> Run | None:
+    """The thread's first run whose id is ``first_id`` or later (runs in the order asked)."""
+    params = {"thread_id": thread_id, "from": first_id}
+    row = await (await conn.execute(runs_sql.THREAD_RUN_FROM, params)).fetchone()
+    return Run.model_validate(row) if row else None
+
+
+async def latest(conn: AsyncConnection[Any], thread_id: str) -> Run | None:
+    row = await (await conn.execute(runs_sql.LATEST_THREAD_RUN, (thread_id,))).fetchone()
+    return Run.model_validate(row) if row else None
+
+
 async def of_thread(
     conn: AsyncConnection[Any],
     thread_id: str,

@@ -5,7 +5,8 @@ api_key=...)``, LangGraph Studio, agent inboxes) work against this service uncha
 routes, field names, status codes and shapes are the Agent Server's (its OpenAPI), over the
 service's own records. A thread is one thread whichever door made it; an assistant is a
 registered graph (`assistants`); a thread's state is read from its checkpoints (`state`);
-runs are the runner's (`runs`); `mapping` and `wire` turn our records into the Agent Server's
+runs are the runner's (`runs`), streamed as they run (`streams`, and a thread's event
+stream: `thread_streams`); `mapping` and `wire` turn our records into the Agent Server's
 shapes.
 
 Authentication is the service's: the client's ``x-api-key`` header carries a service API key
@@ -20,7 +21,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from hitl.agent_server import assistants, runs, state, streams, threads, unsupported
+from hitl.agent_server import (
+    assistants,
+    runs,
+    state,
+    streams,
+    thread_streams,
+    threads,
+    unsupported,
+)
 from hitl.api import errors
 
 PREFIX = "/lg"
@@ -30,6 +39,7 @@ PREFIX = "/lg"
 ROUTERS: list[APIRouter] = [
     runs.router,  # runs, joins, cancels, and state updates (`update_state`)
     streams.router,  # streamed runs (SSE)
+    thread_streams.router,  # thread event streams and their commands (v3 protocol)
     threads.router,
     state.router,
     assistants.router,

@@ -57,10 +57,8 @@ UNSUPPORTED: list[tuple[list[str], str, str]] = [
     (["POST"], "/runs/crons/count", "cron jobs (crons)"),
     (["GET", "PATCH", "DELETE"], "/runs/crons/{cron_id}", "cron jobs (crons)"),
     (["POST"], "/runs/batch", "batches of runs (runs/batch)"),
-    # thread streams (runs are streamed: hitl/agent_server/streams.py)
+    # (runs are streamed: hitl/agent_server/streams.py; thread event streams: thread_streams.py)
     (["GET", "POST"], "/threads/{thread_id}/stream", "thread streams (threads.join_stream)"),
-    (["POST"], "/threads/{thread_id}/stream/events", "thread event streams (threads.stream)"),
-    (["POST"], "/threads/{thread_id}/commands", "thread commands (threads.stream)"),
     (["PUT", "GET", "DELETE"], "/store/items", "the store (store)"),
     (["POST"], "/store/items/search", "the store (store)"),
     (["POST"], "/store/namespaces", "the store (store)"),

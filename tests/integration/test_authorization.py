@@ -88,6 +88,8 @@ ROUTES: dict[str, Call] = {
     "POST /lg/threads/{thread_id}/runs/stream": Call("threads:write", json={}),
     "POST /lg/runs/stream": Call("threads:write", json={}),
     "GET /lg/threads/{thread_id}/runs/{run_id}/stream": Call("threads:read"),
+    "POST /lg/threads/{thread_id}/stream/events": Call("threads:read", json={"channels": []}),
+    "POST /lg/threads/{thread_id}/commands": Call("threads:write", json={}),
     # for machines, and for reading about the API
     "GET /healthz": Call("public"),
     "GET /readyz": Call("public"),
@@ -165,8 +167,6 @@ ROUTES: dict[str, Call] = {
             "POST /lg/runs/batch",
             "GET /lg/threads/{thread_id}/stream",
             "POST /lg/threads/{thread_id}/stream",
-            "POST /lg/threads/{thread_id}/stream/events",
-            "POST /lg/threads/{thread_id}/commands",
             "GET /lg/store/items",
             "PUT /lg/store/items",
             "DELETE /lg/store/items",

@@ -256,6 +256,17 @@ ACTIVE_RUN = """
 SELECT * FROM hitl_runs WHERE thread_id = %s AND status IN ('queued', 'running')
 """
 
+# The thread's first run from id %(from)s on (in the order they were asked for): the run a
+# thread event stream follows next (`hitl.agent_server.thread_streams`).
+THREAD_RUN_FROM = """
+SELECT * FROM hitl_runs WHERE thread_id = %(thread_id)s AND id >= %(from)s ORDER BY id LIMIT 1
+"""
+
+# The thread's latest run (none for a thread that never ran).
+LATEST_THREAD_RUN = """
+SELECT * FROM hitl_runs WHERE thread_id = %s ORDER BY id DESC LIMIT 1
+"""
+
 # The audit entry of a run just queued (``run``), who asked for it (with its status).
 _RUN_AUDIT = """
 audit AS (

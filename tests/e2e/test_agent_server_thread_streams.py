@@ -1,0 +1,206 @@
+"""A thread streamed through LangGraph's own client (``client.threads.stream``, the v3
+protocol), with the runs executing in a separate ``hitl worker`` process: a run started, its
+state and its interrupt seen, a wrong answer refused, the right one taken through the inbox's
+answer path, the resumed run followed to its end; a reconnect with ``since``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+
+from hitl.launcher import ServiceProcess
+from tests.support import auth
+from tests.support.workers import Worker
+
+HUMAN = {"messages": [{"type": "human", "content": "hi"}]}
+
+
+@pytest.fixture
+async def server(
+    make_server: Callable[..., ServiceProcess],
+    service_env: Callable[[], dict[str, str]],
+    tmp_path: Path,
+) -> AsyncIterator[ServiceProcess]:
+    """An API process that runs no graphs, and a worker that runs them."""
+    api = make_server(HITL_RUNNER="false").start()
+    worker = Worker(service_env(), tmp_path / "worker.log")
+    try:
+        api.wait_ready()
+        worker.wait_ready()
+        yield api
+    finally:
+        worker.kill()
+
+
+@pytest.fixture
+def lg(server: ServiceProcess) -> Any:
+    return get_client(url=server.url + "/lg", api_key=auth.ADMIN_KEY)
+
+
+async def test_a_thread_streams_its_runs_and_takes_an_answer(
+    lg: Any, server: ServiceProcess, http: Callable[[str], httpx.AsyncClient]
+) -> None:
+    api = http(server.url)
+    async with lg.threads.stream(assistant_id="chatty") as thread:
+        started = await thread.run.start(input=HUMAN)
+        # every event of the run, in order, until it stops at its interrupt
+        events = []
+        async with asyncio.timeout(60):
+            async for event in thread.events:
+                events.append(event)
+                if event["method"] == "input.requested" or (
+                    event["method"] == "lifecycle"
+                    and event["params"]["data"]["event"] in ("completed", "failed")
+                ):
+                    break
+        await _interrupted(thread)  # the client's own watcher sees it too
+        methods = [e["method"] for e in events]
+        assert methods[0] == "lifecycle"
+        assert events[0]["params"]["data"]["event"] == "running"
+        assert methods[-2:] == ["lifecycle", "input.requested"]
+        assert events[-2]["params"]["data"]["event"] == "interrupted"
+        seqs = [e["seq"] for e in events]
+        assert seqs == sorted(set(seqs))
+        values = [e["params"]["data"] for e in events if e["method"] == "values"]
+        assert values[-1]["messages"][-1]["content"] == "hello there, how can I help"
+        assert "__interrupt__" not in values[-1]
+        updates = [e["params"]["data"] for e in events if e["method"] == "updates"]
+        assert updates[0]["node"] == "talk"
+        custom = [e["params"]["data"]["payload"] for e in events if e["method"] == "custom"]
+        assert custom == [{"progress": "thinking"}, {"progress": "done"}]
+
+        # the interrupt, as the client holds it: its request is in the inbox
+        [asked] = thread.interrupts
+        assert asked["value"] == {"question": "send it?"}
+        assert asked["namespace"] == []
+        r = await api.get("/api/v1/requests", params={"thread_id": thread.thread_id})
+        [request] = r.json()["items"]
+        assert request["interrupt_id"] == asked["interrupt_id"]
+        assert request["state"] == "pending"
+
+        # the state, as the values projection starts with it
+        async for snapshot in thread.values:
+            assert snapshot["messages"][0]["content"] == "hi"
+            break
+
+        # a wrong answer is refused by its field, and changes nothing
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            await thread.run.respond({"decision": "maybe"})
+        assert refused.value.response.status_code == 422
+        [problem] = refused.value.response.json()["detail"]
+        assert problem["loc"][:4] == ["body", "params", "response", "decision"]
+        assert thread.interrupted
+
+        # the right one resumes the thread, streamed, to its end
+        resumed = await thread.run.respond({"decision": "approve"})
+        assert resumed["run_id"] != started["run_id"]
+        async with asyncio.timeout(60):
+            final = await thread.output
+        assert final["messages"][-1]["content"] == "answer: approve"
+        assert not thread.interrupts
+
+    r = await api.get(f"/api/v1/requests/{request['id']}")
+    assert r.json()["state"] != "pending"
+    assert r.json()["response"] == {"decision": "approve"}
+
+    # first answer wins: the same interrupt answered again is a conflict
+    again = {
+        "id": 1,
+        "method": "input.respond",
+        "params": {"interrupt_id": asked["interrupt_id"], "namespace": [], "response": {}},
+    }
+    lg_http = http(server.url + "/lg")
+    r = await lg_http.post(f"/threads/{thread.thread_id}/commands", json=again)
+    assert r.status_code == 409, r.text
+
+    # a reconnect with ``since`` gets what followed that event, the same events again (but the
+    # interrupt answered since, which is requested no more)
+    since = events[2]["seq"]
+    replayed = await _read(
+        lg_http, thread.thread_id, {"channels": ["values", "lifecycle", "input"]}, since
+    )
+    wanted = [e for e in events if e["seq"] > since and e["method"] in ("values", "lifecycle")]
+    assert [e["event_id"] for e in replayed[: len(wanted)]] == [e["event_id"] for e in wanted]
+    assert replayed[len(wanted)]["params"]["data"]["event"] == "running"  # the resumed run
+
+
+async def test_answers_from_the_inbox_and_failures_show_in_the_stream(
+    lg: Any, server: ServiceProcess, http: Callable[[str], httpx.AsyncClient]
+) -> None:
+    """Answering needs the answer scope; an answer given in the inbox resumes the thread in a
+    run that was not streamed, which the stream shows all the same; a failed run fails the
+    client's output."""
+    api = http(server.url)
+    key = await auth.make_key(api, "threads:read", "threads:write", name="writer")
+    writer = get_client(url=server.url + "/lg", api_key=key)
+    async with writer.threads.stream(assistant_id="approval") as thread:
+        await thread.run.start(input={})
+        await _interrupted(thread)
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            await thread.run.respond({"decision": "approve"})
+        assert refused.value.response.status_code == 403
+        assert "requests:answer" in refused.value.response.text
+
+        # answered in the inbox instead: the run that applies it was not asked to stream
+        r = await api.get("/api/v1/requests", params={"thread_id": thread.thread_id})
+        [request] = r.json()["items"]
+        r = await api.post(
+            f"/api/v1/requests/{request['id']}/respond", json={"response": {"decision": "approve"}}
+        )
+        assert r.status_code == 200, r.text
+        async with asyncio.timeout(60):
+            final = await thread.output
+        assert final["log"] == [["ask", "approve"], ["after"]]
+
+    async with lg.threads.stream(assistant_id="failing") as failing:
+        await failing.run.start(input={})
+        with pytest.raises(RuntimeError, match="always fails"):
+            async with asyncio.timeout(60):
+                await failing.output
+
+    # unknown commands are refused by name
+    r = await http(server.url + "/lg").post(
+        f"/threads/{thread.thread_id}/commands", json={"id": 1, "method": "state.fork"}
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "method"]
+
+
+async def _interrupted(thread: Any) -> None:
+    """Wait for the client to see the thread interrupted (a minute at most)."""
+    for _ in range(1200):
+        if thread.interrupted:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the client never saw the thread interrupted")
+
+
+async def _read(
+    http: httpx.AsyncClient, thread_id: str, channels: dict[str, Any], since: int
+) -> list[dict[str, Any]]:
+    """The events of the thread's stream after ``since``, until the run after the first
+    ``interrupted`` has ended."""
+    found: list[dict[str, Any]] = []
+    body = {**channels, "since": since}
+    async with (
+        asyncio.timeout(60),
+        http.stream("POST", f"/threads/{thread_id}/stream/events", json=body) as r,
+    ):
+        assert r.status_code == 200, await r.aread()
+        async for line in r.aiter_lines():
+            if not line.startswith("data: "):
+                continue
+            found.append(json.loads(line[6:]))
+            if (
+                found[-1]["method"] == "lifecycle"
+                and found[-1]["params"]["data"]["event"] == "completed"
+            ):
+                break
+    return found
