@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from redis.asyncio import Redis
 
-from hitl import _metrics_dir, engines, logcontext
+from hitl import _metrics_dir, engines, errors, logcontext
 from hitl.auth import commands as commands_of_auth
 from hitl.config import Settings
 
@@ -199,7 +199,7 @@ async def _check(settings: Settings) -> list[str]:
 
     problems = []
     async with contextlib.AsyncExitStack() as stack:
-        database_url, redis_url = await engines.urls(settings, stack)
+        database_url, redis_url = await engines.urls(settings, stack, create=False)
         try:
             async with await psycopg.AsyncConnection.connect(
                 database_url, connect_timeout=5
@@ -350,7 +350,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = defaults.model_copy(update=overrides)
     if args.command == "serve":
         serve(settings, reload=reload)
-    elif args.command == "worker":
+        return
+    # The other commands use what a service made: say which, and refuse to make a new one.
+    uses = {"postgres": args.command != "agent", "redis": args.command in ("worker", "agent")}
+    print(f"hitl {args.command}: {engines.describe(settings, **uses)}", file=sys.stderr, flush=True)
+    try:
+        engines.require_data_folder(settings, **uses)
+        _command(settings, args)
+    except errors.NoDataFolder as exc:
+        sys.exit(f"hitl {args.command}: {exc.detail}")
+
+
+def _command(settings: Settings, args: argparse.Namespace) -> None:
+    """Run a command other than ``serve``."""
+    if args.command == "worker":
         if args.check:
             sys.exit(check(settings))
         _configure_logging(settings.log_level, settings.log_format)
