@@ -62,7 +62,8 @@ async def test_review_in_the_browser_with_a_live_inbox(
     await page.goto(server.url + "/")
     await page.get_by_role("link", name="Drop the users table").click()
     await expect(page).to_have_url(f"{server.url}/requests/{first['id']}")
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Drop the users table")
+    heading = page.get_by_role("heading", level=1)
+    await expect(heading).to_have_text("Code review Drop the users table")  # which question
     added = page.locator(".d-add", has_text="+DROP TABLE users;")
     await expect(added).to_be_visible()
     colour = await added.evaluate("e => getComputedStyle(e).backgroundColor")
@@ -108,6 +109,18 @@ async def test_review_in_the_browser_with_a_live_inbox(
         "decision": "approve",
         "comment": "Needs a second look <b>now</b>",
     }
+    [deploy] = await pending(client, first["thread_id"])
+    await page.goto(f"{server.url}/requests/{deploy['id']}")
+    await expect(heading).to_have_text("Deploy approval Drop the users table")
+    await expect(page.locator(".tests")).to_contain_text("Tests passed")
+    await expect(page.locator(".timeline")).to_contain_text("Code review Drop the users table")
+    shot = tmp_path / "deploy-approval.png"
+    await page.screenshot(path=str(shot), full_page=True)
+    keep_artifact(shot)
+    await page.goto(f"{server.url}/threads")
+    row = page.locator(f'tr[data-thread-id="{first["thread_id"]}"]')
+    await expect(row).to_contain_text("Drop the users table")
+    await expect(row).to_contain_text("waiting for Drop the users table")
     await context.close()
 
 
