@@ -52,6 +52,8 @@ async def test_review_in_the_browser_with_a_live_inbox(
 
     password = await auth.make_user(client, "reviewer", display_name="E2E Reviewer")
     context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    missing: list[str] = []  # nothing a page asks for is missing (the icon, say)
+    context.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
     await auth.sign_in_browser(context, server.url, "reviewer", password)
     inbox = await context.new_page()
     await live_inbox(inbox, server.url)
@@ -121,6 +123,7 @@ async def test_review_in_the_browser_with_a_live_inbox(
     row = page.locator(f'tr[data-thread-id="{first["thread_id"]}"]')
     await expect(row).to_contain_text("Drop the users table")
     await expect(row).to_contain_text("waiting for Drop the users table")
+    assert missing == []
     await context.close()
 
 

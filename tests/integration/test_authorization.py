@@ -124,6 +124,7 @@ ROUTES: dict[str, Call] = {
     "POST /account/password": Call("person", form={}),
     "GET /ui/static/{path:path}": Call("public"),
     "HEAD /ui/static/{path:path}": Call("public"),
+    "GET /favicon.ico": Call("public"),
     # LangGraph's Agent Server API (hitl/agent_server)
     "GET /lg/info": Call("public"),
     "GET /lg/ok": Call("public"),

@@ -487,6 +487,19 @@ async def test_static_files_are_public_and_stay_in_their_folder(
         assert r.status_code == 404 and "import" not in r.text, path
 
 
+async def test_every_page_has_an_icon_that_exists(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
+) -> None:
+    nobody = client_for()
+    for who, path in ((nobody, "/login"), (client, "/"), (client, "/threads")):
+        page = await who.get(path)
+        assert '<link rel="icon" href="/ui/static/favicon.svg"' in page.text, path
+    for path in ("/ui/static/favicon.svg", "/favicon.ico"):  # the latter: pages naming none
+        icon = await nobody.get(path)
+        assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+        assert icon.text.startswith("<svg")
+
+
 async def test_pages_offer_only_what_the_viewer_may_do(
     client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
 ) -> None:
