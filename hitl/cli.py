@@ -268,7 +268,11 @@ async def _migrate(settings: Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     defaults = Settings()
-    parser = argparse.ArgumentParser(prog="hitl", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="hitl",
+        description="Human-in-the-loop orchestration for LangGraph: the service, its workers "
+        "and agents, and the one-off commands beside them.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve_cmd = commands.add_parser("serve", help="run the service")
@@ -295,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=int,
         choices=(0, 1),
         default=None,
-        help="0: serve the API only, like --no-runner (run `hitl worker` processes instead)",
+        help="0: serve the API only, like --no-runner (run hitl worker processes instead)",
     )
     worker_cmd = commands.add_parser(
         "worker", help="execute graph runs (no HTTP); run as many as you like"

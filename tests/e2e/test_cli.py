@@ -93,6 +93,9 @@ def test_help_names_the_environment_variables() -> None:
     out = hitl("serve", "--help", env={})
     assert out.returncode == 0
     assert "HITL_PORT" in out.stdout and "HITL_HOST" in out.stdout
+    for command in ([], ["serve"], ["worker"], ["apikey", "create"]):
+        shown = hitl(*command, "--help", env={}).stdout
+        assert "`" not in shown, shown  # plain text, no reStructuredText marks
 
 
 async def test_a_public_address_needs_an_admin_first_then_users_and_keys_from_the_cli(
