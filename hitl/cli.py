@@ -40,13 +40,46 @@ _worker_name = _WorkerName()
 _handler: logging.Handler | None = None
 
 
+def _formatter(log_format: str) -> type[logging.Formatter]:
+    """JSON lines, or readable ones (``auto``: readable on a terminal)."""
+    json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+    return logcontext.JSONFormatter if json else logcontext.PlainFormatter
+
+
+def _logging_config(level: str, log_format: str) -> dict[str, Any]:
+    """What `_configure_logging` does, as a `logging.config.dictConfig` dict: for the processes
+    ``uvicorn --reload`` starts, which apply it themselves. Without it their root logger has no
+    handler, and the service's own lines (INFO) vanish while uvicorn's come in its own format.
+    """
+    formatter = _formatter(log_format)
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"worker": {"()": f"{__name__}._WorkerName"}},
+        "formatters": {"hitl": {"()": f"{formatter.__module__}.{formatter.__qualname__}"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "hitl",
+                "filters": ["worker"],
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        # uvicorn's own loggers: no handlers of their own, through the root's (one format)
+        "loggers": {
+            name: {"handlers": [], "propagate": True}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
+    }
+
+
 def _configure_logging(level: str, log_format: str = "auto") -> None:
     """Log to stderr: one JSON object per line, or readable lines (``auto``: on a terminal)."""
     global _handler
-    json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_worker_name)
-    handler.setFormatter(logcontext.JSONFormatter() if json else logcontext.PlainFormatter())
+    handler.setFormatter(_formatter(log_format)())
     root = logging.getLogger()
     if _handler is not None:  # configured again (in-process callers): replace, not add
         root.removeHandler(_handler)
@@ -117,6 +150,7 @@ def serve(settings: Settings, *, reload: bool = False) -> None:
     uvicorn.run(
         "hitl.api.app:create_app",
         factory=True,
+        log_config=_logging_config(settings.log_level, settings.log_format),
         reload=True,
         reload_dirs=watched,
         reload_includes=includes,
