@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from hitl.config import Settings
@@ -46,3 +47,17 @@ def test_the_first_graph_keeps_its_input_and_prints_what_the_readme_shows(
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout == shown
+
+
+def test_the_readme_lists_every_notebook_and_how_to_open_them() -> None:
+    notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) >= 5
+    assert [n for n in notebooks if f"- `{n}` — " not in README] == []
+    assert "make notebook" in README
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\nnotebook:" in makefile and "jupyter lab" in makefile
+    # Jupyter Lab is the `notebook` extra's, not `dev`'s: `make test` never installs it
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    assert any(d.startswith("jupyterlab") for d in extras["notebook"])
+    assert not any(d.startswith("jupyterlab") for d in extras["dev"])
