@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 NOTEBOOK_STAMP := $(VENV)/.notebook-installed
 
-.PHONY: venv run test notebook bench lint format clean
+.PHONY: venv run test notebook screenshots bench lint format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: make PYTHON=python3.11 ...")'
@@ -32,6 +32,10 @@ notebook: $(NOTEBOOK_STAMP)
 $(NOTEBOOK_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,notebook]'
 	@touch $(NOTEBOOK_STAMP)
+
+## Screenshots of every page at 1280 and 390 px wide into docs/screenshots/ (Debian's Chromium).
+screenshots: $(STAMP)
+	$(BIN)/python docs/screenshots/take.py
 
 ## Benchmarks: throughput against raw LangGraph and inbox latency; prints ratios.
 bench: $(STAMP)

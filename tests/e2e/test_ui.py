@@ -196,3 +196,46 @@ async def test_an_agents_script_renders_inert(
         assert await page.locator("img[src=x]").count() == 0
     assert dialogs == []
     await context.close()
+
+
+async def test_admin_pages_fit_a_phone_and_each_row_saves_its_own_person(
+    make_server: Callable[..., ServiceProcess],
+    http: Callable[[str], httpx.AsyncClient],
+    browser: Browser,
+) -> None:
+    server = make_server().start()
+    server.wait_ready()
+    client = http(server.url)
+    await auth.make_user(client, "dana", groups=["ops"])
+    await auth.make_user(client, "lee", role="viewer")
+    await auth.make_key(client, "threads:read", "requests:read", "requests:answer", name="bot")
+
+    phone = await browser.new_context(viewport={"width": 390, "height": 800})
+    await auth.sign_in_browser(phone, server.url)
+    page = await phone.new_page()
+    for path in ("/admin/users", "/admin/keys", "/admin/audit", "/threads", "/"):
+        await page.goto(server.url + path)
+        wide = await page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= 390, f"{path} is {wide} px wide on a 390 px phone"
+    await phone.close()
+
+    desktop = await browser.new_context(viewport={"width": 1280, "height": 900})
+    await auth.sign_in_browser(desktop, server.url)
+    page = await desktop.new_page()
+    await page.goto(server.url + "/admin/users")
+    nav = page.get_by_role("navigation", name="Admin")
+    await expect(nav.get_by_role("link", name="People")).to_have_attribute("aria-current", "page")
+    # role and groups sit in columns of their own, and belong to their row's Save
+    await page.get_by_label("Role of lee").select_option("responder")
+    await page.get_by_label("Groups of lee").fill("reviewers ops")
+    await (
+        page.locator("tr", has=page.get_by_label("Role of lee"))
+        .get_by_role("button", name="Save")
+        .click()
+    )
+    await expect(page.get_by_label("Role of lee")).to_have_value("responder")
+    people = {u["username"]: u for u in (await client.get("/api/v1/users")).json()}
+    assert people["lee"]["role"] == "responder"
+    assert sorted(people["lee"]["groups"]) == ["ops", "reviewers"]
+    assert people["dana"]["role"] == "responder" and people["dana"]["groups"] == ["ops"]
+    await desktop.close()
