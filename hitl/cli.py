@@ -391,7 +391,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     # The other commands use what a service made: say which, and refuse to make a new one.
     uses = {"postgres": args.command != "agent", "redis": args.command in ("worker", "agent")}
-    print(f"hitl {args.command}: {engines.describe(settings, **uses)}", file=sys.stderr, flush=True)
+    using = f"hitl {args.command}: {engines.describe(settings, **uses)}"
+    if args.command in ("worker", "agent") and not getattr(args, "check", False):
+        _configure_logging(settings.log_level, settings.log_format)
+        logging.getLogger("hitl.cli").info(using)  # in the format of the lines that follow
+    else:
+        print(using, file=sys.stderr, flush=True)  # stdout is the command's output
     try:
         engines.require_data_folder(settings, **uses)
         _command(settings, args)
@@ -404,12 +409,10 @@ def _command(settings: Settings, args: argparse.Namespace) -> None:
     if args.command == "worker":
         if args.check:
             sys.exit(check(settings))
-        _configure_logging(settings.log_level, settings.log_format)
-        _check_graphs(settings)
+        _check_graphs(settings)  # (logging was configured by `main`)
         _share_metrics(settings)
         _run(_work(settings))
     elif args.command == "agent":
-        _configure_logging(settings.log_level, settings.log_format)
         _run(_agent(settings, args.agent))
     elif args.command == "migrate":
         _configure_logging(settings.log_level, settings.log_format)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -62,7 +63,8 @@ def test_commands_run_from_another_folder_refuse_to_make_a_data_folder(tmp_path:
         ["worker", "--graphs", "graphs"],
         ["agent", "examples.agent_chain:CodeReviewAgent"],
     ):
-        out = hitl(*command, env={"PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+        env = {"PYTHONPATH": str(ROOT), "HITL_LOG_FORMAT": "json"}
+        out = hitl(*command, env=env, cwd=tmp_path)
         assert out.returncode != 0, command
         assert f"no data folder at {tmp_path / '.hitl'}" in out.stderr, out.stderr
         assert "HITL_DATA_DIR" in out.stderr, out.stderr
@@ -70,6 +72,10 @@ def test_commands_run_from_another_folder_refuse_to_make_a_data_folder(tmp_path:
         assert not (tmp_path / ".hitl").exists(), command
         if command[0] == "agent":  # it needs only Redis
             assert "HITL_REDIS_URL" in out.stderr and "HITL_DATABASE_URL" not in out.stderr
+        if command[0] == "agent" or command == ["worker", "--graphs", "graphs"]:
+            # long-running: which engines, as a log line in the format of the ones to follow
+            said = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
+            assert "using the embedded" in said[0]["message"], out.stderr
 
 
 def test_commands_say_which_database_they_use(database_url: str) -> None:
