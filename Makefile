@@ -8,7 +8,9 @@ JS_MODULES := tests/js/node_modules
 NODE_NEEDED := Node.js 20+ and npm are needed for the JavaScript client's test \
 	(tests/e2e/test_js_client.py): install them from nodejs.org or NodeSource
 
-.PHONY: venv run test bench lint format clean
+NOTEBOOK_STAMP := $(VENV)/.notebook-installed
+
+.PHONY: venv run test notebook screenshots bench lint format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: make PYTHON=python3.11 ...")'
@@ -30,6 +32,19 @@ run: $(STAMP)
 ## Run the whole test suite (real Postgres and Redis: embedded unless HITL_TEST_* URLs are set).
 test: $(STAMP) $(JS_MODULES)
 	$(BIN)/pytest
+
+## Open notebooks/ in Jupyter Lab, on the .venv's kernel (installs the `notebook` extra once).
+## JUPYTER_ARGS adds options, e.g. JUPYTER_ARGS=--no-browser on a machine without a desktop.
+notebook: $(NOTEBOOK_STAMP)
+	$(BIN)/jupyter lab notebooks/01_author_a_graph.ipynb $(JUPYTER_ARGS)
+
+$(NOTEBOOK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,notebook]'
+	@touch $(NOTEBOOK_STAMP)
+
+## Screenshots of every page at 1280 and 390 px wide into docs/screenshots/ (Debian's Chromium).
+screenshots: $(STAMP)
+	$(BIN)/python docs/screenshots/take.py
 
 ## Benchmarks: throughput against raw LangGraph and inbox latency; prints ratios.
 bench: $(STAMP)

@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from redis.asyncio import Redis
 
-from hitl import _metrics_dir, engines, logcontext
+from hitl import _metrics_dir, engines, errors, logcontext
 from hitl.auth import commands as commands_of_auth
 from hitl.config import Settings
 
@@ -40,13 +40,46 @@ _worker_name = _WorkerName()
 _handler: logging.Handler | None = None
 
 
+def _formatter(log_format: str) -> type[logging.Formatter]:
+    """JSON lines, or readable ones (``auto``: readable on a terminal)."""
+    json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+    return logcontext.JSONFormatter if json else logcontext.PlainFormatter
+
+
+def _logging_config(level: str, log_format: str) -> dict[str, Any]:
+    """What `_configure_logging` does, as a `logging.config.dictConfig` dict: for the processes
+    ``uvicorn --reload`` starts, which apply it themselves. Without it their root logger has no
+    handler, and the service's own lines (INFO) vanish while uvicorn's come in its own format.
+    """
+    formatter = _formatter(log_format)
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"worker": {"()": f"{__name__}._WorkerName"}},
+        "formatters": {"hitl": {"()": f"{formatter.__module__}.{formatter.__qualname__}"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "hitl",
+                "filters": ["worker"],
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        # uvicorn's own loggers: no handlers of their own, through the root's (one format)
+        "loggers": {
+            name: {"handlers": [], "propagate": True}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
+    }
+
+
 def _configure_logging(level: str, log_format: str = "auto") -> None:
     """Log to stderr: one JSON object per line, or readable lines (``auto``: on a terminal)."""
     global _handler
-    json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_worker_name)
-    handler.setFormatter(logcontext.JSONFormatter() if json else logcontext.PlainFormatter())
+    handler.setFormatter(_formatter(log_format)())
     root = logging.getLogger()
     if _handler is not None:  # configured again (in-process callers): replace, not add
         root.removeHandler(_handler)
@@ -117,6 +150,7 @@ def serve(settings: Settings, *, reload: bool = False) -> None:
     uvicorn.run(
         "hitl.api.app:create_app",
         factory=True,
+        log_config=_logging_config(settings.log_level, settings.log_format),
         reload=True,
         reload_dirs=watched,
         reload_includes=includes,
@@ -199,7 +233,7 @@ async def _check(settings: Settings) -> list[str]:
 
     problems = []
     async with contextlib.AsyncExitStack() as stack:
-        database_url, redis_url = await engines.urls(settings, stack)
+        database_url, redis_url = await engines.urls(settings, stack, create=False)
         try:
             async with await psycopg.AsyncConnection.connect(
                 database_url, connect_timeout=5
@@ -268,7 +302,11 @@ async def _migrate(settings: Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     defaults = Settings()
-    parser = argparse.ArgumentParser(prog="hitl", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="hitl",
+        description="Human-in-the-loop orchestration for LangGraph: the service, its workers "
+        "and agents, and the one-off commands beside them.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve_cmd = commands.add_parser("serve", help="run the service")
@@ -295,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=int,
         choices=(0, 1),
         default=None,
-        help="0: serve the API only, like --no-runner (run `hitl worker` processes instead)",
+        help="0: serve the API only, like --no-runner (run hitl worker processes instead)",
     )
     worker_cmd = commands.add_parser(
         "worker", help="execute graph runs (no HTTP); run as many as you like"
@@ -350,15 +388,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = defaults.model_copy(update=overrides)
     if args.command == "serve":
         serve(settings, reload=reload)
-    elif args.command == "worker":
+        return
+    # The other commands use what a service made: say which, and refuse to make a new one.
+    uses = {"postgres": args.command != "agent", "redis": args.command in ("worker", "agent")}
+    using = f"hitl {args.command}: {engines.describe(settings, **uses)}"
+    if args.command in ("worker", "agent") and not getattr(args, "check", False):
+        _configure_logging(settings.log_level, settings.log_format)
+        logging.getLogger("hitl.cli").info(using)  # in the format of the lines that follow
+    else:
+        print(using, file=sys.stderr, flush=True)  # stdout is the command's output
+    try:
+        engines.require_data_folder(settings, **uses)
+        _command(settings, args)
+    except errors.NoDataFolder as exc:
+        sys.exit(f"hitl {args.command}: {exc.detail}")
+
+
+def _command(settings: Settings, args: argparse.Namespace) -> None:
+    """Run a command other than ``serve``."""
+    if args.command == "worker":
         if args.check:
             sys.exit(check(settings))
-        _configure_logging(settings.log_level, settings.log_format)
-        _check_graphs(settings)
+        _check_graphs(settings)  # (logging was configured by `main`)
         _share_metrics(settings)
         _run(_work(settings))
     elif args.command == "agent":
-        _configure_logging(settings.log_level, settings.log_format)
         _run(_agent(settings, args.agent))
     elif args.command == "migrate":
         _configure_logging(settings.log_level, settings.log_format)

@@ -129,6 +129,13 @@ class ResponseInvalid(InvalidInput):
     """An answer does not match the request's response schema."""
 
 
+class NoDataFolder(HITLError):
+    """A command needs the embedded engines of a data folder that does not exist here.
+
+    Only ``hitl serve`` creates one: a key or user made in a new, empty folder would be unknown
+    to the service running elsewhere."""
+
+
 class EmbeddedEngineError(HITLError):
     """An embedded engine (Postgres or Redis under the data folder) failed to start or stop."""
 

@@ -7,18 +7,26 @@ Slack) use them, so a request is called the same wherever a person meets it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 PREVIEW_CHARS = 90
+# A value's ``kind`` that names what is asked (``deploy_approval``), not free text.
+_KIND = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[_\-. ][A-Za-z0-9]+)*")
 
 
 def headline(value: Any) -> str:
-    """A one-line title for a request: its ``title``, ``summary`` or ``kind``, else a preview."""
+    """A one-line title for a request: its ``title``, ``summary``, ``question`` or `label`
+    (of its ``kind``), else a preview."""
     if isinstance(value, Mapping):
-        for key in ("title", "summary", "question", "kind"):
+        for key in ("title", "summary", "question"):
             if isinstance(value.get(key), str) and value[key].strip():
                 return clip(value[key])
+        if label(value) is not None and "kind" in value:
+            return str(label(value))
+        if isinstance(value.get("kind"), str) and value["kind"].strip():
+            return clip(value["kind"])
         if isinstance(value.get("action_requests"), list) and value["action_requests"]:
             names = ", ".join(str(a.get("name")) for a in value["action_requests"][:3])
             return clip(f"Review tool call: {names}")
@@ -29,6 +37,26 @@ def headline(value: Any) -> str:
         if isinstance(action, Mapping):
             return clip(str(value[0].get("description") or f"Review: {action.get('action')}"))
     return preview(value)
+
+
+def label(value: Any) -> str | None:
+    """What kind of question it is, for people: ``deploy_approval`` -> "Deploy approval".
+
+    Two requests of one thread often share a title (the change they are about); the label
+    tells the review from the deploy approval in the inbox and the timeline. From the value's
+    ``kind``, or "Tool call review" for langchain's and Agent Inbox's shapes; None otherwise.
+    """
+    if isinstance(value, Mapping):
+        kind = value.get("kind")
+        if isinstance(kind, str) and len(kind) <= 40 and _KIND.fullmatch(kind):
+            words = re.sub(r"[_\-. ]+", " ", kind).strip().lower()
+            return words[:1].upper() + words[1:]
+        if isinstance(value.get("action_requests"), list) or value.get("type") == "tool_approval":
+            return "Tool call review"
+    if isinstance(value, list) and value and isinstance(value[0], Mapping):
+        if isinstance(value[0].get("action_request"), Mapping):
+            return "Tool call review"
+    return None
 
 
 def subline(value: Any) -> str | None:

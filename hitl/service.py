@@ -105,7 +105,8 @@ class Service:
             langgraph_json.load_graphs(settings.graph_modules, default_registry)
             registry = default_registry
         async with contextlib.AsyncExitStack() as stack:
-            database_url, redis_url = await engines.urls(settings, stack)
+            # only the service makes a data folder; a worker joins the one a service made
+            database_url, redis_url = await engines.urls(settings, stack, create=kind == "serve")
             pool = db.create_pool(
                 database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
             )

@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import _cursor, errors
+from hitl import _cursor, errors, headlines
 from hitl.db.sql import threads as threads_sql
 from hitl.models import Page, Thread, ThreadWithValues
 from hitl.registry import GraphSpec
@@ -90,6 +90,53 @@ async def list_page(
 
 
 # -- what the Agent Server door (hitl/agent_server) asks of threads -----------------------------
+
+
+@dataclass(frozen=True)
+class Gist:
+    """What a thread is about, for a list of threads: a title, how it ended, what it waits for."""
+
+    title: str | None
+    outcome: str | None
+    waiting_for: str | None  # the headline of its oldest pending request
+    pending: int
+
+
+async def gists(
+    conn: AsyncConnection[Any], thread_ids: list[str], *, with_history: bool
+) -> dict[str, Gist]:
+    """The `Gist` of each thread, in one query: its values' ``title`` (else, ``with_history``,
+    its latest request's: for those who may read past requests), its values' ``outcome``, and
+    its oldest pending request (which the thread itself shows)."""
+    if not thread_ids:
+        return {}
+    cur = await conn.execute(threads_sql.THREAD_GISTS, {"ids": thread_ids})
+    found = {}
+    for row in await cur.fetchall():
+        title = row["title"] if isinstance(row["title"], str) and row["title"].strip() else None
+        if title is None and with_history and (row["latest_value"] or row["latest_title"]):
+            title = headlines.request_title(_Named(row["latest_title"], row["latest_value"]))
+        waiting = (
+            headlines.request_title(_Named(row["pending_title"], row["pending_value"]))
+            if row["pending_count"]
+            else None
+        )
+        outcome = row["outcome"]
+        found[row["thread_id"]] = Gist(
+            title=headlines.clip(title) if title else None,
+            outcome=headlines.clip(outcome) if isinstance(outcome, str) else None,
+            waiting_for=waiting,
+            pending=row["pending_count"],
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class _Named:
+    """A request's title and (cut) value: what `headlines.request_title` reads."""
+
+    title: str | None
+    value: Any
 
 
 async def create_empty(

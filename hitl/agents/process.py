@@ -41,7 +41,7 @@ async def run_agent(spec: str | type[Agent], settings: Settings, stop: asyncio.E
     agent_class = load_agent(spec) if isinstance(spec, str) else spec
     async with contextlib.AsyncExitStack() as stack:
         _, redis_url = await engines.urls(
-            settings.model_copy(update={"database_url": "unused"}), stack
+            settings.model_copy(update={"database_url": "unused"}), stack, create=False
         )
         redis = Redis.from_url(redis_url)
         stack.push_async_callback(redis.aclose)

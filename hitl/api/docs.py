@@ -7,6 +7,7 @@ every other route (`hitl.api.deps.Permission`).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,6 +21,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from hitl.api.deps import Public
 
 OPENAPI_URL = "/openapi.json"
+# The docstrings that become descriptions mark code as reStructuredText does (``x``);
+# the docs UIs and generated clients read Markdown, which marks it `x`.
+_RST_CODE = re.compile(r"``(.+?)``", re.S)
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
 
 router = APIRouter(include_in_schema=False)
@@ -32,11 +36,25 @@ def _root(request: Request) -> str:
 
 @router.get(OPENAPI_URL)
 async def openapi(request: Request, _: Public) -> JSONResponse:
-    schema: dict[str, Any] = request.app.openapi()
+    schema: dict[str, Any] = _markdown(request.app.openapi())
     if root := _root(request):
         if root not in {s.get("url") for s in schema.get("servers", [])}:
             schema = {**schema, "servers": [{"url": root}, *schema.get("servers", [])]}
     return JSONResponse(schema)
+
+
+def _markdown(value: Any) -> Any:
+    """A copy of the schema with every ``description`` in Markdown's code marks."""
+    if isinstance(value, dict):
+        return {
+            k: _RST_CODE.sub(r"`\1`", v)
+            if k == "description" and isinstance(v, str)
+            else _markdown(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_markdown(v) for v in value]
+    return value
 
 
 @router.get("/docs")

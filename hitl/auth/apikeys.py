@@ -62,6 +62,8 @@ def parse_scopes(raw: list[str] | str) -> list[str]:
 async def create(
     conn: AsyncConnection[Any], name: str, scopes: list[str] | str, *, actor: str
 ) -> NewApiKey:
+    """A new key, shown this once. Refused (`errors.InvalidInput` on ``name``) when an active
+    key has that name: the name is who the key is on every answer and in the audit log."""
     name = name.strip()
     if not name or len(name) > 100:
         raise errors.InvalidInput(
@@ -77,18 +79,30 @@ async def create(
     key_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
     secret = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))  # 238 bits
     key = f"{PREFIX}{key_id}_{secret}"
-    cur = await conn.execute(
-        accounts_sql.CREATE_KEY,
-        {
-            "name": name,
-            "prefix": PREFIX + key_id,
-            "key_hash": digest(key),
-            "scopes": checked,
-            "actor": actor,
-        },
-    )
-    row = await cur.fetchone()
-    assert row is not None
+    async with conn.transaction():
+        await conn.execute(accounts_sql.LOCK_KEY_NAME, (name,))
+        cur = await conn.execute(
+            accounts_sql.CREATE_KEY,
+            {
+                "name": name,
+                "prefix": PREFIX + key_id,
+                "key_hash": digest(key),
+                "scopes": checked,
+                "actor": actor,
+            },
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise errors.InvalidInput(
+            [
+                {
+                    "loc": ["body", "name"],
+                    "msg": f"an active key is named {name!r} already: choose another name, "
+                    "or revoke that key first",
+                    "type": "value_error",
+                }
+            ]
+        )
     return NewApiKey.model_validate({**row, "key": key})
 
 

@@ -43,6 +43,7 @@ env.filters.update(
     age=present.age,
     when=present.when,
     title=headlines.request_title,
+    label=headlines.label,
     subline=headlines.subline,
     scalar=present.scalar,
     count=search.show_count,

@@ -82,6 +82,44 @@ def is_code_review(value: Any) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class TestRun:
+    """The test run a ``deploy_approval`` asks about (`nodes.testing.RunResult`), for its card."""
+
+    passed: bool
+    what: str  # the profile's name, or the built-in check
+    command: str | None
+    exit_code: int | None
+    duration_ms: int | None
+    timed_out: bool
+    output: str
+
+
+def deploy_tests(value: Any) -> TestRun | None:
+    """The tests of a ``code_review`` deploy approval, or None for any other value (which is
+    shown as a tree)."""
+    if not (isinstance(value, Mapping) and value.get("kind") == "deploy_approval"):
+        return None
+    tests = value.get("tests")
+    if not (isinstance(tests, Mapping) and isinstance(tests.get("passed"), bool)):
+        return None
+
+    def number(key: str) -> int | None:
+        n = tests.get(key)
+        return n if isinstance(n, int) and not isinstance(n, bool) else None
+
+    profile, command, output = tests.get("profile"), tests.get("command"), tests.get("output")
+    return TestRun(
+        passed=tests["passed"],
+        what=f"profile {profile}" if isinstance(profile, str) else "the built-in diff check",
+        command=command if isinstance(command, str) else None,
+        exit_code=number("exit_code"),
+        duration_ms=number("duration_ms"),
+        timed_out=tests.get("timed_out") is True,
+        output=output if isinstance(output, str) else "",
+    )
+
+
 def description(value: Any) -> str | None:
     """Text describing the request, shown as Markdown above the answer."""
     if isinstance(value, Mapping):

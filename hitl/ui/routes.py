@@ -276,6 +276,7 @@ async def _request_view(
     # see what came of each delivery
     delivery_details = principal.has("webhooks:admin")
     value = hitl_request.value
+    title, kind_label = headlines.request_title(hitl_request), headlines.label(value)
     schema = hitl_request.response_schema
     shape = None if schema else native.shape_of(value)
     fields = forms.fields_from_schema(schema)
@@ -301,9 +302,11 @@ async def _request_view(
         value=value,
         schema=schema,
         code_review=present.is_code_review(value),
+        deploy_tests=present.deploy_tests(value),
         diff=present.diff_lines(value["diff"]) if present.is_code_review(value) else [],
         description=hitl_request.description or present.description(value),
-        title=headlines.request_title(hitl_request),
+        title=title,
+        kind_label=kind_label if kind_label != title else None,
         shape=shape,
         cards=native.cards(value) if shape else [],
         native_labels=native.LABELS,
@@ -357,7 +360,7 @@ def _not_found(request: Request, exc: errors.HITLError) -> HTMLResponse:
 @router.get("/threads", response_class=HTMLResponse)
 async def thread_list(
     request: Request,
-    _: CanReadThreads,
+    principal: CanReadThreads,
     status: str = "",
     graph: str = "",
     cursor: str | None = None,
@@ -370,6 +373,11 @@ async def thread_list(
             page = await threads.list_page(
                 conn, status=status or None, graph=graph or None, limit=PAGE_SIZE, cursor=cursor
             )
+            gists = await threads.gists(
+                conn,
+                [t.thread_id for t in page.items],
+                with_history=principal.has("requests:read"),
+            )
     except errors.InvalidInput:
         return RedirectResponse("/threads?" + pages.query(status=status, graph=graph), 303)
     next_url = (
@@ -381,6 +389,7 @@ async def thread_list(
         request,
         "threads.html",
         page=page,
+        gists=gists,
         status=status,
         graph=graph,
         graphs=service.registry.names(),

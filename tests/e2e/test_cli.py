@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
+from hitl.config import Settings
+from hitl.engines import describe
 from hitl.launcher import ServiceProcess, base_env
 from tests.conftest import ROOT
 from tests.support import auth
 
 
-def hitl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def hitl(*args: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hitl.cli", *args],
         env={**base_env(), **env},
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
@@ -48,10 +52,56 @@ def test_migrate_applies_once(engines: tuple[str, str]) -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def test_commands_run_from_another_folder_refuse_to_make_a_data_folder(tmp_path: Path) -> None:
+    # A key made in a new, empty database would be "unknown" to the service running elsewhere.
+    for command in (
+        ["apikey", "create", "--name", "ci", "--scopes", "threads:read"],
+        ["user", "list"],
+        ["migrate"],
+        ["prune", "--dry-run"],
+        ["worker", "--check"],
+        ["worker", "--graphs", "graphs"],
+        ["agent", "examples.agent_chain:CodeReviewAgent"],
+    ):
+        env = {"PYTHONPATH": str(ROOT), "HITL_LOG_FORMAT": "json"}
+        out = hitl(*command, env=env, cwd=tmp_path)
+        assert out.returncode != 0, command
+        assert f"no data folder at {tmp_path / '.hitl'}" in out.stderr, out.stderr
+        assert "HITL_DATA_DIR" in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr, out.stderr
+        assert not (tmp_path / ".hitl").exists(), command
+        if command[0] == "agent":  # it needs only Redis
+            assert "HITL_REDIS_URL" in out.stderr and "HITL_DATABASE_URL" not in out.stderr
+        if command[0] == "agent" or command == ["worker", "--graphs", "graphs"]:
+            # long-running: which engines, as a log line in the format of the ones to follow
+            said = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
+            assert "using the embedded" in said[0]["message"], out.stderr
+
+
+def test_commands_say_which_database_they_use(database_url: str) -> None:
+    listed = hitl("apikey", "list", env={"HITL_DATABASE_URL": database_url})
+    assert listed.returncode == 0, listed.stderr
+    assert "hitl apikey: using database " in listed.stderr
+    assert database_url.split("dbname=")[-1].split()[0] in listed.stderr
+    embedded = Settings(data_dir=Path("/srv/hitl/.hitl"))
+    assert describe(embedded) == (
+        "using the embedded database in /srv/hitl/.hitl and the embedded redis in /srv/hitl/.hitl"
+    )
+    secret = Settings(
+        database_url="postgresql://app:s3cret@db:5432/hitl", redis_url="redis://:s3cret@r:6379/0"
+    )
+    described = describe(secret)
+    assert "s3cret" not in described
+    assert "postgresql://app:***@db:5432/hitl" in described and "redis://:***@r:6379/0" in described
+
+
 def test_help_names_the_environment_variables() -> None:
     out = hitl("serve", "--help", env={})
     assert out.returncode == 0
     assert "HITL_PORT" in out.stdout and "HITL_HOST" in out.stdout
+    for command in ([], ["serve"], ["worker"], ["apikey", "create"]):
+        shown = hitl(*command, "--help", env={}).stdout
+        assert "`" not in shown, shown  # plain text, no reStructuredText marks
 
 
 async def test_a_public_address_needs_an_admin_first_then_users_and_keys_from_the_cli(

@@ -38,6 +38,7 @@ EXPECTED: dict[str, list[str]] = {
     "01_author_a_graph": [
         r"still waiting in: \('human_triage',\) for \['\w+'\]",
         r"'priority': 'p1', 'assignee': 'dana'",
+        r"the input is still there: Drop the legacy users table - \d+ chars of diff",
         r"finished: True",
         r"shipped: \{'shipped': 'release 1\.2'\} with effect key [0-9a-f-]{36}",
         r"deploy called 1 time",

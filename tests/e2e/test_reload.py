@@ -66,6 +66,12 @@ def test_reload_registers_a_graph_added_to_the_module(
                 break
             time.sleep(0.3)
         assert names == ["first", "second"], server.log()
+        # The restarted process logs its own lines too, in the one format (JSON: not a tty).
+        lines = server.log().splitlines()
+        logged = [json.loads(line) for line in lines if line.startswith("{")]
+        assert len(logged) == len(lines) - 1, server.log()  # all but the banner's print
+        said = [(e["logger"], e["message"]) for e in logged]
+        assert ("hitl.service", "service ready: graphs first, second") in said, server.log()
     finally:
         server.terminate()
 

@@ -52,6 +52,8 @@ async def test_review_in_the_browser_with_a_live_inbox(
 
     password = await auth.make_user(client, "reviewer", display_name="E2E Reviewer")
     context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    missing: list[str] = []  # nothing a page asks for is missing (the icon, say)
+    context.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
     await auth.sign_in_browser(context, server.url, "reviewer", password)
     inbox = await context.new_page()
     await live_inbox(inbox, server.url)
@@ -62,7 +64,8 @@ async def test_review_in_the_browser_with_a_live_inbox(
     await page.goto(server.url + "/")
     await page.get_by_role("link", name="Drop the users table").click()
     await expect(page).to_have_url(f"{server.url}/requests/{first['id']}")
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Drop the users table")
+    heading = page.get_by_role("heading", level=1)
+    await expect(heading).to_have_text("Code review Drop the users table")  # which question
     added = page.locator(".d-add", has_text="+DROP TABLE users;")
     await expect(added).to_be_visible()
     colour = await added.evaluate("e => getComputedStyle(e).backgroundColor")
@@ -108,6 +111,19 @@ async def test_review_in_the_browser_with_a_live_inbox(
         "decision": "approve",
         "comment": "Needs a second look <b>now</b>",
     }
+    [deploy] = await pending(client, first["thread_id"])
+    await page.goto(f"{server.url}/requests/{deploy['id']}")
+    await expect(heading).to_have_text("Deploy approval Drop the users table")
+    await expect(page.locator(".tests")).to_contain_text("Tests passed")
+    await expect(page.locator(".timeline")).to_contain_text("Code review Drop the users table")
+    shot = tmp_path / "deploy-approval.png"
+    await page.screenshot(path=str(shot), full_page=True)
+    keep_artifact(shot)
+    await page.goto(f"{server.url}/threads")
+    row = page.locator(f'tr[data-thread-id="{first["thread_id"]}"]')
+    await expect(row).to_contain_text("Drop the users table")
+    await expect(row).to_contain_text("waiting for Drop the users table")
+    assert missing == []
     await context.close()
 
 
@@ -180,3 +196,46 @@ async def test_an_agents_script_renders_inert(
         assert await page.locator("img[src=x]").count() == 0
     assert dialogs == []
     await context.close()
+
+
+async def test_admin_pages_fit_a_phone_and_each_row_saves_its_own_person(
+    make_server: Callable[..., ServiceProcess],
+    http: Callable[[str], httpx.AsyncClient],
+    browser: Browser,
+) -> None:
+    server = make_server().start()
+    server.wait_ready()
+    client = http(server.url)
+    await auth.make_user(client, "dana", groups=["ops"])
+    await auth.make_user(client, "lee", role="viewer")
+    await auth.make_key(client, "threads:read", "requests:read", "requests:answer", name="bot")
+
+    phone = await browser.new_context(viewport={"width": 390, "height": 800})
+    await auth.sign_in_browser(phone, server.url)
+    page = await phone.new_page()
+    for path in ("/admin/users", "/admin/keys", "/admin/audit", "/threads", "/"):
+        await page.goto(server.url + path)
+        wide = await page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= 390, f"{path} is {wide} px wide on a 390 px phone"
+    await phone.close()
+
+    desktop = await browser.new_context(viewport={"width": 1280, "height": 900})
+    await auth.sign_in_browser(desktop, server.url)
+    page = await desktop.new_page()
+    await page.goto(server.url + "/admin/users")
+    nav = page.get_by_role("navigation", name="Admin")
+    await expect(nav.get_by_role("link", name="People")).to_have_attribute("aria-current", "page")
+    # role and groups sit in columns of their own, and belong to their row's Save
+    await page.get_by_label("Role of lee").select_option("responder")
+    await page.get_by_label("Groups of lee").fill("reviewers ops")
+    await (
+        page.locator("tr", has=page.get_by_label("Role of lee"))
+        .get_by_role("button", name="Save")
+        .click()
+    )
+    await expect(page.get_by_label("Role of lee")).to_have_value("responder")
+    people = {u["username"]: u for u in (await client.get("/api/v1/users")).json()}
+    assert people["lee"]["role"] == "responder"
+    assert sorted(people["lee"]["groups"]) == ["ops", "reviewers"]
+    assert people["dana"]["role"] == "responder" and people["dana"]["groups"] == ["ops"]
+    await desktop.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import psycopg
 import pytest
@@ -178,6 +180,10 @@ async def test_openapi_documents_the_contract(client: httpx.AsyncClient) -> None
     ):
         assert path in spec["paths"], path
     assert (await client.get("/docs")).status_code == 200
+    # descriptions in Markdown, as the docs UIs read them: `code`, not reStructuredText's ``code``
+    assert "``" not in json.dumps(spec)
+    create = spec["paths"]["/api/v1/apikeys"]["post"]["description"]
+    assert "`key`" in create
 
 
 async def test_pending_requests_of_a_completed_thread_are_gone(client: httpx.AsyncClient) -> None:

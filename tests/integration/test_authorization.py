@@ -126,6 +126,7 @@ ROUTES: dict[str, Call] = {
     "POST /account/password": Call("person", form={}),
     "GET /ui/static/{path:path}": Call("public"),
     "HEAD /ui/static/{path:path}": Call("public"),
+    "GET /favicon.ico": Call("public"),
     # LangGraph's Agent Server API (hitl/agent_server)
     "GET /lg/info": Call("public"),
     "GET /lg/ok": Call("public"),
@@ -370,6 +371,24 @@ async def test_scopes_must_be_known(client: httpx.AsyncClient) -> None:
     [problem] = r.json()["detail"]
     assert problem["loc"] == ["body", "scopes"] and "threads:rule" in problem["msg"]
     assert [k["name"] for k in (await client.get("/api/v1/apikeys")).json()] == ["tests"]
+
+
+async def test_two_active_keys_never_share_a_name(client: httpx.AsyncClient) -> None:
+    """A key's name is who it is on every answer and in the audit log."""
+    await auth.make_key(client, "threads:read", name="ci")
+    again = await client.post("/api/v1/apikeys", json={"name": " ci ", "scopes": ["*"]})
+    assert again.status_code == 422
+    [problem] = again.json()["detail"]
+    assert problem["loc"] == ["body", "name"] and "'ci'" in problem["msg"]
+    names = [k["name"] for k in (await client.get("/api/v1/apikeys")).json()]
+    assert sorted(names) == ["ci", "tests"]  # nothing was made
+    page = await client.post("/admin/keys", data={"name": "ci", "scopes": "threads:read"})
+    assert page.status_code == 422 and "an active key is named" in page.text
+    assert len((await client.get("/api/v1/apikeys")).json()) == 2
+
+    [ci] = [k for k in (await client.get("/api/v1/apikeys")).json() if k["name"] == "ci"]
+    assert (await client.delete(f"/api/v1/apikeys/{ci['prefix']}")).status_code == 204
+    await auth.make_key(client, "threads:read", name="ci")  # a revoked key's name is free
 
 
 async def test_only_assignees_group_members_and_admins_answer(

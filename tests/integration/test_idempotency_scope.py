@@ -1,5 +1,8 @@
 """Idempotency records belong to one caller: two API keys that share a name (and so a
-`Principal.name`) and send the same Idempotency-Key do not see each other's response."""
+`Principal.name`) and send the same Idempotency-Key do not see each other's response.
+
+Two active keys cannot be made with one name any more; a database from before that rule may
+still hold such a pair, which this test makes by renaming one."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import httpx
 import pytest
 
 from hitl.config import Settings
+from hitl.service import Service
 from tests.integration.test_idempotency import key, make_body
 from tests.support import auth
 
@@ -19,11 +23,13 @@ def settings(settings: Settings) -> Settings:
 
 
 async def test_keys_sharing_a_name_do_not_share_idempotency_records(
-    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient], service: Service
 ) -> None:
     scopes = ("requests:write", "requests:read")
     first = client_for(await auth.make_key(client, *scopes, name="agent"))
-    second = client_for(await auth.make_key(client, *scopes, name="agent"))
+    second = client_for(await auth.make_key(client, *scopes, name="agent-2"))
+    async with service.pool.connection() as conn:
+        await conn.execute("UPDATE hitl_api_keys SET name = 'agent' WHERE name = 'agent-2'")
     body = await make_body(client)
     # The admin's endpoint, shared with every caller that may create requests.
     [endpoint] = (await client.get("/api/v1/webhooks")).json()["items"]

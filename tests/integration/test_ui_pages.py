@@ -487,6 +487,19 @@ async def test_static_files_are_public_and_stay_in_their_folder(
         assert r.status_code == 404 and "import" not in r.text, path
 
 
+async def test_every_page_has_an_icon_that_exists(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
+) -> None:
+    nobody = client_for()
+    for who, path in ((nobody, "/login"), (client, "/"), (client, "/threads")):
+        page = await who.get(path)
+        assert '<link rel="icon" href="/ui/static/favicon.svg"' in page.text, path
+    for path in ("/ui/static/favicon.svg", "/favicon.ico"):  # the latter: pages naming none
+        icon = await nobody.get(path)
+        assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+        assert icon.text.startswith("<svg")
+
+
 async def test_pages_offer_only_what_the_viewer_may_do(
     client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
 ) -> None:
@@ -532,3 +545,42 @@ async def test_a_form_shows_the_request_only_to_who_may_read_it(
     assert "mallory" not in late.text
     full = await client.post(f"{url}/answer", data={"decision": "reject"})
     assert full.status_code == 409 and "mallory" in full.text  # a reader sees the request
+
+
+async def test_requests_say_what_they_ask_and_threads_what_they_are_about(
+    client: httpx.AsyncClient,
+) -> None:
+    """The review and the deploy approval of one change share its title: each says which it
+    is, the deploy approval shows its tests as a card, and the Threads list shows the change,
+    what it waits for and how it ended instead of bare ids."""
+    review = await review_request(client)
+    thread_id = review["thread_id"]
+    inbox = text_of((await client.get("/")).text)
+    assert f"Code review {review['value']['title']}" in inbox
+
+    assert (await respond(client, review["id"], {"decision": "approve"})).status_code == 200
+    assert (await settle(client, thread_id))["status"] == "interrupted"
+    [deploy] = await pending(client, thread_id)
+    assert deploy["value"]["kind"] == "deploy_approval"
+
+    page = await client.get(f"/requests/{deploy['id']}")
+    assert page.status_code == 200
+    shown = text_of(page.text)
+    assert f"Deploy approval {deploy['value']['title']}" in shown  # the heading
+    assert "Tests passed the built-in diff check" in shown
+    assert "Deploy this change to production?" in shown
+    assert "<dt>tests</dt>" not in page.text  # a card, not the raw tree
+    timeline = shown.split("Thread", 1)[-1]
+    assert "Code review" in timeline and "Deploy approval" in timeline
+
+    listing = await client.get("/threads")
+    row = listing.text.split(f'data-thread-id="{thread_id}"', 1)[1].split("</tr>", 1)[0]
+    assert f">{html.escape(review['value']['title'])}</a>" in row
+    assert "waiting for" in text_of(row) and deploy["value"]["title"] in text_of(row)
+
+    answer = {"decision": "reject", "comment": "not today"}
+    assert (await respond(client, deploy["id"], answer)).status_code == 200
+    assert (await settle(client, thread_id))["status"] == "completed"
+    listing = await client.get("/threads")
+    row = listing.text.split(f'data-thread-id="{thread_id}"', 1)[1].split("</tr>", 1)[0]
+    assert "outcome rejected" in text_of(row)

@@ -216,5 +216,5 @@ def test_markdown_is_rendered_without_raw_html() -> None:
     assert "<strong>b</strong>" in out
     assert "<script>" not in out
     assert 'href="javascript' not in out
-    assert headlines.headline({"kind": "deploy_approval"}) == "deploy_approval"
+    assert headlines.headline({"kind": "deploy_approval"}) == "Deploy approval"
     assert headlines.headline({"x": 1}) == '{"x": 1}'

@@ -173,10 +173,19 @@ SELECT count(*) AS ended FROM ended
 
 # -- API keys -------------------------------------------------------------------------------------
 
+# Serialises the creation of keys of one name, to the end of the transaction: with
+# CREATE_KEY's check, two active keys never share a name (a key's name is who it is in the
+# audit log and on every answer).
+LOCK_KEY_NAME = "SELECT pg_advisory_xact_lock(hashtext('hitl_api_keys.name'), hashtext(%s))"
+
+# A new key and its audit entry; no row when an active key has that name already.
 CREATE_KEY = """
 WITH created AS (
     INSERT INTO hitl_api_keys (name, prefix, key_hash, scopes, created_by)
-    VALUES (%(name)s, %(prefix)s, %(key_hash)s, %(scopes)s, %(actor)s)
+    SELECT %(name)s, %(prefix)s, %(key_hash)s, %(scopes)s, %(actor)s
+    WHERE NOT EXISTS (
+        SELECT 1 FROM hitl_api_keys WHERE name = %(name)s AND revoked_at IS NULL
+    )
     RETURNING *
 ), audit AS (
     INSERT INTO hitl_audit (actor, action, subject, data)

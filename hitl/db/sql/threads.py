@@ -55,6 +55,41 @@ ORDER BY updated_at DESC, thread_id DESC
 LIMIT %(limit)s
 """
 
+# A request's value cut to what its headline reads (`hitl.headlines`): a diff or a tool's
+# output never travels for a list of fifty threads.
+_HEADLINE_OF = """
+CASE jsonb_typeof({v})
+  WHEN 'object' THEN jsonb_strip_nulls(jsonb_build_object(
+      'title', {v}->'title', 'summary', {v}->'summary', 'question', {v}->'question',
+      'kind', {v}->'kind', 'type', {v}->'type', 'name', {v}->'name',
+      'action_requests', {v}->'action_requests'))
+  WHEN 'array' THEN jsonb_build_array({v}->0)
+  WHEN 'string' THEN to_jsonb(left({v} #>> '{{}}', 200))
+  ELSE {v}
+END"""
+
+# For the Threads page, per listed thread: its values' ``title`` and ``outcome``, its oldest
+# pending request and how many are pending, and its latest request (a title for threads whose
+# values have none). Through the (thread_id, created_at) index: two rows read per thread.
+THREAD_GISTS = f"""
+SELECT t.thread_id,
+       t.values->'title' AS title, t.values->'outcome' AS outcome,
+       p.value AS pending_value, p.title AS pending_title, coalesce(p.n, 0) AS pending_count,
+       l.value AS latest_value, l.title AS latest_title
+FROM hitl_threads t
+LEFT JOIN LATERAL (
+    SELECT {_HEADLINE_OF.format(v="r.value")} AS value, r.title, count(*) OVER () AS n
+    FROM hitl_requests r WHERE r.thread_id = t.thread_id AND r.state = 'pending'
+    ORDER BY r.created_at, r.id LIMIT 1
+) p ON true
+LEFT JOIN LATERAL (
+    SELECT {_HEADLINE_OF.format(v="r.value")} AS value, r.title
+    FROM hitl_requests r WHERE r.thread_id = t.thread_id
+    ORDER BY r.created_at DESC, r.id DESC LIMIT 1
+) l ON true
+WHERE t.thread_id = ANY(%(ids)s::text[])
+"""
+
 
 # -- the Agent Server door (hitl/agent_server) -----------------------------------------------------
 
