@@ -25,7 +25,7 @@ files = StaticFiles(directory=STATIC_DIR)
 
 @router.api_route("/ui/static/{path:path}", methods=["GET", "HEAD"], name="ui-static")
 async def static(request: Request, path: str, _: Public) -> Response:
-    return await files.get_response(_relative(path), request.scope)
+    return await files.get_response(relative(path), request.scope)
 
 
 @router.get("/favicon.ico", name="favicon")
@@ -34,7 +34,7 @@ async def favicon(_: Public) -> FileResponse:
     return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
 
-def _relative(path: str) -> str:
+def relative(path: str) -> str:
     """As `StaticFiles.get_path` makes it for a mounted app: the OS's separators, ``.`` and
     ``..`` resolved (`StaticFiles.lookup_path` then refuses a path that leaves the folder)."""
     return os.path.normpath(os.path.join(*path.split("/")))

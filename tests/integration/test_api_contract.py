@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import psycopg
@@ -184,6 +185,21 @@ async def test_openapi_documents_the_contract(client: httpx.AsyncClient) -> None
     assert "``" not in json.dumps(spec)
     create = spec["paths"]["/api/v1/apikeys"]["post"]["description"]
     assert "`key`" in create
+
+
+async def test_the_docs_page_loads_nothing_from_elsewhere(client: httpx.AsyncClient) -> None:
+    """/docs works offline: Swagger UI's files are the service's own (swagger-ui-bundle)."""
+    page = (await client.get("/docs")).text
+    sources = re.findall(r'(?:src|href)=["\']([^"\']+)', page) + re.findall(
+        r"url: ?'([^']+)'", page
+    )
+    assert sources and all(s.startswith("/") for s in sources), sources
+    for path in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"):
+        r = await client.get(path)
+        assert r.status_code == 200 and len(r.content) > 1000, path
+    assert (await client.get("/docs/assets/../../../etc/passwd")).status_code == 404
+    redoc = await client.get("/redoc", follow_redirects=False)
+    assert redoc.status_code == 307 and redoc.headers["location"] == "/docs"
 
 
 async def test_pending_requests_of_a_completed_thread_are_gone(client: httpx.AsyncClient) -> None:

@@ -97,6 +97,8 @@ ROUTES: dict[str, Call] = {
     "GET /openapi.json": Call("public"),
     "GET /docs": Call("public"),
     "GET /docs/oauth2-redirect": Call("public"),
+    "GET /docs/assets/{path:path}": Call("public"),
+    "HEAD /docs/assets/{path:path}": Call("public"),
     "GET /redoc": Call("public"),
     # pages and forms
     "GET /login": Call("public"),
