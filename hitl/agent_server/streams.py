@@ -38,12 +38,27 @@ from hitl.service import Service
 
 router = APIRouter(tags=["agent server: streams"])
 
+
+class EventStream(StreamingResponse):
+    """Server-Sent Events: what the OpenAPI document says these routes answer with (200)."""
+
+    media_type = "text/event-stream"
+
+
+# The SSE routes' 200, as the OpenAPI document describes it (errors stay JSON).
+SSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-Sent Events.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
 # How long a read waits for a chunk before the stream sends a keep-alive comment (and looks
 # whether the run ended without its end: a stream expired, or lost with Redis).
 KEEPALIVE_SECONDS = 5.0
 
 
-@router.post("/threads/{thread_id}/runs/stream")
+@router.post("/threads/{thread_id}/runs/stream", responses=SSE)
 async def stream_run(
     service: ServiceDep, principal: CanWriteThreads, thread_id: str, body: RunCreate
 ) -> Response:
@@ -52,7 +67,7 @@ async def stream_run(
     return _streamed(service, run, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
-@router.post("/runs/stream")
+@router.post("/runs/stream", responses=SSE)
 async def stream_stateless_run(
     service: ServiceDep, principal: CanWriteThreads, body: RunCreate
 ) -> Response:
@@ -62,7 +77,7 @@ async def stream_stateless_run(
     return _streamed(service, run, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/stream")
+@router.get("/threads/{thread_id}/runs/{run_id}/stream", responses=SSE)
 async def join_stream(
     service: ServiceDep,
     _: CanReadThreads,
@@ -108,7 +123,7 @@ def _streamed(
             headers={"Retry-After": str(agent_runs.BUSY_RETRY_SECONDS), **headers},
         )
     events = _events(service, run, _valid(after), modes or set(), cancel_on_disconnect)
-    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+    return EventStream(events, headers=headers)
 
 
 async def _events(

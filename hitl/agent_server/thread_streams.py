@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hitl import errors, requests, run_streams, runs, threads
@@ -42,6 +42,7 @@ from hitl.agent_server import protocol_events as pe
 from hitl.agent_server import runs as agent_runs
 from hitl.agent_server import wire
 from hitl.agent_server.run_bodies import RunCreate
+from hitl.agent_server.streams import SSE, EventStream
 from hitl.api.deps import CanReadThreads, CanWriteThreads, ServiceDep
 from hitl.auth import Principal
 from hitl.models import Run
@@ -60,7 +61,7 @@ RECHECK_SECONDS = 1.0
 REPLAY_SECONDS = 10.0
 
 
-@router.post("/threads/{thread_id}/stream/events")
+@router.post("/threads/{thread_id}/stream/events", responses=SSE)
 async def stream_events(
     service: ServiceDep, _: CanReadThreads, thread_id: str, body: pe.Subscription
 ) -> Response:
@@ -76,7 +77,7 @@ async def stream_events(
             headers={"Retry-After": str(agent_runs.BUSY_RETRY_SECONDS), **headers},
         )
     events = _stream(service, thread_id, body)
-    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+    return EventStream(events, headers=headers)
 
 
 async def _stream(service: Service, thread_id: str, asked: pe.Subscription) -> AsyncIterator[bytes]:

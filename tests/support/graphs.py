@@ -312,6 +312,8 @@ async def effects_ship(state: EffectsState) -> dict[str, Any]:
 
         async def insert(conn: AsyncConnection[Any]) -> dict[str, Any]:
             key, token = str(hitl.effect_key("ship")), uuid.uuid4().hex
+            # one creator at a time: concurrent CREATE ... IF NOT EXISTS can collide
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('hitl_test_effects'))")
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS hitl_test_effects"
                 " (thread_id text, key text, token text)"
