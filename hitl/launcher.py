@@ -32,6 +32,7 @@ class ServiceProcess:
     """``hitl serve`` in a subprocess with its own environment; output goes to a log file.
 
     ``env`` is the whole environment of the child (see `base_env`); the port is chosen here.
+    ``command`` replaces ``python -m hitl.cli <args>`` (e.g. ``make run``, as a reader types it).
     """
 
     def __init__(
@@ -41,8 +42,10 @@ class ServiceProcess:
         *,
         cwd: Path | None = None,
         args: Sequence[str] = ("serve",),
+        command: Sequence[str] | None = None,
     ) -> None:
         self.args = list(args)
+        self.command = list(command) if command else [sys.executable, "-m", "hitl.cli", *args]
         self.port = free_port()
         self.env = {**env, "HITL_PORT": str(self.port), "HITL_HOST": "127.0.0.1"}
         self.cwd = cwd or Path.cwd()
@@ -57,7 +60,7 @@ class ServiceProcess:
     def start(self, extra_env: dict[str, str] | None = None) -> ServiceProcess:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hitl.cli", *self.args],
+            self.command,
             cwd=self.cwd,
             env={**self.env, **(extra_env or {})},
             stdout=self._log,

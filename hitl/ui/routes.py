@@ -412,6 +412,9 @@ async def thread_page(
         async with service.pool.connection() as conn:
             thread = await threads.get(conn, thread_id)
             pending = await requests.pending_of_thread(conn, thread_id)
+            gist = (await threads.gists(conn, [thread_id], with_history=show_history)).get(
+                thread_id
+            )
             if show_history:
                 history = await requests.of_thread(conn, thread_id, limit=PAGE_SIZE, cursor=cursor)
     except errors.NotFound as exc:
@@ -428,6 +431,7 @@ async def thread_page(
         request,
         "thread.html",
         thread=thread,
+        gist=gist,
         pending=pending,
         timeline=history.items[::-1] if history else pending,
         earlier_url=earlier_url,

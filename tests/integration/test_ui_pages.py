@@ -322,6 +322,12 @@ async def test_threads_pages(client: httpx.AsyncClient) -> None:
 
     page = await client.get(f"/threads/{request['thread_id']}")
     assert page.status_code == 200
+    # the page is headed by the title the list shows, not by the thread's UUID
+    listed = re.search(
+        rf'class="req-link" href="/threads/{request["thread_id"]}">([^<]+)</a>', listing.text
+    )
+    assert listed, listing.text
+    assert f"<h1>{listed.group(1)}</h1>" in page.text
     assert f'href="/requests/{request["id"]}"' in page.text
     assert "Waiting for people" in page.text
     assert "risk_score" in page.text  # the values, as a tree
