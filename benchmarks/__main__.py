@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import statistics
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 
 from benchmarks import (
     _setup,
@@ -101,9 +103,13 @@ def _cycles(rounds: int, n: int, c: int) -> None:
         )
 
 
-def _inbox(large: int, samples: int) -> None:
-    # The inbox: two databases, one with few and one with many pending requests, each behind a
-    # service without a runner; the samples alternate between them.
+SMALL = 1_000  # rows in the small database of a small-against-large comparison
+
+
+@contextlib.contextmanager
+def _small_and_large(seed: Callable[[str, int], None], large: int) -> Iterator[tuple[str, str]]:
+    """Two scratch databases seeded with `SMALL` and with ``large`` rows, each behind a service
+    without a runner: the two services' URLs (the samples alternate between them)."""
     with (
         _setup.engines() as (base_url, redis_url),
         _setup.scratch_database(base_url) as small_url,
@@ -111,21 +117,25 @@ def _inbox(large: int, samples: int) -> None:
         _setup.service(small_url, redis_url, HITL_RUNNER="false") as small_server,
         _setup.service(large_url, redis_url, HITL_RUNNER="false") as large_server,
     ):
-        small_n = 1_000
-        inbox.seed(small_url, small_n)
-        inbox.seed(large_url, large)
-        small, large = inbox.page_latencies(small_server.url, large_server.url, samples)
-        ui_small, ui_large = inbox.page_latencies(
-            small_server.url, large_server.url, samples // 3, ui=True
-        )
+        seed(small_url, SMALL)
+        seed(large_url, large)
+        yield small_server.url, large_server.url
+
+
+def _inbox(large: int, samples: int) -> None:
+    """The inbox with few and with many pending requests."""
+    small_n = SMALL
+    with _small_and_large(inbox.seed, large) as (small_url, large_url):
+        small, big = inbox.page_latencies(small_url, large_url, samples)
+        ui_small, ui_big = inbox.page_latencies(small_url, large_url, samples // 3, ui=True)
     print(
         f"\ninbox page (50 pending requests) latency over HTTP, ms:\n"
         f"  {small_n:>7,} pending   p50 {small['p50']:6.2f}   p95 {small['p95']:6.2f}\n"
-        f"  {large:>7,} pending   p50 {large['p50']:6.2f}   p95 {large['p95']:6.2f}\n"
-        f"  p95 ratio large / small    {large['p95'] / small['p95']:6.2f}   (target <= 1.5)\n"
+        f"  {large:>7,} pending   p50 {big['p50']:6.2f}   p95 {big['p95']:6.2f}\n"
+        f"  p95 ratio large / small    {big['p95'] / small['p95']:6.2f}   (target <= 1.5)\n"
         f"web inbox page (first 50 pending, counts per state), ms:\n"
         f"  {small_n:>7,} pending   p50 {ui_small['p50']:6.2f}   p95 {ui_small['p95']:6.2f}\n"
-        f"  {large:>7,} pending   p50 {ui_large['p50']:6.2f}   p95 {ui_large['p95']:6.2f}"
+        f"  {large:>7,} pending   p50 {ui_big['p50']:6.2f}   p95 {ui_big['p95']:6.2f}"
     )
 
 
@@ -163,17 +173,9 @@ def _agent_server(rounds: int, n: int, c: int, large: int, samples: int) -> None
             f"  sdk / ours                                   {m['sdk'] / m['native']:7.2f}"
             f"   (target >= 0.9; by round: {', '.join(f'{p:.2f}' for p in pairs)})"
         )
-    with (
-        _setup.engines() as (base_url, redis_url),
-        _setup.scratch_database(base_url) as small_url,
-        _setup.scratch_database(base_url) as large_url,
-        _setup.service(small_url, redis_url, HITL_RUNNER="false") as small_server,
-        _setup.service(large_url, redis_url, HITL_RUNNER="false") as large_server,
-    ):
-        small_n = 1_000
-        agent_server.seed(small_url, small_n)
-        agent_server.seed(large_url, large)
-        small, big = agent_server.search_latencies(small_server.url, large_server.url, samples)
+    small_n = SMALL
+    with _small_and_large(agent_server.seed, large) as (small_url, large_url):
+        small, big = agent_server.search_latencies(small_url, large_url, samples)
     every = agent_server.INTERRUPTED_EVERY
     print(
         f"threads.search(status='interrupted', limit=10) through langgraph_sdk, ms\n"

@@ -92,7 +92,7 @@ def service(database_url: str, redis_url: str, **env: str) -> Iterator[ServicePr
     try:
         server.wait_ready()
         # every API call needs a key: one per service for the benchmark clients
-        KEYS[server.url] = server.create_api_key("bench")
+        KEYS[server.url] = server.create_api_key(f"bench-{server.port}")
         yield server
     except BaseException:
         print(server.log()[-3000:], file=sys.stderr)
