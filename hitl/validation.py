@@ -354,7 +354,7 @@ def _tagged_branch(
     name, mapping = tagging["propertyName"], tagging["mapping"]
     tag = value.get(name)
     if not isinstance(tag, str) or tag not in mapping:
-        allowed = ", ".join(str(t) for t in mapping)
+        allowed = ", ".join(sorted(str(t) for t in mapping))
         what = "is required" if name not in value else f"must be one of: {allowed}"
         kind = "required" if name not in value else "discriminator"
         return [{"loc": [*loc, name], "msg": what, "type": kind}]
