@@ -100,6 +100,9 @@ async def test_a_person_fills_the_servers_form_and_the_tool_call_completes(
     assert r.json()["detail"][0]["loc"][-1] == "action"
     assert (await client.get(f"/api/v1/requests/{request['id']}")).json()["state"] == "pending"
 
+    threads_page = (await client.get("/threads")).text  # titled by the question it waits on
+    assert "Who is the table at Chez Nous for?" in threads_page
+
     password = await auth.make_user(client, "booker", display_name="Booker")
     context = await browser.new_context(viewport={"width": 1200, "height": 900})
     await auth.sign_in_browser(context, server.url, "booker", password)
