@@ -30,7 +30,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from hitl import errors
-from hitl.validation import ErrorList, schema_errors
+from hitl.validation import ErrorList, check_schema, schema_errors
 
 TYPE = "mcp_elicitation"
 ACTIONS = ("accept", "decline", "cancel")
@@ -93,12 +93,24 @@ def _question(item: Any, *, keyed: bool) -> Question | None:
         return None
     if item.get("mode") == "form":
         schema = item.get("requested_schema", item.get("response_schema"))
-        if not isinstance(schema, dict):
+        if not _usable(schema):
             return None
         return Question(key if keyed else None, "form", message, schema, None)
     if item.get("mode") == "url" and isinstance(item.get("url"), str):
         return Question(key if keyed else None, "url", message, None, item["url"])
     return None
+
+
+def _usable(schema: Any) -> bool:
+    """Whether ``schema`` is an object schema the service can build a form from and check
+    answers against. It comes from an MCP server, not from the graph's author: one that is not
+    (``{"properties": 3}``) makes the value an ordinary one, shown as it is."""
+    return (
+        isinstance(schema, dict)
+        and schema.get("type", "object") == "object"
+        and isinstance(schema.get("properties", {}), dict)
+        and not check_schema(schema, ())
+    )
 
 
 def answer(elicitation: Elicitation, responses: list[dict[str, Any]]) -> Any:

@@ -103,7 +103,7 @@ def cards(value: Any, schema: Mapping[str, Any] | None = None) -> list[Card]:
         description = value.get("description")
         args_schema = _edit_args_schema(schema)
         args = _args(value["args"])
-        for name, prop in (args_schema.get("properties") or {}).items():
+        for name, prop in _properties(args_schema).items():
             if name not in value["args"] and isinstance(prop, Mapping):
                 args.append(Arg(str(name), "", prop.get("type") == "string", given=False))
         return [
@@ -161,6 +161,8 @@ def _branches(schema: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     if not schema:
         return []
     union = schema.get("oneOf") or schema.get("anyOf") or [schema]
+    if not isinstance(union, list):
+        return []
     return [b for b in (_deref(schema, b) for b in union if isinstance(b, Mapping)) if b]
 
 
@@ -179,8 +181,13 @@ def _lookup(root: Mapping[str, Any], ref: str) -> Any:
     return node
 
 
+def _properties(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    found = node.get("properties")
+    return found if isinstance(found, Mapping) else {}
+
+
 def _tag(branch: Mapping[str, Any]) -> str | None:
-    kind = (branch.get("properties") or {}).get("type")
+    kind = _properties(branch).get("type")
     if isinstance(kind, Mapping):
         if isinstance(kind.get("const"), str):
             return str(kind["const"])
@@ -200,8 +207,8 @@ def _edit_args_schema(schema: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """The tool's argument schema, from the edit decision of a per-call response schema."""
     for branch in _branches(schema):
         if _tag(branch) == "edit" and schema is not None:
-            action = _deref(schema, (branch.get("properties") or {}).get("edited_action"))
-            return _deref(schema, (action.get("properties") or {}).get("args"))
+            action = _deref(schema, _properties(branch).get("edited_action"))
+            return _deref(schema, _properties(action).get("args"))
     return {}
 
 

@@ -59,6 +59,10 @@ def test_the_shapes_langchain_raises_are_recognised() -> None:
         {"type": "mcp_elicitation", "requests": []},
         {"type": "mcp_elicitation", "requests": [FORM, FORM]},  # one key twice
         {"type": "mcp_elicitation", "requests": [{**FORM, "requested_schema": "x"}]},
+        # a server's schema the service cannot use: an ordinary value, not a broken form
+        {"type": "mcp_elicitation", "requests": [{**FORM, "requested_schema": {"type": 5}}]},
+        {"type": "mcp_elicitation", "requests": [{**FORM, "requested_schema": {"properties": 3}}]},
+        {"type": "mcp_elicitation", "requests": [{**FORM, "requested_schema": {"type": "array"}}]},
         {"type": "mcp_elicitation", "mode": "url", "message": "m"},  # no url
         {"type": "other", "requests": [FORM]},
         [BATCH],
