@@ -10,6 +10,10 @@ and ``review_configs`` (the decisions allowed), and the answer is the middleware
     {"decisions": [{"type": "edit", "edited_action": {"name": "issue_refund", "args": {...}}}]}
     {"decisions": [{"type": "reject", "message": "why"}]}
 
+``refund_agent_per_call`` is the same agent with the middleware's ``per_call`` mode: one
+interrupt per tool call, ``{"type": "tool_approval", "name", "args", ...}``, answered with one
+decision (not a list), which LangGraph checks against the tool's own argument schema.
+
 The chat model is `ScriptedRefundModel`, a deterministic stand-in (no network, no API key) that
 reads "refund 120 EUR on order A-1001" and calls the tool; swap in a real model to get a real
 agent. Start a thread with ``{"messages": [{"type": "human", "content": "..."}]}``.
@@ -26,6 +30,7 @@ from typing import Any
 
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain.agents.middleware.human_in_the_loop import InterruptMode
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -96,7 +101,7 @@ class ScriptedRefundModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=reply(messages))])
 
 
-def review_refunds() -> HumanInTheLoopMiddleware:
+def review_refunds(mode: InterruptMode = "batched") -> HumanInTheLoopMiddleware:
     """The middleware: every ``issue_refund`` call waits for approve, edit or reject."""
     return HumanInTheLoopMiddleware(
         interrupt_on={
@@ -104,7 +109,8 @@ def review_refunds() -> HumanInTheLoopMiddleware:
                 "allowed_decisions": ["approve", "edit", "reject"],
                 "description": "Refund requested by the assistant: check the order and amount",
             }
-        }
+        },
+        interrupt_mode=mode,
     )
 
 
@@ -117,6 +123,22 @@ def refund_agent() -> StateGraph[Any]:
         system_prompt=SYSTEM_PROMPT,
         middleware=[review_refunds()],
         name="refund_agent",
+    )
+    builder: StateGraph[Any] = agent.builder
+    return builder
+
+
+@register_graph(
+    "refund_agent_per_call",
+    description="The refund agent, asking about each tool call on its own (per_call mode).",
+)
+def refund_agent_per_call() -> StateGraph[Any]:
+    agent = create_agent(
+        ScriptedRefundModel(),
+        [issue_refund],
+        system_prompt=SYSTEM_PROMPT,
+        middleware=[review_refunds("per_call")],
+        name="refund_agent_per_call",
     )
     builder: StateGraph[Any] = agent.builder
     return builder

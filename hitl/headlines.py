@@ -32,6 +32,8 @@ def headline(value: Any) -> str:
             return clip(f"Review tool call: {names}")
         if value.get("type") == "tool_approval":
             return clip(f"Review tool call: {value.get('name')}")
+        if value.get("type") == "mcp_elicitation" and (asked := _elicitation_message(value)):
+            return clip(asked)
     if isinstance(value, list) and value and isinstance(value[0], Mapping):
         action = value[0].get("action_request")
         if isinstance(action, Mapping):
@@ -39,12 +41,24 @@ def headline(value: Any) -> str:
     return preview(value)
 
 
+def _elicitation_message(value: Mapping[str, Any]) -> str | None:
+    """What an MCP elicitation asks first (`hitl.elicitation`): its message, or its first
+    question's."""
+    message = value.get("message")
+    questions = value.get("requests")
+    if not isinstance(message, str) and isinstance(questions, list) and questions:
+        first = questions[0]
+        message = first.get("message") if isinstance(first, Mapping) else None
+    return message if isinstance(message, str) and message.strip() else None
+
+
 def label(value: Any) -> str | None:
     """What kind of question it is, for people: ``deploy_approval`` -> "Deploy approval".
 
     Two requests of one thread often share a title (the change they are about); the label
     tells the review from the deploy approval in the inbox and the timeline. From the value's
-    ``kind``, or "Tool call review" for langchain's and Agent Inbox's shapes; None otherwise.
+    ``kind``, or "Tool call review" for langchain's and Agent Inbox's shapes, "Tool input" for an
+    MCP elicitation; None otherwise.
     """
     if isinstance(value, Mapping):
         kind = value.get("kind")
@@ -53,6 +67,8 @@ def label(value: Any) -> str | None:
             return words[:1].upper() + words[1:]
         if isinstance(value.get("action_requests"), list) or value.get("type") == "tool_approval":
             return "Tool call review"
+        if value.get("type") == "mcp_elicitation":
+            return "Tool input"
     if isinstance(value, list) and value and isinstance(value[0], Mapping):
         if isinstance(value[0].get("action_request"), Mapping):
             return "Tool call review"

@@ -24,7 +24,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import _cursor, assignment, errors
+from hitl import _cursor, assignment, elicitation, errors
 from hitl.auth import Principal
 from hitl.db.sql import requests as requests_sql
 from hitl.db.sql import runs as runs_sql
@@ -304,7 +304,16 @@ def _check_answerable(
         raise errors.RequestNotPending(request.id, request.state, request)
     if request.deadline_at is not None and request.deadline_at <= datetime.now(UTC):
         raise errors.RequestPastDeadline(request.id, request.deadline_at, request)
-    validate_response(request.response_schema, response, loc)
+    validate_answer(request, response, loc)
+
+
+def validate_answer(request: Request, value: Any, loc: tuple[str | int, ...]) -> None:
+    """Raise `errors.ResponseInvalid` unless ``value`` answers ``request``: its response
+    schema, or, for a value in a shape the service knows without one (an MCP elicitation,
+    `hitl.elicitation`), that shape's rules."""
+    validate_response(request.response_schema, value, loc)
+    if request.response_schema is None and (asked := elicitation.parse(request.value)):
+        elicitation.check_answer(asked, value, loc)
 
 
 # Answers checked again after the request was reassigned under them, before giving up.
@@ -387,7 +396,7 @@ async def answer_at_deadline(conn: AsyncConnection[Any], request: Request, value
     against the response schema like a person's answer (raises `errors.ResponseInvalid`, with
     ``loc`` under ``on_timeout.value``), queueing the resume like any answer. The caller holds
     the request's row lock (`hitl.timers`)."""
-    validate_response(request.response_schema, value, ("on_timeout", "value"))
+    validate_answer(request, value, ("on_timeout", "value"))
     return await _record_answer(conn, request, value, DEADLINE_ACTOR, deadline_action="default")
 
 

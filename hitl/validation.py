@@ -308,7 +308,16 @@ def _patterns(
 
 
 def schema_errors(schema: dict[str, Any], value: Any, loc: tuple[str | int, ...]) -> ErrorList:
-    """Every way ``value`` breaks the JSON Schema, each located under ``loc``."""
+    """Every way ``value`` breaks the JSON Schema, each located under ``loc``.
+
+    A schema that is a ``oneOf`` (or ``anyOf``) with a ``discriminator`` (pydantic's tagged
+    unions: langchain's per-call tool decisions) is checked against the branch the value's tag
+    names, so an error names the field that is wrong rather than saying that no branch fits.
+    """
+    branch = _tagged_branch(schema, value, loc)
+    if isinstance(branch, list):
+        return branch
+    schema = branch
     cls = validator_for(schema, default=jsonschema.Draft202012Validator)
     validator = _linear(cls)(schema, format_checker=cls.FORMAT_CHECKER)
     found = []
@@ -325,6 +334,34 @@ def schema_errors(schema: dict[str, Any], value: Any, loc: tuple[str | int, ...]
             path += missing[:1]
         found.append({"loc": [*loc, *path], "msg": error.message, "type": str(error.validator)})
     return found
+
+
+def _tagged_branch(
+    schema: dict[str, Any], value: Any, loc: tuple[str | int, ...]
+) -> dict[str, Any] | ErrorList:
+    """``schema`` narrowed to the branch its root ``discriminator`` picks for ``value``; an
+    error at the tag when the tag is not one of the mapping's; else ``schema`` as it is."""
+    tagging = schema.get("discriminator")
+    key = "oneOf" if "oneOf" in schema else "anyOf"
+    if not (
+        isinstance(tagging, dict)
+        and isinstance(tagging.get("propertyName"), str)
+        and isinstance(tagging.get("mapping"), dict)
+        and isinstance(schema.get(key), list)
+        and isinstance(value, dict)
+    ):
+        return schema
+    name, mapping = tagging["propertyName"], tagging["mapping"]
+    tag = value.get(name)
+    if not isinstance(tag, str) or tag not in mapping:
+        allowed = ", ".join(sorted(str(t) for t in mapping))
+        what = "is required" if name not in value else f"must be one of: {allowed}"
+        kind = "required" if name not in value else "discriminator"
+        return [{"loc": [*loc, name], "msg": what, "type": kind}]
+    if not isinstance(mapping[tag], str):
+        return schema
+    rest = {k: v for k, v in schema.items() if k not in (key, "discriminator")}
+    return {**rest, "$ref": mapping[tag]}
 
 
 def check_schema(schema: Any, loc: tuple[str | int, ...]) -> ErrorList:

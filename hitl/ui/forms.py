@@ -76,14 +76,19 @@ class Field:
 # -- schema -> fields -----------------------------------------------------------------------------
 
 
-def fields_from_schema(schema: Mapping[str, Any] | None) -> list[Field]:
-    """The form's fields; empty when there is no schema (the page offers a JSON editor)."""
+def fields_from_schema(
+    schema: Mapping[str, Any] | None, prefix: tuple[str, ...] = ()
+) -> list[Field]:
+    """The form's fields; empty when there is no schema (the page offers a JSON editor).
+
+    ``prefix`` goes before every field's path (and so its name), for a page with several
+    forms in one (an MCP elicitation's questions); only an object schema takes one."""
     if not schema:
         return []
     root = dict(schema)
     node, _ = _resolve(root, root)
     if _is_object(node) and node.get("properties"):
-        return _object_fields(root, node, ())
+        return _object_fields(root, node, prefix)
     return [_field(root, node, (), label=str(node.get("title") or "Answer"), required=True)]
 
 
@@ -332,14 +337,17 @@ def errors_by_field(
 # -- form -> value --------------------------------------------------------------------------------
 
 
-def value_from_form(schema: Mapping[str, Any] | None, form: FormData) -> Any:
+def value_from_form(
+    schema: Mapping[str, Any] | None, form: FormData, prefix: tuple[str, ...] = ()
+) -> Any:
     """The answer the submitted form stands for, typed as the schema says.
 
     Empty controls are left out, so a missing required field is reported by validation at
-    that field. Raises `errors.ResponseInvalid` (locations under ``body.response``) for text
-    that cannot be read as its type: a number field holding ``"abc"``, broken JSON.
+    that field. Raises `errors.ResponseInvalid` (locations under ``body.response``, then the
+    ``prefix``) for text that cannot be read as its type: a number field holding ``"abc"``,
+    broken JSON.
     """
-    fields = fields_from_schema(schema)
+    fields = fields_from_schema(schema, prefix)
     problems: list[dict[str, Any]] = []
     if fields and not fields[0].path:  # the schema is one value, not an object
         value = _value(fields[0], form, problems)

@@ -5,6 +5,10 @@
   allowed_decisions}]}``; the answer is ``{"decisions": [...]}``, one per action, in order:
   ``{"type": "approve"}``, ``{"type": "edit", "edited_action": {"name", "args"}}``,
   ``{"type": "reject", "message"?}``, ``{"type": "respond", "message"}``.
+- langchain's ``HumanInTheLoopMiddleware`` in ``per_call`` mode: one interrupt per tool call,
+  ``{"type": "tool_approval", "tool_call_id", "name", "args", "description"}``, whose response
+  schema is a tagged union of the decisions allowed (the edit's ``args`` follow the tool's own
+  argument schema); the answer is one decision, as above, not a list. It gets the same card.
 - Agent Inbox: the value is ``[HumanInterrupt]`` (``{action_request: {action, args}, config:
   {allow_accept, allow_edit, allow_respond, allow_ignore}, description}``); the answer is
   ``[HumanResponse]``: ``{"type": "accept" | "ignore", "args": null}``,
@@ -23,7 +27,7 @@ from typing import Any, Literal
 from hitl import errors
 from hitl.ui.forms import FormData
 
-Shape = Literal["middleware", "agent_inbox"]
+Shape = Literal["middleware", "tool_approval", "agent_inbox"]
 
 # Decisions whose card shows the arguments as editable inputs, and those that take a message.
 EDITS = {"edit"}
@@ -44,6 +48,7 @@ class Arg:
     name: str
     text: str  # the value as the input shows it
     is_text: bool  # a string (sent as typed) rather than JSON
+    given: bool = True  # the agent gave it (else an optional argument of the tool's schema)
 
 
 @dataclass
@@ -59,7 +64,21 @@ class Card:
         return f"card.{self.index}"
 
 
+def shape_for(value: Any, schema: Mapping[str, Any] | None) -> Shape | None:
+    """The shape the request page shows ``value`` in: a per-call tool approval with its
+    schema (which says the decisions allowed), the others only when there is no schema."""
+    shape = shape_of(value)
+    return shape if shape == "tool_approval" or not schema else None
+
+
 def shape_of(value: Any) -> Shape | None:
+    if (
+        isinstance(value, Mapping)
+        and value.get("type") == "tool_approval"
+        and isinstance(value.get("name"), str)
+        and isinstance(value.get("args"), Mapping)
+    ):
+        return "tool_approval"
     if (
         isinstance(value, Mapping)
         and isinstance(value.get("action_requests"), list)
@@ -78,8 +97,24 @@ def shape_of(value: Any) -> Shape | None:
     return None
 
 
-def cards(value: Any) -> list[Card]:
+def cards(value: Any, schema: Mapping[str, Any] | None = None) -> list[Card]:
     shape = shape_of(value)
+    if shape == "tool_approval":
+        description = value.get("description")
+        args_schema = _edit_args_schema(schema)
+        args = _args(value["args"])
+        for name, prop in _properties(args_schema).items():
+            if name not in value["args"] and isinstance(prop, Mapping):
+                args.append(Arg(str(name), "", prop.get("type") == "string", given=False))
+        return [
+            Card(
+                0,
+                value["name"],
+                description if isinstance(description, str) and description else None,
+                args,
+                decisions_allowed(schema),
+            )
+        ]
     if shape == "middleware":
         allowed = {
             str(c.get("action_name")): [str(d) for d in c.get("allowed_decisions") or []]
@@ -121,6 +156,62 @@ def cards(value: Any) -> list[Card]:
     return []
 
 
+def _branches(schema: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    """The decision objects a per-call response schema allows, ``$ref`` s resolved."""
+    if not schema:
+        return []
+    union = schema.get("oneOf") or schema.get("anyOf") or [schema]
+    if not isinstance(union, list):
+        return []
+    return [b for b in (_deref(schema, b) for b in union if isinstance(b, Mapping)) if b]
+
+
+def _deref(root: Mapping[str, Any], node: Any) -> Mapping[str, Any]:
+    for _ in range(8):  # a $ref to a $ref, but never without end
+        if not (isinstance(node, Mapping) and isinstance(node.get("$ref"), str)):
+            break
+        node = _lookup(root, node["$ref"])
+    return node if isinstance(node, Mapping) else {}
+
+
+def _lookup(root: Mapping[str, Any], ref: str) -> Any:
+    node: Any = root
+    for part in ref.removeprefix("#").strip("/").split("/"):
+        node = node.get(part) if isinstance(node, Mapping) and part else node
+    return node
+
+
+def _properties(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    found = node.get("properties")
+    return found if isinstance(found, Mapping) else {}
+
+
+def _tag(branch: Mapping[str, Any]) -> str | None:
+    kind = _properties(branch).get("type")
+    if isinstance(kind, Mapping):
+        if isinstance(kind.get("const"), str):
+            return str(kind["const"])
+        if isinstance(kind.get("enum"), list) and len(kind["enum"]) == 1:
+            return str(kind["enum"][0])
+    return None
+
+
+def decisions_allowed(schema: Mapping[str, Any] | None) -> list[str]:
+    """The decisions a per-call response schema allows, in its order (approve and reject when
+    it names none)."""
+    tags = [t for t in (_tag(b) for b in _branches(schema)) if t is not None]
+    return tags or ["approve", "reject"]
+
+
+def _edit_args_schema(schema: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The tool's argument schema, from the edit decision of a per-call response schema."""
+    for branch in _branches(schema):
+        if _tag(branch) == "edit" and schema is not None:
+            action = _deref(schema, _properties(branch).get("edited_action"))
+            return _deref(schema, _properties(action).get("args"))
+    return {}
+
+
 def _args(args: Any) -> list[Arg]:
     if not isinstance(args, Mapping):
         return []
@@ -130,21 +221,21 @@ def _args(args: Any) -> list[Arg]:
     ]
 
 
-def initial_values(value: Any) -> dict[str, list[str]]:
+def initial_values(value: Any, schema: Mapping[str, Any] | None = None) -> dict[str, list[str]]:
     """Each argument input starts with the agent's value."""
     out: dict[str, list[str]] = {}
-    for card in cards(value):
+    for card in cards(value, schema):
         for arg in card.args:
             out[f"{card.prefix}.args.{arg.name}"] = [arg.text]
     return out
 
 
-def answer_from_form(value: Any, form: FormData) -> Any:
+def answer_from_form(value: Any, form: FormData, schema: Mapping[str, Any] | None = None) -> Any:
     """The answer in the shape's own format; `errors.ResponseInvalid` names what is missing."""
     shape = shape_of(value)
     problems: list[dict[str, Any]] = []
     answers = []
-    for card in cards(value):
+    for card in cards(value, schema):
         decision = _first(form, f"{card.prefix}.type")
         loc: list[str | int] = ["body", "response", "card", card.index]
         if decision not in card.decisions:
@@ -158,13 +249,40 @@ def answer_from_form(value: Any, form: FormData) -> Any:
         answers.append(_decision(shape, card, decision, message, args))
     if problems:
         raise errors.ResponseInvalid(problems)
+    if shape == "tool_approval":
+        return answers[0]
     return {"decisions": answers} if shape == "middleware" else answers
+
+
+def place_errors(
+    shape: Shape, problems: list[dict[str, Any]]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Each problem next to its card's control (``card.<i>.type``, ``.message``,
+    ``.args.<name>``), and those that belong to none. A per-call answer is one decision, so
+    its errors (``["body", "response", "edited_action", "args", "amount"]``) are card 0's."""
+    placed: dict[str, list[str]] = {}
+    loose = []
+    for p in problems:
+        loc = [str(x) for x in p.get("loc", [])]
+        if shape == "tool_approval" and loc[:2] == ["body", "response"]:
+            rest = loc[2:]
+            if rest[:2] == ["edited_action", "args"] and len(rest) >= 3:
+                rest = ["args", rest[2]]
+            loc = ["body", "response", "card", "0", *rest]
+        if loc[2:3] == ["card"] and len(loc) >= 5:
+            name = ".".join(loc[2:6] if loc[4:5] == ["args"] else loc[2:5])
+            placed.setdefault(name, []).append(str(p.get("msg")))
+        else:
+            loose.append(str(p.get("msg")))
+    return placed, loose
 
 
 def _edited_args(card: Card, form: FormData) -> dict[str, Any]:
     args: dict[str, Any] = {}
     for arg in card.args:
         text = _first(form, f"{card.prefix}.args.{arg.name}") or ""
+        if not arg.given and not text.strip():
+            continue  # an optional argument the agent left out, still left out
         if arg.is_text:
             args[arg.name] = text
         else:
@@ -178,7 +296,7 @@ def _edited_args(card: Card, form: FormData) -> dict[str, Any]:
 def _decision(
     shape: Shape | None, card: Card, decision: str, message: str, args: dict[str, Any] | None
 ) -> dict[str, Any]:
-    if shape == "middleware":
+    if shape in ("middleware", "tool_approval"):
         if decision == "edit":
             return {"type": "edit", "edited_action": {"name": card.name, "args": args}}
         if decision in MESSAGES and message:

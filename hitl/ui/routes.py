@@ -16,11 +16,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from hitl import assignment, errors, headlines, requests, threads
+from hitl import assignment, elicitation, errors, headlines, requests, threads
 from hitl.auth import Principal
 from hitl.models import REQUEST_STATES, THREAD_STATUSES, Page
 from hitl.models import Request as HITLRequest
-from hitl.ui import forms, native, pages, present, search
+from hitl.ui import elicit, forms, native, pages, present, search
 from hitl.ui.auth import first, posted_form, service_of
 from hitl.ui.permissions import (
     CanAdminWebhooks,
@@ -223,10 +223,13 @@ async def redeliver(
 
 
 def _answer_value(hitl_request: HITLRequest, form: dict[str, list[str]]) -> Any:
-    if hitl_request.response_schema:
-        return forms.value_from_form(hitl_request.response_schema, form)
-    if native.shape_of(hitl_request.value):
-        return native.answer_from_form(hitl_request.value, form)
+    schema, value = hitl_request.response_schema, hitl_request.value
+    if native.shape_for(value, schema):
+        return native.answer_from_form(value, form, schema)
+    if schema:
+        return forms.value_from_form(schema, form)
+    if asked := elicitation.parse(value):
+        return elicit.answer_from_form(asked, form)
     raw = first(form, JSON_FIELD).strip()
     try:
         return json.loads(raw)
@@ -278,17 +281,23 @@ async def _request_view(
     value = hitl_request.value
     title, kind_label = headlines.request_title(hitl_request), headlines.label(value)
     schema = hitl_request.response_schema
-    shape = None if schema else native.shape_of(value)
-    fields = forms.fields_from_schema(schema)
+    shape = native.shape_for(value, schema)
+    asked = None if schema else elicitation.parse(value)
+    questions = elicit.views(asked) if asked else []
+    fields = [] if shape else forms.fields_from_schema(schema)
     if form is not None:
         values = form
     elif shape:
-        values = native.initial_values(value)
+        values = native.initial_values(value, schema)
+    elif asked:
+        values = elicit.initial_values(questions)
     else:
         values = forms.initial_values(fields)
     problems = problems or []
     if shape:
-        field_errors, loose = _card_errors(problems)
+        field_errors, loose = native.place_errors(shape, problems)
+    elif asked:
+        field_errors, loose = elicit.place_errors(asked, questions, problems)
     else:
         field_errors, loose = forms.errors_by_field(fields, problems)
         if not fields:  # the JSON editor: its errors are the form's
@@ -308,7 +317,11 @@ async def _request_view(
         title=title,
         kind_label=kind_label if kind_label != title else None,
         shape=shape,
-        cards=native.cards(value) if shape else [],
+        cards=native.cards(value, schema) if shape else [],
+        elicitation=asked,
+        questions=questions,
+        elicit_buttons=elicit.buttons(asked) if asked else [],
+        elicit_action=elicit.ACTION_FIELD,
         native_labels=native.LABELS,
         native_messages=native.MESSAGES,
         fields=fields,
@@ -336,18 +349,6 @@ async def _request_view(
 def _principal(request: Request) -> Principal:
     principal: Principal = request.scope["principal"]
     return principal
-
-
-def _card_errors(problems: list[dict[str, Any]]) -> tuple[dict[str, list[str]], list[str]]:
-    placed: dict[str, list[str]] = {}
-    loose = []
-    for p in problems:
-        loc = [str(x) for x in p.get("loc", [])]
-        if loc[2:3] == ["card"] and len(loc) >= 5:
-            placed.setdefault(".".join(loc[2:5]), []).append(str(p.get("msg")))
-        else:
-            loose.append(str(p.get("msg")))
-    return placed, loose
 
 
 def _not_found(request: Request, exc: errors.HITLError) -> HTMLResponse:

@@ -294,6 +294,56 @@ async def test_middleware_request_is_answered_with_its_decisions(
     assert "Refunded 100.00 EUR on order A-1001" in json.dumps(thread["values"])
 
 
+async def test_per_call_tool_approval_gets_the_same_card(client: httpx.AsyncClient) -> None:
+    thread_id = await start(
+        client,
+        "refund_agent_per_call",
+        {"messages": [{"type": "human", "content": "refund 120 EUR on order A-1001"}]},
+    )
+    assert (await settle(client, thread_id))["status"] == "interrupted"
+    [request] = await pending(client, thread_id)
+    assert request["value"]["type"] == "tool_approval"
+    assert request["response_schema"]["discriminator"]["propertyName"] == "type"
+    page = (await client.get(f"/requests/{request['id']}")).text
+    assert "Tool call review" in text_of(page)
+    for decision in ("approve", "edit", "reject"):
+        assert f'name="card.0.type" value="{decision}"' in page
+    assert 'name="card.0.type" value="respond"' not in page
+    assert 'value="120.0"' in control(page, "card.0.args.amount")
+
+    # an edit the tool's argument schema refuses: the error at the argument, nothing stored
+    bad = await client.post(
+        f"/requests/{request['id']}/answer",
+        data={"card.0.type": "edit", "card.0.args.order_id": "A-1001", "card.0.args.amount": "x"},
+    )
+    assert bad.status_code == 422
+    assert "&#39;x&#39; is not of type &#39;number&#39;" in bad.text
+    r = await respond(client, request["id"], {"type": "respond", "message": "no"})
+    assert r.status_code == 422
+    assert r.json()["detail"] == [
+        {
+            "loc": ["body", "response", "type"],
+            "msg": "must be one of: approve, edit, reject",
+            "type": "discriminator",
+        }
+    ]
+    assert (await request_state(client, request["id"]))["state"] == "pending"
+
+    r = await client.post(
+        f"/requests/{request['id']}/answer",
+        data={"card.0.type": "edit", "card.0.args.order_id": "A-1001", "card.0.args.amount": "90"},
+    )
+    assert r.status_code == 303, r.text
+    stored = await request_state(client, request["id"])
+    assert stored["response"] == {
+        "type": "edit",
+        "edited_action": {"name": "issue_refund", "args": {"order_id": "A-1001", "amount": 90}},
+    }
+    thread = await settle(client, thread_id)
+    assert thread["status"] == "completed", thread
+    assert "Refunded 90.00 EUR on order A-1001" in json.dumps(thread["values"])
+
+
 async def test_missing_request_and_thread_pages(client: httpx.AsyncClient) -> None:
     r = await client.get(f"/requests/{uuid.uuid4()}")
     assert r.status_code == 404

@@ -94,6 +94,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "hitl.models",
             "hitl.config",
             "hitl.validation",
+            "hitl.elicitation",  # MCP elicitation interrupts: their shape and answers
             "hitl.assignment",
             "hitl.policies",
             "hitl.headlines",

@@ -62,7 +62,9 @@ CASE jsonb_typeof({v})
   WHEN 'object' THEN jsonb_strip_nulls(jsonb_build_object(
       'title', {v}->'title', 'summary', {v}->'summary', 'question', {v}->'question',
       'kind', {v}->'kind', 'type', {v}->'type', 'name', {v}->'name',
-      'action_requests', {v}->'action_requests'))
+      'action_requests', {v}->'action_requests', 'message', {v}->'message',
+      'requests', CASE WHEN jsonb_typeof({v}->'requests') = 'array' THEN
+          jsonb_build_array(jsonb_build_object('message', {v}->'requests'->0->'message')) END))
   WHEN 'array' THEN jsonb_build_array({v}->0)
   WHEN 'string' THEN to_jsonb(left({v} #>> '{{}}', 200))
   ELSE {v}
