@@ -4,7 +4,8 @@
 
 A thread's stream follows its runs one after another, in the order they were asked for: each
 run's ``lifecycle`` ``running``, its chunks from its Redis stream (`hitl.run_streams`) as
-``values``, ``updates`` and ``custom`` events, then its end as its record in Postgres says it:
+``values``, ``updates``, ``messages`` (its chat models' tokens, `protocol_messages`) and
+``custom`` events, then its end as its record in Postgres says it:
 ``completed``, ``failed``, or ``interrupted`` with an ``input.requested`` for each of the
 thread's pending interrupts (the runner records a run before its end is streamed, so its
 requests are there when the end is read). Then the next run, whenever it comes; the stream
@@ -39,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hitl import errors, requests, run_streams, runs, threads
 from hitl._aio import wait_event
 from hitl.agent_server import protocol_events as pe
+from hitl.agent_server import protocol_messages as pm
 from hitl.agent_server import runs as agent_runs
 from hitl.agent_server import wire
 from hitl.agent_server.run_bodies import RunCreate
@@ -124,6 +126,7 @@ async def _run_events(service: Service, run: Run) -> AsyncIterator[dict[str, Any
     yield pe.started(run)
     if run.options.get("stream"):
         public_id, after = str(run.public_id), "0"
+        messages = pm.Messages()
         ended = False
         while not ended:
             chunks = await service.streams.read(public_id, after, int(KEEPALIVE_SECONDS * 1000))
@@ -137,8 +140,10 @@ async def _run_events(service: Service, run: Run) -> AsyncIterator[dict[str, Any
                 if chunk.event == run_streams.END:
                     ended = True
                     break
-                for found in pe.of_chunk(run, chunk):
+                for found in pe.of_chunk(run, chunk, messages):
                     yield found
+        for found in pe.messages_left_open(run, messages):
+            yield found
     else:
         while not await _has_ended(service, run, wait=KEEPALIVE_SECONDS):
             yield None

@@ -1,11 +1,13 @@
 """A thread streamed through LangGraph's own client (``client.threads.stream``, the v3
 protocol), with the runs executing in a separate ``hitl worker`` process: a run started, its
-state and its interrupt seen, a wrong answer refused, the right one taken through the inbox's
-answer path, the resumed run followed to its end; a reconnect with ``since``."""
+state, its chat model's tokens and its interrupt seen, a wrong answer refused, the right one
+taken through the inbox's answer path, the resumed run followed to its end; a reconnect with
+``since``."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -129,6 +131,32 @@ async def test_a_thread_streams_its_runs_and_takes_an_answer(
     wanted = [e for e in events if e["seq"] > since and e["method"] in ("values", "lifecycle")]
     assert [e["event_id"] for e in replayed[: len(wanted)]] == [e["event_id"] for e in wanted]
     assert replayed[len(wanted)]["params"]["data"]["event"] == "running"  # the resumed run
+
+
+async def test_a_chat_models_tokens_stream_as_messages(lg: Any) -> None:
+    """``thread.messages``: one stream a message, its text in the tokens the model yielded
+    (in the worker), each a delta as it came, the message whole at its end."""
+    async with lg.threads.stream(assistant_id="chatty") as thread:
+        seen: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def follow() -> None:  # (the projection feeds each message as it is iterated)
+            async for each in thread.messages:
+                seen.put_nowait(each)
+
+        following = asyncio.create_task(follow())
+        await thread.run.start(input=HUMAN)
+        async with asyncio.timeout(60):
+            message = await seen.get()
+            deltas = [delta async for delta in message.text]
+            reply = await message.output
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
+    assert len(deltas) > 3
+    assert "".join(deltas) == "hello there, how can I help"
+    assert reply.text == "hello there, how can I help"
+    assert message.node == "talk"
+    assert message.message_id == reply.id
 
 
 async def test_answers_from_the_inbox_and_failures_show_in_the_stream(
