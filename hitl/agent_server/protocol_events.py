@@ -30,6 +30,8 @@ CHUNK_SHIFT = 8
 #: The chunk position of a run's end events (after any chunk it can have).
 END_POSITION = (1 << (RUN_SHIFT - CHUNK_SHIFT)) - 1
 
+#: The largest seq (a run's id is a Postgres ``bigint``).
+MAX_SEQ = (1 << 63) - 1
 #: The channels a client can subscribe to (``custom:<name>`` too).
 CHANNELS = ("values", "updates", "messages", "tools", "lifecycle", "input", "checkpoints", "tasks")
 #: What a run started by ``run.start`` or ``input.respond`` streams (`hitl.run_streams`).
@@ -49,7 +51,7 @@ class Subscription(BaseModel):
     channels: list[str] = Field(min_length=1, max_length=20)
     namespaces: list[list[str]] | None = Field(None, max_length=100)
     depth: int | None = Field(None, ge=0, le=100)
-    since: int | None = Field(None, ge=0)
+    since: int | None = Field(None, ge=0, le=MAX_SEQ)
 
     def wants(self, event: dict[str, Any]) -> bool:
         """Whether the event is on a channel asked for, in a namespace asked for."""

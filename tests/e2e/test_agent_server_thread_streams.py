@@ -232,3 +232,90 @@ async def _read(
             ):
                 break
     return found
+
+
+async def test_join_a_threads_stream(
+    lg: Any, server: ServiceProcess, http: Callable[[str], httpx.AsyncClient]
+) -> None:
+    """``threads.join_stream``: the thread's runs as they happen, each framed as its run's
+    stream with a ``run_done`` at its end; from now, from the first run (``-``), or after
+    the last event seen; ``lifecycle`` only."""
+    thread_id = (await lg.threads.create())["thread_id"]
+    modes = ["values", "updates", "messages-tuple", "custom"]
+    first = await lg.runs.create(thread_id, "chatty", input=HUMAN, stream_mode=modes)
+    await lg.runs.join(thread_id, first["run_id"])  # (stopped at its interrupt)
+
+    # opened now, it starts with the thread's next run: the one before is not replayed
+    lg_http = http(server.url + "/lg")
+    async with (
+        asyncio.timeout(60),
+        lg_http.stream("GET", f"/threads/{thread_id}/stream") as r,
+    ):
+        assert r.status_code == 200, await r.aread()
+        assert r.headers["location"] == f"/threads/{thread_id}/stream"
+        second = await lg.runs.create(
+            thread_id, "chatty", command={"resume": {"decision": "approve"}}, stream_mode=modes
+        )
+        live = await _sse_until_done(r, runs=1)
+    assert live[0] == ("metadata", {"run_id": second["run_id"], "attempt": 1})
+    assert live[-1] == ("run_done", {"run_id": second["run_id"], "status": "success"})
+
+    # from the first run: both, each as its stream, every event once and in order
+    parts = await _joined(await lg.threads.join_stream(thread_id, last_event_id="-"), runs=2)
+    events = [p.event for p in parts]
+    ids = [int(p.id) for p in parts]
+    assert ids == sorted(set(ids))
+    assert events[0] == "metadata" and parts[0].data["run_id"] == first["run_id"]
+    cut = events.index("run_done") + 1
+    assert parts[cut - 1].data == {"run_id": first["run_id"], "status": "success"}
+    tokens = [p.data for p in parts[:cut] if p.event == "messages"]
+    assert len(tokens) > 3
+    assert "".join(m["content"] for m, _ in tokens) == "hello there, how can I help"
+    assert [p.data for p in parts[:cut] if p.event == "custom"] == [
+        {"progress": "thinking"},
+        {"progress": "done"},
+    ]
+    assert any("__interrupt__" in p.data for p in parts[:cut] if p.event == "updates")
+    assert [(p.event, p.data) for p in parts[cut:]] == live
+
+    # after the last event seen: what followed it, once, in order
+    seen = parts[cut // 2]
+    rest = await _joined(await lg.threads.join_stream(thread_id, last_event_id=seen.id), runs=2)
+    assert [p.id for p in rest] == [p.id for p in parts[cut // 2 + 1 :]]
+
+    # only the runs' starts and ends
+    lifecycle = await _joined(
+        await lg.threads.join_stream(thread_id, last_event_id="-", stream_mode="lifecycle"),
+        runs=2,
+    )
+    assert [p.event for p in lifecycle] == ["metadata", "run_done"] * 2
+
+    # an event id this stream did not send is refused by its header
+    r = await lg_http.get(f"/threads/{thread_id}/stream", headers={"Last-Event-ID": "x"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["header", "Last-Event-ID"]
+
+
+async def _joined(stream: AsyncIterator[Any], runs: int) -> list[Any]:
+    """A thread's stream's parts until ``runs`` runs are done."""
+    parts = []
+    async with asyncio.timeout(60):
+        async for part in stream:
+            parts.append(part)
+            if sum(p.event == "run_done" for p in parts) == runs:
+                break
+    return parts
+
+
+async def _sse_until_done(r: httpx.Response, runs: int) -> list[tuple[str, Any]]:
+    """A thread's stream's (event, data) as read off the wire until ``runs`` runs are done."""
+    found: list[tuple[str, Any]] = []
+    event = ""
+    async for line in r.aiter_lines():
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            found.append((event, json.loads(line[6:])))
+            if sum(e == "run_done" for e, _ in found) == runs:
+                break
+    return found

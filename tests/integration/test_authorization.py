@@ -90,6 +90,8 @@ ROUTES: dict[str, Call] = {
     "GET /lg/threads/{thread_id}/runs/{run_id}/stream": Call("threads:read"),
     "POST /lg/threads/{thread_id}/stream/events": Call("threads:read", json={"channels": []}),
     "POST /lg/threads/{thread_id}/commands": Call("threads:write", json={}),
+    # (a mode it does not stream: a 422 rather than a stream that stays open)
+    "GET /lg/threads/{thread_id}/stream": Call("threads:read", query="stream_mode=debug"),
     # for machines, and for reading about the API
     "GET /healthz": Call("public"),
     "GET /readyz": Call("public"),
@@ -168,7 +170,6 @@ ROUTES: dict[str, Call] = {
             "PATCH /lg/runs/crons/{cron_id}",
             "DELETE /lg/runs/crons/{cron_id}",
             "POST /lg/runs/batch",
-            "GET /lg/threads/{thread_id}/stream",
             "POST /lg/threads/{thread_id}/stream",
             "GET /lg/store/items",
             "PUT /lg/store/items",
