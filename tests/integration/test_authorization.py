@@ -115,6 +115,7 @@ ROUTES: dict[str, Call] = {
     ),
     "POST /bulk": Call("requests:answer", form={}),
     "GET /ui/events": Call("requests:read"),
+    "GET /ui/threads/{thread_id}/progress": Call("threads:read"),
     "GET /threads": Call("threads:read"),
     "GET /threads/{thread_id}": Call("threads:read"),
     "GET /status": Call("admin"),
@@ -297,7 +298,8 @@ async def test_every_caller_against_every_route(
         "cron_id": NOTHING,
     }
     client.app.state.closing = closing = asyncio.Event()  # type: ignore[attr-defined]
-    closing.set()  # /ui/events ends its stream at once, as when the server shuts down
+    # /ui/events and a thread's progress end their streams at once, as at a server's shutdown
+    closing.set()
     walk = sorted(ROUTES.items(), key=lambda item: item[0] == "POST /logout")  # it ends sessions
     problems = []
     for caller in callers:
