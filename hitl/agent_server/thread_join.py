@@ -25,13 +25,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from hitl import errors, runs, threads
 from hitl.agent_server import protocol_events as pe
-from hitl.agent_server import runs as agent_runs
 from hitl.agent_server import thread_runs, wire
-from hitl.agent_server.streams import SSE, EventStream
+from hitl.agent_server.streams import SSE, EventStream, busy
 from hitl.api.deps import CanReadThreads, ServiceDep
 from hitl.models import Run
 from hitl.service import Service
@@ -73,12 +72,8 @@ async def join_thread_stream(
         "Cache-Control": "no-store",
         "X-Accel-Buffering": "no",
     }
-    if service.waiting.held >= service.waiting.limit:
-        return JSONResponse(
-            {"detail": "too many streams and waits are open in this process: retry later"},
-            status_code=503,
-            headers={"Retry-After": str(agent_runs.BUSY_RETRY_SECONDS), **headers},
-        )
+    if service.waiting.full:
+        return busy(headers)
     modes: set[str] = set(stream_mode or ()) or {"run_modes"}
     wanted = None if "run_modes" in modes else _wanted(modes)
     frames = _frames(service, thread_id, first_id, -1 if after is None else after, wanted)

@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hitl import errors, requests, runs, threads
@@ -43,7 +43,7 @@ from hitl.agent_server import protocol_messages as pm
 from hitl.agent_server import runs as agent_runs
 from hitl.agent_server import thread_runs
 from hitl.agent_server.run_bodies import RunCreate
-from hitl.agent_server.streams import SSE, EventStream
+from hitl.agent_server.streams import SSE, EventStream, busy
 from hitl.api.deps import CanReadThreads, CanWriteThreads, ServiceDep
 from hitl.auth import Principal
 from hitl.models import Run
@@ -61,12 +61,8 @@ async def stream_events(
     async with service.pool.connection() as conn:
         await threads.get(conn, thread_id)  # 404 for an unknown thread
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    if service.waiting.held >= service.waiting.limit:
-        return JSONResponse(
-            {"detail": "too many streams and waits are open in this process: retry later"},
-            status_code=503,
-            headers={"Retry-After": str(agent_runs.BUSY_RETRY_SECONDS), **headers},
-        )
+    if service.waiting.full:
+        return busy(headers)
     events = _stream(service, thread_id, body)
     return EventStream(events, headers=headers)
 

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,31 +18,8 @@ from langgraph_sdk import get_client
 
 from hitl.launcher import ServiceProcess
 from tests.support import auth
-from tests.support.workers import Worker
 
 HUMAN = {"messages": [{"type": "human", "content": "hi"}]}
-
-
-@pytest.fixture
-async def server(
-    make_server: Callable[..., ServiceProcess],
-    service_env: Callable[[], dict[str, str]],
-    tmp_path: Path,
-) -> AsyncIterator[ServiceProcess]:
-    """An API process that runs no graphs, and a worker that runs them."""
-    api = make_server(HITL_RUNNER="false").start()
-    worker = Worker(service_env(), tmp_path / "worker.log")
-    try:
-        api.wait_ready()
-        worker.wait_ready()
-        yield api
-    finally:
-        worker.kill()
-
-
-@pytest.fixture
-def lg(server: ServiceProcess) -> Any:
-    return get_client(url=server.url + "/lg", api_key=auth.ADMIN_KEY)
 
 
 async def test_a_thread_streams_its_runs_and_takes_an_answer(
