@@ -236,9 +236,9 @@ class RunStreams:
     def publisher(self, run_id: str) -> Publisher:
         return Publisher(self.writer, self.key(run_id))
 
-    async def read(self, run_id: str, after: str, block_ms: int) -> list[Chunk]:
+    async def read(self, run_id: str, after: str, block_ms: int | None) -> list[Chunk]:
         """The chunks after entry ``after`` ("0": from the first kept), waiting up to
-        ``block_ms`` for one."""
+        ``block_ms`` for one (None: not waiting)."""
         found: Any = await self.redis.xread({self.key(run_id): after}, count=BATCH, block=block_ms)
         chunks = []
         for _key, entries in found or ():

@@ -75,10 +75,16 @@ class Slots:
         self.limit = limit
         self.held = 0
 
+    @property
+    def full(self) -> bool:
+        """Whether every slot is held: what a streamed answer checks before it answers (its
+        body, which runs after, takes the slot)."""
+        return self.held >= self.limit
+
     @contextlib.contextmanager
     def take(self) -> Iterator[bool]:
         """Hold a slot for the block if one is free; yields whether it got one."""
-        if self.held >= self.limit:
+        if self.full:
             yield False
             return
         self.held += 1

@@ -5,9 +5,9 @@ api_key=...)``, LangGraph Studio, agent inboxes) work against this service uncha
 routes, field names, status codes and shapes are the Agent Server's (its OpenAPI), over the
 service's own records. A thread is one thread whichever door made it; an assistant is a
 registered graph (`assistants`); a thread's state is read from its checkpoints (`state`);
-runs are the runner's (`runs`), streamed as they run (`streams`, and a thread's event
-stream: `thread_streams`); `mapping` and `wire` turn our records into the Agent Server's
-shapes.
+runs are the runner's (`runs`), streamed as they run (`streams`; a thread's event stream:
+`thread_streams`; joining a thread's stream: `thread_join`); `mapping` and `wire` turn our
+records into the Agent Server's shapes.
 
 Authentication is the service's: the client's ``x-api-key`` header carries a service API key
 (`hitl.api.deps.identify`), with the same scopes as ``/api/v1`` (reading needs
@@ -26,6 +26,7 @@ from hitl.agent_server import (
     runs,
     state,
     streams,
+    thread_join,
     thread_streams,
     threads,
     unsupported,
@@ -40,6 +41,7 @@ ROUTERS: list[APIRouter] = [
     runs.router,  # runs, joins, cancels, and state updates (`update_state`)
     streams.router,  # streamed runs (SSE)
     thread_streams.router,  # thread event streams and their commands (v3 protocol)
+    thread_join.router,  # joining a thread's runs' stream (threads.join_stream)
     threads.router,
     state.router,
     assistants.router,

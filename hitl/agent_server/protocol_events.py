@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hitl import run_streams
+from hitl.agent_server.protocol_messages import Messages
 from hitl.models import Request, Run
 
 #: A run's events are numbered from its id shifted this far (room for 2**24 chunks a run, each
@@ -29,10 +30,17 @@ CHUNK_SHIFT = 8
 #: The chunk position of a run's end events (after any chunk it can have).
 END_POSITION = (1 << (RUN_SHIFT - CHUNK_SHIFT)) - 1
 
+#: The largest seq (a run's id is a Postgres ``bigint``).
+MAX_SEQ = (1 << 63) - 1
 #: The channels a client can subscribe to (``custom:<name>`` too).
 CHANNELS = ("values", "updates", "messages", "tools", "lifecycle", "input", "checkpoints", "tasks")
 #: What a run started by ``run.start`` or ``input.respond`` streams (`hitl.run_streams`).
-RUN_STREAM: dict[str, Any] = {"modes": ["values", "updates", "custom"], "subgraphs": False}
+RUN_STREAM: dict[str, Any] = {
+    "modes": ["values", "updates", "messages-tuple", "custom"],
+    "subgraphs": False,
+}
+#: The chunk position of the ends of a run's messages left open when it ended.
+OPEN_MESSAGES_POSITION = END_POSITION - 2
 
 
 class Subscription(BaseModel):
@@ -43,7 +51,7 @@ class Subscription(BaseModel):
     channels: list[str] = Field(min_length=1, max_length=20)
     namespaces: list[list[str]] | None = Field(None, max_length=100)
     depth: int | None = Field(None, ge=0, le=100)
-    since: int | None = Field(None, ge=0)
+    since: int | None = Field(None, ge=0, le=MAX_SEQ)
 
     def wants(self, event: dict[str, Any]) -> bool:
         """Whether the event is on a channel asked for, in a namespace asked for."""
@@ -109,11 +117,13 @@ def started(run: Run) -> dict[str, Any]:
     return event("lifecycle", data, seq_of(run.id, 0, 0))
 
 
-def of_chunk(run: Run, chunk: run_streams.Chunk) -> Iterator[dict[str, Any]]:
+def of_chunk(run: Run, chunk: run_streams.Chunk, messages: Messages) -> Iterator[dict[str, Any]]:
     """The events a chunk of the run's stream is sent as: ``values`` (the state, without the
     interrupts, which come as ``input.requested`` once the run is recorded), ``updates`` (one
-    a node), ``custom``. The other modes' chunks (and the run's ``error``/``end``) make none:
-    the run's end is read from its record (`ended`)."""
+    a node), ``messages`` (the chat models' tokens, `protocol_messages`: ``messages``
+    follows the run's messages across its chunks), ``custom``. The other modes' chunks (and
+    the run's ``error``/``end``) make none: the run's end is read from its record
+    (`ended`)."""
     mode, *namespace = chunk.event.split("|")
     payload = json.loads(chunk.data)
     found: list[tuple[str, Any]] = []
@@ -127,10 +137,20 @@ def of_chunk(run: Run, chunk: run_streams.Chunk) -> Iterator[dict[str, Any]]:
             for node, values in payload.items()
             if node != "__interrupt__" and isinstance(values, dict)
         ]
+    elif mode == "messages":
+        found += [("messages", data) for data in messages.of_chunk(payload)]
     elif mode == "custom":
         found.append(("custom", {"payload": payload}))
-    for index, (method, data) in enumerate(found):
+    for index, (method, data) in enumerate(found[:256]):
         yield event(method, data, seq_of(run.id, chunk.seq + 1, index), namespace)
+
+
+def messages_left_open(run: Run, messages: Messages) -> list[dict[str, Any]]:
+    """The ends of the run's messages that its stream did not end (sent before its end)."""
+    return [
+        event("messages", data, seq_of(run.id, OPEN_MESSAGES_POSITION, index))
+        for index, data in enumerate(messages.close()[:256])
+    ]
 
 
 def ended(run: Run, pending: list[Request], resumed: bool) -> list[dict[str, Any]]:

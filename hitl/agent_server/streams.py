@@ -53,6 +53,17 @@ SSE: dict[int | str, dict[str, Any]] = {
     }
 }
 
+
+def busy(headers: dict[str, str]) -> JSONResponse:
+    """The answer of a stream this process has no room for (it holds ``HITL_MAX_WAITERS``
+    streams and waits): 503, come back after ``Retry-After``."""
+    return JSONResponse(
+        {"detail": "too many streams and waits are open in this process: retry later"},
+        status_code=503,
+        headers={"Retry-After": str(agent_runs.BUSY_RETRY_SECONDS), **headers},
+    )
+
+
 # How long a read waits for a chunk before the stream sends a keep-alive comment (and looks
 # whether the run ended without its end: a stream expired, or lost with Redis).
 KEEPALIVE_SECONDS = 5.0
@@ -116,12 +127,8 @@ def _streamed(
         "Cache-Control": "no-store",
         "X-Accel-Buffering": "no",
     }
-    if service.waiting.held >= service.waiting.limit:
-        return JSONResponse(
-            {"detail": "too many streams and waits are open in this process: retry later"},
-            status_code=503,
-            headers={"Retry-After": str(agent_runs.BUSY_RETRY_SECONDS), **headers},
-        )
+    if service.waiting.full:
+        return busy(headers)
     events = _events(service, run, _valid(after), modes or set(), cancel_on_disconnect)
     return EventStream(events, headers=headers)
 

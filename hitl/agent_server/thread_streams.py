@@ -2,22 +2,24 @@
 ``client.threads.stream(thread_id, assistant_id=...)`` speaks): ``POST
 /threads/{id}/stream/events`` (Server-Sent Events) and ``POST /threads/{id}/commands``.
 
-A thread's stream follows its runs one after another, in the order they were asked for: each
-run's ``lifecycle`` ``running``, its chunks from its Redis stream (`hitl.run_streams`) as
-``values``, ``updates`` and ``custom`` events, then its end as its record in Postgres says it:
+A thread's stream follows its runs one after another, in the order they were asked for
+(`thread_runs`): each run's ``lifecycle`` ``running``, its chunks from its Redis stream
+(`hitl.run_streams`) as ``values``, ``updates``, ``messages`` (its chat models' tokens,
+`protocol_messages`) and ``custom`` events, then its end as its record in Postgres says it:
 ``completed``, ``failed``, or ``interrupted`` with an ``input.requested`` for each of the
 thread's pending interrupts (the runner records a run before its end is streamed, so its
 requests are there when the end is read). Then the next run, whenever it comes; the stream
 stays open until the client leaves. A run that was not streamed (an answer from the inbox)
-shows as its start, the thread's values once it ended, and its end.
+shows as its start, the thread's values once it ended (if no run came after it), and its end.
 
-Opened without ``since``, the stream starts with the thread's active run (or one that ended
-in the last `REPLAY_SECONDS`), or, with none, with the interrupts the thread waits on and then
-its next run: a run that ended before is not replayed. The commands' answers carry the seq just
-before their run's first event (``meta.applied_through_seq``), which the client sends as
-``since`` when it opens its streams. With ``since`` (the last ``seq`` the client saw,
-`protocol_events`), it replays from the run that event belongs to, and sends only what came
-after it.
+Opened without ``since``, the stream replays the thread's history, as the Agent Server's does
+(LangGraph's JavaScript client opens its streams so and places its commands' runs in it by
+their ``running`` events): every run from the first, each with the chunks its Redis stream
+still holds (`HITL_STREAM_TTL_SECONDS` after it ended), then live. A client that knows where
+it is sends ``since`` (the last ``seq`` it saw, `protocol_events`): the commands' answers
+carry the seq just before their run's first event (``meta.applied_through_seq``), which
+LangGraph's Python client sends when it opens its streams. With ``since``, the stream replays
+from the run that event belongs to, and sends only what came after it.
 
 The commands: ``run.start`` starts a streamed run (as ``POST /threads/{id}/runs`` does,
 creating the thread on its first run, as the client expects); ``input.respond`` answers an
@@ -29,20 +31,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hitl import errors, requests, run_streams, runs, threads
-from hitl._aio import wait_event
+from hitl import errors, requests, runs, threads
 from hitl.agent_server import protocol_events as pe
+from hitl.agent_server import protocol_messages as pm
 from hitl.agent_server import runs as agent_runs
-from hitl.agent_server import wire
+from hitl.agent_server import thread_runs
 from hitl.agent_server.run_bodies import RunCreate
-from hitl.agent_server.streams import SSE, EventStream
+from hitl.agent_server.streams import SSE, EventStream, busy
 from hitl.api.deps import CanReadThreads, CanWriteThreads, ServiceDep
 from hitl.auth import Principal
 from hitl.models import Run
@@ -50,118 +51,59 @@ from hitl.service import Service
 
 router = APIRouter(tags=["agent server: thread streams"])
 
-# How long a read waits for a chunk before the stream sends a keep-alive comment; while the
-# thread has no next run, it is looked for (and a keep-alive sent) every RECHECK_SECONDS.
-KEEPALIVE_SECONDS = 5.0
-RECHECK_SECONDS = 1.0
-# A stream opened without ``since`` replays the thread's latest run if it ended less than this
-# many seconds ago: a client opens its streams after ``run.start``, and a short run can end
-# before they connect. (A run that ended earlier is history: a client reattaching to the
-# thread for its next run would read that run's end as its own.)
-REPLAY_SECONDS = 10.0
-
 
 @router.post("/threads/{thread_id}/stream/events", responses=SSE)
 async def stream_events(
     service: ServiceDep, _: CanReadThreads, thread_id: str, body: pe.Subscription
 ) -> Response:
-    """The thread's events on the channels (and namespaces) asked for, from its active run
-    on, or after ``since``."""
+    """The thread's events on the channels (and namespaces) asked for, from its first run on,
+    or after ``since``."""
     async with service.pool.connection() as conn:
         await threads.get(conn, thread_id)  # 404 for an unknown thread
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    if service.waiting.held >= service.waiting.limit:
-        return JSONResponse(
-            {"detail": "too many streams and waits are open in this process: retry later"},
-            status_code=503,
-            headers={"Retry-After": str(agent_runs.BUSY_RETRY_SECONDS), **headers},
-        )
+    if service.waiting.full:
+        return busy(headers)
     events = _stream(service, thread_id, body)
     return EventStream(events, headers=headers)
 
 
 async def _stream(service: Service, thread_id: str, asked: pe.Subscription) -> AsyncIterator[bytes]:
     after = -1 if asked.since is None else asked.since
+    first_id = 0 if asked.since is None else pe.first_run_of(asked.since)
     with service.waiting.take():
         async with service.watch_thread(thread_id) as watch:
-            if asked.since is not None:
-                next_id = pe.first_run_of(asked.since)
-            else:
-                async with service.pool.connection() as conn:
-                    active = await runs.active(conn, thread_id)
-                    latest = None if active else await runs.latest(conn, thread_id)
-                    pending = await requests.pending_of_thread(conn, thread_id)
-                if active is not None:
-                    next_id = active.id
-                elif latest is None:
-                    next_id = 0
-                elif _just_ended(latest):  # (started by the command just sent, most likely)
-                    next_id = latest.id
-                else:
-                    if pending:  # at rest, waiting for answers: the interrupts it waits on
-                        for waiting in pe.ended(latest, pending, resumed=False):
-                            if asked.wants(waiting):
-                                yield _frame(waiting)
-                    next_id = latest.id + 1
-            while True:
-                watch.changed.clear()
-                async with service.pool.connection() as conn:
-                    run = await runs.run_from(conn, thread_id, next_id)
-                if run is None:  # none yet: wait for the thread to change (a run queued)
-                    if not await wait_event(watch.changed, RECHECK_SECONDS):
-                        yield b": keep-alive\n\n"
+            async for run in thread_runs.runs_from(service, thread_id, watch, first_id):
+                if run is None:
+                    yield b": keep-alive\n\n"
                     continue
                 async for found in _run_events(service, run):
                     if found is None:
                         yield b": keep-alive\n\n"
                     elif found["seq"] > after and asked.wants(found):
                         yield _frame(found)
-                next_id = run.id + 1
 
 
 async def _run_events(service: Service, run: Run) -> AsyncIterator[dict[str, Any] | None]:
     """One run's events (None: nothing for a while, a keep-alive is due)."""
     yield pe.started(run)
-    if run.options.get("stream"):
-        public_id, after = str(run.public_id), "0"
-        ended = False
-        while not ended:
-            chunks = await service.streams.read(public_id, after, int(KEEPALIVE_SECONDS * 1000))
-            if not chunks:
-                if await _has_ended(service, run):
-                    break  # ended while its stream shows nothing more (expired, or lost)
-                yield None
-                continue
-            for chunk in chunks:
-                after = chunk.id
-                if chunk.event == run_streams.END:
-                    ended = True
-                    break
-                for found in pe.of_chunk(run, chunk):
-                    yield found
-    else:
-        while not await _has_ended(service, run, wait=KEEPALIVE_SECONDS):
+    messages = pm.Messages()
+    async for chunk in thread_runs.chunks_of(service, run):
+        if chunk is None:
             yield None
+            continue
+        for found in pe.of_chunk(run, chunk, messages):
+            yield found
+    for found in pe.messages_left_open(run, messages):
+        yield found
+    if not run.options.get("stream"):  # its state at its end, if it is the thread's latest
         async with service.pool.connection() as conn:
+            later = await runs.run_from(conn, run.thread_id, run.id + 1)
             thread = await threads.get(conn, run.thread_id)
-        if isinstance(thread.values, dict):
+        if later is None and isinstance(thread.values, dict):
             state = {k: v for k, v in thread.values.items() if k != "__interrupt__"}
             yield pe.event("values", state, pe.seq_of(run.id, pe.END_POSITION - 1, 0))
     for found in await _end_of(service, run):
         yield found
-
-
-async def _has_ended(service: Service, run: Run, wait: float = 0.0) -> bool:
-    """Whether the run ended (or was rolled back and forgotten), waiting up to ``wait``."""
-    if wait:
-        found = await agent_runs.ended(service, run, timeout=wait)
-        return found is None or found.status in wire.ENDED
-    async with service.pool.connection() as conn:
-        try:
-            found = await runs.find(conn, run.thread_id, str(run.public_id))
-        except runs.RunNotFound:
-            return True
-    return found.status in wire.ENDED
 
 
 async def _end_of(service: Service, run: Run) -> list[dict[str, Any]]:
@@ -177,11 +119,6 @@ async def _end_of(service: Service, run: Run) -> list[dict[str, Any]]:
         pending = [] if later else await requests.pending_of_thread(conn, run.thread_id)
     resumed = later is not None and later.kind == "resume" and found.status == "done"
     return pe.ended(found, pending, resumed=resumed)
-
-
-def _just_ended(run: Run) -> bool:
-    ended = run.finished_at or run.created_at
-    return (datetime.now(UTC) - ended).total_seconds() < REPLAY_SECONDS
 
 
 def _frame(found: dict[str, Any]) -> bytes:

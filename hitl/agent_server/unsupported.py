@@ -57,8 +57,9 @@ UNSUPPORTED: list[tuple[list[str], str, str]] = [
     (["POST"], "/runs/crons/count", "cron jobs (crons)"),
     (["GET", "PATCH", "DELETE"], "/runs/crons/{cron_id}", "cron jobs (crons)"),
     (["POST"], "/runs/batch", "batches of runs (runs/batch)"),
-    # (runs are streamed: hitl/agent_server/streams.py; thread event streams: thread_streams.py)
-    (["GET", "POST"], "/threads/{thread_id}/stream", "thread streams (threads.join_stream)"),
+    # (runs are streamed: hitl/agent_server/streams.py; thread event streams: thread_streams.py;
+    # joining a thread's stream, GET: thread_join.py)
+    (["POST"], "/threads/{thread_id}/stream", "posting to a thread's stream"),
     (["PUT", "GET", "DELETE"], "/store/items", "the store (store)"),
     (["POST"], "/store/items/search", "the store (store)"),
     (["POST"], "/store/namespaces", "the store (store)"),

@@ -2,7 +2,8 @@
 
 Server-rendered (Jinja2, autoescaped) with a little plain JavaScript for live updates; static
 files ship inside the package, so there is no build step and nothing is fetched at run time.
-`install(app)` adds the pages, the ``/ui/events`` stream and ``/ui/static``. Each page asks
+`install(app)` adds the pages, the ``/ui/events`` stream, a thread's progress stream
+(``/ui/threads/{id}/progress``) and ``/ui/static``. Each page asks
 what the API route serving the same data asks (`hitl.ui.permissions`).
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from hitl.ui import account, admin, assets, auth, bulk, live, routes, status
+from hitl.ui import account, admin, assets, auth, bulk, live, progress, routes, status
 from hitl.ui.assets import STATIC_DIR
 
 __all__ = ["STATIC_DIR", "install"]
@@ -24,5 +25,6 @@ def install(app: FastAPI) -> None:
     app.include_router(account.router)
     app.include_router(bulk.router)
     app.include_router(live.router)
+    app.include_router(progress.router)
     app.include_router(status.router)
     app.include_router(assets.router)

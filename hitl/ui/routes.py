@@ -437,4 +437,6 @@ async def thread_page(
         timeline=history.items[::-1] if history else pending,
         earlier_url=earlier_url,
         latest_url=here if cursor else None,
+        page_url=here,
+        progress_url=f"/ui{here}/progress",
     )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from langgraph_sdk import get_client
 
 from hitl.launcher import ServiceProcess, base_env
 from tests.conftest import ROOT
 from tests.support import auth
 from tests.support.api import GRAPH_MODULES
+from tests.support.workers import Worker
 
 
 @pytest.fixture
@@ -65,3 +68,28 @@ async def http() -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
     yield make
     for client in clients:
         await client.aclose()
+
+
+@pytest.fixture
+async def server(
+    make_server: Callable[..., ServiceProcess],
+    service_env: Callable[[], dict[str, str]],
+    tmp_path: Path,
+) -> AsyncIterator[ServiceProcess]:
+    """An API process that runs no graphs, and a ``hitl worker`` that runs them: what a
+    client reads of a run comes from another process. (A module that needs another server
+    defines its own ``server``.)"""
+    api = make_server(HITL_RUNNER="false").start()
+    worker = Worker(service_env(), tmp_path / "worker.log")
+    try:
+        api.wait_ready()
+        worker.wait_ready()
+        yield api
+    finally:
+        worker.kill()
+
+
+@pytest.fixture
+def lg(server: ServiceProcess) -> Any:
+    """LangGraph's own client on ``server``'s Agent Server door, as the admin."""
+    return get_client(url=server.url + "/lg", api_key=auth.ADMIN_KEY)

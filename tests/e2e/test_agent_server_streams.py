@@ -8,41 +8,16 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from langgraph_sdk import get_client
 
 from hitl.launcher import ServiceProcess
 from tests.support import auth
-from tests.support.workers import Worker
 
 HUMAN = {"messages": [{"type": "human", "content": "hi"}]}
-
-
-@pytest.fixture
-async def server(
-    make_server: Callable[..., ServiceProcess],
-    service_env: Callable[[], dict[str, str]],
-    tmp_path: Path,
-) -> AsyncIterator[ServiceProcess]:
-    """An API process that runs no graphs, and a worker that runs them."""
-    api = make_server(HITL_RUNNER="false").start()
-    worker = Worker(service_env(), tmp_path / "worker.log")
-    try:
-        api.wait_ready()
-        worker.wait_ready()
-        yield api
-    finally:
-        worker.kill()
-
-
-@pytest.fixture
-def lg(server: ServiceProcess) -> Any:
-    return get_client(url=server.url + "/lg", api_key=auth.ADMIN_KEY)
 
 
 async def test_each_mode_streams_from_the_worker(

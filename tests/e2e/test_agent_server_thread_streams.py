@@ -1,14 +1,15 @@
 """A thread streamed through LangGraph's own client (``client.threads.stream``, the v3
 protocol), with the runs executing in a separate ``hitl worker`` process: a run started, its
-state and its interrupt seen, a wrong answer refused, the right one taken through the inbox's
-answer path, the resumed run followed to its end; a reconnect with ``since``."""
+state, its chat model's tokens and its interrupt seen, a wrong answer refused, the right one
+taken through the inbox's answer path, the resumed run followed to its end; a reconnect with
+``since``."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,31 +18,8 @@ from langgraph_sdk import get_client
 
 from hitl.launcher import ServiceProcess
 from tests.support import auth
-from tests.support.workers import Worker
 
 HUMAN = {"messages": [{"type": "human", "content": "hi"}]}
-
-
-@pytest.fixture
-async def server(
-    make_server: Callable[..., ServiceProcess],
-    service_env: Callable[[], dict[str, str]],
-    tmp_path: Path,
-) -> AsyncIterator[ServiceProcess]:
-    """An API process that runs no graphs, and a worker that runs them."""
-    api = make_server(HITL_RUNNER="false").start()
-    worker = Worker(service_env(), tmp_path / "worker.log")
-    try:
-        api.wait_ready()
-        worker.wait_ready()
-        yield api
-    finally:
-        worker.kill()
-
-
-@pytest.fixture
-def lg(server: ServiceProcess) -> Any:
-    return get_client(url=server.url + "/lg", api_key=auth.ADMIN_KEY)
 
 
 async def test_a_thread_streams_its_runs_and_takes_an_answer(
@@ -131,6 +109,32 @@ async def test_a_thread_streams_its_runs_and_takes_an_answer(
     assert replayed[len(wanted)]["params"]["data"]["event"] == "running"  # the resumed run
 
 
+async def test_a_chat_models_tokens_stream_as_messages(lg: Any) -> None:
+    """``thread.messages``: one stream a message, its text in the tokens the model yielded
+    (in the worker), each a delta as it came, the message whole at its end."""
+    async with lg.threads.stream(assistant_id="chatty") as thread:
+        seen: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def follow() -> None:  # (the projection feeds each message as it is iterated)
+            async for each in thread.messages:
+                seen.put_nowait(each)
+
+        following = asyncio.create_task(follow())
+        await thread.run.start(input=HUMAN)
+        async with asyncio.timeout(60):
+            message = await seen.get()
+            deltas = [delta async for delta in message.text]
+            reply = await message.output
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
+    assert len(deltas) > 3
+    assert "".join(deltas) == "hello there, how can I help"
+    assert reply.text == "hello there, how can I help"
+    assert message.node == "talk"
+    assert message.message_id == reply.id
+
+
 async def test_answers_from_the_inbox_and_failures_show_in_the_stream(
     lg: Any, server: ServiceProcess, http: Callable[[str], httpx.AsyncClient]
 ) -> None:
@@ -202,5 +206,92 @@ async def _read(
                 found[-1]["method"] == "lifecycle"
                 and found[-1]["params"]["data"]["event"] == "completed"
             ):
+                break
+    return found
+
+
+async def test_join_a_threads_stream(
+    lg: Any, server: ServiceProcess, http: Callable[[str], httpx.AsyncClient]
+) -> None:
+    """``threads.join_stream``: the thread's runs as they happen, each framed as its run's
+    stream with a ``run_done`` at its end; from now, from the first run (``-``), or after
+    the last event seen; ``lifecycle`` only."""
+    thread_id = (await lg.threads.create())["thread_id"]
+    modes = ["values", "updates", "messages-tuple", "custom"]
+    first = await lg.runs.create(thread_id, "chatty", input=HUMAN, stream_mode=modes)
+    await lg.runs.join(thread_id, first["run_id"])  # (stopped at its interrupt)
+
+    # opened now, it starts with the thread's next run: the one before is not replayed
+    lg_http = http(server.url + "/lg")
+    async with (
+        asyncio.timeout(60),
+        lg_http.stream("GET", f"/threads/{thread_id}/stream") as r,
+    ):
+        assert r.status_code == 200, await r.aread()
+        assert r.headers["location"] == f"/threads/{thread_id}/stream"
+        second = await lg.runs.create(
+            thread_id, "chatty", command={"resume": {"decision": "approve"}}, stream_mode=modes
+        )
+        live = await _sse_until_done(r, runs=1)
+    assert live[0] == ("metadata", {"run_id": second["run_id"], "attempt": 1})
+    assert live[-1] == ("run_done", {"run_id": second["run_id"], "status": "success"})
+
+    # from the first run: both, each as its stream, every event once and in order
+    parts = await _joined(await lg.threads.join_stream(thread_id, last_event_id="-"), runs=2)
+    events = [p.event for p in parts]
+    ids = [int(p.id) for p in parts]
+    assert ids == sorted(set(ids))
+    assert events[0] == "metadata" and parts[0].data["run_id"] == first["run_id"]
+    cut = events.index("run_done") + 1
+    assert parts[cut - 1].data == {"run_id": first["run_id"], "status": "success"}
+    tokens = [p.data for p in parts[:cut] if p.event == "messages"]
+    assert len(tokens) > 3
+    assert "".join(m["content"] for m, _ in tokens) == "hello there, how can I help"
+    assert [p.data for p in parts[:cut] if p.event == "custom"] == [
+        {"progress": "thinking"},
+        {"progress": "done"},
+    ]
+    assert any("__interrupt__" in p.data for p in parts[:cut] if p.event == "updates")
+    assert [(p.event, p.data) for p in parts[cut:]] == live
+
+    # after the last event seen: what followed it, once, in order
+    seen = parts[cut // 2]
+    rest = await _joined(await lg.threads.join_stream(thread_id, last_event_id=seen.id), runs=2)
+    assert [p.id for p in rest] == [p.id for p in parts[cut // 2 + 1 :]]
+
+    # only the runs' starts and ends
+    lifecycle = await _joined(
+        await lg.threads.join_stream(thread_id, last_event_id="-", stream_mode="lifecycle"),
+        runs=2,
+    )
+    assert [p.event for p in lifecycle] == ["metadata", "run_done"] * 2
+
+    # an event id this stream did not send is refused by its header
+    r = await lg_http.get(f"/threads/{thread_id}/stream", headers={"Last-Event-ID": "x"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["header", "Last-Event-ID"]
+
+
+async def _joined(stream: AsyncIterator[Any], runs: int) -> list[Any]:
+    """A thread's stream's parts until ``runs`` runs are done."""
+    parts = []
+    async with asyncio.timeout(60):
+        async for part in stream:
+            parts.append(part)
+            if sum(p.event == "run_done" for p in parts) == runs:
+                break
+    return parts
+
+
+async def _sse_until_done(r: httpx.Response, runs: int) -> list[tuple[str, Any]]:
+    """A thread's stream's (event, data) as read off the wire until ``runs`` runs are done."""
+    found: list[tuple[str, Any]] = []
+    event = ""
+    async for line in r.aiter_lines():
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            found.append((event, json.loads(line[6:])))
+            if sum(e == "run_done" for e, _ in found) == runs:
                 break
     return found

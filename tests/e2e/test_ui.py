@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from langgraph_sdk import get_client
 from playwright.async_api import Browser, Page, expect
 
 from graphs.samples import HIGH_RISK_DIFF
@@ -123,6 +125,68 @@ async def test_review_in_the_browser_with_a_live_inbox(
     row = page.locator(f'tr[data-thread-id="{first["thread_id"]}"]')
     await expect(row).to_contain_text("Drop the users table")
     await expect(row).to_contain_text("waiting for Drop the users table")
+    assert missing == []
+    await context.close()
+
+
+async def test_a_running_thread_shows_its_progress_live(
+    make_server: Callable[..., ServiceProcess],
+    http: Callable[[str], httpx.AsyncClient],
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    """A thread's page while its run is going: what its node reports and its steps appear as
+    they come (from the run's stream on Redis), and when the run stops at its question, the
+    request waiting for people appears, without a reload."""
+    server = make_server().start()
+    server.wait_ready()
+    client = http(server.url)
+    gate = tmp_path / "go"
+    lg = get_client(url=server.url + "/lg", api_key=auth.ADMIN_KEY)
+    thread_id = str(uuid.uuid4())
+    await lg.runs.create(
+        thread_id,
+        "progress",
+        input={"gate_file": str(gate)},
+        stream_mode=["updates", "custom"],
+        if_not_exists="create",
+    )
+
+    password = await auth.make_user(client, "watcher", role="viewer")
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    missing: list[str] = []
+    context.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    await auth.sign_in_browser(context, server.url, "watcher", password)
+    page = await context.new_page()
+    await page.goto(f"{server.url}/threads/{thread_id}")
+    await page.evaluate("window.__not_reloaded = true")
+    log = page.locator("#progress-log")
+    live = page.locator("#thread-live")
+
+    # the run is going (it waits for the gate): its first note is there, nobody is asked yet
+    await expect(log.locator('[data-progress="progress"]')).to_have_text(
+        ['{"progress":"reading the diff"}'], timeout=WAIT_MS
+    )
+    await expect(live.locator("ul.pending")).to_have_count(0)
+    await expect(live.locator(".meta").first).not_to_contain_text("interrupted")
+
+    gate.write_text("go")
+    await expect(log.locator('[data-progress="progress"]')).to_have_text(
+        ['{"progress":"reading the diff"}', '{"progress":"diff read"}'], timeout=WAIT_MS
+    )
+    await expect(log.locator('[data-progress="node"]').first).to_have_text("Step done: work")
+    await expect(log.locator('[data-progress="end"]')).to_have_text(["Run interrupted"])
+    await expect(page.locator("#progress-status")).to_have_text("Run interrupted.")
+    # the question's request, as the page shows what waits for people
+    [request] = await pending(client, thread_id)
+    card = live.locator(f'ul.pending a[href="/requests/{request["id"]}"]')
+    await expect(card).to_be_visible(timeout=WAIT_MS)
+    await expect(live.locator(".meta").first).to_contain_text("interrupted")
+    assert await page.evaluate("window.__not_reloaded === true")
+    shot = tmp_path / "thread-progress.png"
+    await page.screenshot(path=str(shot), full_page=True)
+    keep_artifact(shot)
+
     assert missing == []
     await context.close()
 

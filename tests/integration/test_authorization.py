@@ -90,6 +90,8 @@ ROUTES: dict[str, Call] = {
     "GET /lg/threads/{thread_id}/runs/{run_id}/stream": Call("threads:read"),
     "POST /lg/threads/{thread_id}/stream/events": Call("threads:read", json={"channels": []}),
     "POST /lg/threads/{thread_id}/commands": Call("threads:write", json={}),
+    # (a mode it does not stream: a 422 rather than a stream that stays open)
+    "GET /lg/threads/{thread_id}/stream": Call("threads:read", query="stream_mode=debug"),
     # for machines, and for reading about the API
     "GET /healthz": Call("public"),
     "GET /readyz": Call("public"),
@@ -113,6 +115,7 @@ ROUTES: dict[str, Call] = {
     ),
     "POST /bulk": Call("requests:answer", form={}),
     "GET /ui/events": Call("requests:read"),
+    "GET /ui/threads/{thread_id}/progress": Call("threads:read"),
     "GET /threads": Call("threads:read"),
     "GET /threads/{thread_id}": Call("threads:read"),
     "GET /status": Call("admin"),
@@ -168,7 +171,6 @@ ROUTES: dict[str, Call] = {
             "PATCH /lg/runs/crons/{cron_id}",
             "DELETE /lg/runs/crons/{cron_id}",
             "POST /lg/runs/batch",
-            "GET /lg/threads/{thread_id}/stream",
             "POST /lg/threads/{thread_id}/stream",
             "GET /lg/store/items",
             "PUT /lg/store/items",
@@ -296,7 +298,8 @@ async def test_every_caller_against_every_route(
         "cron_id": NOTHING,
     }
     client.app.state.closing = closing = asyncio.Event()  # type: ignore[attr-defined]
-    closing.set()  # /ui/events ends its stream at once, as when the server shuts down
+    # /ui/events and a thread's progress end their streams at once, as at a server's shutdown
+    closing.set()
     walk = sorted(ROUTES.items(), key=lambda item: item[0] == "POST /logout")  # it ends sessions
     problems = []
     for caller in callers:

@@ -10,6 +10,7 @@ import asyncio
 import operator
 import os
 import threading
+import time
 import uuid
 from typing import Annotated, Any, ClassVar, Literal, TypedDict
 
@@ -285,6 +286,43 @@ def chatty() -> StateGraph[Any]:
     g.add_node("confirm", confirm)
     g.add_edge(START, "talk")
     g.add_edge("talk", "confirm")
+    return g
+
+
+# -- progress a person watches: a note, a wait for the test's go (``gate_file`` appears), a
+# second note, then a question
+
+
+class ProgressState(TypedDict, total=False):
+    gate_file: str
+    log: Annotated[list[Any], operator.add]
+
+
+def progress_work(state: ProgressState) -> dict[str, Any]:
+    write = get_stream_writer()
+    write({"progress": "reading the diff"})
+    for _ in range(1200):  # a minute at most
+        if os.path.exists(state["gate_file"]):
+            break
+        time.sleep(0.05)
+    else:
+        raise TimeoutError("the test did not open the gate")
+    write({"progress": "diff read"})
+    return {"log": [["work"]]}
+
+
+def progress_ask(state: ProgressState) -> dict[str, Any]:
+    answer = interrupt({"question": "ship it?"}, response_schema=Approval)
+    return {"log": [["ask", answer.decision]]}
+
+
+@register_graph("progress", description="Reports progress, waits for a file, then asks.")
+def progress() -> StateGraph[Any]:
+    g = StateGraph(ProgressState)
+    g.add_node("work", progress_work)
+    g.add_node("ask", progress_ask)
+    g.add_edge(START, "work")
+    g.add_edge("work", "ask")
     return g
 
 

@@ -254,6 +254,7 @@ THREAD_GRAPH = "SELECT graph FROM hitl_threads WHERE thread_id = %s"
 
 ACTIVE_RUN = """
 SELECT * FROM hitl_runs WHERE thread_id = %s AND status IN ('queued', 'running')
+ORDER BY id LIMIT 1
 """
 
 # The thread's first run from id %(from)s on (in the order they were asked for): the run a

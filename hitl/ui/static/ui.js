@@ -1,5 +1,6 @@
 // HITL web UI: a little plain JavaScript, every page works without it.
 // - the inbox refetches its list when the server says something changed (Server-Sent Events);
+// - a thread's page shows what its running thread reports (Server-Sent Events);
 // - a JSON answer is checked with JSON.parse before it is sent;
 // - action cards show the argument and message inputs only for the decision chosen.
 (function () {
@@ -53,6 +54,76 @@
     });
   }
 
+  // A thread's page: what its running thread reports (its progress stream), and what waits
+  // for people re-read from the page itself when a run starts or ends.
+  function liveThread() {
+    var section = document.querySelector("section[data-progress-src]");
+    if (!section || !window.EventSource) return;
+    var log = document.getElementById("progress-log");
+    var status = document.getElementById("progress-status");
+    var region = document.getElementById("thread-live");
+    var busy = false;
+    var again = false;
+
+    function note(kind, text) {
+      var item = document.createElement("li");
+      item.setAttribute("data-progress", kind);
+      item.textContent = text;
+      log.appendChild(item);
+      while (log.children.length > 200) log.removeChild(log.firstChild);
+    }
+
+    function refresh() {
+      if (!region) return;
+      if (busy) { again = true; return; }
+      busy = true;
+      fetch(section.getAttribute("data-page-src"), { headers: { Accept: "text/html" }, cache: "no-store" })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("thread-live");
+          if (fresh) region.innerHTML = fresh.innerHTML;
+        })
+        .catch(function () { /* the next run's start or end tries again */ })
+        .then(function () {
+          busy = false;
+          if (again) { again = false; refresh(); }
+        });
+    }
+
+    function data(event) {
+      try { return JSON.parse(event.data); } catch (e) { return {}; }
+    }
+
+    function shown(value) {
+      return typeof value === "string" ? value : JSON.stringify(value);
+    }
+
+    var source = new EventSource(section.getAttribute("data-progress-src"));
+    source.addEventListener("open", function () {
+      document.body.setAttribute("data-progress", "open");
+    });
+    source.addEventListener("error", function () {
+      document.body.setAttribute("data-progress", "closed");
+    });
+    source.addEventListener("run", function () {
+      status.textContent = "Running.";
+      note("run", "Run started");
+      refresh();
+    });
+    source.addEventListener("node", function (event) {
+      note("node", "Step done: " + shown(data(event).node));
+    });
+    source.addEventListener("progress", function (event) {
+      note("progress", shown(data(event).data));
+    });
+    source.addEventListener("end", function (event) {
+      var ended = shown(data(event).status);
+      status.textContent = "Run " + ended + ".";
+      note("end", "Run " + ended);
+      refresh();
+    });
+  }
+
   function jsonForms() {
     var forms = document.querySelectorAll("form[data-json-form]");
     Array.prototype.forEach.call(forms, function (form) {
@@ -92,6 +163,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     liveInbox();
+    liveThread();
     jsonForms();
     actionCards();
   });
