@@ -52,6 +52,11 @@ ROUTES: dict[str, Call] = {
     "GET /api/v1/requests": Call("requests:read"),
     "POST /api/v1/requests": Call("requests:write", json={}),
     "GET /api/v1/requests/{request_id}": Call("requests:read"),
+    # only the creator (or an admin) follows a request: the matrix names none (404 to all)
+    "GET /api/v1/requests/{request_id}/wait": Call(
+        "requests:write", query="timeout=0", ids={"request_id": NOTHING}
+    ),
+    "DELETE /api/v1/requests/{request_id}": Call("requests:write", ids={"request_id": NOTHING}),
     "POST /api/v1/requests/{request_id}/respond": Call("requests:answer", json={"response": {}}),
     "POST /api/v1/requests/{request_id}/assign": Call("requests:write", json={"assignees": "x"}),
     "GET /api/v1/requests/{request_id}/deliveries": Call("webhooks:admin"),
