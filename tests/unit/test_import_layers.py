@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "hitl.launcher",
         ),
     ),
-    ("HTTP", ("hitl.api", "hitl.ui", "hitl.agent_server")),
+    ("HTTP", ("hitl.api", "hitl.ui", "hitl.agent_server", "hitl.mcp_server")),
     ("service wiring", ("hitl.service",)),
     (
         "domain",
