@@ -154,3 +154,55 @@ async def test_a_key_without_the_scope_is_refused(
     assert r.status_code == 401
     r = await admin.get("/api/v1/requests", params={"kind": "external"})
     assert r.json()["items"] == []
+
+
+async def test_claude_codes_permission_prompts_are_decided_in_the_inbox(
+    make_server: Callable[..., ServiceProcess], http: Callable[[str], httpx.AsyncClient]
+) -> None:
+    server = make_server().start()
+    server.wait_ready()
+    admin = http(server.url)
+    key = await auth.make_key(admin, "requests:write", name="claude")
+    asked = {"tool_name": "Bash", "input": {"command": "rm -rf build"}, "tool_use_id": "tu_1"}
+    async with mcp_session(server.url, key) as session:
+        # allowed, with the input the reviewer edited
+        call = asyncio.create_task(session.call_tool("permission_prompt", asked))
+        request = await one_pending(admin)
+        assert request["title"] == "Allow Bash: rm -rf build"
+        assert request["value"] == asked | {"input": {"command": "rm -rf build"}}
+        edited = {"behavior": "allow", "updatedInput": {"command": "rm -rf build/tmp"}}
+        r = await admin.post(f"/api/v1/requests/{request['id']}/respond", json={"response": edited})
+        assert r.status_code == 200, r.text
+        result = await call
+        assert not result.is_error
+        assert json.loads(result.content[0].text) == edited
+
+        # denied, with the reviewer's message for the agent
+        call = asyncio.create_task(session.call_tool("permission_prompt", asked))
+        request = await one_pending(admin)
+        no = {"behavior": "deny", "message": "not the build folder"}
+        r = await admin.post(f"/api/v1/requests/{request['id']}/respond", json={"response": no})
+        assert r.status_code == 200, r.text
+        assert json.loads((await call).content[0].text) == no
+
+
+async def test_an_undecided_permission_prompt_is_withdrawn_and_denied(
+    make_server: Callable[..., ServiceProcess], http: Callable[[str], httpx.AsyncClient]
+) -> None:
+    server = make_server(HITL_MCP_PERMISSION_WAIT_SECONDS="0.5").start()
+    server.wait_ready()
+    admin = http(server.url)
+    key = await auth.make_key(admin, "requests:write", name="claude")
+    async with mcp_session(server.url, key) as session:
+        result = await session.call_tool(
+            "permission_prompt", {"tool_name": "Write", "input": {"file_path": "/etc/hosts"}}
+        )
+    answer = json.loads(result.content[0].text)
+    assert answer["behavior"] == "deny" and "withdrawn" in answer["message"]
+    r = await admin.get("/api/v1/requests", params={"kind": "external"})
+    [request] = r.json()["items"]
+    assert request["state"] == "cancelled" and request["id"] in answer["message"]
+    late = await admin.post(
+        f"/api/v1/requests/{request['id']}/respond", json={"response": {"behavior": "allow"}}
+    )
+    assert late.status_code == 409
