@@ -42,6 +42,9 @@ class Call:
     body: Any = NO_BODY
     extra_timeout: float = 0.0  # added to the client's timeout (long polls)
     headers: dict[str, str] | None = None
+    # a 503 (too many waits open in the server's process) is waited out and the call sent
+    # again: for long polls that are to last (`hitl.sdk.ask`)
+    retry_busy: bool = False
 
 
 def seg(value: str) -> str:

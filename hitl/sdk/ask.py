@@ -13,8 +13,10 @@ program (no LangGraph, no webhook receiver).
 
 It creates an external request without a callback (the model's JSON Schema is its response
 schema, so the form and the service's validation follow the model), then long-polls
-``GET /api/v1/requests/{id}/wait`` until the request is settled: an answer comes back as an
-instance of the model; expiry raises `RequestExpired`, withdrawal `RequestWithdrawn`.
+``GET /api/v1/requests/{id}/wait`` until the request is settled (a poll refused with 503, the
+server's process having too many waits open, is sent again after its Retry-After): an answer
+comes back as an instance of the model; expiry raises `RequestExpired`, withdrawal
+`RequestWithdrawn`.
 
 **Across restarts.** With ``idempotency_key`` the creation is replayed, not repeated: a caller
 that crashed while waiting and asks again with the same key and the same question gets the
@@ -100,7 +102,7 @@ def settled(request: Record) -> Exchange[Record]:
     path = f"{API}/requests/{seg(str(request['id']))}/wait"
     while request["state"] == "pending":
         params = {"timeout": POLL_SECONDS}
-        request = yield Call("GET", path, params, extra_timeout=POLL_SECONDS)
+        request = yield Call("GET", path, params, extra_timeout=POLL_SECONDS, retry_busy=True)
     if request["state"] == "expired":
         raise RequestExpired(request)
     if request["state"] == "cancelled":

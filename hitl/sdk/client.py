@@ -19,6 +19,7 @@ I/O); a method here states its arguments and says what it does, and ``_run`` sen
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 import httpx
 
 from hitl.sdk import _calls, ask
-from hitl.sdk._base import API_KEY_ENV, DEFAULT_TIMEOUT, ClientBase, read
+from hitl.sdk._base import API_KEY_ENV, DEFAULT_TIMEOUT, ClientBase, busy_pause, read
 from hitl.sdk._calls import MAX_WAIT_PER_CALL, SETTLED
 from hitl.sdk.created import CreatedRequests
 from hitl.sdk.errors import (
@@ -119,7 +120,11 @@ class HITLClient(ClientBase):
         """Send the operation's calls one after another, each answer back into it; its result."""
         call = next(operation)
         while True:
-            answer = read(await self._http.request(**self._request(call)))
+            response = await self._http.request(**self._request(call))
+            if (pause := busy_pause(call, response)) is not None:
+                await asyncio.sleep(pause)
+                continue
+            answer = read(response)
             try:
                 call = operation.send(answer)
             except StopIteration as done:

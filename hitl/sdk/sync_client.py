@@ -6,6 +6,7 @@ loop. The same operations (`hitl.sdk._calls`); only ``_run`` differs, sending wi
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 import httpx
 
 from hitl.sdk import _calls, ask
-from hitl.sdk._base import API_KEY_ENV, DEFAULT_TIMEOUT, ClientBase, read
+from hitl.sdk._base import API_KEY_ENV, DEFAULT_TIMEOUT, ClientBase, busy_pause, read
 from hitl.sdk.created import SyncCreatedRequests
 from hitl.sdk.types import Delivery, DeliveryPage, Endpoint, EndpointPage, EndpointWithSecret
 
@@ -63,7 +64,11 @@ class SyncHITLClient(ClientBase):
         """Send the operation's calls one after another, each answer back into it; its result."""
         call = next(operation)
         while True:
-            answer = read(self._http.request(**self._request(call)))
+            response = self._http.request(**self._request(call))
+            if (pause := busy_pause(call, response)) is not None:
+                time.sleep(pause)
+                continue
+            answer = read(response)
             try:
                 call = operation.send(answer)
             except StopIteration as done:
