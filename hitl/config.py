@@ -52,6 +52,21 @@ class Settings(BaseSettings):
         "open at once in this process; past it /wait answers 503 with Retry-After, ?wait= "
         "answers at once with the thread as it is, a stream asks the browser to come back later.",
     )
+    mcp_wait_seconds: float = Field(
+        45.0,
+        ge=0,
+        le=300,
+        description="How long an MCP tool call (ask_human, request_approval, get_answer) waits "
+        "for the answer before it returns {request_id, status: pending} for the agent to poll "
+        "with get_answer (within MCP clients' usual 60 s request timeout).",
+    )
+    mcp_permission_wait_seconds: float = Field(
+        300.0,
+        gt=0,
+        le=3600,
+        description="How long the MCP permission_prompt tool waits for a person's decision; "
+        "then it denies, and withdraws the request, saying so.",
+    )
     max_body_bytes: int = Field(1_000_000, ge=1, description="Larger request bodies get 413.")
     max_json_depth: int = Field(
         64,

@@ -1,5 +1,6 @@
 """External requests: a question from an agent outside the service, answered by a person and
-returned to the agent by a signed webhook to its registered ``callback_webhook``.
+returned to the agent by a signed webhook to its registered ``callback_webhook``, or, without
+one, to the agent's long poll (``GET /api/v1/requests/{id}/wait``, `hitl.request_watch`).
 
 Everything is checked before anything is written: the callback must be the URL of an enabled
 endpoint the creator owns or an admin shared with it (its secret signs the callback, and the
@@ -10,6 +11,9 @@ answer must match the response schema.
 Answers go through `hitl.requests.respond` like any other request. The request records who
 created it; the callback says so (``created_by``, ``created_by_subject``) beside who answered
 (``responded_by``: ``system:timeout`` for a deadline's default answer).
+
+Only the creator (or an admin) may wait on a request's answer or withdraw it
+(`may_follow`): others with ``requests:read`` read it as any other request.
 """
 
 from __future__ import annotations
@@ -36,9 +40,11 @@ class ExternalRequestCreate(BaseModel):
     checkpoint_id: str | None = Field(
         None, max_length=200, description="Where the agent's run stopped, if it resumes there."
     )
-    callback_webhook: str = Field(
+    callback_webhook: str | None = Field(
+        None,
         description="URL of an enabled webhook endpoint the caller registered (or an admin "
-        "shared with it)."
+        "shared with it), where the answer is POSTed. Without one, the caller waits for the "
+        "answer with GET /api/v1/requests/{id}/wait.",
     )
     context: Any = Field(description="What the person is shown (stored as the request's value).")
     title: str | None = Field(None, max_length=500)
@@ -69,8 +75,8 @@ class ExternalRequestCreate(BaseModel):
 
     @field_validator("callback_webhook")
     @classmethod
-    def _url(cls, value: str) -> str:
-        return endpoints.check_url(value)
+    def _url(cls, value: str | None) -> str | None:
+        return endpoints.check_url(value) if value is not None else None
 
 
 async def create(
@@ -98,8 +104,10 @@ async def create(
             await requests.check_known(conn, routing, loc)
         except errors.InvalidInput as exc:
             problems += exc.detail
-    endpoint_id = await endpoints.callback_endpoint(conn, body.callback_webhook, creator)
-    if endpoint_id is None:
+    endpoint_id = None
+    if body.callback_webhook is not None:
+        endpoint_id = await endpoints.callback_endpoint(conn, body.callback_webhook, creator)
+    if body.callback_webhook is not None and endpoint_id is None:
         # The same words whether nobody registered the URL or only someone else did.
         problems.append(
             {
@@ -111,13 +119,12 @@ async def create(
         )
     if problems:
         raise errors.InvalidInput(problems)
-    assert endpoint_id is not None
     return await requests.create_external(
         conn,
         workflow_id=body.workflow_id,
         checkpoint_id=body.checkpoint_id,
         callback_endpoint_id=endpoint_id,
-        callback_webhook=body.callback_webhook.strip(),
+        callback_webhook=body.callback_webhook.strip() if body.callback_webhook else None,
         context=body.context,
         title=body.title,
         description=body.description,
@@ -148,3 +155,33 @@ def _policy_chain(
         policy = policy.then if isinstance(policy, policies.Escalate) else None
         loc = (*loc, "then")
     return found
+
+
+def may_follow(principal: Principal, request: Request) -> bool:
+    """Whether ``principal`` may wait on ``request``'s answer or withdraw it: its creator
+    (by `Principal.subject`: names can be taken again) or an admin. A request created before
+    migration 0009 recorded no creator: only admins."""
+    if principal.is_admin:
+        return True
+    return request.kind == "external" and (
+        request.created_by_subject is not None and request.created_by_subject == principal.subject
+    )
+
+
+async def withdraw(conn: AsyncConnection[Any], request_id: str, by: Principal) -> Request:
+    """The creator (or an admin) withdraws a pending external request: ``cancelled``, its
+    event and callback sent; a later answer gets 409. Raises `errors.RequestNotFound`,
+    `errors.Forbidden` (not the creator), `errors.Conflict` (a graph's interrupt: its thread
+    decides) or `errors.RequestNotPending`."""
+    request = await requests.get(conn, request_id)
+    if not may_follow(by, request):
+        raise errors.Forbidden(
+            f"request {request_id!r} was created by another: only its creator and admins may "
+            "withdraw it"
+        )
+    if request.kind != "external":
+        raise errors.Conflict(
+            f"request {request_id!r} is an interrupt of thread {request.thread_id!r}: answer "
+            "it; only external requests are withdrawn"
+        )
+    return await requests.withdraw(conn, request, by.name)

@@ -72,6 +72,8 @@ class Request(BaseModel):
     callback_webhook: str | None = None
     #: Who created an external request (a user name or ``key:<name>``).
     created_by: str | None = None
+    #: Its creator's `Principal.subject` (who may wait on it and withdraw it); not shown.
+    created_by_subject: str | None = Field(None, exclude=True)
     callback_delivery_id: str | None = None
     callback_state: Literal["pending", "delivering", "succeeded", "failed"] | None = None
     title: str | None = None

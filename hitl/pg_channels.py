@@ -6,6 +6,8 @@ from __future__ import annotations
 RUNS_CHANNEL = "hitl_runs"
 THREADS_CHANNEL = "hitl_threads"
 EVENTS_CHANNEL = "hitl_events"
+#: A request was answered, expired or withdrawn; the payload is its id (long polls on it).
+REQUESTS_CHANNEL = "hitl_requests"
 #: A run was asked to be cancelled; the payload is its id (CANCEL_RUN names it literally).
 CANCELS_CHANNEL = "hitl_run_cancels"
 

@@ -4,6 +4,7 @@ agent asks over REST), and the answers to them.
     pending --answer--> responded --run applies it--> resumed
        |                    \\--interrupt gone from the checkpoint--> superseded
        \\--thread failed / interrupt gone--> cancelled / superseded
+       \\--its creator withdrew it (external requests)--> cancelled
 
 The first valid answer wins: the update is conditional on ``state = 'pending'`` and queues the
 resume run in the same transaction, so an answer is never recorded without the work it causes.
@@ -142,8 +143,8 @@ async def create_external(
     conn: AsyncConnection[Any],
     *,
     workflow_id: str,
-    callback_endpoint_id: str,
-    callback_webhook: str,
+    callback_endpoint_id: str | None,
+    callback_webhook: str | None,
     context: Any,
     checkpoint_id: str | None = None,
     title: str | None = None,
@@ -184,6 +185,18 @@ async def create_external(
     )
     row = await cur.fetchone()
     assert row is not None
+    return from_row(row)
+
+
+async def withdraw(conn: AsyncConnection[Any], request: Request, actor: str) -> Request:
+    """Close a pending external request as ``cancelled`` (its creator withdrew it), with its
+    event and audit entry; the caller checked who may. `errors.RequestNotPending` if it was
+    answered, expired or withdrawn first."""
+    cur = await conn.execute(requests_sql.WITHDRAW_REQUEST, {"id": request.id, "actor": actor})
+    row = await cur.fetchone()
+    if row is None:
+        current = await get(conn, request.id)
+        raise errors.RequestNotPending(current.id, current.state, current)
     return from_row(row)
 
 

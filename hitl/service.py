@@ -26,6 +26,7 @@ from hitl import (
     langgraph_json,
     metrics,
     pg_channels,
+    request_watch,
     retention,
     thread_watch,
     timers,
@@ -42,6 +43,7 @@ from hitl.notifications import queue as notification_queue
 from hitl.notifications.sender import Sender
 from hitl.pg_listener import Notifier
 from hitl.registry import GraphRegistry, ServedGraphs, default_registry
+from hitl.request_watch import RequestWatch
 from hitl.run_streams import RunStreams
 from hitl.runner import Runner
 from hitl.thread_watch import ThreadWatch
@@ -121,6 +123,7 @@ class Service:
                 pg_channels.RUNS_CHANNEL,
                 pg_channels.THREADS_CHANNEL,
                 pg_channels.EVENTS_CHANNEL,
+                pg_channels.REQUESTS_CHANNEL,
             ]
             notifier = Notifier(
                 database_url,
@@ -287,6 +290,12 @@ class Service:
         failed), or as it is after ``timeout``."""
         async with self.watch_thread(thread_id) as watch:
             return await watch.settled(timeout)
+
+    def watch_request(
+        self, request_id: str
+    ) -> contextlib.AbstractAsyncContextManager[RequestWatch]:
+        """Listen for ``request_id`` being settled (see `hitl.request_watch`)."""
+        return request_watch.watch(self.pool, self.notifier, request_id)
 
 
 def _work(kind: workers.Kind, settings: Settings) -> tuple[str, ...]:

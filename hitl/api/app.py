@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from hitl import agent_server, ui
+from hitl import agent_server, mcp_server, ui
 from hitl.api import (
     deliveries,
     docs,
@@ -40,7 +40,8 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
         async with Service.open(settings, registry, observer=metrics) as service:
             await bootstrap.ensure_admin(service.pool, settings)
             app.state.service = service
-            yield
+            async with mcp_server.running(app):
+                yield
 
     app = FastAPI(
         title="HITL",
@@ -74,5 +75,6 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     app.include_router(identity.router, responses=documented)
     app.include_router(status.router, responses=documented)  # /api/v1/status and /metrics
     app.include_router(docs.router)
+    mcp_server.install(app)  # the MCP server for agents, at /mcp
     ui.install(app)
     return app

@@ -18,8 +18,9 @@ class ErrorPublic(BaseModel):
     detail: str | list[dict[str, Any]] | dict[str, Any]
 
 
-# Where the API is served (the Agent Server door included): errors there are JSON, never pages.
-API_PATHS = ("/api/", "/lg/")
+# Where the API is served (the Agent Server door and the MCP server included): errors there are
+# JSON, never pages.
+API_PATHS = ("/api/", "/lg/", "/mcp")
 
 
 def _error(description: str) -> dict[str, Any]:

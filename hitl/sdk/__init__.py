@@ -1,8 +1,9 @@
 """Python clients for the HITL service's REST API: start threads, read the inbox, answer.
 
 `HITLClient` is async (``async with HITLClient(url) as hitl: ...``); `SyncHITLClient` makes
-the same calls blocking. Error statuses raise `HITLClientError` subclasses that carry the
-status code and the server's ``detail``. `WebhookReceiver` verifies and dedupes the signed
+the same calls blocking; their ``ask()`` puts a question to a person and returns the answer
+as a pydantic model (`hitl.sdk.ask`). Error statuses raise `HITLClientError` subclasses that
+carry the status code and the server's ``detail``. `WebhookReceiver` verifies and dedupes the signed
 webhooks the service sends to external agents, and takes a callback only for a request the
 agent created (recorded in a `CreatedRequests` store); `resume_from_webhook` resumes a
 LangGraph graph with the answer one carries.
@@ -24,6 +25,9 @@ from hitl.sdk.errors import (
     HITLClientError,
     InvalidInputError,
     NotFoundError,
+    RequestClosed,
+    RequestExpired,
+    RequestWithdrawn,
     UnauthenticatedError,
     WaitTimeout,
 )
@@ -50,6 +54,9 @@ __all__ = [
     "InvalidInputError",
     "NotFoundError",
     "RedisCreatedRequests",
+    "RequestClosed",
+    "RequestExpired",
+    "RequestWithdrawn",
     "SQLiteCreatedRequests",
     "SQLiteDedupeStore",
     "SyncHITLClient",

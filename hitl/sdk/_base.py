@@ -25,6 +25,21 @@ def read(response: httpx.Response) -> Any:
     raise errors.for_status(response.status_code, detail)
 
 
+#: The longest pause before a long poll refused with 503 is sent again (its Retry-After, within).
+MAX_BUSY_PAUSE: Final = 30.0
+
+
+def busy_pause(call: _calls.Call, response: httpx.Response) -> float | None:
+    """Seconds to wait before sending ``call`` again, when the server was too busy to take
+    it (503) and the call asked to be retried then; None otherwise."""
+    if not call.retry_busy or response.status_code != 503:
+        return None
+    try:
+        return min(max(float(response.headers.get("retry-after", "2")), 0.1), MAX_BUSY_PAUSE)
+    except ValueError:  # an HTTP date, from a proxy
+        return 2.0
+
+
 class ClientBase:
     """The service's base URL, the call timeout and the API key, for either client."""
 

@@ -42,6 +42,9 @@ class Call:
     body: Any = NO_BODY
     extra_timeout: float = 0.0  # added to the client's timeout (long polls)
     headers: dict[str, str] | None = None
+    # a 503 (too many waits open in the server's process) is waited out and the call sent
+    # again: for long polls that are to last (`hitl.sdk.ask`)
+    retry_busy: bool = False
 
 
 def seg(value: str) -> str:
@@ -185,13 +188,16 @@ def assign(request_id: str, assignees: list[str], groups: list[str]) -> Exchange
 
 def create_request(
     workflow_id: str,
-    callback_webhook: str,
+    callback_webhook: str | None,
     context: Any,
     fields: dict[str, Any],
     idempotency_key: str | None,
 ) -> Exchange[Record]:
-    """``fields`` are the optional terms; those given as None are left out."""
-    body = {"workflow_id": workflow_id, "callback_webhook": callback_webhook, "context": context}
+    """``fields`` are the optional terms; those given as None are left out (and so is
+    ``callback_webhook``: the creator then waits for the answer)."""
+    body = {"workflow_id": workflow_id, "context": context}
+    if callback_webhook is not None:
+        body["callback_webhook"] = callback_webhook
     body |= {k: v for k, v in fields.items() if v is not None}
     headers = idempotent(idempotency_key)
     request: Record = yield Call("POST", f"{API}/requests", body=body, headers=headers)

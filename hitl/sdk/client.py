@@ -19,15 +19,16 @@ I/O); a method here states its arguments and says what it does, and ``_run`` sen
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
 import httpx
 
-from hitl.sdk import _calls
-from hitl.sdk._base import API_KEY_ENV, DEFAULT_TIMEOUT, ClientBase, read
+from hitl.sdk import _calls, ask
+from hitl.sdk._base import API_KEY_ENV, DEFAULT_TIMEOUT, ClientBase, busy_pause, read
 from hitl.sdk._calls import MAX_WAIT_PER_CALL, SETTLED
 from hitl.sdk.created import CreatedRequests
 from hitl.sdk.errors import (
@@ -41,6 +42,9 @@ from hitl.sdk.errors import (
 )
 from hitl.sdk.sync_client import SyncHITLClient
 from hitl.sdk.types import Delivery, DeliveryPage, Endpoint, EndpointPage, EndpointWithSecret
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 # Names this module held before the errors and the sync client had modules of their own.
 __all__ = [
@@ -65,6 +69,7 @@ API: Final = _calls.API
 IDEMPOTENCY_HEADER: Final = _calls.IDEMPOTENCY_HEADER
 
 T = TypeVar("T")
+M = TypeVar("M", bound="BaseModel")
 
 
 class HITLClient(ClientBase):
@@ -115,7 +120,11 @@ class HITLClient(ClientBase):
         """Send the operation's calls one after another, each answer back into it; its result."""
         call = next(operation)
         while True:
-            answer = read(await self._http.request(**self._request(call)))
+            response = await self._http.request(**self._request(call))
+            if (pause := busy_pause(call, response)) is not None:
+                await asyncio.sleep(pause)
+                continue
+            answer = read(response)
             try:
                 call = operation.send(answer)
             except StopIteration as done:
@@ -225,7 +234,7 @@ class HITLClient(ClientBase):
     async def create_request(
         self,
         workflow_id: str,
-        callback_webhook: str,
+        callback_webhook: str | None,
         context: Any,
         *,
         checkpoint_id: str | None = None,
@@ -242,13 +251,15 @@ class HITLClient(ClientBase):
         """Ask a person on behalf of an agent outside the service (an external request).
 
         ``callback_webhook`` must be the URL of a registered, enabled endpoint (`create_webhook`):
-        the answer is POSTed there, signed with its secret. With ``idempotency_key``, a retry
-        with the same arguments replays the first response instead of asking twice (a
-        different body under the same key is an `InvalidInputError`, one still in flight a
-        `ConflictError`). ``routing`` (``{"assignees": [...], "groups": [...]}``),
-        ``timeout_seconds``, ``on_timeout`` and ``reminders`` are its assignment and deadline
-        terms (see docs/assignment.md). The request's ``id`` is recorded
-        in the client's ``created`` store, if it has one, before this returns.
+        the answer is POSTed there, signed with its secret; None: no callback, wait for the
+        answer with `wait_for_request` (or use `ask`, which does it all). With
+        ``idempotency_key``, a retry with the same arguments replays the first response
+        instead of asking twice (a different body under the same key is an
+        `InvalidInputError`, one still in flight a `ConflictError`). ``routing``
+        (``{"assignees": [...], "groups": [...]}``), ``timeout_seconds``, ``on_timeout`` and
+        ``reminders`` are its assignment and deadline terms (see docs/assignment.md). The
+        request's ``id`` is recorded in the client's ``created`` store, if it has one, before
+        this returns.
         """
         fields = {
             "checkpoint_id": checkpoint_id,
@@ -267,6 +278,55 @@ class HITLClient(ClientBase):
         if self.created is not None:
             await self.created.add(str(request["id"]), workflow_id)
         return request
+
+    async def ask(
+        self,
+        question: str,
+        *,
+        response_model: type[M] | None = None,
+        assignees: Sequence[str] = (),
+        groups: Sequence[str] = (),
+        timeout_seconds: float | None = None,
+        on_timeout: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        context: Any = None,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Any:
+        """Ask a person ``question`` and wait for the answer: an instance of
+        ``response_model`` (a pydantic model; its JSON Schema becomes the form and the
+        service's validation), or the answer's JSON without one. Raises `RequestExpired` if
+        the deadline (``timeout_seconds``) passes unanswered (``on_timeout`` decides: a
+        default answer comes back as an answer), `RequestWithdrawn` if it was withdrawn.
+
+        With ``idempotency_key`` a caller that restarts and asks again with the same key and
+        question gets the same request (and its answer) instead of asking twice (24 h).
+        ``context`` (default ``{"question": question}``) is what the person is shown.
+        See `hitl.sdk.ask`.
+        """
+        asked = ask.Question(
+            question,
+            response_schema=ask.schema_of(response_model),
+            context=context,
+            assignees=assignees,
+            groups=groups,
+            timeout_seconds=timeout_seconds,
+            on_timeout=on_timeout,
+            idempotency_key=idempotency_key,
+            description=description,
+            metadata=metadata,
+        )
+        return ask.answer_of(await self._run(ask.ask(asked)), response_model)
+
+    async def wait_for_request(self, request_id: str, timeout: float = 30) -> dict[str, Any]:
+        """The request once it is answered, expired or withdrawn, or as it is after
+        ``timeout`` seconds (at most 300): one long poll. Only its creator (or an admin) may."""
+        return await self._run(ask.wait_for_request(request_id, timeout))
+
+    async def withdraw(self, request_id: str) -> dict[str, Any]:
+        """Withdraw a pending request this client created: it is ``cancelled``, and an answer
+        after that gets 409 (`ConflictError`, as does withdrawing one already answered)."""
+        return await self._run(ask.withdraw(request_id))
 
     async def request_deliveries(self, request_id: str) -> list[Delivery]:
         """The webhook deliveries about a request (its callback and its events), oldest first,

@@ -1,5 +1,5 @@
 """What the SDK's clients raise: `HITLClientError` for an error status, `WaitTimeout` for a wait
-that ran out.
+that ran out, `RequestExpired` / `RequestWithdrawn` for a question `ask` got no answer to.
 
 An error status becomes a `HITLClientError` carrying the status code and the server's
 ``detail``, with a subclass per status a caller handles differently (404 `NotFoundError`, 409
@@ -69,6 +69,32 @@ class WaitTimeout(errors.HITLError):
         super().__init__(f"thread {thread_id!r} still {status} after {timeout:g}s")
         self.thread_id = thread_id
         self.thread = thread
+
+
+class RequestClosed(errors.HITLError):
+    """`ask` ended without an answer: the request was closed. ``request`` is it as last seen
+    (``state``, ``closed_at``, ``deadline_at``...)."""
+
+    def __init__(self, request: dict[str, Any], why: str) -> None:
+        super().__init__(f"request {request.get('id')!r} {why}")
+        self.request = request
+        self.request_id = str(request.get("id"))
+
+
+class RequestExpired(RequestClosed):
+    """The request's deadline passed without an answer (its ``on_timeout`` expired it)."""
+
+    def __init__(self, request: dict[str, Any]) -> None:
+        super().__init__(
+            request, f"expired unanswered at its deadline ({request.get('deadline_at')})"
+        )
+
+
+class RequestWithdrawn(RequestClosed):
+    """The request was withdrawn (``DELETE /api/v1/requests/{id}``) before anyone answered."""
+
+    def __init__(self, request: dict[str, Any]) -> None:
+        super().__init__(request, "was withdrawn before anyone answered")
 
 
 BY_STATUS: Final[dict[int, type[HITLClientError]]] = {

@@ -6,18 +6,23 @@ loop. The same operations (`hitl.sdk._calls`); only ``_run`` differs, sending wi
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import httpx
 
-from hitl.sdk import _calls
-from hitl.sdk._base import API_KEY_ENV, DEFAULT_TIMEOUT, ClientBase, read
+from hitl.sdk import _calls, ask
+from hitl.sdk._base import API_KEY_ENV, DEFAULT_TIMEOUT, ClientBase, busy_pause, read
 from hitl.sdk.created import SyncCreatedRequests
 from hitl.sdk.types import Delivery, DeliveryPage, Endpoint, EndpointPage, EndpointWithSecret
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
 T = TypeVar("T")
+M = TypeVar("M", bound="BaseModel")
 
 
 class SyncHITLClient(ClientBase):
@@ -59,7 +64,11 @@ class SyncHITLClient(ClientBase):
         """Send the operation's calls one after another, each answer back into it; its result."""
         call = next(operation)
         while True:
-            answer = read(self._http.request(**self._request(call)))
+            response = self._http.request(**self._request(call))
+            if (pause := busy_pause(call, response)) is not None:
+                time.sleep(pause)
+                continue
+            answer = read(response)
             try:
                 call = operation.send(answer)
             except StopIteration as done:
@@ -148,7 +157,7 @@ class SyncHITLClient(ClientBase):
     def create_request(
         self,
         workflow_id: str,
-        callback_webhook: str,
+        callback_webhook: str | None,
         context: Any,
         *,
         checkpoint_id: str | None = None,
@@ -180,6 +189,43 @@ class SyncHITLClient(ClientBase):
         if self.created is not None:
             self.created.record(str(request["id"]), workflow_id)
         return request
+
+    def ask(
+        self,
+        question: str,
+        *,
+        response_model: type[M] | None = None,
+        assignees: Sequence[str] = (),
+        groups: Sequence[str] = (),
+        timeout_seconds: float | None = None,
+        on_timeout: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        context: Any = None,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Any:
+        """See `HITLClient.ask`."""
+        asked = ask.Question(
+            question,
+            response_schema=ask.schema_of(response_model),
+            context=context,
+            assignees=assignees,
+            groups=groups,
+            timeout_seconds=timeout_seconds,
+            on_timeout=on_timeout,
+            idempotency_key=idempotency_key,
+            description=description,
+            metadata=metadata,
+        )
+        return ask.answer_of(self._run(ask.ask(asked)), response_model)
+
+    def wait_for_request(self, request_id: str, timeout: float = 30) -> dict[str, Any]:
+        """See `HITLClient.wait_for_request`."""
+        return self._run(ask.wait_for_request(request_id, timeout))
+
+    def withdraw(self, request_id: str) -> dict[str, Any]:
+        """See `HITLClient.withdraw`."""
+        return self._run(ask.withdraw(request_id))
 
     def request_deliveries(self, request_id: str) -> list[Delivery]:
         """See `HITLClient.request_deliveries`."""

@@ -220,8 +220,8 @@ async def _login_required(request: Request, _exc: Exception) -> Response:
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
-    """403 as a page in the UI, as JSON in the APIs (``/api/v1`` and the Agent Server's door,
-    ``/lg``)."""
+    """403 as a page in the UI, as JSON in the APIs (``/api/v1``, the Agent Server's door
+    ``/lg``, the MCP server ``/mcp``)."""
     assert isinstance(exc, errors.Forbidden)
     if request.url.path.startswith(API_PATHS):
         return await hitl_error(request, exc)

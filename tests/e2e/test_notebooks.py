@@ -88,6 +88,18 @@ EXPECTED: dict[str, list[str]] = {
         r"\['success', 'success', 'success', 'success'\]",
         r"service stopped",
     ],
+    "06_any_agent_asks_a_person": [
+        r"request \S+ - callback: None - by key:agent",
+        r"REST \+ wait: responded by key:notebook -> \{'env': 'prod'\}",
+        r"ask\(\): Approval\(approved=True, comment='ship it'\)",
+        r"asked again with the same key: True - times asked: 1",
+        r"tools: \['ask_human', 'request_approval', 'get_answer', 'permission_prompt'\]",
+        r"MCP request_approval: answered - approved: True - go ahead",
+        r"in the inbox as: Approve: rotate the database password - created by key:agent",
+        r"ask\(\) ended: RequestWithdrawn - cancelled",
+        r"a late answer: 409 cancelled",
+        r"service stopped",
+    ],
 }
 # What the last cell must say: the notebook got to its end and cleaned up.
 LAST_CELL: dict[str, str] = {
@@ -96,6 +108,7 @@ LAST_CELL: dict[str, str] = {
     "03_langchain_agent_with_hitl_middleware": "service stopped",
     "04_external_agent_webhooks": "everything stopped",
     "05_langgraph_client_multi_turn_agent": "service stopped",
+    "06_any_agent_asks_a_person": "service stopped",
 }
 
 

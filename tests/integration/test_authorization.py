@@ -52,6 +52,12 @@ ROUTES: dict[str, Call] = {
     "GET /api/v1/requests": Call("requests:read"),
     "POST /api/v1/requests": Call("requests:write", json={}),
     "GET /api/v1/requests/{request_id}": Call("requests:read"),
+    "POST /mcp": Call("requests:write", json={}),
+    # only the creator (or an admin) follows a request: the matrix names none (404 to all)
+    "GET /api/v1/requests/{request_id}/wait": Call(
+        "requests:write", query="timeout=0", ids={"request_id": NOTHING}
+    ),
+    "DELETE /api/v1/requests/{request_id}": Call("requests:write", ids={"request_id": NOTHING}),
     "POST /api/v1/requests/{request_id}/respond": Call("requests:answer", json={"response": {}}),
     "POST /api/v1/requests/{request_id}/assign": Call("requests:write", json={"assignees": "x"}),
     "GET /api/v1/requests/{request_id}/deliveries": Call("webhooks:admin"),
@@ -263,7 +269,7 @@ def _refused(r: httpx.Response) -> bool:
 
 def _refusal_problem(caller: Caller, path: str, need: str, r: httpx.Response) -> str | None:
     """What is wrong with ``r`` as the refusal ``caller`` should get; None if nothing."""
-    if path.startswith(("/api/", "/lg/")):
+    if path.startswith(("/api/", "/lg/", "/mcp")):
         want = 401 if caller.kind == "anonymous" else 403
         if r.status_code != want or not r.json().get("detail"):
             return f"{r.status_code} (want {want}, saying why)"

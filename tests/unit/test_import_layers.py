@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "hitl.launcher",
         ),
     ),
-    ("HTTP", ("hitl.api", "hitl.ui", "hitl.agent_server")),
+    ("HTTP", ("hitl.api", "hitl.ui", "hitl.agent_server", "hitl.mcp_server")),
     ("service wiring", ("hitl.service",)),
     (
         "domain",
@@ -43,6 +43,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "hitl.runner",
             "hitl.effects",  # side effects once per step: the runner binds its pool
             "hitl.thread_watch",
+            "hitl.request_watch",
             "hitl.external",
             "hitl.registry",
             "hitl.langgraph_json",  # graphs of a langgraph.json, into the registry

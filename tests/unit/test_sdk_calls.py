@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from hitl.sdk import _calls
-from hitl.sdk.errors import WaitTimeout
+from hitl.sdk import _calls, ask
+from hitl.sdk.errors import RequestExpired, RequestWithdrawn, WaitTimeout
 
 
 def drive(operation: _calls.Exchange[Any], answers: list[Any]) -> tuple[list[_calls.Call], Any]:
@@ -69,3 +69,31 @@ def test_create_request_leaves_out_the_terms_not_given() -> None:
         "title": "T",
     }
     assert calls[0].headers == {"Idempotency-Key": "key-1"}
+
+
+def test_ask_posts_once_then_long_polls_until_the_request_is_settled() -> None:
+    question = ask.Question(
+        "Deploy?", response_schema={"type": "boolean"}, groups=["ops"], idempotency_key="k1"
+    )
+    assert question.body() == question.body()  # the same body under one key: a replay
+    assert question.body() == {
+        "workflow_id": "ask:k1",
+        "title": "Deploy?",
+        "context": {"question": "Deploy?"},
+        "routing": {"assignees": [], "groups": ["ops"]},
+        "response_schema": {"type": "boolean"},
+    }
+    created = {"id": "r/1", "state": "pending"}
+    answers = [created, {"id": "r/1", "state": "pending"}, {"id": "r/1", "state": "responded"}]
+    calls, request = drive(ask.ask(question), answers)
+    assert request["state"] == "responded"
+    assert [(c.method, c.path) for c in calls] == [("POST", "/api/v1/requests")] + [
+        ("GET", "/api/v1/requests/r%2F1/wait")
+    ] * 2
+    assert calls[0].headers == {"Idempotency-Key": "k1"}
+    assert all(c.retry_busy for c in calls[1:])
+    for state, error in [("expired", RequestExpired), ("cancelled", RequestWithdrawn)]:
+        with pytest.raises(error):
+            drive(ask.ask(question), [created, {"id": "r/1", "state": state}])
+    # no key: each ask is its own request
+    assert ask.Question("x").body()["workflow_id"] != ask.Question("x").body()["workflow_id"]

@@ -85,7 +85,8 @@ WITH answered AS (
     + queue_resume("answered")
     + """
 SELECT answered.*, pg_notify('hitl_runs', ''), pg_notify('hitl_events', ''),
-       pg_notify('hitl_threads', answered.thread_id)
+       pg_notify('hitl_threads', answered.thread_id),
+       pg_notify('hitl_requests', answered.id::text)
 FROM answered
 """
 )
@@ -197,6 +198,35 @@ WITH deadline AS (
     FROM created
 )
 SELECT created.*, pg_notify('hitl_events', '') FROM created
+"""
+)
+
+# The creator (or an admin) withdraws a pending external request: 'cancelled', with its
+# 'request.cancelled' event (whose trigger calls back the request's endpoint, if it has one:
+# migration 0014) and audit entry, in one statement. No row comes back when it was no longer
+# pending.
+WITHDRAW_REQUEST = (
+    """
+WITH withdrawn AS (
+    UPDATE hitl_requests
+    SET state = 'cancelled', closed_at = now(), updated_at = now()
+    WHERE id = %(id)s AND state = 'pending' AND kind = 'external'
+    RETURNING *
+), event AS (
+    INSERT INTO hitl_events (type, subject, data)
+    SELECT 'request.cancelled', r.id::text,
+           jsonb_build_object('checkpoint_id', r.checkpoint_id, 'reason', 'withdrawn',
+                              'cancelled_by', %(actor)s::text, 'cancelled_at', r.closed_at) || """
+    + REQUEST_ABOUT
+    + """
+    FROM withdrawn r
+), audit AS (
+    INSERT INTO hitl_audit (actor, action, subject, data)
+    SELECT %(actor)s, 'request.withdraw', id::text, jsonb_build_object('workflow_id', workflow_id)
+    FROM withdrawn
+)
+SELECT withdrawn.*, pg_notify('hitl_events', ''), pg_notify('hitl_requests', withdrawn.id::text)
+FROM withdrawn
 """
 )
 

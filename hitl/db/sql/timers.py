@@ -130,7 +130,7 @@ WITH expired AS (
     + queue_resume("expired")
     + """
 SELECT id, pg_notify('hitl_runs', ''), pg_notify('hitl_events', ''),
-       pg_notify('hitl_threads', thread_id)
+       pg_notify('hitl_threads', thread_id), pg_notify('hitl_requests', id::text)
 FROM expired
 """
 )
