@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from hitl.ui import account, admin, assets, auth, bulk, live, routes, status
+from hitl.ui import account, admin, answer_links, assets, auth, bulk, live, routes, status
 from hitl.ui.assets import STATIC_DIR
 
 __all__ = ["STATIC_DIR", "install"]
@@ -23,6 +23,7 @@ def install(app: FastAPI) -> None:
     app.include_router(admin.router)
     app.include_router(account.router)
     app.include_router(bulk.router)
+    app.include_router(answer_links.router)
     app.include_router(live.router)
     app.include_router(status.router)
     app.include_router(assets.router)

@@ -112,6 +112,9 @@ ROUTES: dict[str, Call] = {
         "webhooks:admin", form={}
     ),
     "POST /bulk": Call("requests:answer", form={}),
+    # one-click answers from email: the token in the path is the proof (none is valid here)
+    "GET /answer/{token}": Call("token"),
+    "POST /answer/{token}": Call("token", form={}),
     "GET /ui/events": Call("requests:read"),
     "GET /threads": Call("threads:read"),
     "GET /threads/{thread_id}": Call("threads:read"),
@@ -179,6 +182,10 @@ ROUTES: dict[str, Call] = {
     },
 }
 
+# Routes whose caller proves itself with what it sends, and the refusal everyone gets without
+# it: an answer link's token that names nothing (404), a Slack request with no signature (401).
+PROOFS = {"token": 404, "signature": 401}
+
 # The scopes of each role, written out here rather than read from the code under test.
 ROLE_SCOPES = {
     "viewer": {"threads:read", "requests:read"},
@@ -198,6 +205,8 @@ class Caller:
     def may(self, need: str) -> bool:
         if need == "public":
             return True
+        if need in PROOFS:  # the route's own proof, which no caller of the walk holds
+            return False
         if self.kind == "anonymous":
             return False
         if need == "signed-in":
@@ -261,6 +270,8 @@ def _refused(r: httpx.Response) -> bool:
 
 def _refusal_problem(caller: Caller, path: str, need: str, r: httpx.Response) -> str | None:
     """What is wrong with ``r`` as the refusal ``caller`` should get; None if nothing."""
+    if need in PROOFS:
+        return None if r.status_code == PROOFS[need] else f"{r.status_code} (want {PROOFS[need]})"
     if path.startswith(("/api/", "/lg/")):
         want = 401 if caller.kind == "anonymous" else 403
         if r.status_code != want or not r.json().get("detail"):
@@ -294,6 +305,7 @@ async def test_every_caller_against_every_route(
         "namespace": "nothing",
         "checkpoint_id": NOTHING,
         "cron_id": NOTHING,
+        "token": "not-a-token",
     }
     client.app.state.closing = closing = asyncio.Event()  # type: ignore[attr-defined]
     closing.set()  # /ui/events ends its stream at once, as when the server shuts down
