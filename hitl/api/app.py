@@ -18,6 +18,7 @@ from hitl.api import (
     health,
     identity,
     requests,
+    slack,
     status,
     threads,
     webhooks,
@@ -74,5 +75,6 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     app.include_router(identity.router, responses=documented)
     app.include_router(status.router, responses=documented)  # /api/v1/status and /metrics
     app.include_router(docs.router)
+    app.include_router(slack.router)  # Slack app mode's interactivity requests
     ui.install(app)
     return app

@@ -27,7 +27,7 @@ from hitl import logcontext
 from hitl._failpoints import failpoint
 from hitl.config import Settings
 from hitl.leased import LeasedWorker
-from hitl.notifications import choices, content, queue, slack, smtp, tokens
+from hitl.notifications import choices, content, queue, slack, slack_app, smtp, tokens
 from hitl.notifications.outcome import Outcome
 from hitl.webhooks import schedule
 
@@ -64,6 +64,7 @@ class Sender(LeasedWorker[queue.Claimed]):
         self._http = httpx.AsyncClient(
             timeout=settings.webhook_timeout, follow_redirects=False, trust_env=False
         )
+        self._slack_app = slack_app.SlackApp(pool, settings) if settings.slack_app else None
 
     @property
     def capacity(self) -> int:
@@ -139,6 +140,11 @@ class Sender(LeasedWorker[queue.Claimed]):
                 text, sender=self.settings.smtp_from, to=note.recipient, notification_id=note.id
             )
             return await smtp.send(self.settings, msg, note.recipient)
+        if self._slack_app is not None:
+            event = slack_app.UPDATE if note.recipient == slack_app.UPDATE else note.event_type
+            return await self._slack_app.deliver(note.id, event, note.request.id)
+        if note.recipient == slack_app.UPDATE:
+            return Outcome(True)  # an incoming webhook's messages cannot be updated
         assert self.settings.slack_webhook_url is not None
         url = self.settings.slack_webhook_url.get_secret_value()
         return await slack.send(self._http, url, slack.payload(text))

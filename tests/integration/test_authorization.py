@@ -114,6 +114,8 @@ ROUTES: dict[str, Call] = {
     "POST /bulk": Call("requests:answer", form={}),
     # one-click answers from email: the token in the path is the proof (none is valid here)
     "GET /answer/{token}": Call("token"),
+    # Slack app mode's button clicks and modal submissions: Slack's signature is the proof
+    "POST /slack/interactivity": Call("signature", form={}),
     "POST /answer/{token}": Call("token", form={}),
     "GET /ui/events": Call("requests:read"),
     "GET /threads": Call("threads:read"),
