@@ -4,6 +4,7 @@ requests, refusals, and every copy brought up to date after any answer."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -312,3 +313,32 @@ async def test_answers_from_other_doors_and_expiry_update_the_slack_copies(
     assert expired is not None and "Expired at" in expired.blocks[0]["text"]["text"]
     # Every copy, reminders' too, ends without buttons.
     await slack.until(lambda: all(m.action_ids() == ["hitl:open"] for m in slack.messages.values()))
+
+
+async def test_a_post_that_fails_part_way_is_retried_for_the_destinations_it_missed(
+    client: httpx.AsyncClient, service: Service, slack: SlackAPI
+) -> None:
+    await add_user(service.pool, "ana")
+    await add_user(service.pool, "dan")  # no Slack user with this address: left out
+    # The channel takes the message; ana's direct message is rate limited; the retry
+    # reaches ana, and posts to the channel no second time.
+    slack.fail["chat.postMessage"] = [None, (429, 0)]
+    thread_id = await start(client, "timed", {"terms": {"assignees": ["ana", "dan"]}})
+    assert (await settle(client, thread_id))["status"] == "interrupted"
+    await slack.until(lambda: len(slack.messages) == 2)
+    assert sorted(m.channel for m in slack.messages.values()) == [CHANNEL, "D0ANA"]
+    posts = slack.of("chat.postMessage")
+    assert [c.params["channel"] for c in posts] == [CHANNEL, "U0ANA", "U0ANA"]
+    async with asyncio.timeout(20), service.pool.connection() as conn:
+        while True:  # the outcome is recorded after the post
+            cur = await conn.execute(
+                "SELECT status, attempts FROM hitl_notifications WHERE recipient = 'slack'"
+            )
+            note = await cur.fetchone()
+            if note is not None and note["status"] != "sending":
+                break
+            await asyncio.sleep(0.05)
+        assert note == {"status": "sent", "attempts": 2}
+        cur = await conn.execute("SELECT username, slack_user_id FROM hitl_users ORDER BY 1")
+        linked = {r["username"]: r["slack_user_id"] for r in await cur.fetchall()}
+    assert linked["ana"] == "U0ANA" and linked["dan"] is None

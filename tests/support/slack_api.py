@@ -64,7 +64,8 @@ class SlackAPI(Served):
     people: dict[str, str] = field(default_factory=dict)
     #: Slack user ids whose email Slack has not confirmed.
     unconfirmed: set[str] = field(default_factory=set)
-    #: method -> errors to answer, in order: "channel_not_found", or (429, retry-after seconds).
+    #: method -> how to answer its next calls, in order: an error ("channel_not_found"), an
+    #: HTTP status with Retry-After ((429, seconds)), or None (as usual).
     fail: dict[str, list[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -139,8 +140,8 @@ class SlackAPI(Served):
             return 200, {"ok": False, "error": "invalid_auth"}, {}
         self.calls.append(Call(method, params))
         script = self.fail.get(method)
-        if script:
-            failure = script.pop(0)
+        failure = script.pop(0) if script else None
+        if failure is not None:
             if isinstance(failure, tuple):
                 status, retry_after = failure
                 error = {"ok": False, "error": "ratelimited"}
