@@ -3,7 +3,8 @@
 The interactivity endpoint (`hitl.api.slack`) verifies Slack's signature and hands the payload
 here. The Slack user is mapped to an account (`account_of`): the one already linked to that
 Slack user, else the one account whose address is the Slack user's confirmed email (then
-linked). Unknown Slack users cannot answer. The answer goes through `hitl.requests.respond`,
+linked), or the one its owner linked from a link Slack showed them (`hitl.notifications.
+slack_links`). Unknown Slack users cannot answer. The answer goes through `hitl.requests.respond`,
 like the web form's: the assignment check, first answer wins, the deadline, validation; the
 audit entry says ``{"via": "slack", "slack_user": <id>}``.
 
@@ -23,15 +24,27 @@ from hitl.auth import Principal
 from hitl.auth.principal import for_user
 from hitl.db.sql import slack as slack_sql
 from hitl.models import Request
-from hitl.notifications import choices, slack_blocks
+from hitl.notifications import choices, slack_blocks, slack_links
 from hitl.notifications.slack_app import SlackApp, SlackCallFailed
 
 log = logging.getLogger("hitl.notifications")
 
 NOT_LINKED = (
-    "Your Slack user is not linked to an account here: ask an admin to give your account the "
-    "email address of your Slack profile."
+    "Your Slack user is not linked to an account here, so you cannot answer from Slack yet. "
+    "Ask an admin to give your account the email address of your Slack profile"
 )
+
+
+async def not_linked(app: SlackApp, slack_user: str) -> str:
+    """What a Slack user without an account is told: with a link to link theirs, when the
+    service has a public address."""
+    if not app.settings.public_url:
+        return NOT_LINKED + "."
+    async with app.pool.connection() as conn:
+        token = await slack_links.offer(conn, slack_user)
+    url = f"{app.settings.public_url}/account/slack?link={token}"
+    minutes = slack_links.LIFETIME // 60
+    return f"{NOT_LINKED}, or <{url}|link it to your account> (within {minutes} minutes)."
 
 
 def _obj(value: Any) -> Mapping[str, Any]:
@@ -140,7 +153,7 @@ async def _action(app: SlackApp, payload: Mapping[str, Any], slack_user: str) ->
             request = await requests.get(conn, request_id)
         principal = await account_of(app, slack_user)
         if principal is None:
-            await _tell(app, payload, slack_user, NOT_LINKED)
+            await _tell(app, payload, slack_user, await not_linked(app, slack_user))
             return
         if action_id == slack_blocks.FORM:
             await _open_form(app, payload, request, principal)
@@ -191,7 +204,7 @@ async def _submission(
         return {"response_action": "errors", "errors": problems}
     principal = await account_of(app, slack_user)
     if principal is None:
-        return {"response_action": "errors", "errors": {first: NOT_LINKED}}
+        return {"response_action": "errors", "errors": {first: NOT_LINKED + "."}}
     try:
         await requests.respond(app.pool, request.id, answer, principal, via=_via(slack_user))
     except errors.ResponseInvalid as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -16,6 +17,7 @@ from pydantic import SecretStr
 
 from hitl.config import Settings
 from hitl.service import Service
+from tests.support import auth
 from tests.support.api import pending, settle, start
 from tests.support.slack_api import Message, SlackAPI, block_action, signed, view_submission
 from tests.support.users import add_user
@@ -342,3 +344,61 @@ async def test_a_post_that_fails_part_way_is_retried_for_the_destinations_it_mis
         cur = await conn.execute("SELECT username, slack_user_id FROM hitl_users ORDER BY 1")
         linked = {r["username"]: r["slack_user_id"] for r in await cur.fetchall()}
     assert linked["ana"] == "U0ANA" and linked["dan"] is None
+
+
+async def test_a_slack_user_links_itself_to_an_account_from_the_link_slack_shows(
+    client: httpx.AsyncClient,
+    client_for: Callable[..., httpx.AsyncClient],
+    service: Service,
+    slack: SlackAPI,
+) -> None:
+    await add_user(service.pool, "ana")
+    password = await auth.make_user(client, "zed", role="admin", email="zed@elsewhere.example")
+    browser = client_for()
+    csrf = await auth.sign_in(browser, "zed", password)
+    request = await ask_ana(client)
+    card = (await posted(slack, 2))[CHANNEL]
+    approve = button(card, "Approve")
+
+    def click() -> dict[str, Any]:  # each click is its own request (its own action_ts)
+        return block_action("U0ZED", card, approve)  # a Slack user Slack knows no address of
+
+    slack_http = client_for()
+
+    assert (await interact(slack_http, click())).status_code == 200
+    [told] = await slack.wait_for("chat.postEphemeral", 1)
+    assert "not linked to an account" in told.params["text"]
+    [link] = re.findall(r"<(http://hitl/account/slack\?link=[^|>]+)\|", told.params["text"])
+
+    # Opening it, signed in, shows whom it links and changes nothing.
+    page = await browser.get(link)
+    assert page.status_code == 200 and "<code data-slack-user>U0ZED</code>" in page.text
+    assert "zed" in page.text
+    assert (await interact(slack_http, click())).status_code == 200
+    await slack.wait_for("chat.postEphemeral", 2)
+    assert (await state_of(client, request["id"]))["state"] == "pending"
+
+    token = link.split("link=", 1)[1]
+    done = await browser.post("/account/slack/link", data={"link": token, "_csrf": csrf})
+    assert done.status_code == 303
+    account = await browser.get("/account")
+    assert "<code data-slack-user>U0ZED</code>" in account.text
+    again = await browser.post("/account/slack/link", data={"link": token, "_csrf": csrf})
+    assert again.status_code == 404 and "not valid any more" in again.text  # used once
+
+    # Now U0ZED answers as zed (an admin may answer anything).
+    assert (await interact(slack_http, click())).status_code == 200
+    answered = await state_of(client, request["id"])
+    assert answered["responded_by"] == "zed"
+
+    r = await browser.post("/account/slack/unlink", data={"_csrf": csrf})
+    assert r.status_code == 303
+    assert "data-slack-user" not in (await browser.get("/account")).text
+    async with service.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT action, data FROM hitl_audit WHERE action LIKE 'account.slack%%' ORDER BY id"
+        )
+        assert await cur.fetchall() == [
+            {"action": "account.slack_link", "data": {"slack_user": "U0ZED"}},
+            {"action": "account.slack_unlink", "data": {"slack_user": "U0ZED"}},
+        ]

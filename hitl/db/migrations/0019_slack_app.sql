@@ -14,6 +14,19 @@ ALTER TABLE hitl_users ADD COLUMN slack_user_id text;
 CREATE UNIQUE INDEX hitl_users_slack_user ON hitl_users (slack_user_id)
     WHERE slack_user_id IS NOT NULL;
 
+-- Links a Slack user offers to an account: a Slack user the service does not know is sent
+-- (privately, in Slack) a link with a random token (stored as its SHA-256) naming them; whoever
+-- opens it signed in, within 15 minutes, links that Slack user to their account. Slack's
+-- signature vouches for the Slack user, the session for the account.
+CREATE TABLE hitl_slack_links (
+    token_hash     bytea PRIMARY KEY,
+    slack_user_id  text NOT NULL,
+    expires_at     timestamptz NOT NULL,
+    used_at        timestamptz,
+    created_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX hitl_slack_links_expires ON hitl_slack_links (expires_at);
+
 -- Every message posted about a request (one per destination of a notification), so each copy
 -- can be updated in place when the request is answered, expires or is escalated.
 CREATE TABLE hitl_slack_messages (

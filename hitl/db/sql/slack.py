@@ -58,3 +58,30 @@ INSERT INTO hitl_slack_seen (signature_hash) VALUES (%s)
 ON CONFLICT (signature_hash) DO NOTHING
 RETURNING signature_hash
 """
+
+# A link offered to a Slack user; links that expired go (they cannot be used any more).
+OFFER_LINK = """
+WITH gone AS (DELETE FROM hitl_slack_links WHERE expires_at < now() - interval '1 day')
+INSERT INTO hitl_slack_links (token_hash, slack_user_id, expires_at)
+VALUES (%(token_hash)s, %(slack_user_id)s, now() + %(ttl)s * interval '1 second')
+"""
+
+PEEK_LINK = """
+SELECT slack_user_id FROM hitl_slack_links
+WHERE token_hash = %s AND used_at IS NULL AND expires_at > now()
+"""
+
+USE_LINK = """
+UPDATE hitl_slack_links SET used_at = now()
+WHERE token_hash = %s AND used_at IS NULL AND expires_at > now()
+RETURNING slack_user_id
+"""
+
+# The Slack user moves to this account (from any other: Slack vouched it is theirs).
+UNLINK_SLACK_USER = """
+UPDATE hitl_users SET slack_user_id = NULL WHERE slack_user_id = %s AND id <> %s
+"""
+
+SET_SLACK_USER = "UPDATE hitl_users SET slack_user_id = %s WHERE id = %s"
+
+SLACK_USER_OF = "SELECT slack_user_id FROM hitl_users WHERE id = %s"
