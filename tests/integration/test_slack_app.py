@@ -402,3 +402,32 @@ async def test_a_slack_user_links_itself_to_an_account_from_the_link_slack_shows
             {"action": "account.slack_link", "data": {"slack_user": "U0ZED"}},
             {"action": "account.slack_unlink", "data": {"slack_user": "U0ZED"}},
         ]
+
+
+async def test_an_escalation_updates_the_copies_and_posts_for_the_new_people(
+    client: httpx.AsyncClient, service: Service, slack: SlackAPI
+) -> None:
+    await add_user(service.pool, "ana")
+    await add_user(service.pool, "bob")
+    escalate = {"action": "escalate", "to": {"assignees": ["bob"]}, "extend_seconds": 3600}
+    request_id = await external(
+        client,
+        {"enum": ["ship", "hold"]},
+        routing={"assignees": ["ana"]},
+        timeout_seconds=1,
+        on_timeout=escalate,
+    )
+    # Posted to the channel and ana; at the deadline, to the channel again and to bob, and
+    # the first two copies now say it was escalated (still with their buttons: it waits).
+    await slack.until(lambda: {m.channel for m in slack.messages.values()} >= {"D0BOB"})
+    await slack.until(
+        lambda: all(
+            m.updates and "escalated" in m.blocks[0]["text"]["text"]
+            for m in slack.messages.values()
+            if m.channel == "D0ANA"
+        )
+    )
+    for ana_copy in (m for m in slack.messages.values() if m.channel == "D0ANA"):
+        assert ana_copy.action_ids() == ["hitl:choice:0", "hitl:choice:1", "hitl:open"]
+    request = await state_of(client, request_id)
+    assert (request["state"], request["assignees"]) == ("pending", ["bob"])
