@@ -380,6 +380,13 @@ class Settings(BaseSettings):
             return None
         return SecretStr(value.get_secret_value().strip())
 
+    @field_validator("slack_api_url")
+    @classmethod
+    def _check_slack_api_url(cls, value: str) -> str:
+        if not _is_http_url(value.strip()):
+            raise ValueError("must be an http or https URL, e.g. https://slack.com/api/")
+        return value.strip()
+
     @field_validator("slack_routes")
     @classmethod
     def _check_slack_routes(cls, value: str) -> str:

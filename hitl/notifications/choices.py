@@ -122,8 +122,9 @@ def _native(value: Any) -> list[Choice] | None:
             for d in ("approve", "reject")
             if all(d in allowed.get(str(a.get("name")), ["approve", "reject"]) for a in actions)
         ]
+        every = f" all {len(actions)}" if len(actions) > 1 else ""
         return [
-            Choice(LABELS[d], {"decisions": [{"type": d} for _ in actions]}, _style(d))
+            Choice(LABELS[d] + every, {"decisions": [{"type": d} for _ in actions]}, _style(d))
             for d in common
         ]
     if (
@@ -134,8 +135,9 @@ def _native(value: Any) -> list[Choice] | None:
     ):
         flags = {"accept": "allow_accept", "ignore": "allow_ignore"}
         configs = [v.get("config") if isinstance(v.get("config"), Mapping) else {} for v in value]
+        every = f" all {len(value)}" if len(value) > 1 else ""
         return [
-            Choice(LABELS[d], [{"type": d, "args": None} for _ in value], _style(d))
+            Choice(LABELS[d] + every, [{"type": d, "args": None} for _ in value], _style(d))
             for d, flag in flags.items()
             if all(c.get(flag) for c in configs)
         ]

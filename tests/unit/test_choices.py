@@ -65,8 +65,8 @@ def test_middleware_and_agent_inbox_decisions_that_need_nothing_more() -> None:
         ],
     }
     assert sent(None, value) == [
-        ("Approve", {"decisions": [{"type": "approve"}, {"type": "approve"}]}),
-        ("Reject", {"decisions": [{"type": "reject"}, {"type": "reject"}]}),
+        ("Approve all 2", {"decisions": [{"type": "approve"}, {"type": "approve"}]}),
+        ("Reject all 2", {"decisions": [{"type": "reject"}, {"type": "reject"}]}),
     ]
     only_edit = {
         "action_requests": [{"name": "send", "args": {}}],
