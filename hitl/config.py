@@ -342,6 +342,27 @@ class Settings(BaseSettings):
     slack_webhook_url: SecretStr | None = Field(
         None, description="Slack incoming-webhook URL; unset: no Slack messages."
     )
+    # Slack app mode (hitl/notifications/slack_app.py): messages people answer in place.
+    slack_bot_token: SecretStr | None = Field(
+        None, description="Slack app's bot token (xoxb-...); set: Slack app mode."
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None, description="Slack app's signing secret, to verify its interactivity requests."
+    )
+    slack_channel: str | None = Field(
+        None, description="Slack channel id for requests no route names; unset: none."
+    )
+    slack_routes: str = Field(
+        "",
+        description="Slack channels per graph or group: graph:<name>=<channel id>,"
+        "group:<name>=<channel id>, comma-separated.",
+    )
+    slack_dm_assignees: bool = Field(
+        True, description="Send a request's assignees a direct message (found by email)."
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/", description="Slack's Web API base URL (for a proxy or tests)."
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -367,16 +388,64 @@ class Settings(BaseSettings):
             raise ValueError("must be an http or https URL")
         return SecretStr(value.get_secret_value().strip())
 
+    @field_validator("slack_bot_token", "slack_signing_secret")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _check_slack_api_url(cls, value: str) -> str:
+        if not _is_http_url(value.strip()):
+            raise ValueError("must be an http or https URL, e.g. https://slack.com/api/")
+        return value.strip()
+
+    @field_validator("slack_routes")
+    @classmethod
+    def _check_slack_routes(cls, value: str) -> str:
+        for item in filter(None, (x.strip() for x in value.split(","))):
+            key, eq, channel = item.partition("=")
+            kind, colon, name = key.strip().partition(":")
+            if not (eq and colon and kind in ("graph", "group") and name and channel.strip()):
+                raise ValueError(
+                    f"{item!r}: write graph:<name>=<channel id> or group:<name>=<channel id>"
+                )
+        return value
+
+    @property
+    def slack_route_map(self) -> dict[str, str]:
+        """``{"graph:<name>" | "group:<name>": channel id}`` from ``slack_routes``."""
+        found = {}
+        for item in filter(None, (x.strip() for x in self.slack_routes.split(","))):
+            key, _, channel = item.partition("=")
+            kind, _, name = key.strip().partition(":")
+            found[f"{kind}:{name.strip()}"] = channel.strip()
+        return found
+
+    @property
+    def slack_app(self) -> bool:
+        """Slack app mode: a bot token and a signing secret (answers come back signed)."""
+        return self.slack_bot_token is not None and self.slack_signing_secret is not None
+
     @property
     def link_base(self) -> str:
         """Where links in notifications point: ``public_url``, else this host and port."""
         return self.public_url or f"http://127.0.0.1:{self.port}"
 
     @property
+    def recorded_channels(self) -> list[str]:
+        """What this process records in ``hitl_notification_channels``: its channels, and
+        ``slack_app`` in Slack app mode (whose messages are updated in place)."""
+        return self.notification_channels + (["slack_app"] if self.slack_app else [])
+
+    @property
     def notification_channels(self) -> list[str]:
         """The channels this process can send: ``email`` with an SMTP host, ``slack`` with a
-        webhook URL."""
-        return [c for c, on in (("email", self.smtp_host), ("slack", self.slack_webhook_url)) if on]
+        webhook URL or as a Slack app."""
+        slack = self.slack_webhook_url is not None or self.slack_app
+        return [c for c, on in (("email", self.smtp_host), ("slack", slack)) if on]
 
 
 def _floats(value: str) -> list[float]:

@@ -33,6 +33,9 @@ _SECRETS = (
     # Standard Webhooks secrets and signatures ("whsec_<base64>", "v1,<base64>" ...).
     (re.compile(r"whsec_[A-Za-z0-9+/=_-]+"), "whsec_***"),
     (re.compile(r"\bv1a?,[A-Za-z0-9+/=_-]{16,}"), "v1,***"),
+    # Slack tokens ("xoxb-...") and request signatures ("v0=<hex>").
+    (re.compile(r"\bxox[a-z]-[A-Za-z0-9-]+"), "xox*-***"),
+    (re.compile(r"\bv0=[0-9a-f]{16,}"), "v0=***"),
     (
         re.compile(
             r"(?i)\b(authorization|proxy-authorization|x-api-key|api[-_]?key|secret|"

@@ -123,20 +123,35 @@ Responder = Principal | str
 not), or a plain name for the service's own answers (``system:timeout``), which are trusted."""
 
 
+Via = dict[str, str]
+"""The door an answer came through, recorded with it in the audit log: ``{"via": "slack",
+"slack_user": "U123"}``, ``{"via": "email"}``. None: the web form or the API."""
+
+
 async def respond(
-    pool: AsyncConnectionPool[Any], request_id: str, response: Any, by: Responder
+    pool: AsyncConnectionPool[Any],
+    request_id: str,
+    response: Any,
+    by: Responder,
+    *,
+    via: Via | None = None,
 ) -> Request:
     """Answer one request: validate, record, queue the resume. Raises on 403/404/409/422."""
     async with pool.connection() as conn:
-        return await respond_on(conn, request_id, response, by)
+        return await respond_on(conn, request_id, response, by, via=via)
 
 
 async def respond_on(
-    conn: AsyncConnection[Any], request_id: str, response: Any, by: Responder
+    conn: AsyncConnection[Any],
+    request_id: str,
+    response: Any,
+    by: Responder,
+    *,
+    via: Via | None = None,
 ) -> Request:
     """`respond` on a given connection (inside the caller's transaction, if it opened one)."""
     request = await get(conn, request_id)
-    return await _answer(conn, request, response, ("body", "response"), by)
+    return await _answer(conn, request, response, ("body", "response"), by, via=via)
 
 
 async def create_external(
@@ -347,6 +362,8 @@ async def _answer(
     response: Any,
     loc: tuple[str | int, ...],
     by: Responder,
+    *,
+    via: Via | None = None,
 ) -> Request:
     """Check that ``by`` may answer ``request`` as read, then record the answer on condition
     that the row still has the assignment checked against. A reassignment committed between
@@ -357,7 +374,9 @@ async def _answer(
         _check_answerable(request, response, loc, by)
         seen = None if isinstance(by, str) else (request.assignees, request.assigned_groups)
         try:
-            return await _record_answer(conn, request, response, _name(by), assignment=seen)
+            return await _record_answer(
+                conn, request, response, _name(by), assignment=seen, via=via
+            )
         except _Reassigned as exc:
             request = exc.current
     raise errors.Conflict(f"request {request.id!r} was reassigned while answering; try again")
@@ -371,6 +390,7 @@ async def _record_answer(
     *,
     deadline_action: str | None = None,
     assignment: tuple[list[str], list[str]] | None = None,
+    via: Via | None = None,
 ) -> Request:
     """The conditional update and everything it causes, in one statement (see the query);
     with ``assignment`` (assignees, groups), only while the request still has it."""
@@ -383,6 +403,7 @@ async def _record_answer(
             "deadline_action": deadline_action,
             "assignees": assignment and assignment[0],
             "groups": assignment and assignment[1],
+            "via": Jsonb(via) if via else None,
         },
     )
     row = await cur.fetchone()

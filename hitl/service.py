@@ -312,10 +312,17 @@ def _work(kind: workers.Kind, settings: Settings) -> tuple[str, ...]:
     return tuple(name for name, runs in found if runs)
 
 
+UNSET = {
+    "email": "HITL_SMTP_HOST",
+    "slack": "HITL_SLACK_WEBHOOK_URL or HITL_SLACK_BOT_TOKEN",
+    "slack_app": "HITL_SLACK_BOT_TOKEN and HITL_SLACK_SIGNING_SECRET",
+}
+
+
 async def _record_channels(pool: AsyncConnectionPool[Any], settings: Settings) -> None:
     """Queue notifications for the channels this process can send (see hitl/notifications/)."""
     async with pool.connection() as conn:
-        changed = await notification_queue.set_channels(conn, settings.notification_channels)
+        changed = await notification_queue.set_channels(conn, settings.recorded_channels)
     for channel, enabled in sorted(changed.items()):
         if enabled:
             log.info("%s notifications on", channel)
@@ -324,5 +331,5 @@ async def _record_channels(pool: AsyncConnectionPool[Any], settings: Settings) -
             log.warning(
                 "%s notifications off: this process is not configured for them (%s unset)",
                 channel,
-                "HITL_SMTP_HOST" if channel == "email" else "HITL_SLACK_WEBHOOK_URL",
+                UNSET.get(channel, "HITL_SLACK_WEBHOOK_URL"),
             )

@@ -18,6 +18,7 @@ from hitl.api import (
     health,
     identity,
     requests,
+    slack,
     status,
     threads,
     webhooks,
@@ -76,5 +77,6 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     app.include_router(status.router, responses=documented)  # /api/v1/status and /metrics
     app.include_router(docs.router)
     mcp_server.install(app)  # the MCP server for agents, at /mcp
+    app.include_router(slack.router)  # Slack app mode's interactivity requests
     ui.install(app)
     return app

@@ -33,6 +33,11 @@ CSRF_HEADER = "x-csrf-token"
 PUBLIC: Final = "public"
 SIGNED_IN: Final = "signed-in"
 PERSON: Final = "person"
+#: Routes whose caller proves itself with what it sends, not with a session or a key: a
+#: one-click answer link's token (``token``), a Slack request's signature (``signature``).
+#: The route checks it; a caller without it gets the route's own refusal.
+TOKEN: Final = "token"
+SIGNATURE: Final = "signature"
 _DECLARED: Final = "permission"  # the attribute of a permission dependency that holds it
 
 
@@ -40,17 +45,18 @@ _DECLARED: Final = "permission"  # the attribute of a permission dependency that
 class Permission:
     """What a route asks of its caller: nothing (``public``); to be known, by a session or an
     API key (``signed-in``); to be a person signed in with their own account (``person``: an
-    account's own settings, which no key has); or one scope of `hitl.auth.SCOPES`."""
+    account's own settings, which no key has); a ``token`` or a ``signature`` the route checks
+    itself; or one scope of `hitl.auth.SCOPES`."""
 
     need: str
 
     def __post_init__(self) -> None:
-        if self.need not in (PUBLIC, SIGNED_IN, PERSON) and self.need not in SCOPES:
+        if self.need not in (PUBLIC, SIGNED_IN, PERSON, TOKEN, SIGNATURE, *SCOPES):
             raise ValueError(f"unknown permission {self.need!r}")
 
     def refusal(self, principal: Principal | None) -> errors.HITLError | None:
         """Why ``principal`` (None: nobody) may not pass; None when it may."""
-        if self.need == PUBLIC:
+        if self.need in (PUBLIC, TOKEN, SIGNATURE):
             return None
         if principal is None:
             return errors.Unauthenticated()
@@ -190,8 +196,18 @@ async def _anyone() -> None:
     """Public routes let everybody in, and do not even look who it is."""
 
 
+async def _token_holder() -> None:
+    """The route checks the token in its path before anything else."""
+
+
+async def _signed() -> None:
+    """The route checks the request's signature before anything else."""
+
+
 anyone = declaring(Permission(PUBLIC), _anyone)
 Public = Annotated[None, Depends(anyone)]
+TokenHolder = Annotated[None, Depends(declaring(Permission(TOKEN), _token_holder))]
+SignedRequest = Annotated[None, Depends(declaring(Permission(SIGNATURE), _signed))]
 Authenticated = Annotated[Principal, Depends(require(SIGNED_IN))]
 Person = Annotated[Principal, Depends(require(PERSON))]
 CanReadThreads = Annotated[Principal, Depends(scope("threads:read"))]

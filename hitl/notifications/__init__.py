@@ -14,6 +14,11 @@ Recipients are computed when the event commits, from ``hitl_users`` (a person tu
 with ``{"email": false}`` in their preferences: ``PATCH /api/v1/me/preferences``). The message
 is written when it is sent (`content`, `smtp`, `slack`), from the request as it is then, by the
 sender loop (`sender`) that every service process runs for its channels.
+
+The way back: a request whose answer is a choice (`choices`) gets one answer button per choice
+in its emails, each a single-use token of its recipient (`tokens`); as a Slack app
+(`slack_app`, `slack_blocks`, `slack_interactions`) its messages carry buttons or a modal, and
+every copy is updated after any answer. Both answer through `hitl.requests`, like the web form.
 """
 
 from __future__ import annotations

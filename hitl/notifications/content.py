@@ -40,6 +40,15 @@ class RequestFacts:
     value: Any
     state: str
     deadline_at: datetime | None = None
+    response_schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    """A one-click answer: its label and the link that confirms it (`hitl.notifications.tokens`)."""
+
+    label: str
+    link: str
 
 
 @dataclass(frozen=True)
@@ -52,10 +61,14 @@ class Content:
     reason: str
     facts: list[tuple[str, str]]  # (label, value) lines: graph, deadline, state
     link: str
+    buttons: tuple[Button, ...] = ()  # email only: one per choice, for this recipient
 
     def plain(self) -> str:
         lines = [self.title, "", self.reason, ""]
         lines += [f"{label}: {value}" for label, value in self.facts]
+        if self.buttons:
+            lines += ["", "Answer with one click (you confirm on the page it opens):"]
+            lines += [f"  {b.label}: {b.link}" for b in self.buttons]
         lines += ["", f"Open it: {self.link}", ""]
         return "\n".join(lines)
 
@@ -74,6 +87,11 @@ def title_of(request: RequestFacts) -> str:
 def link_to(base: str, request_id: str) -> str:
     """The request's page in the web UI."""
     return f"{base.rstrip('/')}/requests/{request_id}"
+
+
+def answer_link(base: str, token: str) -> str:
+    """The confirmation page of a one-click answer."""
+    return f"{base.rstrip('/')}/answer/{token}"
 
 
 def deadline_of(details: dict[str, Any], request: RequestFacts) -> datetime | None:

@@ -55,6 +55,7 @@ class Claimed:
     id: str
     channel: Channel
     recipient: str
+    username: str | None  # the recipient's account (email)
     event_type: str
     attempts: int  # counting the one about to be made
     details: dict[str, Any]
@@ -67,6 +68,7 @@ class Claimed:
             id=str(row["id"]),
             channel=row["channel"],
             recipient=row["recipient"],
+            username=row["username"],
             event_type=row["event_type"],
             attempts=row["attempts"],
             details=details if isinstance(details, dict) else json.loads(details or "{}"),
@@ -78,6 +80,7 @@ class Claimed:
                 value=row["value"],
                 state=row["state"],
                 deadline_at=row["deadline_at"],
+                response_schema=row["response_schema"],
             ),
         )
 

@@ -15,6 +15,7 @@ recorded sends it again, with the same ``Message-ID`` for email.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from typing import Any
 
@@ -26,7 +27,7 @@ from hitl import logcontext
 from hitl._failpoints import failpoint
 from hitl.config import Settings
 from hitl.leased import LeasedWorker
-from hitl.notifications import content, queue, slack, smtp
+from hitl.notifications import choices, content, queue, slack, slack_app, smtp, tokens
 from hitl.notifications.outcome import Outcome
 from hitl.webhooks import schedule
 
@@ -53,11 +54,17 @@ class Sender(LeasedWorker[queue.Claimed]):
     ) -> None:
         super().__init__(pool, settings, owner=owner)
         self.channels = settings.notification_channels
+        if "email" in self.channels and not settings.public_url:
+            log.warning(
+                "HITL_PUBLIC_URL is not set: emails carry a link to the request only, no "
+                "answer buttons (their links must reach this service from people's mailboxes)"
+            )
         self.schedule = settings.webhook_schedule
         # Slack's URL is the operator's setting, not user input: no SSRF guard, no redirects.
         self._http = httpx.AsyncClient(
             timeout=settings.webhook_timeout, follow_redirects=False, trust_env=False
         )
+        self._slack_app = slack_app.SlackApp(pool, settings) if settings.slack_app else None
 
     @property
     def capacity(self) -> int:
@@ -128,13 +135,41 @@ class Sender(LeasedWorker[queue.Claimed]):
     async def _attempt(self, note: queue.Claimed) -> Outcome:
         text = content.build(note.event_type, note.request, note.details, self.settings.link_base)
         if note.channel == "email":
+            text = await self._with_buttons(note, text)
             msg = smtp.build(
                 text, sender=self.settings.smtp_from, to=note.recipient, notification_id=note.id
             )
             return await smtp.send(self.settings, msg, note.recipient)
+        if self._slack_app is not None:
+            event = slack_app.UPDATE if note.recipient == slack_app.UPDATE else note.event_type
+            return await self._slack_app.deliver(note.id, event, note.request.id)
+        if note.recipient == slack_app.UPDATE:
+            return Outcome(True)  # an incoming webhook's messages cannot be updated
         assert self.settings.slack_webhook_url is not None
         url = self.settings.slack_webhook_url.get_secret_value()
         return await slack.send(self._http, url, slack.payload(text))
+
+    async def _with_buttons(self, note: queue.Claimed, text: content.Content) -> content.Content:
+        """``text`` with one answer button per choice for this recipient, when the request is
+        pending, answered by a choice, and links can point at the public address."""
+        request = note.request
+        if request.state != "pending" or note.username is None or not self.settings.public_url:
+            return text
+        options = choices.of(request.response_schema, request.value)
+        if not options:
+            return text
+        async with self.pool.connection() as conn:
+            issued = await tokens.issue(
+                conn,
+                request_id=request.id,
+                username=note.username,
+                choices=options,
+                expires_at=tokens.lifetime(request.deadline_at),
+                notification_id=note.id,
+            )
+        base = self.settings.public_url
+        buttons = tuple(content.Button(c.label, content.answer_link(base, t)) for c, t in issued)
+        return dataclasses.replace(text, buttons=buttons)
 
     def _fate(self, note: queue.Claimed, outcome: Outcome) -> schedule.Next:
         if outcome.sent:

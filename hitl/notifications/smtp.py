@@ -35,6 +35,22 @@ def build(content: Content, *, sender: str, to: str, notification_id: str) -> Em
     return msg
 
 
+def _buttons(content: Content) -> str:
+    if not content.buttons:
+        return ""
+    e = html.escape
+    style = (
+        "display:inline-block;padding:8px 16px;margin:0 8px 8px 0;border:1px solid #444;"
+        "border-radius:4px;text-decoration:none"
+    )
+    links = "".join(
+        f'<a href="{e(b.link, quote=True)}" style="{style}">{e(b.label)}</a>'
+        for b in content.buttons
+    )
+    note = "<p><small>You confirm your answer on the page a button opens.</small></p>"
+    return f"<p>{links}</p>{note}"
+
+
 def _html(content: Content) -> str:
     e = html.escape
     facts = "".join(f"<li>{e(label)}: {e(value)}</li>" for label, value in content.facts)
@@ -43,7 +59,8 @@ def _html(content: Content) -> str:
         f"<h2>{e(content.title)}</h2>"
         f"<p>{e(content.reason)}</p>"
         f"<ul>{facts}</ul>"
-        f'<p><a href="{e(content.link, quote=True)}">Open the request</a></p>'
+        + _buttons(content)
+        + f'<p><a href="{e(content.link, quote=True)}">Open the request</a></p>'
         "</body></html>"
     )
 

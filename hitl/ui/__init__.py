@@ -11,7 +11,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from hitl.ui import account, admin, assets, auth, bulk, live, progress, routes, status
+from hitl.ui import (
+    account,
+    admin,
+    answer_links,
+    assets,
+    auth,
+    bulk,
+    live,
+    progress,
+    routes,
+    status,
+)
 from hitl.ui.assets import STATIC_DIR
 
 __all__ = ["STATIC_DIR", "install"]
@@ -24,6 +35,7 @@ def install(app: FastAPI) -> None:
     app.include_router(admin.router)
     app.include_router(account.router)
     app.include_router(bulk.router)
+    app.include_router(answer_links.router)
     app.include_router(live.router)
     app.include_router(progress.router)
     app.include_router(status.router)

@@ -1,4 +1,5 @@
-"""``/account``: a person's own settings: whether to get emails, and their password."""
+"""``/account``: a person's own settings: whether to get emails, their password, and the Slack
+user who answers for them (`hitl.notifications.slack_links`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from hitl import errors
 from hitl.api.deps import session_token
 from hitl.auth import Principal, sessions, users
+from hitl.notifications import slack_links
 from hitl.ui import pages
 from hitl.ui.auth import first, posted_form, service_of
 from hitl.ui.permissions import Person
@@ -25,8 +27,15 @@ async def _page(
 ) -> HTMLResponse:
     async with service_of(request).pool.connection() as conn:
         user = await users.get(conn, principal.name)
+        slack_user = await slack_links.linked(conn, user.id)
     return pages.render_page(
-        request, "account.html", status_code=status, user=user, notice=notice, problem=problem
+        request,
+        "account.html",
+        status_code=status,
+        user=user,
+        slack_user=slack_user,
+        notice=notice,
+        problem=problem,
     )
 
 
@@ -68,3 +77,37 @@ async def password(request: Request, principal: Person) -> Response:
                 request, principal, problem=f"New password: {exc.detail[0]['msg']}.", status=422
             )
     return RedirectResponse("/account?saved=Password+changed.", status_code=303)
+
+
+@router.get("/slack", response_class=HTMLResponse)
+async def slack_link_page(request: Request, principal: Person, link: str = "") -> HTMLResponse:
+    """Confirm linking the Slack user a link from Slack names (nothing changes until then)."""
+    async with service_of(request).pool.connection() as conn:
+        try:
+            slack_user = await slack_links.peek(conn, link)
+        except slack_links.LinkInvalid as exc:
+            return await _page(request, principal, problem=str(exc.detail), status=404)
+    return pages.render_page(request, "slack_link.html", slack_user=slack_user, link=link)
+
+
+@router.post("/slack/link")
+async def slack_link(request: Request, principal: Person) -> Response:
+    _, form = await posted_form(request)
+    if principal.user_id is None:  # (a person always has one)
+        return pages.forbidden(request, "Account settings belong to people.")
+    async with service_of(request).pool.connection() as conn:
+        try:
+            await slack_links.link(conn, first(form, "link"), principal.user_id, principal.name)
+        except slack_links.LinkInvalid as exc:
+            return await _page(request, principal, problem=str(exc.detail), status=404)
+    return RedirectResponse("/account?saved=Slack+user+linked.", status_code=303)
+
+
+@router.post("/slack/unlink")
+async def slack_unlink(request: Request, principal: Person) -> Response:
+    await posted_form(request)
+    if principal.user_id is None:  # (a person always has one)
+        return pages.forbidden(request, "Account settings belong to people.")
+    async with service_of(request).pool.connection() as conn:
+        await slack_links.unlink(conn, principal.user_id, principal.name)
+    return RedirectResponse("/account?saved=Slack+user+unlinked.", status_code=303)

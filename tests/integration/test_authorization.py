@@ -120,6 +120,11 @@ ROUTES: dict[str, Call] = {
         "webhooks:admin", form={}
     ),
     "POST /bulk": Call("requests:answer", form={}),
+    # one-click answers from email: the token in the path is the proof (none is valid here)
+    "GET /answer/{token}": Call("token"),
+    # Slack app mode's button clicks and modal submissions: Slack's signature is the proof
+    "POST /slack/interactivity": Call("signature", form={}),
+    "POST /answer/{token}": Call("token", form={}),
     "GET /ui/events": Call("requests:read"),
     "GET /ui/threads/{thread_id}/progress": Call("threads:read"),
     "GET /threads": Call("threads:read"),
@@ -135,6 +140,9 @@ ROUTES: dict[str, Call] = {
     "GET /account": Call("person"),
     "POST /account/preferences": Call("person", form={}),
     "POST /account/password": Call("person", form={}),
+    "GET /account/slack": Call("person", query="link=nothing"),
+    "POST /account/slack/link": Call("person", form={"link": "nothing"}),
+    "POST /account/slack/unlink": Call("person", form={}),
     "GET /ui/static/{path:path}": Call("public"),
     "HEAD /ui/static/{path:path}": Call("public"),
     "GET /favicon.ico": Call("public"),
@@ -187,6 +195,10 @@ ROUTES: dict[str, Call] = {
     },
 }
 
+# Routes whose caller proves itself with what it sends, and the refusal everyone gets without
+# it: an answer link's token that names nothing (404), a Slack request with no signature (401).
+PROOFS = {"token": 404, "signature": 401}
+
 # The scopes of each role, written out here rather than read from the code under test.
 ROLE_SCOPES = {
     "viewer": {"threads:read", "requests:read"},
@@ -206,6 +218,8 @@ class Caller:
     def may(self, need: str) -> bool:
         if need == "public":
             return True
+        if need in PROOFS:  # the route's own proof, which no caller of the walk holds
+            return False
         if self.kind == "anonymous":
             return False
         if need == "signed-in":
@@ -269,6 +283,8 @@ def _refused(r: httpx.Response) -> bool:
 
 def _refusal_problem(caller: Caller, path: str, need: str, r: httpx.Response) -> str | None:
     """What is wrong with ``r`` as the refusal ``caller`` should get; None if nothing."""
+    if need in PROOFS:
+        return None if r.status_code == PROOFS[need] else f"{r.status_code} (want {PROOFS[need]})"
     if path.startswith(("/api/", "/lg/", "/mcp")):
         want = 401 if caller.kind == "anonymous" else 403
         if r.status_code != want or not r.json().get("detail"):
@@ -302,6 +318,7 @@ async def test_every_caller_against_every_route(
         "namespace": "nothing",
         "checkpoint_id": NOTHING,
         "cron_id": NOTHING,
+        "token": "not-a-token",
     }
     client.app.state.closing = closing = asyncio.Event()  # type: ignore[attr-defined]
     # /ui/events and a thread's progress end their streams at once, as at a server's shutdown

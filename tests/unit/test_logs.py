@@ -88,11 +88,13 @@ def test_plain_line_is_readable() -> None:
         "webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
         "headers {'Authorization': 'Bearer abc.def.ghi'}",
         "x-api-key=sk-live-123456",
+        "calling Slack with xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",
+        "signature v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
     ],
 )
 def test_secret_shapes_are_masked(text: str) -> None:
     masked = logcontext.redact(text)
-    for secret in ("MfKQ9r8G", "K5oZfzN9", "abc.def", "sk-live"):
+    for secret in ("MfKQ9r8G", "K5oZfzN9", "abc.def", "sk-live", "pdFZKVeT", "a2114d57"):
         assert secret not in masked
     assert "***" in masked
 

@@ -103,3 +103,23 @@ def test_notification_settings() -> None:
         Settings(public_url="hitl.example.com")
     with pytest.raises(pydantic.ValidationError, match="smtp_tls"):
         Settings(smtp_tls="ssl")
+
+
+def test_slack_app_settings() -> None:
+    webhook_only = Settings(slack_webhook_url="https://hooks.slack.com/services/T/B/x")
+    assert not webhook_only.slack_app and webhook_only.recorded_channels == ["slack"]
+    token_only = Settings(slack_bot_token="xoxb-1")  # no signing secret: answers could not come
+    assert not token_only.slack_app and token_only.notification_channels == []
+    app = Settings(
+        slack_bot_token=" xoxb-1 ",
+        slack_signing_secret="s3cret",
+        slack_routes="graph:deploy=C01, group:ops = C02",
+    )
+    assert app.slack_app and app.recorded_channels == ["slack", "slack_app"]
+    assert app.slack_route_map == {"graph:deploy": "C01", "group:ops": "C02"}
+    assert "xoxb-1" not in repr(app) and "s3cret" not in str(app.model_dump())
+    for routes in ("deploy=C01", "graph:deploy", "team:x=C01", "graph:=C01"):
+        with pytest.raises(pydantic.ValidationError, match="slack_routes"):
+            Settings(slack_routes=routes)
+    with pytest.raises(pydantic.ValidationError, match="slack_api_url"):
+        Settings(slack_api_url="slack.com/api")

@@ -29,9 +29,10 @@ WITH picked AS (
     SET status = 'sending', lease_owner = %(owner)s, attempts = n.attempts + 1,
         lease_expires_at = now() + %(lease)s * interval '1 second', updated_at = now()
     FROM picked WHERE n.id = picked.id
-    RETURNING n.id, n.channel, n.recipient, n.event_type, n.attempts, n.details, n.request_id
+    RETURNING n.id, n.channel, n.recipient, n.username, n.event_type, n.attempts, n.details,
+              n.request_id
 )
-SELECT c.*, r.kind, r.graph, r.title, r.value, r.state, r.deadline_at
+SELECT c.*, r.kind, r.graph, r.title, r.value, r.state, r.deadline_at, r.response_schema
 FROM claimed c JOIN hitl_requests r ON r.id = c.request_id
 ORDER BY c.id
 """

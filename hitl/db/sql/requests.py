@@ -79,7 +79,8 @@ WITH answered AS (
     FROM answered
 ), audit AS (
     INSERT INTO hitl_audit (actor, action, subject, data)
-    SELECT %(actor)s, 'request.respond', id::text, jsonb_build_object('response', response)
+    SELECT %(actor)s, 'request.respond', id::text,
+           jsonb_build_object('response', response) || coalesce(%(via)s::jsonb, '{}'::jsonb)
     FROM answered
 ), """
     + queue_resume("answered")

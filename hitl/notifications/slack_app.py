@@ -1,0 +1,240 @@
+"""Slack app mode: posting requests where people answer them, and keeping every copy current.
+
+With a bot token and a signing secret (``HITL_SLACK_BOT_TOKEN``, ``HITL_SLACK_SIGNING_SECRET``)
+the Slack channel of the notifications outbox posts with the Web API (the official
+``slack-sdk``) instead of an incoming webhook:
+
+- **where**: each channel ``HITL_SLACK_ROUTES`` names for the request's graph or assigned
+  groups (else ``HITL_SLACK_CHANNEL``), and a direct message to each assignee, whose Slack user
+  is found by their account's email (``users.lookupByEmail``) and kept on the account;
+- **what**: `hitl.notifications.slack_blocks` renders the request as it is when sent;
+- **copies**: every message posted is recorded (``hitl_slack_messages``). After an answer from
+  any door, an expiry, a cancellation, an escalation or a reassignment, a trigger (migration
+  0016) queues a ``slack:update`` notification, and `SlackApp.refresh` rewrites every copy with
+  ``chat.update`` from the request as it then is: buttons gone, who answered and when.
+
+Both go through the outbox: claimed with a lease, retried on the webhook schedule. A post that
+fails part-way is retried for the destinations it did not reach only. A post that raced an
+answer (rendered pending, answered before it was recorded) is refreshed at once.
+
+The SDK's client is synchronous (no aiohttp here); its calls run in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from hitl import requests
+from hitl.config import Settings
+from hitl.db.sql import slack as slack_sql
+from hitl.models import Request
+from hitl.notifications import content, slack_blocks
+from hitl.notifications.outcome import Outcome
+from hitl.webhooks import schedule
+
+log = logging.getLogger("hitl.notifications")
+
+UPDATE = "slack:update"  # the recipient of a notification that updates the copies
+#: Slack errors that no retry mends: the token or the app is gone.
+FATAL = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked"})
+#: Errors about one destination (a channel, a person): skipped, the others still served.
+SKIPPED = frozenset(
+    {"channel_not_found", "is_archived", "not_in_channel", "user_not_found", "users_not_found"}
+)
+#: Errors about one message that is gone: nothing left to update.
+GONE = frozenset({"message_not_found", "channel_not_found", "cant_update_message"})
+
+
+class SlackCallFailed(Exception):
+    """A Web API call that did not succeed, as the outbox records it (never the token)."""
+
+    def __init__(self, error: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(error)
+        self.error = error
+        self.status = status
+        self.retry_after = retry_after
+
+    def outcome(self) -> Outcome:
+        return Outcome(
+            False,
+            f"Slack: {self.error}",
+            permanent=self.error in FATAL,
+            status=self.status,
+            retry_after=self.retry_after,
+        )
+
+
+def facts_of(request: Request) -> content.RequestFacts:
+    return content.RequestFacts(
+        id=request.id,
+        kind=request.kind,
+        graph=request.graph,
+        title=request.title,
+        value=request.value,
+        state=request.state,
+        deadline_at=request.deadline_at,
+        response_schema=request.response_schema,
+    )
+
+
+class SlackApp:
+    """The Web API for one process: posts, updates, modals, people."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any], settings: Settings) -> None:
+        assert settings.slack_bot_token is not None
+        self.pool = pool
+        self.settings = settings
+        self.client = WebClient(
+            token=settings.slack_bot_token.get_secret_value(),
+            base_url=settings.slack_api_url.rstrip("/") + "/",
+            timeout=int(max(1, settings.webhook_timeout)),
+        )
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """One Web API call (``chat.postMessage``...), through the SDK's method for it (which
+        encodes it as Slack documents); `SlackCallFailed` unless Slack says ok."""
+        send = getattr(self.client, method.replace(".", "_"))
+
+        def run() -> dict[str, Any]:
+            response = send(**params)
+            return dict(response.data) if isinstance(response.data, dict) else {}
+
+        try:
+            return await asyncio.to_thread(run)
+        except SlackApiError as exc:
+            said = exc.response.get("error") if exc.response is not None else None
+            status = exc.response.status_code if exc.response is not None else None
+            headers = exc.response.headers if exc.response is not None else {}
+            retry = schedule.retry_after(_header(headers, "retry-after"))
+            raise SlackCallFailed(str(said or "error"), status=status, retry_after=retry) from None
+        except (SlackClientError, OSError, ValueError) as exc:
+            raise SlackCallFailed(f"{type(exc).__name__}: could not reach Slack") from None
+
+    # -- posting ---------------------------------------------------------------------------
+
+    def message(self, request: Request, event_type: str = "request.created") -> dict[str, Any]:
+        text = content.build(event_type, facts_of(request), {}, self.settings.link_base)
+        return slack_blocks.message(text, request)
+
+    async def deliver(self, notification_id: str, event_type: str, request_id: str) -> Outcome:
+        """Send one ``slack`` notification: post it, or (``slack:update``) refresh the copies."""
+        try:
+            async with self.pool.connection() as conn:
+                request = await requests.get(conn, request_id)
+            if event_type == UPDATE:
+                await self.refresh(request)
+            else:
+                await self.post(notification_id, event_type, request)
+        except SlackCallFailed as exc:
+            return exc.outcome()
+        return Outcome(True)
+
+    async def post(self, notification_id: str, event_type: str, request: Request) -> None:
+        body = self.message(request, event_type)
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(slack_sql.POSTED, (notification_id,))
+            done = {row["destination"] for row in await cur.fetchall()}
+        for destination in await self.destinations(request):
+            if destination in done:
+                continue
+            try:
+                sent = await self.call("chat.postMessage", channel=destination, **body)
+            except SlackCallFailed as exc:
+                if exc.error not in SKIPPED:
+                    raise
+                log.warning("Slack: could not post to %s: %s (skipped)", destination, exc.error)
+                continue
+            async with self.pool.connection() as conn:
+                await conn.execute(
+                    slack_sql.RECORD_MESSAGE,
+                    {
+                        "request_id": request.id,
+                        "notification_id": notification_id,
+                        "destination": destination,
+                        "channel": sent.get("channel") or destination,
+                        "ts": sent.get("ts") or "",
+                    },
+                )
+        async with self.pool.connection() as conn:
+            now = await requests.get(conn, request.id)
+        if now.state != request.state:  # answered while this was posted: no stale buttons
+            await self.refresh(now)
+
+    async def refresh(self, request: Request) -> None:
+        """Rewrite every copy of ``request`` as it is now."""
+        event = "request.escalated" if request.escalations else "request.created"
+        body = self.message(request, event)
+        body.pop("unfurl_links", None)
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(slack_sql.MESSAGES_OF_REQUEST, (request.id,))
+            copies = await cur.fetchall()
+        for copy in copies:
+            try:
+                await self.call("chat.update", channel=copy["channel"], ts=copy["ts"], **body)
+            except SlackCallFailed as exc:
+                if exc.error not in GONE:
+                    raise
+                log.warning(
+                    "Slack: message %s in %s is gone: %s", copy["ts"], copy["channel"], exc.error
+                )
+                continue
+            async with self.pool.connection() as conn:
+                await conn.execute(slack_sql.TOUCH_MESSAGE, (copy["id"],))
+
+    # -- where a request goes --------------------------------------------------------------
+
+    async def destinations(self, request: Request) -> list[str]:
+        """The channels the routes name for the request (else the default channel), then the
+        assignees' direct messages; each once."""
+        routes = self.settings.slack_route_map
+        keys = [f"graph:{request.graph}"] + [f"group:{g}" for g in request.assigned_groups]
+        found = [routes[k] for k in keys if k in routes]
+        if not found and self.settings.slack_channel:
+            found.append(self.settings.slack_channel)
+        if self.settings.slack_dm_assignees and request.assignees:
+            found += await self.slack_users(request.assignees)
+        return list(dict.fromkeys(found))
+
+    async def slack_users(self, usernames: list[str]) -> list[str]:
+        """The Slack users of these accounts: kept on the account, else looked up by email
+        (and then kept). An account without an address or Slack user is left out."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(slack_sql.PEOPLE, (usernames,))
+            people = await cur.fetchall()
+        found = []
+        for person in people:
+            if person["slack_user_id"]:
+                found.append(person["slack_user_id"])
+                continue
+            if not (person["email"] or "").strip():
+                continue
+            try:
+                user = await self.call("users.lookupByEmail", email=person["email"].strip())
+            except SlackCallFailed as exc:
+                if exc.error not in SKIPPED:
+                    raise
+                log.info("Slack: no Slack user for %s's address", person["username"])
+                continue
+            slack_id = str((user.get("user") or {}).get("id") or "")
+            if not slack_id:
+                continue
+            async with self.pool.connection() as conn:
+                params = {"slack_user_id": slack_id, "username": person["username"]}
+                await conn.execute(slack_sql.LINK_USER, params)
+            found.append(slack_id)
+        return found
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if not isinstance(headers, dict):
+        return None
+    for key, value in headers.items():
+        if str(key).lower() == name:
+            return str(value[0] if isinstance(value, list) else value)
+    return None
