@@ -162,7 +162,9 @@ def _fuzz(
         return None  # nothing to make invalid (no parameters, no body)
     except (Exception, BaseExceptionGroup) as exc:  # schemathesis reports a group of failures
         aimed = " at real objects" if path_parameters else ""
-        return f"{operation.method.upper()} {operation.path} ({mode}{aimed}): {exc}"
+        # a group (schemathesis, or Hypothesis's "unreliable results") names its causes
+        causes = "".join(f"\n  - {c!r}" for c in getattr(exc, "exceptions", ()))
+        return f"{operation.method.upper()} {operation.path} ({mode}{aimed}): {exc}{causes}"
     return None
 
 
