@@ -23,6 +23,7 @@ from tests.support import auth, browser, node
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected: only what will run counts
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A run that includes the browser tests, the JavaScript client's or the Docker test stops at
     once, with one line saying what to install, when Chromium, Node.js or Docker is missing
