@@ -23,8 +23,9 @@ LABEL org.opencontainers.image.title="hitl" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0"
-RUN groupadd --system --gid 10001 hitl \
-    && useradd --system --uid 10001 --gid hitl --home-dir /app --no-create-home hitl \
+RUN groupadd --gid 10001 hitl \
+    && useradd --uid 10001 --gid hitl --home-dir /app --no-create-home --no-log-init \
+       --shell /usr/sbin/nologin hitl \
     && mkdir -p /app /data && chown hitl:hitl /app /data
 COPY --from=build /opt/hitl /opt/hitl
 # Graphs: the image's own examples (HITL_GRAPHS=graphs), or yours mounted under /app (on the
