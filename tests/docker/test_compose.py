@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import yaml
 
 from graphs.samples import HIGH_RISK_DIFF, LOW_RISK_DIFF
 from tests.conftest import ROOT
@@ -220,6 +221,32 @@ def answer(api: httpx.Client, thread_id: str, decision: str = "approve") -> str:
 def holding_tests(containers: list[str]) -> list[str]:
     """The containers running the slow test profile now: they hold a run mid-way."""
     return [c for c in containers if f"sleep {SLOW_TESTS}" in run("docker", "top", c).stdout]
+
+
+def test_the_default_stack_needs_its_secrets(tmp_path: Path) -> None:
+    """compose.yaml with compose.override.yaml, as `docker compose up` reads them (checked, not
+    started: its containers would talk over a private network)."""
+    command = compose_command()
+    assert command is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "REDIS_"))}
+    argv = [*command, "--project-directory", str(tmp_path)]
+    for name in ("compose.yaml", "compose.override.yaml"):
+        argv += ["-f", str(ROOT / name)]
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    refused = subprocess.run([*argv, "config"], env=env, capture_output=True, text=True)
+    assert refused.returncode != 0 and "set POSTGRES_PASSWORD in .env" in refused.stderr
+
+    (tmp_path / ".env").write_text("POSTGRES_PASSWORD=pg-secret\nREDIS_PASSWORD=redis-secret\n")
+    config = yaml.safe_load(run(*argv, "config", env=env).stdout)
+    services = config["services"]
+    assert services.keys() == {"postgres", "redis", "migrate", "api", "worker"}
+    assert services["api"]["environment"]["HITL_DATABASE_URL"] == (
+        "postgresql://hitl:pg-secret@postgres:5432/hitl"
+    )
+    assert services["worker"]["depends_on"]["migrate"]["condition"] == (
+        "service_completed_successfully"
+    )
+    assert "8000" in str(services["api"]["ports"])
 
 
 def test_the_first_admin_signs_in(stack: Stack) -> None:
