@@ -10,7 +10,7 @@ NODE_NEEDED := Node.js 20+ and npm are needed for the JavaScript client's test \
 
 NOTEBOOK_STAMP := $(VENV)/.notebook-installed
 
-.PHONY: venv run test notebook screenshots bench lint format clean
+.PHONY: venv run test test-docker image notebook screenshots bench lint format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: make PYTHON=python3.11 ...")'
@@ -29,9 +29,27 @@ $(JS_MODULES): tests/js/package.json tests/js/package-lock.json
 run: $(STAMP)
 	$(BIN)/hitl serve
 
-## Run the whole test suite (real Postgres and Redis: embedded unless HITL_TEST_* URLs are set).
+## Run the whole test suite (real Postgres and Redis: embedded unless HITL_TEST_* URLs are set),
+## but for the Docker test, which has a target of its own.
 test: $(STAMP) $(JS_MODULES)
-	$(BIN)/pytest
+	$(BIN)/pytest -m 'not docker'
+
+## The image and the Compose stack, tested: root, dockerd, debootstrap, Docker Compose and the
+## Debian mirror needed; see docs/deploy.md. Prints the image's size and the build times.
+test-docker: $(STAMP)
+	$(BIN)/pytest -m docker -s tests/docker
+
+## The service's image, $(IMAGE), from this checkout's wheels (docs/deploy.md). The build reaches
+## no package index: pip gets the wheels here first. async-timeout: redis needs it on a Python
+## below 3.11.3, which the image's may be while this one is newer.
+IMAGE ?= hitl:latest
+image: $(STAMP)
+	rm -rf build/wheels
+	$(BIN)/python -m pip wheel --quiet --disable-pip-version-check -w build/wheels . async-timeout
+	docker build --network none -t $(IMAGE) \
+		--build-arg PYTHON=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
+		--build-arg VERSION=$$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml) \
+		--build-arg REVISION=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) .
 
 ## Open notebooks/ in Jupyter Lab, on the .venv's kernel (installs the `notebook` extra once).
 ## JUPYTER_ARGS adds options, e.g. JUPYTER_ARGS=--no-browser on a machine without a desktop.

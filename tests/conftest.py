@@ -23,16 +23,22 @@ from tests.support import auth, browser, node
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected: only what will run counts
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A run that includes the browser tests or the JavaScript client's stops at once, with one
-    line saying what to install, when Chromium or Node.js is missing (rather than one error per
-    test, minutes later)."""
+    """A run that includes the browser tests, the JavaScript client's or the Docker test stops at
+    once, with one line saying what to install, when Chromium, Node.js or Docker is missing
+    (rather than one error per test, minutes later)."""
     needs_browser = any(item.nodeid.startswith("tests/e2e/test_ui.py") for item in items)
     if needs_browser and (missing := browser.missing_chromium()):
         pytest.exit(missing, returncode=4)
     needs_node = any(item.nodeid.startswith("tests/e2e/test_js_client.py") for item in items)
     if needs_node and (missing := node.missing_node()):
         pytest.exit(missing, returncode=4)
+    if any(item.get_closest_marker("docker") for item in items):
+        from tests.docker.images import missing_prerequisites
+
+        if missing := missing_prerequisites():
+            pytest.exit(missing, returncode=4)
 
 
 @pytest.fixture(scope="session")
