@@ -312,9 +312,12 @@ class Runner:
                     await runs.release(conn, self.owner, ids)
 
     async def _heartbeat(self) -> None:
-        """Renew our leases, and queue again the runs of workers that stopped renewing theirs."""
+        """Renew our leases, and queue again the runs of workers that stopped renewing theirs.
+
+        It goes on after `stop`, until `run` cancels it: runs still finishing in the drain keep
+        their leases, else another worker would take them over and run them a second time."""
         interval = self.settings.run_lease_seconds / 3
-        while not self._stopping.is_set():
+        while True:
             ids = list(self._active)
             try:
                 async with self.pool.connection() as conn:
@@ -329,7 +332,7 @@ class Runner:
             except Exception:
                 log.exception("heartbeat failed")
                 held = set(ids)
-            await wait_event(self._stopping, interval)
+            await asyncio.sleep(interval)
             for lost in set(ids) - held - self._finishing:
                 task = self._active.get(lost)
                 if task and not task.done():

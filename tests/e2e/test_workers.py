@@ -289,3 +289,27 @@ def test_serve_workers_zero_is_api_only(monkeypatch: pytest.MonkeyPatch) -> None
     assert seen == {"runner": False}
     cli.main(["serve", "--workers", "1"])
     assert seen == {"runner": True}
+
+
+async def test_a_draining_worker_keeps_its_leases_until_its_runs_end(
+    cluster: Callable[[int, int], tuple[list[ServiceProcess], list[Worker]]],
+    http: Callable[[str], httpx.AsyncClient],
+    database_url: str,
+) -> None:
+    """SIGTERM while runs take longer than a lease (2 s here) but less than the drain's grace:
+    the leaving worker finishes them and keeps renewing their leases meanwhile, so the other
+    worker never takes one over and runs it a second time."""
+    [api], [leaving, staying] = cluster(1, 2)
+    client = http(api.url)
+    ids = await asyncio.gather(*(start(client, "slow", {"seconds": 5}) for _ in range(4)))
+    held = await until_running(database_url, leaving.owner)
+    leaving.proc.terminate()
+    assert await asyncio.to_thread(leaving.proc.wait, 30) == 0
+    for thread_id in ids:
+        assert (await settle(client, thread_id, 60))["status"] == "interrupted"
+    with psycopg.connect(database_url) as conn:
+        attempts = conn.execute(
+            "SELECT thread_id, attempts FROM hitl_runs WHERE thread_id = ANY(%s)", (held,)
+        ).fetchall()
+    assert attempts and all(n == 1 for _, n in attempts), attempts
+    assert staying.proc.poll() is None
