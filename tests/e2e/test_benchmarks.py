@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import psycopg
+import pytest
 
 from hitl.launcher import base_env
 from tests.conftest import ROOT
@@ -32,6 +33,8 @@ def scratch_databases(database_url: str) -> set[str]:
         return {name for (name,) in rows.fetchall()}
 
 
+# every part starts its own services: minutes, on this 2-core machine, not seconds
+@pytest.mark.timeout(900)
 def test_every_benchmark_runs_at_a_tiny_size(engines: tuple[str, str]) -> None:
     database_url, redis_url = engines
     before = scratch_databases(database_url)
