@@ -145,6 +145,12 @@ class Settings(BaseSettings):
         "it, when neither the request nor its graph's registration sets them; empty: none.",
     )
 
+    forbid_self_approval: Literal["all", "external", "none"] = Field(
+        "external",
+        description="Which requests their requester may not answer (four-eyes): all, external "
+        "ones only, or none; a graph's registration or the request itself may say otherwise.",
+    )
+
     @field_validator("request_on_timeout")
     @classmethod
     def _check_on_timeout(cls, value: dict[str, Any]) -> dict[str, Any]:

@@ -94,6 +94,14 @@ class NotAssigned(Forbidden):
         )
 
 
+class SelfApproval(Forbidden):
+    def __init__(self, request_id: str, requester: str) -> None:
+        super().__init__(
+            f"request {request_id!r} was asked for by {requester!r}, who may not answer it: "
+            "another person must (forbid_self_approval)"
+        )
+
+
 class SignInThrottled(HITLError):
     """Too many failed sign-ins for this account or from this address: try again later."""
 

@@ -91,6 +91,13 @@ class Request(BaseModel):
     #: Set when the deadline answered: ``default`` (its default value), ``expire_fail`` or
     #: ``expire_resume`` (the expiry marker; the thread fails or resumes with it).
     deadline_action: Literal["default", "expire_fail", "expire_resume"] | None = None
+    #: Who asked (`hitl.four_eyes`): the user or API key that started the thread or created
+    #: the external request; the user a graph or agent says it acts for; and whether they
+    #: may not answer it.
+    requested_by: str | None = None
+    requested_by_subject: str | None = Field(None, exclude=True)
+    on_behalf_of: str | None = None
+    forbid_self_approval: bool = False
     #: The same as ``deadline_at`` (the name of the first API, for external requests).
     expires_at: datetime | None = None
     created_at: datetime

@@ -24,7 +24,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import _cursor, assignment, errors
+from hitl import _cursor, assignment, errors, four_eyes
 from hitl.auth import Principal
 from hitl.db.sql import requests as requests_sql
 from hitl.db.sql import runs as runs_sql
@@ -178,6 +178,8 @@ async def create_external(
             "timeout": fixed["timeout"],
             "on_timeout": Jsonb(fixed["on_timeout"]),
             "reminders": fixed["reminders"],
+            "on_behalf_of": fixed["on_behalf_of"],
+            "forbid_self_approval": fixed["forbid_self_approval"],
             "actor": actor,
             "actor_subject": actor_subject,
         },
@@ -300,6 +302,8 @@ def _check_answerable(
 ) -> None:
     if not may_answer(by, request):
         raise errors.NotAssigned(request.id)
+    if not isinstance(by, str) and four_eyes.refuses(by, request):
+        raise errors.SelfApproval(request.id, by.name)
     if request.state != "pending":
         raise errors.RequestNotPending(request.id, request.state, request)
     if request.deadline_at is not None and request.deadline_at <= datetime.now(UTC):

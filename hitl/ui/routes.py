@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from hitl import assignment, errors, headlines, requests, threads
+from hitl import assignment, errors, four_eyes, headlines, requests, threads
 from hitl.auth import Principal
 from hitl.models import REQUEST_STATES, THREAD_STATUSES, Page
 from hitl.models import Request as HITLRequest
@@ -323,6 +323,7 @@ async def _request_view(
         json_field=JSON_FIELD,
         json_text=first(values, JSON_FIELD),
         may_answer=principal.may_answer(hitl_request),
+        own_request=four_eyes.refuses(principal, hitl_request),
         assign_assignees=first(assign_form, "assignees", None)
         if assign_form is not None
         else ", ".join(hitl_request.assignees),

@@ -99,6 +99,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "hitl.headlines",
             "hitl.notifications.content",
             "hitl.auth.principal",
+            "hitl.four_eyes",  # who asked may not answer: a rule on a principal and a request
         ),
     ),
 ]
