@@ -26,7 +26,8 @@ replaces the registration's whole assignment), else the registration's ``assigne
 
 Two more terms come from the same sources (`hitl.four_eyes`): ``forbid_self_approval`` (the
 interrupt value's, else the registration's, else ``HITL_FORBID_SELF_APPROVAL``) and the interrupt
-value's ``on_behalf_of`` (the username a graph says it acts for; no other source).
+value's ``on_behalf_of`` (the username a graph says it acts for; no other source); and
+``priority`` (`hitl.priority`: the value's, the registration's, ``HITL_REQUEST_PRIORITY``).
 
 ``reminders`` are fractions of the time to the deadline (``[0.5, 0.9]``): each emits one
 ``request.reminded`` event. This module is the rules only; `hitl.timers` fires them, and the
@@ -41,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from hitl import policies
+from hitl import policies, priority, quorum
 from hitl.assignment import unique
 from hitl.policies import DefaultAnswer, Escalate, Expire
 
@@ -62,6 +63,10 @@ class Terms:
     #: agent says it acts for.
     forbid_self_approval: bool = False
     on_behalf_of: str | None = None
+    #: `hitl.priority`'s rank (1: normal).
+    priority: int = 1
+    #: Quorum terms (`hitl.quorum`, as JSON); None: one answer decides.
+    approval: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The columns' values, for the statements that create requests."""
@@ -73,6 +78,8 @@ class Terms:
             "reminders": self.reminders,
             "forbid_self_approval": self.forbid_self_approval,
             "on_behalf_of": self.on_behalf_of,
+            "priority": self.priority,
+            "approval": self.approval,
         }
 
 
@@ -89,6 +96,9 @@ class Defaults:
     forbid_self_approval: bool = False
     #: The same for external requests (the settings only: they have no registration).
     forbid_self_approval_external: bool = True
+    #: `hitl.priority`'s rank.
+    priority: int = 1
+    approval: dict[str, Any] | None = None
 
     def over(
         self,
@@ -99,6 +109,8 @@ class Defaults:
         on_timeout: DefaultAnswer | Escalate | Expire | None = None,
         reminders: tuple[float, ...] | None = None,
         forbid_self_approval: bool | None = None,
+        priority: int | None = None,
+        approval: dict[str, Any] | None = None,
     ) -> Defaults:
         """These defaults with a registration's own terms laid over them."""
         return Defaults(
@@ -112,6 +124,9 @@ class Defaults:
             forbid_self_approval=forbid_self_approval
             if forbid_self_approval is not None
             else self.forbid_self_approval,
+            forbid_self_approval_external=self.forbid_self_approval_external,
+            priority=priority if priority is not None else self.priority,
+            approval=approval if approval is not None else self.approval,
         )
 
 
@@ -123,6 +138,7 @@ def defaults_from(settings: Settings) -> Defaults:
         reminders=settings.reminder_fractions,
         forbid_self_approval=settings.forbid_self_approval == "all",
         forbid_self_approval_external=settings.forbid_self_approval != "none",
+        priority=priority.rank(settings.request_priority),
     )
 
 
@@ -148,6 +164,8 @@ def for_interrupt(value: Any, defaults: Defaults) -> tuple[Terms, list[str]]:
     reminders = read("reminders", policies.REMINDERS)
     forbid_self = read("forbid_self_approval", policies.FLAG)
     behalf = read("on_behalf_of", policies.USER)
+    urgency = read("priority", priority.PRIORITY)
+    quorum_terms = read("approval", quorum.APPROVAL)
     named = assignees is not None or groups is not None
     terms = Terms(
         assignees=unique(assignees or []) if named else list(defaults.assignees),
@@ -159,6 +177,10 @@ def for_interrupt(value: Any, defaults: Defaults) -> tuple[Terms, list[str]]:
         if forbid_self is not None
         else defaults.forbid_self_approval,
         on_behalf_of=behalf,
+        priority=priority.rank(urgency) if urgency is not None else defaults.priority,
+        approval=quorum_terms.model_dump(mode="json")
+        if quorum_terms is not None
+        else defaults.approval,
     )
     return terms, problems
 

@@ -23,6 +23,7 @@ from hitl import deadlines, errors, policies, requests
 from hitl.assignment import Routing, Username
 from hitl.auth.principal import Principal
 from hitl.models import Request
+from hitl.priority import Priority, rank
 from hitl.validation import check_schema, schema_errors
 from hitl.webhooks import endpoints
 
@@ -70,6 +71,9 @@ class ExternalRequestCreate(BaseModel):
         None,
         description="Refuse answers from whoever created the request (and from on_behalf_of): "
         "four-eyes (default: on, unless HITL_FORBID_SELF_APPROVAL is none).",
+    )
+    priority: Priority | None = Field(
+        None, description="low, normal, high or urgent (default: HITL_REQUEST_PRIORITY)."
     )
     on_behalf_of: Username | None = Field(
         None, description="The user the agent asks for: with four-eyes, they may not answer."
@@ -142,6 +146,7 @@ async def create(
             if body.forbid_self_approval is not None
             else defaults.forbid_self_approval_external,
             on_behalf_of=body.on_behalf_of,
+            priority=rank(body.priority) if body.priority else defaults.priority,
         ),
         metadata=body.metadata,
         actor=creator.name,

@@ -32,6 +32,15 @@ def is_requester(by: Principal, request: Request) -> bool:
     return by.kind == "user" and behalf is not None and by.name == behalf
 
 
+def refuses_for(username: str, request: Request) -> bool:
+    """Whether four-eyes refuses an answer given for ``username`` (a delegate's,
+    `hitl.delegation`): one may not approve one's own request through a stand-in either."""
+    return request.forbid_self_approval and username in (
+        request.on_behalf_of,
+        request.requested_by,
+    )
+
+
 def refuses(by: Principal, request: Request) -> bool:
     """Whether four-eyes refuses an answer from ``by`` to ``request``."""
     return request.forbid_self_approval and is_requester(by, request)

@@ -36,7 +36,8 @@ from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 from pydantic import TypeAdapter, ValidationError
 
-from hitl import errors, policies
+from hitl import errors, policies, quorum
+from hitl import priority as priorities
 from hitl.assignment import Routing
 from hitl.deadlines import Defaults
 
@@ -73,6 +74,10 @@ class GraphSpec:
     reminders: tuple[float, ...] | None = None
     # Four-eyes for its requests (`hitl.four_eyes`); None: the settings decide.
     forbid_self_approval: bool | None = None
+    # Its requests' priority rank (`hitl.priority`); None: the settings decide.
+    priority: int | None = None
+    # Its requests' quorum terms (`hitl.quorum`, as JSON); None: one answer decides.
+    approval: dict[str, Any] | None = None
     # Set for a per-run factory (``factory`` is then unused): called for every run.
     run_factory: RunFactory | None = None
     run_factory_takes_config: bool = True
@@ -114,6 +119,8 @@ class GraphSpec:
             on_timeout=self.on_timeout,
             reminders=self.reminders,
             forbid_self_approval=self.forbid_self_approval,
+            priority=self.priority,
+            approval=self.approval,
         )
 
     @property
@@ -151,6 +158,8 @@ class GraphRegistry:
         on_timeout: Any = None,
         reminders: Iterable[float] | None = None,
         forbid_self_approval: bool | None = None,
+        priority: str | None = None,
+        approval: Any = None,
     ) -> GraphSpec:
         """Register (or replace) a graph under ``name``.
 
@@ -183,6 +192,12 @@ class GraphRegistry:
             fractions = policies.check_reminders(list(reminders)) if reminders is not None else None
         except ValueError as exc:
             raise ValueError(f"graph {name!r}: {exc}") from None
+        try:
+            terms = quorum.check(approval).model_dump(mode="json") if approval is not None else None
+        except ValueError as exc:
+            raise ValueError(f"graph {name!r}: {exc}") from None
+        if priority is not None and priority not in priorities.LEVELS:
+            raise ValueError(f"graph {name!r}: priority must be one of {priorities.LEVELS}")
         spec = GraphSpec(
             name,
             factory,
@@ -194,6 +209,8 @@ class GraphRegistry:
             on_timeout=policy,
             reminders=tuple(fractions) if fractions is not None else None,
             forbid_self_approval=forbid_self_approval,
+            priority=priorities.rank(priority) if priority is not None else None,
+            approval=terms,
             run_factory=run_factory,
             run_factory_takes_config=takes_config,
             source=source,
@@ -231,6 +248,8 @@ def register_graph(
     on_timeout: Any = None,
     reminders: Iterable[float] | None = None,
     forbid_self_approval: bool | None = None,
+    priority: str | None = None,
+    approval: Any = None,
 ) -> Callable[[F], F]:
     """Decorator: register a function returning a `StateGraph` builder in the default registry.
 
@@ -253,6 +272,8 @@ def register_graph(
             on_timeout=on_timeout,
             reminders=reminders,
             forbid_self_approval=forbid_self_approval,
+            priority=priority,
+            approval=approval,
         )
         return factory
 

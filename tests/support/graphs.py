@@ -381,3 +381,30 @@ def terms() -> StateGraph[Any]:
 )
 def four_eyes() -> StateGraph[Any]:
     return _terms_graph()
+
+
+DECISION_SCHEMA = {
+    "type": "object",
+    "properties": {"decision": {"enum": ["approve", "reject"]}, "comment": {"type": "string"}},
+    "required": ["decision"],
+}
+
+
+def vote_on(state: TermsState) -> dict[str, Any]:
+    # a JSON Schema (not a model): the resume value reaches the node as it is, votes and all
+    answer = interrupt(
+        {"question": "ship?", **(state.get("terms") or {})}, response_schema=DECISION_SCHEMA
+    )
+    return {"log": [["decided", answer]]}
+
+
+@register_graph(
+    "quorum",
+    description="One decision by two approving votes (any reject vetoes), or input['terms'].",
+    approval={"min": 2},
+)
+def quorum() -> StateGraph[Any]:
+    g = StateGraph(TermsState)
+    g.add_node("vote_on", vote_on)
+    g.add_edge(START, "vote_on")
+    return g
