@@ -5,6 +5,7 @@ notice (docs/approvals.md)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,17 @@ async def test_votes_a_claim_and_a_mention_on_the_request_page(
     shot = tmp_path / "approvals-request.png"
     await bo.screenshot(path=str(shot), full_page=True)
     keep_artifact(shot)
+
+    # delegation: Ana is away; Bo sees that he answers her request for her
+    now = datetime.now(UTC)
+    window = {"from": now.isoformat(), "until": (now + timedelta(days=7)).isoformat()}
+    r = await client.put("/api/v1/users/ana/delegation", json={"delegate": "bo", **window})
+    assert r.status_code == 200, r.text
+    for_ana = await asked(client, "terms", assignees=["ana"])
+    await bo.goto(f"{server.url}/requests/{for_ana['id']}")
+    await expect(bo.locator("#delegation-notice")).to_contain_text("You answer this for ana")
+    await vote(bo, "approve")
+    await expect(bo.locator("#responded-for")).to_have_text("ana", timeout=WAIT_MS)
 
     # four-eyes: the person a request is asked for is told another must answer it
     mine = await asked(client, "terms", forbid_self_approval=True, on_behalf_of="ana")
