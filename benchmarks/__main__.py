@@ -20,12 +20,13 @@ from benchmarks import (
     cycle,
     inbox,
     long_threads,
+    quorum,
     streams,
     webhooks,
     workers,
 )
 
-PARTS = ("cycle", "inbox", "lg", "stream", "webhooks", "workers", "bus", "long")
+PARTS = ("cycle", "inbox", "lg", "stream", "webhooks", "workers", "bus", "long", "quorum")
 
 
 def main() -> None:
@@ -64,6 +65,8 @@ def main() -> None:
             bus.main(redis_url, rounds=args.rounds)
     if "long" in only:
         long_threads.main(answers=args.answers)
+    if "quorum" in only:
+        quorum.run(args.rounds, n, c)
 
 
 def _cycles(rounds: int, n: int, c: int) -> None:
@@ -114,19 +117,35 @@ def _inbox(large: int, samples: int) -> None:
         small_n = 1_000
         inbox.seed(small_url, small_n)
         inbox.seed(large_url, large)
-        small, large = inbox.page_latencies(small_server.url, large_server.url, samples)
+        small, big = inbox.page_latencies(small_server.url, large_server.url, samples)
         ui_small, ui_large = inbox.page_latencies(
             small_server.url, large_server.url, samples // 3, ui=True
         )
+        # the approvals' sorts and views (docs/approvals.md): the same page, by priority, by
+        # deadline, and the due-soon filter (every seeded request is due within 2 days)
+        views = {
+            name: inbox.page_latencies(small_server.url, large_server.url, samples, extra=extra)
+            for name, extra in (
+                ("sort=priority", {"sort": "priority"}),
+                ("sort=deadline", {"sort": "deadline"}),
+                ("due_within=2d", {"due_within": "172800", "sort": "deadline"}),
+            )
+        }
     print(
         f"\ninbox page (50 pending requests) latency over HTTP, ms:\n"
         f"  {small_n:>7,} pending   p50 {small['p50']:6.2f}   p95 {small['p95']:6.2f}\n"
-        f"  {large:>7,} pending   p50 {large['p50']:6.2f}   p95 {large['p95']:6.2f}\n"
-        f"  p95 ratio large / small    {large['p95'] / small['p95']:6.2f}   (target <= 1.5)\n"
+        f"  {large:>7,} pending   p50 {big['p50']:6.2f}   p95 {big['p95']:6.2f}\n"
+        f"  p95 ratio large / small    {big['p95'] / small['p95']:6.2f}   (target <= 1.5)\n"
         f"web inbox page (first 50 pending, counts per state), ms:\n"
         f"  {small_n:>7,} pending   p50 {ui_small['p50']:6.2f}   p95 {ui_small['p95']:6.2f}\n"
         f"  {large:>7,} pending   p50 {ui_large['p50']:6.2f}   p95 {ui_large['p95']:6.2f}"
     )
+    for name, (v_small, v_large) in views.items():
+        print(
+            f"inbox {name}: p95 {v_small['p95']:6.2f} ms ({small_n:,}) / "
+            f"{v_large['p95']:6.2f} ms ({large:,}), ratio {v_large['p95'] / v_small['p95']:5.2f}"
+            " (target <= 1.5)"
+        )
 
 
 def _agent_server(rounds: int, n: int, c: int, large: int, samples: int) -> None:
