@@ -181,3 +181,57 @@ async def test_who_may_not_answer_may_not_vote(
     r = await respond(ana, request["id"], APPROVE)
     assert r.status_code == 403 and "forbid_self_approval" in r.json()["detail"]
     assert (await client.get(f"/api/v1/requests/{request['id']}/votes")).json() == []
+
+
+async def deadline_passes(database_url: str, request_id: str) -> None:
+    """Time passes: the request's deadline (and so its timer) is behind it."""
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        await conn.execute(
+            "UPDATE hitl_requests SET deadline_at = now() - interval '1 second',"
+            " timer_at = now() - interval '1 second' WHERE id = %s",
+            (request_id,),
+        )
+
+
+async def until_request(
+    client: httpx.AsyncClient, request_id: str, check: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    async with asyncio.timeout(30):
+        while True:
+            body: dict[str, Any] = (await client.get(f"/api/v1/requests/{request_id}")).json()
+            if check(body):
+                return body
+            await asyncio.sleep(0.1)
+
+
+async def test_an_escalation_widens_who_may_vote_and_a_default_is_recorded_as_such(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient], database_url: str
+) -> None:
+    ana, bo = await voters(client, client_for, "ana", "bo")
+    escalating = await quorum_request(
+        client,
+        assignees=["ana"],
+        on_timeout={
+            "action": "escalate",
+            "to": {"assignees": ["ana", "bo"]},
+            "extend_seconds": 3600,
+        },
+    )
+    assert (await respond(ana, escalating["id"], APPROVE)).json()["state"] == "pending"
+    assert (await respond(bo, escalating["id"], APPROVE)).status_code == 403  # not yet
+    await deadline_passes(database_url, escalating["id"])
+    await until_request(client, escalating["id"], lambda r: r["escalations"] == 1)
+    r = await respond(bo, escalating["id"], APPROVE)
+    assert r.status_code == 200 and r.json()["state"] == "responded", r.text
+    assert [v["by"] for v in r.json()["response"]["votes"]] == ["ana", "bo"]
+
+    defaulted = await quorum_request(
+        client, on_timeout={"action": "default", "value": {"decision": "reject"}}
+    )
+    await respond(ana, defaulted["id"], APPROVE)
+    await deadline_passes(database_url, defaulted["id"])
+    done = await until_request(client, defaulted["id"], lambda r: r["state"] != "pending")
+    assert done["responded_by"] == "system:timeout" and done["deadline_action"] == "default"
+    assert done["response"] == {"decision": "reject"}
+    votes = (await client.get(f"/api/v1/requests/{defaulted['id']}/votes")).json()
+    assert [v["by"] for v in votes] == ["ana"]  # the votes so far stay on record
