@@ -273,15 +273,25 @@ async def respond_thread_run(
     }
     async with pool.connection() as conn:
         if not run_options:
-            await _respond_thread(conn, thread_id, resume, by, single=len(resume) <= 1, known=known)
+            recorded = await _respond_thread(
+                conn, thread_id, resume, by, single=len(resume) <= 1, known=known
+            )
             row = await (await conn.execute(runs_sql.RESUMING_RUN_OF, (thread_id,))).fetchone()
         else:
             async with conn.transaction():
-                await _respond_thread(conn, thread_id, resume, by, single=True, known=known)
+                recorded = await _respond_thread(
+                    conn, thread_id, resume, by, single=True, known=known
+                )
                 cur = await conn.execute(
                     runs_sql.RESUMING_RUN, {"thread_id": thread_id, "options": Jsonb(run_options)}
                 )
                 row = await cur.fetchone()
+    waiting = [r.id for r in recorded if r.state == "pending"]  # votes short of a quorum
+    if row is None and waiting:
+        raise errors.Conflict(
+            f"the vote was recorded; request {waiting[0]!r} waits for more votes (quorum), "
+            "so no run resumes the thread yet"
+        )
     if row is None:
         raise errors.Conflict(f"thread {thread_id!r} has no run applying its answers")
     found: dict[str, Any] = row

@@ -235,3 +235,23 @@ async def test_an_escalation_widens_who_may_vote_and_a_default_is_recorded_as_su
     assert done["response"] == {"decision": "reject"}
     votes = (await client.get(f"/api/v1/requests/{defaulted['id']}/votes")).json()
     assert [v["by"] for v in votes] == ["ana"]  # the votes so far stay on record
+
+
+async def test_votes_through_the_agent_server_door(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
+) -> None:
+    from tests.support import auth
+
+    scopes = ("threads:read", "threads:write", "requests:answer", "requests:read")
+    first, second = [
+        client_for(await auth.make_key(client, *scopes, name=name)) for name in ("lg-a", "lg-b")
+    ]
+    request = await quorum_request(client)
+    url = f"/lg/threads/{request['thread_id']}/runs/wait"
+    body = {"assistant_id": "quorum", "command": {"resume": APPROVE}}
+    r = await first.post(url, json=body)
+    assert r.status_code == 409 and "the vote was recorded" in r.text, r.text
+    r = await second.post(url, json=body)
+    assert r.status_code == 200, r.text
+    votes = (await client.get(f"/api/v1/requests/{request['id']}/votes")).json()
+    assert [v["by"] for v in votes] == ["key:lg-a", "key:lg-b"]
