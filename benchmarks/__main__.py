@@ -22,12 +22,13 @@ from benchmarks import (
     cycle,
     inbox,
     long_threads,
+    quorum,
     streams,
     webhooks,
     workers,
 )
 
-PARTS = ("cycle", "inbox", "lg", "stream", "webhooks", "workers", "bus", "long")
+PARTS = ("cycle", "inbox", "lg", "stream", "webhooks", "workers", "bus", "long", "quorum")
 
 
 def main() -> None:
@@ -66,6 +67,8 @@ def main() -> None:
             bus.main(redis_url, rounds=args.rounds)
     if "long" in only:
         long_threads.main(answers=args.answers)
+    if "quorum" in only:
+        quorum.run(args.rounds, n, c)
 
 
 def _cycles(rounds: int, n: int, c: int) -> None:
@@ -128,6 +131,16 @@ def _inbox(large: int, samples: int) -> None:
     with _small_and_large(inbox.seed, large) as (small_url, large_url):
         small, big = inbox.page_latencies(small_url, large_url, samples)
         ui_small, ui_big = inbox.page_latencies(small_url, large_url, samples // 3, ui=True)
+        # the approvals' sorts and views (docs/approvals.md): the same page, by priority, by
+        # deadline, and the due-soon filter (every seeded request is due within 2 days)
+        views = {
+            name: inbox.page_latencies(small_url, large_url, samples, extra=extra)
+            for name, extra in (
+                ("sort=priority", {"sort": "priority"}),
+                ("sort=deadline", {"sort": "deadline"}),
+                ("due_within=2d", {"due_within": "172800", "sort": "deadline"}),
+            )
+        }
     print(
         f"\ninbox page (50 pending requests) latency over HTTP, ms:\n"
         f"  {small_n:>7,} pending   p50 {small['p50']:6.2f}   p95 {small['p95']:6.2f}\n"
@@ -137,6 +150,12 @@ def _inbox(large: int, samples: int) -> None:
         f"  {small_n:>7,} pending   p50 {ui_small['p50']:6.2f}   p95 {ui_small['p95']:6.2f}\n"
         f"  {large:>7,} pending   p50 {ui_big['p50']:6.2f}   p95 {ui_big['p95']:6.2f}"
     )
+    for name, (v_small, v_large) in views.items():
+        print(
+            f"inbox {name}: p95 {v_small['p95']:6.2f} ms ({small_n:,}) / "
+            f"{v_large['p95']:6.2f} ms ({large:,}), ratio {v_large['p95'] / v_small['p95']:5.2f}"
+            " (target <= 1.5)"
+        )
 
 
 def _agent_server(rounds: int, n: int, c: int, large: int, samples: int) -> None:

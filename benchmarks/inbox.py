@@ -26,11 +26,13 @@ INSERT INTO hitl_threads (thread_id, graph, status)
 SELECT 'seed-' || i, 'code_review', 'interrupted'
 FROM generate_series(%(start)s::int, %(stop)s::int) i;
 INSERT INTO hitl_requests
-    (thread_id, interrupt_id, graph, state, value, response_schema, created_at)
+    (thread_id, interrupt_id, graph, state, value, response_schema, created_at, deadline_at,
+     priority)
 SELECT 'seed-' || i, md5(i::text), 'code_review', 'pending',
        jsonb_build_object('kind', 'deploy_approval', 'title', 'change ' || i),
        '{"type": "object", "properties": {"decision": {"enum": ["approve", "reject"]}}}'::jsonb,
-       now() - i * interval '1 second'
+       now() - i * interval '1 second', now() + interval '1 hour' + i * interval '1 second',
+       i %% 4
 FROM generate_series(%(start)s::int, %(stop)s::int) i;
 """
 
@@ -47,7 +49,12 @@ def seed(database_url: str, total: int) -> None:
 
 
 def page_latencies(
-    small_url: str, large_url: str, samples: int, *, ui: bool = False
+    small_url: str,
+    large_url: str,
+    samples: int,
+    *,
+    ui: bool = False,
+    extra: dict[str, str] | None = None,
 ) -> tuple[Stats, Stats]:
     """p50/p95 (ms) of ``GET /api/v1/requests?state=pending&limit=50`` (or, with ``ui``, the
     web inbox ``GET /?state=pending``) on two services, the samples alternating between them;
@@ -57,13 +64,15 @@ def page_latencies(
     with httpx.Client(timeout=30) as client:
         for i in range(samples + 20):
             for base in (small_url, large_url):
-                params: dict[str, str | int] = {"state": "pending", "limit": 50}
+                params: dict[str, str | int] = {"state": "pending", "limit": 50, **(extra or {})}
                 if cursors[base] and i % 2:
                     params["cursor"] = cursors[base]  # type: ignore[assignment]
                 started = time.perf_counter()
                 if ui:
                     r = client.get(
-                        base + "/", params={"state": "pending"}, headers=_setup.auth_headers(base)
+                        base + "/",
+                        params={"state": "pending", **(extra or {})},
+                        headers=_setup.auth_headers(base),
                     )
                     elapsed = time.perf_counter() - started
                     assert r.raise_for_status().text.count('class="req-link"') == 50

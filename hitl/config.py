@@ -160,6 +160,28 @@ class Settings(BaseSettings):
         "it, when neither the request nor its graph's registration sets them; empty: none.",
     )
 
+    forbid_self_approval: Literal["all", "external", "none"] = Field(
+        "external",
+        description="Which requests their requester may not answer (four-eyes): all, external "
+        "ones only, or none; a graph's registration or the request itself may say otherwise.",
+    )
+
+    request_priority: Literal["low", "normal", "high", "urgent"] = Field(
+        "normal",
+        description="A request's priority when neither it nor its graph's registration sets one.",
+    )
+    due_soon_seconds: float = Field(
+        4 * 3600.0,
+        gt=0,
+        description="The inbox's Due soon view: pending requests due within this many seconds.",
+    )
+    claim_timeout_seconds: float = Field(
+        3600.0,
+        gt=0,
+        le=30 * 86400.0,
+        description="How long a claim on a request binds others (claiming again renews it).",
+    )
+
     @field_validator("request_on_timeout")
     @classmethod
     def _check_on_timeout(cls, value: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,11 @@ replaces the registration's whole assignment), else the registration's ``assigne
 - ``{"action": "expire", "thread": "fail" | "resume"}``: the request becomes ``expired``; the
   thread fails, or resumes with the `expiry_marker` as the interrupt's value.
 
+Two more terms come from the same sources (`hitl.four_eyes`): ``forbid_self_approval`` (the
+interrupt value's, else the registration's, else ``HITL_FORBID_SELF_APPROVAL``) and the interrupt
+value's ``on_behalf_of`` (the username a graph says it acts for; no other source); and
+``priority`` (`hitl.priority`: the value's, the registration's, ``HITL_REQUEST_PRIORITY``).
+
 ``reminders`` are fractions of the time to the deadline (``[0.5, 0.9]``): each emits one
 ``request.reminded`` event. This module is the rules only; `hitl.timers` fires them, and the
 policies' shapes and parsers are in `hitl.policies` (below the settings, which validate them).
@@ -37,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from hitl import policies
+from hitl import policies, priority, quorum
 from hitl.assignment import unique
 from hitl.policies import DefaultAnswer, Escalate, Expire
 
@@ -54,6 +59,14 @@ class Terms:
     timeout_seconds: float
     on_timeout: DefaultAnswer | Escalate | Expire
     reminders: list[float]
+    #: Four-eyes (`hitl.four_eyes`): whether who asked may not answer, and whom a graph or
+    #: agent says it acts for.
+    forbid_self_approval: bool = False
+    on_behalf_of: str | None = None
+    #: `hitl.priority`'s rank (1: normal).
+    priority: int = 1
+    #: Quorum terms (`hitl.quorum`, as JSON); None: one answer decides.
+    approval: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The columns' values, for the statements that create requests."""
@@ -63,6 +76,10 @@ class Terms:
             "timeout": self.timeout_seconds,
             "on_timeout": self.on_timeout.model_dump(mode="json"),
             "reminders": self.reminders,
+            "forbid_self_approval": self.forbid_self_approval,
+            "on_behalf_of": self.on_behalf_of,
+            "priority": self.priority,
+            "approval": self.approval,
         }
 
 
@@ -76,6 +93,12 @@ class Defaults:
     reminders: list[float]
     assignees: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
+    forbid_self_approval: bool = False
+    #: The same for external requests (the settings only: they have no registration).
+    forbid_self_approval_external: bool = True
+    #: `hitl.priority`'s rank.
+    priority: int = 1
+    approval: dict[str, Any] | None = None
 
     def over(
         self,
@@ -85,6 +108,9 @@ class Defaults:
         timeout_seconds: float | None = None,
         on_timeout: DefaultAnswer | Escalate | Expire | None = None,
         reminders: tuple[float, ...] | None = None,
+        forbid_self_approval: bool | None = None,
+        priority: int | None = None,
+        approval: dict[str, Any] | None = None,
     ) -> Defaults:
         """These defaults with a registration's own terms laid over them."""
         return Defaults(
@@ -95,6 +121,12 @@ class Defaults:
             reminders=list(reminders) if reminders is not None else self.reminders,
             assignees=assignees if assignees or groups else self.assignees,
             groups=groups if assignees or groups else self.groups,
+            forbid_self_approval=forbid_self_approval
+            if forbid_self_approval is not None
+            else self.forbid_self_approval,
+            forbid_self_approval_external=self.forbid_self_approval_external,
+            priority=priority if priority is not None else self.priority,
+            approval=approval if approval is not None else self.approval,
         )
 
 
@@ -104,6 +136,9 @@ def defaults_from(settings: Settings) -> Defaults:
         timeout_seconds=settings.request_timeout_seconds,
         on_timeout=policies.check_policy(settings.request_on_timeout),
         reminders=settings.reminder_fractions,
+        forbid_self_approval=settings.forbid_self_approval == "all",
+        forbid_self_approval_external=settings.forbid_self_approval != "none",
+        priority=priority.rank(settings.request_priority),
     )
 
 
@@ -127,6 +162,10 @@ def for_interrupt(value: Any, defaults: Defaults) -> tuple[Terms, list[str]]:
     timeout = read("timeout_seconds", policies.TIMEOUT)
     policy = read("on_timeout", policies.POLICY)
     reminders = read("reminders", policies.REMINDERS)
+    forbid_self = read("forbid_self_approval", policies.FLAG)
+    behalf = read("on_behalf_of", policies.USER)
+    urgency = read("priority", priority.PRIORITY)
+    quorum_terms = read("approval", quorum.APPROVAL)
     named = assignees is not None or groups is not None
     terms = Terms(
         assignees=unique(assignees or []) if named else list(defaults.assignees),
@@ -134,6 +173,14 @@ def for_interrupt(value: Any, defaults: Defaults) -> tuple[Terms, list[str]]:
         timeout_seconds=timeout if timeout is not None else defaults.timeout_seconds,
         on_timeout=policy if policy is not None else defaults.on_timeout,
         reminders=policies.reminders_of(reminders if reminders is not None else defaults.reminders),
+        forbid_self_approval=forbid_self
+        if forbid_self is not None
+        else defaults.forbid_self_approval,
+        on_behalf_of=behalf,
+        priority=priority.rank(urgency) if urgency is not None else defaults.priority,
+        approval=quorum_terms.model_dump(mode="json")
+        if quorum_terms is not None
+        else defaults.approval,
     )
     return terms, problems
 

@@ -68,6 +68,32 @@ class RequestNotPending(Conflict):
         self.request = request
 
 
+class Claimed(Conflict):
+    """Someone else claimed the request: they answer it, unless their claim expires first."""
+
+    def __init__(self, request_id: str, claimed_by: Any, until: Any) -> None:
+        when = until.isoformat() if hasattr(until, "isoformat") else str(until)
+        super().__init__(
+            {
+                "msg": f"request {request_id!r} is claimed by {claimed_by!r} until {when}: only "
+                "they (or an admin) may answer it before then",
+                "state": "pending",
+                "claimed_by": claimed_by,
+                "claim_expires_at": when,
+            }
+        )
+
+
+class AlreadyVoted(Conflict):
+    def __init__(self, request_id: str, voter: str) -> None:
+        super().__init__(
+            {
+                "msg": f"{voter!r} already voted on request {request_id!r}: one person, one vote",
+                "state": "pending",
+            }
+        )
+
+
 class Unauthenticated(HITLError):
     """Sign in, or send an API key in the Authorization header: Bearer <key>."""
 
@@ -91,6 +117,14 @@ class NotAssigned(Forbidden):
         super().__init__(
             f"request {request_id!r} is assigned to others: only its assignees, members of its "
             "groups and admins may answer it"
+        )
+
+
+class SelfApproval(Forbidden):
+    def __init__(self, request_id: str, requester: str) -> None:
+        super().__init__(
+            f"request {request_id!r} was asked for by {requester!r}, who may not answer it: "
+            "another person must (forbid_self_approval)"
         )
 
 

@@ -24,9 +24,10 @@ from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hitl import deadlines, errors, policies, requests
-from hitl.assignment import Routing
+from hitl.assignment import Routing, Username
 from hitl.auth.principal import Principal
 from hitl.models import Request
+from hitl.priority import Priority, rank
 from hitl.validation import check_schema, schema_errors
 from hitl.webhooks import endpoints
 
@@ -72,6 +73,17 @@ class ExternalRequestCreate(BaseModel):
         None, description="Whom the request is for: users and groups (default: anyone)."
     )
     metadata: dict[str, Any] | None = None
+    forbid_self_approval: bool | None = Field(
+        None,
+        description="Refuse answers from whoever created the request (and from on_behalf_of): "
+        "four-eyes (default: on, unless HITL_FORBID_SELF_APPROVAL is none).",
+    )
+    priority: Priority | None = Field(
+        None, description="low, normal, high or urgent (default: HITL_REQUEST_PRIORITY)."
+    )
+    on_behalf_of: Username | None = Field(
+        None, description="The user the agent asks for: with four-eyes, they may not answer."
+    )
 
     @field_validator("callback_webhook")
     @classmethod
@@ -137,6 +149,11 @@ async def create(
             reminders=policies.reminders_of(
                 body.reminders if body.reminders is not None else defaults.reminders
             ),
+            forbid_self_approval=body.forbid_self_approval
+            if body.forbid_self_approval is not None
+            else defaults.forbid_self_approval_external,
+            on_behalf_of=body.on_behalf_of,
+            priority=rank(body.priority) if body.priority else defaults.priority,
         ),
         metadata=body.metadata,
         actor=creator.name,

@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 from pydantic import AfterValidator, BaseModel, Field
 
 from hitl import validation
+from hitl.priority import Priority
 
 ThreadStatus = Literal["idle", "queued", "running", "interrupted", "completed", "failed"]
 RequestState = Literal["pending", "responded", "resumed", "superseded", "expired", "cancelled"]
@@ -65,6 +66,8 @@ class Request(BaseModel):
     response_schema: StoredDict | None = None
     response: Stored = None
     responded_by: str | None = None
+    #: Whom ``responded_by`` answered for, standing in for them (`hitl.delegation`).
+    responded_for: str | None = None
     responded_at: datetime | None = None
     closed_at: datetime | None = None
     workflow_id: str | None = None
@@ -93,6 +96,22 @@ class Request(BaseModel):
     #: Set when the deadline answered: ``default`` (its default value), ``expire_fail`` or
     #: ``expire_resume`` (the expiry marker; the thread fails or resumes with it).
     deadline_action: Literal["default", "expire_fail", "expire_resume"] | None = None
+    #: Who asked (`hitl.four_eyes`): the user or API key that started the thread or created
+    #: the external request; the user a graph or agent says it acts for; and whether they
+    #: may not answer it.
+    requested_by: str | None = None
+    requested_by_subject: str | None = Field(None, exclude=True)
+    on_behalf_of: str | None = None
+    forbid_self_approval: bool = False
+    #: How urgent it is (`hitl.priority`): the inbox sorts by it.
+    priority: Priority = "normal"
+    #: Quorum terms (`hitl.quorum`): several votes decide; None: one answer does.
+    approval: StoredDict | None = None
+    #: Who claimed it (`hitl.claims`) and until when their claim binds others.
+    claimed_by: str | None = None
+    claimed_by_subject: str | None = Field(None, exclude=True)
+    claimed_at: datetime | None = None
+    claim_expires_at: datetime | None = None
     #: The same as ``deadline_at`` (the name of the first API, for external requests).
     expires_at: datetime | None = None
     created_at: datetime

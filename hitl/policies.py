@@ -61,6 +61,8 @@ REMINDERS: TypeAdapter[list[float]] = TypeAdapter(Reminders)
 TIMEOUT: TypeAdapter[float] = TypeAdapter(Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS)])
 USERS: TypeAdapter[list[str]] = TypeAdapter(list[Username])
 GROUPS: TypeAdapter[list[str]] = TypeAdapter(list[GroupName])
+USER: TypeAdapter[str] = TypeAdapter(Username)
+FLAG: TypeAdapter[bool] = TypeAdapter(Annotated[bool, Field(strict=True)])
 
 
 def reminders_of(fractions: list[float]) -> list[float]:

@@ -36,7 +36,8 @@ from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 from pydantic import TypeAdapter, ValidationError
 
-from hitl import errors, policies
+from hitl import errors, policies, quorum
+from hitl import priority as priorities
 from hitl.assignment import Routing
 from hitl.deadlines import Defaults
 
@@ -71,6 +72,12 @@ class GraphSpec:
     timeout_seconds: float | None = None
     on_timeout: policies.DefaultAnswer | policies.Escalate | policies.Expire | None = None
     reminders: tuple[float, ...] | None = None
+    # Four-eyes for its requests (`hitl.four_eyes`); None: the settings decide.
+    forbid_self_approval: bool | None = None
+    # Its requests' priority rank (`hitl.priority`); None: the settings decide.
+    priority: int | None = None
+    # Its requests' quorum terms (`hitl.quorum`, as JSON); None: one answer decides.
+    approval: dict[str, Any] | None = None
     # Set for a per-run factory (``factory`` is then unused): called for every run.
     run_factory: RunFactory | None = None
     run_factory_takes_config: bool = True
@@ -111,6 +118,9 @@ class GraphSpec:
             timeout_seconds=self.timeout_seconds,
             on_timeout=self.on_timeout,
             reminders=self.reminders,
+            forbid_self_approval=self.forbid_self_approval,
+            priority=self.priority,
+            approval=self.approval,
         )
 
     @property
@@ -147,11 +157,16 @@ class GraphRegistry:
         timeout_seconds: float | None = None,
         on_timeout: Any = None,
         reminders: Iterable[float] | None = None,
+        forbid_self_approval: bool | None = None,
+        priority: str | None = None,
+        approval: Any = None,
     ) -> GraphSpec:
         """Register (or replace) a graph under ``name``.
 
         ``assignees`` / ``groups``, ``timeout_seconds``, ``on_timeout`` and ``reminders`` are
         the defaults of its requests (see `hitl.deadlines`); a bad one raises `ValueError`.
+        ``forbid_self_approval``: whether who started a thread may answer its requests
+        (`hitl.four_eyes`; None: ``HITL_FORBID_SELF_APPROVAL`` decides).
         ``builder`` is a builder, a compiled graph or a function returning one (called once);
         or give a ``run_factory`` instead, called for every run.
         """
@@ -177,6 +192,12 @@ class GraphRegistry:
             fractions = policies.check_reminders(list(reminders)) if reminders is not None else None
         except ValueError as exc:
             raise ValueError(f"graph {name!r}: {exc}") from None
+        try:
+            terms = quorum.check(approval).model_dump(mode="json") if approval is not None else None
+        except ValueError as exc:
+            raise ValueError(f"graph {name!r}: {exc}") from None
+        if priority is not None and priority not in priorities.LEVELS:
+            raise ValueError(f"graph {name!r}: priority must be one of {priorities.LEVELS}")
         spec = GraphSpec(
             name,
             factory,
@@ -187,6 +208,9 @@ class GraphRegistry:
             timeout_seconds=timeout_seconds,
             on_timeout=policy,
             reminders=tuple(fractions) if fractions is not None else None,
+            forbid_self_approval=forbid_self_approval,
+            priority=priorities.rank(priority) if priority is not None else None,
+            approval=terms,
             run_factory=run_factory,
             run_factory_takes_config=takes_config,
             source=source,
@@ -223,13 +247,17 @@ def register_graph(
     timeout_seconds: float | None = None,
     on_timeout: Any = None,
     reminders: Iterable[float] | None = None,
+    forbid_self_approval: bool | None = None,
+    priority: str | None = None,
+    approval: Any = None,
 ) -> Callable[[F], F]:
     """Decorator: register a function returning a `StateGraph` builder in the default registry.
 
     The keyword arguments after ``description`` are the defaults of the graph's requests: who
     they are assigned to, their deadline in seconds, what happens at it (``on_timeout``, e.g.
     ``{"action": "escalate", "to": {"groups": ["leads"]}, "extend_seconds": 3600}``) and
-    reminders as fractions of the time to it (see `hitl.deadlines`).
+    reminders as fractions of the time to it (see `hitl.deadlines`), and whether who started a
+    thread may answer its requests (``forbid_self_approval``, see `hitl.four_eyes`).
     """
 
     def decorate(factory: F) -> F:
@@ -243,6 +271,9 @@ def register_graph(
             timeout_seconds=timeout_seconds,
             on_timeout=on_timeout,
             reminders=reminders,
+            forbid_self_approval=forbid_self_approval,
+            priority=priority,
+            approval=approval,
         )
         return factory
 

@@ -19,17 +19,29 @@ from __future__ import annotations
 import contextlib
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import _cursor, assignment, elicitation, errors
+from hitl import (
+    _cursor,
+    assignment,
+    claims,
+    delegation,
+    elicitation,
+    errors,
+    four_eyes,
+    priority,
+    quorum,
+)
 from hitl.auth import Principal
+from hitl.db.sql import claims as claims_sql
 from hitl.db.sql import requests as requests_sql
 from hitl.db.sql import runs as runs_sql
 from hitl.db.sql import threads as threads_sql
+from hitl.db.sql import votes as votes_sql
 from hitl.models import Page, Request
 from hitl.validation import validate_response
 
@@ -53,6 +65,7 @@ def _fields(row: dict[str, Any]) -> dict[str, Any]:
         "id": str(row["id"]),
         "callback_delivery_id": delivery and str(delivery),
         "expires_at": row.get("deadline_at"),
+        "priority": priority.name_of(row.get("priority")),
     }
 
 
@@ -81,6 +94,15 @@ async def get(conn: AsyncConnection[Any], request_id: str) -> Request:
     return from_row(row)
 
 
+Sort = Literal["newest", "priority", "deadline"]
+SORTS: tuple[str, ...] = ("newest", "priority", "deadline")
+_LISTINGS = {
+    "newest": requests_sql.LIST_REQUESTS,
+    "priority": requests_sql.LIST_REQUESTS_BY_PRIORITY,
+    "deadline": requests_sql.LIST_REQUESTS_BY_DEADLINE,
+}
+
+
 async def list_page(
     conn: AsyncConnection[Any],
     *,
@@ -89,16 +111,61 @@ async def list_page(
     thread_id: str | None = None,
     kind: str | None = None,
     assigned_to: str | None = None,
+    claimed_by: str | None = None,
+    assignee: str | None = None,
+    group_of: str | None = None,
+    due_before: datetime | None = None,
+    sort: Sort = "newest",
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page[Request]:
-    """A page of requests, newest first. ``assigned_to`` (a username) keeps those assigned to
-    that user, directly or through one of their groups."""
-    at, key = _cursor.decode(cursor, uuid_key=True) if cursor else (None, None)
+    """A page of requests, newest first (or by ``sort``: priority, then newest; deadline,
+    soonest first). ``assigned_to`` (a username) keeps those assigned to that user, directly
+    or through one of their groups; the inbox's views (docs/approvals.md): ``assignee`` those
+    assigned to the user by name, ``group_of`` those assigned to one of the user's groups,
+    ``claimed_by`` those the user holds a live claim on, ``due_before`` pending ones due
+    before then."""
+    at, key, rank = _sort_key(cursor, sort) if cursor else (None, None, None)
     params: dict[str, Any] = {"state": state, "graph": graph, "thread_id": thread_id, "kind": kind}
-    params |= {"assigned_to": assigned_to, "at": at, "key": key}
-    cur = await conn.execute(requests_sql.LIST_REQUESTS, {**params, "limit": limit + 1})
-    return page_of(await cur.fetchall(), limit)
+    params |= {"assigned_to": assigned_to, "claimed_by": claimed_by, "assignee": assignee}
+    params |= {"group_of": group_of, "due_before": due_before}
+    params |= {"at": at, "key": key, "rank": rank, "limit": limit + 1}
+    cur = await conn.execute(_LISTINGS[sort], params)
+    rows = await cur.fetchall()
+    page = page_of(rows, limit)
+    if page.next_cursor and sort != "newest":
+        last = rows[limit - 1]
+        if sort == "priority":
+            page.next_cursor = _cursor.encode(
+                last["created_at"], f"{last['priority']}:{last['id']}"
+            )
+        else:
+            page.next_cursor = _cursor.encode(last["deadline_at"], str(last["id"]))
+    return page
+
+
+def _sort_key(cursor: str, sort: Sort) -> tuple[datetime, str, int | None]:
+    """The keyset a ``sort`` listing's cursor holds: a time, an id and (by priority) a rank."""
+    if sort != "priority":
+        at, key = _cursor.decode(cursor, uuid_key=True)
+        return at, key, None
+    at, both = _cursor.decode(cursor)
+    rank, _, key = both.partition(":")
+    try:
+        level = int(rank)
+        if not 0 <= level < len(priority.LEVELS):
+            raise ValueError(rank)
+        return at, str(uuid.UUID(key)), level
+    except ValueError:
+        raise errors.InvalidInput(
+            [
+                {
+                    "loc": ["query", "cursor"],
+                    "msg": "not a cursor from this API",
+                    "type": "value_error",
+                }
+            ]
+        ) from None
 
 
 async def pending_of_thread(conn: AsyncConnection[Any], thread_id: str) -> list[Request]:
@@ -194,6 +261,9 @@ async def create_external(
             "timeout": fixed["timeout"],
             "on_timeout": Jsonb(fixed["on_timeout"]),
             "reminders": fixed["reminders"],
+            "on_behalf_of": fixed["on_behalf_of"],
+            "forbid_self_approval": fixed["forbid_self_approval"],
+            "priority": fixed["priority"],
             "actor": actor,
             "actor_subject": actor_subject,
         },
@@ -241,15 +311,25 @@ async def respond_thread_run(
     }
     async with pool.connection() as conn:
         if not run_options:
-            await _respond_thread(conn, thread_id, resume, by, single=len(resume) <= 1, known=known)
+            recorded = await _respond_thread(
+                conn, thread_id, resume, by, single=len(resume) <= 1, known=known
+            )
             row = await (await conn.execute(runs_sql.RESUMING_RUN_OF, (thread_id,))).fetchone()
         else:
             async with conn.transaction():
-                await _respond_thread(conn, thread_id, resume, by, single=True, known=known)
+                recorded = await _respond_thread(
+                    conn, thread_id, resume, by, single=True, known=known
+                )
                 cur = await conn.execute(
                     runs_sql.RESUMING_RUN, {"thread_id": thread_id, "options": Jsonb(run_options)}
                 )
                 row = await cur.fetchone()
+    waiting = [r.id for r in recorded if r.state == "pending"]  # votes short of a quorum
+    if row is None and waiting:
+        raise errors.Conflict(
+            f"the vote was recorded; request {waiting[0]!r} waits for more votes (quorum), "
+            "so no run resumes the thread yet"
+        )
     if row is None:
         raise errors.Conflict(f"thread {thread_id!r} has no run applying its answers")
     found: dict[str, Any] = row
@@ -324,12 +404,23 @@ def may_answer(by: Responder, request: Request) -> bool:
 
 
 def _check_answerable(
-    request: Request, response: Any, loc: tuple[str | int, ...], by: Responder
+    request: Request,
+    response: Any,
+    loc: tuple[str | int, ...],
+    by: Responder,
+    standing_for: str | None = None,
 ) -> None:
-    if not may_answer(by, request):
+    """``standing_for``: the person ``by`` answers for (`hitl.delegation`), if any."""
+    if not may_answer(by, request) and standing_for is None:
         raise errors.NotAssigned(request.id)
+    if not isinstance(by, str) and four_eyes.refuses(by, request):
+        raise errors.SelfApproval(request.id, by.name)
+    if standing_for is not None and four_eyes.refuses_for(standing_for, request):
+        raise errors.SelfApproval(request.id, standing_for)
     if request.state != "pending":
         raise errors.RequestNotPending(request.id, request.state, request)
+    if not isinstance(by, str) and claims.blocks(by, request):
+        raise errors.Claimed(request.id, request.claimed_by, request.claim_expires_at)
     if request.deadline_at is not None and request.deadline_at <= datetime.now(UTC):
         raise errors.RequestPastDeadline(request.id, request.deadline_at, request)
     validate_answer(request, response, loc)
@@ -371,11 +462,25 @@ async def _answer(
     the answerer checked against its new assignment (`errors.NotAssigned` if that leaves them
     out), so nobody answers a request that is no longer theirs."""
     for _ in range(REASSIGNED_RETRIES):
-        _check_answerable(request, response, loc, by)
+        standing_for = None
+        if not isinstance(by, str) and by.kind == "user" and not by.may_answer(request):
+            standing_for = await delegation.stands_in_for(conn, by.name, request)
+        _check_answerable(request, response, loc, by, standing_for)
+        if request.approval is not None and not isinstance(by, str):
+            return await _vote(conn, request, response, loc, by, standing_for, via)
         seen = None if isinstance(by, str) else (request.assignees, request.assigned_groups)
+        # another's claim taken after this check refuses the answer too (admins pass)
+        claimer = None if isinstance(by, str) or by.is_admin else by.subject
         try:
             return await _record_answer(
-                conn, request, response, _name(by), assignment=seen, via=via
+                conn,
+                request,
+                response,
+                _name(by),
+                assignment=seen,
+                via=via,
+                claimer=claimer,
+                responded_for=standing_for,
             )
         except _Reassigned as exc:
             request = exc.current
@@ -391,9 +496,12 @@ async def _record_answer(
     deadline_action: str | None = None,
     assignment: tuple[list[str], list[str]] | None = None,
     via: Via | None = None,
+    claimer: str | None = None,
+    responded_for: str | None = None,
 ) -> Request:
     """The conditional update and everything it causes, in one statement (see the query);
-    with ``assignment`` (assignees, groups), only while the request still has it."""
+    with ``assignment`` (assignees, groups), only while the request still has it; with
+    ``claimer`` (a subject), only while nobody else holds a live claim on it."""
     cur = await conn.execute(
         requests_sql.RESPOND_REQUEST,
         {
@@ -404,11 +512,20 @@ async def _record_answer(
             "assignees": assignment and assignment[0],
             "groups": assignment and assignment[1],
             "via": Jsonb(via) if via else None,
+            "claimer": claimer,
+            "responded_for": responded_for,
         },
     )
     row = await cur.fetchone()
     if row is None:  # someone else answered between our read and this update (or it expired)
         current = await get(conn, request.id)
+        if (
+            current.state == "pending"
+            and claimer is not None
+            and claims.holds(current)
+            and current.claimed_by_subject != claimer
+        ):
+            raise errors.Claimed(current.id, current.claimed_by, current.claim_expires_at)
         if (
             current.state == "pending"
             and assignment is not None
@@ -423,6 +540,61 @@ async def _record_answer(
             raise errors.RequestPastDeadline(current.id, current.deadline_at, current)
         raise errors.RequestNotPending(current.id, current.state, current)
     return from_row(row)
+
+
+async def _vote(
+    conn: AsyncConnection[Any],
+    request: Request,
+    response: Any,
+    loc: tuple[str | int, ...],
+    by: Principal,
+    standing_for: str | None = None,
+    via: Via | None = None,
+) -> Request:
+    """A vote on a quorum request (`hitl.quorum`): under the request's row lock, checked again
+    as an answer, recorded (one per person: `errors.AlreadyVoted`), and, when the votes reach
+    a decision, the request answered with it. The request as it then is (still pending while
+    undecided)."""
+    terms = quorum.APPROVAL.validate_python(request.approval)
+    async with conn.transaction():
+        row = await (await conn.execute(votes_sql.LOCK_REQUEST, (request.id,))).fetchone()
+        if row is None:
+            raise errors.RequestNotFound(request.id)
+        current = from_row(row)
+        _check_answerable(current, response, loc, by, standing_for)
+        params = {
+            "request_id": current.id,
+            "subject": by.subject,
+            "voter": by.name,
+            "vote": Jsonb(response),
+            "decision": Jsonb(quorum.decision_of(response)),
+            "via": via["via"] if via else None,  # the door; None: the web form or the API
+        }
+        if await (await conn.execute(votes_sql.ADD_VOTE, params)).fetchone() is None:
+            raise errors.AlreadyVoted(current.id, by.name)
+        votes = await votes_of(conn, current.id)
+        decision = quorum.decide(terms, votes)
+        if decision is None:
+            return current
+        answer = quorum.outcome(decision, votes)
+        return await _record_answer(
+            conn, current, answer, by.name, via=via, responded_for=standing_for
+        )
+
+
+async def votes_of(conn: AsyncConnection[Any], request_id: str) -> list[quorum.Vote]:
+    """A quorum request's votes, oldest first."""
+    cur = await conn.execute(votes_sql.VOTES_OF_REQUEST, (request_id,))
+    return [
+        quorum.Vote(
+            by=r["voter"],
+            decision=r["decision"],
+            response=r["vote"],
+            at=r["created_at"],
+            via=r["via"],
+        )
+        for r in await cur.fetchall()
+    ]
 
 
 async def answer_at_deadline(conn: AsyncConnection[Any], request: Request, value: Any) -> Request:
@@ -513,4 +685,61 @@ async def reassign(
     if row is None:  # answered (or expired) meanwhile
         current = await get(conn, request_id)
         raise errors.RequestNotPending(current.id, current.state, current)
+    return from_row(row)
+
+
+# -- claims (rules in hitl/claims.py) --------------------------------------------------------------
+
+
+async def claim(
+    conn: AsyncConnection[Any], request_id: str, by: Principal, seconds: float
+) -> Request:
+    """Claim a pending request for ``seconds`` (renewing one's own claim; an admin takes
+    another's over). Raises `errors.RequestNotFound`, `errors.NotAssigned` /
+    `errors.SelfApproval` (403), `errors.RequestNotPending` or `errors.Claimed` (409)."""
+    current = await get(conn, request_id)
+    _check_claimable(by, current)
+    return await _write_claim(conn, claims_sql.CLAIM_REQUEST, current, by, seconds)
+
+
+async def unclaim(conn: AsyncConnection[Any], request_id: str, by: Principal) -> Request:
+    """Release a claim: one's own, an expired one, or (admins) anyone's. A request nobody
+    claimed is returned as it is."""
+    current = await get(conn, request_id)
+    if current.state != "pending":
+        raise errors.RequestNotPending(current.id, current.state, current)
+    if current.claimed_by_subject is None:
+        return current
+    if claims.blocks(by, current):
+        raise errors.Claimed(current.id, current.claimed_by, current.claim_expires_at)
+    return await _write_claim(conn, claims_sql.UNCLAIM_REQUEST, current, by, 0)
+
+
+def _check_claimable(by: Principal, request: Request) -> None:
+    if not by.may_answer(request):
+        raise errors.NotAssigned(request.id)
+    if four_eyes.refuses(by, request):
+        raise errors.SelfApproval(request.id, by.name)
+    if request.state != "pending":
+        raise errors.RequestNotPending(request.id, request.state, request)
+    if claims.blocks(by, request):
+        raise errors.Claimed(request.id, request.claimed_by, request.claim_expires_at)
+
+
+async def _write_claim(
+    conn: AsyncConnection[Any], statement: str, current: Request, by: Principal, seconds: float
+) -> Request:
+    params = {
+        "id": current.id,
+        "actor": by.name,
+        "subject": by.subject,
+        "takeover": by.is_admin,
+        "seconds": seconds,
+    }
+    row = await (await conn.execute(statement, params)).fetchone()
+    if row is None:  # answered, or claimed by another, between the read and the update
+        now = await get(conn, current.id)
+        if now.state != "pending":
+            raise errors.RequestNotPending(now.id, now.state, now)
+        raise errors.Claimed(now.id, now.claimed_by, now.claim_expires_at)
     return from_row(row)

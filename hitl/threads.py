@@ -26,8 +26,11 @@ async def create(
     thread_id: str | None = None,
     metadata: dict[str, Any] | None = None,
     actor: str = "api",
+    actor_subject: str | None = None,
 ) -> ThreadWithValues:
-    """Validate the input, then record the thread, its start run, event and audit entry."""
+    """Validate the input, then record the thread, its start run, event and audit entry;
+    ``actor`` (and its `Principal.subject`) started it: its requests were asked for by them
+    (`hitl.four_eyes`)."""
     input = validate_input(spec.input_adapter, input)
     thread_id = thread_id or str(uuid.uuid4())
     async with pool.connection() as conn:
@@ -39,6 +42,7 @@ async def create(
                 "metadata": Jsonb(metadata or {}),
                 "input": Jsonb(input),
                 "actor": actor,
+                "actor_subject": actor_subject,
             },
         )
         row = await cur.fetchone()
@@ -146,6 +150,7 @@ async def create_empty(
     graph: str | None = None,
     metadata: dict[str, Any] | None = None,
     actor: str = "api",
+    actor_subject: str | None = None,
 ) -> ThreadWithValues | None:
     """Record a thread with no run yet ('idle'), of ``graph`` if known; None when the id is
     taken."""
@@ -157,6 +162,7 @@ async def create_empty(
                 "graph": graph,
                 "metadata": Jsonb(metadata or {}),
                 "actor": actor,
+                "actor_subject": actor_subject,
             },
         )
         row = await cur.fetchone()

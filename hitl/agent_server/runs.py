@@ -248,7 +248,13 @@ async def start(
     if body.if_not_exists == "create" and not await _exists(service, thread_id):
         _check_new_thread_id(thread_id)
         # (taken meanwhile by another caller: the run goes to that thread, as asked)
-        await threads.create_empty(service.pool, thread_id, graph=spec.name, actor=principal.name)
+        await threads.create_empty(
+            service.pool,
+            thread_id,
+            graph=spec.name,
+            actor=principal.name,
+            actor_subject=principal.subject,
+        )
     if resume:
         assert body.command is not None
         return await _resume(service, principal, thread_id, body.command.resume, options)

@@ -40,6 +40,7 @@ async def create_thread(body: ThreadCreate, service: ServiceDep, principal: CanW
         graph=graph if isinstance(graph, str) and graph in service.registry else None,
         metadata=metadata,
         actor=principal.name,
+        actor_subject=principal.subject,
     )
     if created is not None:
         return mapping.thread(created, [])

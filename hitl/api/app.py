@@ -10,6 +10,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from hitl import agent_server, mcp_server, ui
 from hitl.api import (
+    comments,
+    delegations,
     deliveries,
     docs,
     errors,
@@ -21,6 +23,7 @@ from hitl.api import (
     slack,
     status,
     threads,
+    votes,
     webhooks,
 )
 from hitl.api.limits import BodyLimits
@@ -67,6 +70,9 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     documented = errors.RESPONSES
     app.include_router(threads.router, responses=documented)
     app.include_router(requests.router, responses=documented)
+    app.include_router(comments.router, responses=documented)
+    app.include_router(votes.router, responses=documented)
+    app.include_router(delegations.router, responses=documented)
     agent_server.install(app)  # LangGraph's Agent Server API, under /lg
     app.include_router(health.router, responses={503: {"description": "Not ready."}})
     app.include_router(graphs.router, responses=documented)

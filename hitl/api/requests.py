@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -31,6 +32,42 @@ async def list_requests(
             description="A username: requests assigned to that user or to one of their groups.",
         ),
     ] = None,
+    claimed_by: Annotated[
+        str | None,
+        Query(
+            pattern=assignment.USERNAME_PATTERN,
+            description="A username: requests that user holds a live claim on.",
+        ),
+    ] = None,
+    assignee: Annotated[
+        str | None,
+        Query(
+            pattern=assignment.USERNAME_PATTERN,
+            description="A username: requests assigned to that user by name.",
+        ),
+    ] = None,
+    group_of: Annotated[
+        str | None,
+        Query(
+            pattern=assignment.USERNAME_PATTERN,
+            description="A username: requests assigned to one of that user's groups.",
+        ),
+    ] = None,
+    due_within: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            le=365 * 86400,
+            description="Seconds: pending requests due within this time from now.",
+        ),
+    ] = None,
+    sort: Annotated[
+        requests.Sort,
+        Query(
+            description="newest (first), priority (highest first, then newest) or deadline "
+            "(soonest first; requests without one are left out)."
+        ),
+    ] = "newest",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> Page[Request]:
@@ -42,6 +79,13 @@ async def list_requests(
             thread_id=thread_id,
             kind=kind,
             assigned_to=assigned_to,
+            claimed_by=claimed_by,
+            assignee=assignee,
+            group_of=group_of,
+            due_before=datetime.now(UTC) + timedelta(seconds=due_within)
+            if due_within is not None
+            else None,
+            sort=sort,
             limit=limit,
             cursor=cursor,
         )
@@ -87,3 +131,23 @@ async def assign(
     empty: anyone). 409 if it is no longer pending, 422 naming an unknown user or group."""
     async with service.pool.connection() as conn:
         return await requests.reassign(conn, request_id, body, principal.name)
+
+
+@router.post("/{request_id}/claim", response_model=Request)
+async def claim(service: ServiceDep, request_id: str, principal: CanAnswer) -> Request:
+    """Claim a pending request: until ``claim_expires_at`` (``HITL_CLAIM_TIMEOUT_SECONDS`` on;
+    claiming again renews it) only the claimer and admins may answer it. 403 if the caller
+    may not answer it, 409 if it is no longer pending or someone else holds a live claim (an
+    admin takes it over)."""
+    async with service.pool.connection() as conn:
+        return await requests.claim(
+            conn, request_id, principal, service.settings.claim_timeout_seconds
+        )
+
+
+@router.post("/{request_id}/unclaim", response_model=Request)
+async def unclaim(service: ServiceDep, request_id: str, principal: CanAnswer) -> Request:
+    """Release a claim: one's own, an expired one, or (admins) anyone's. 409 if someone else
+    holds a live claim, or the request is no longer pending."""
+    async with service.pool.connection() as conn:
+        return await requests.unclaim(conn, request_id, principal)

@@ -65,6 +65,7 @@ async def create_thread(
                 thread_id=thread_id,
                 metadata=body.metadata,
                 actor=principal.name,
+                actor_subject=principal.subject,
             )
             location = {"Location": f"/api/v1/threads/{thread.thread_id}"}
             if wait is not None and watch is not None:

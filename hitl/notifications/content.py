@@ -21,11 +21,13 @@ REASONS = {
     "request.created": "A new request is waiting for an answer.",
     "request.escalated": "A request was escalated to you: it is still waiting for an answer.",
     "request.reminded": "Reminder: a request is still waiting for an answer.",
+    "request.mentioned": "You were mentioned in the discussion of a request.",
 }
 SUBJECT_PREFIX = {
     "request.created": "",
     "request.escalated": "Escalated: ",
     "request.reminded": "Reminder: ",
+    "request.mentioned": "Mentioned: ",
 }
 
 

@@ -79,7 +79,7 @@ async def bulk_answer(request: Request, principal: CanAnswer) -> Response:
         try:
             await requests.respond(service.pool, item.id, answer, principal)
             done += 1
-        except (errors.RequestNotPending, errors.NotAssigned):  # answered, or not this person's
+        except (errors.RequestNotPending, errors.Forbidden):  # answered, or not this person's
             skipped += 1
         except errors.ResponseInvalid as exc:
             msg = exc.detail[0]["msg"] if exc.detail else "invalid"

@@ -40,6 +40,7 @@ env = jinja2.Environment(
 )
 env.filters.update(
     markdown=present.markdown,
+    mentioned=present.mentioned,
     age=present.age,
     when=present.when,
     title=headlines.request_title,

@@ -9,13 +9,14 @@ headline and title) is in `hitl.headlines`, which notifications use too.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from hitl.webhooks.delivery_log import DeliveryStatus
 
@@ -27,6 +28,20 @@ _md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": 
 def markdown(text: Any) -> Markup:
     """Markdown rendered to safe HTML (raw HTML in the source is escaped, not passed through)."""
     return Markup(_md.render(str(text or "")))
+
+
+def mentioned(text: str, names: list[str]) -> Markup:
+    """A comment as safe HTML: its text escaped, line breaks kept, and each ``@name`` of a
+    mentioned user marked."""
+    html = str(escape(text))
+    for name in sorted(names, key=len, reverse=True):
+        at = str(escape("@" + name))
+        html = re.sub(
+            rf"(?<![\w@.]){re.escape(at)}(?![\w-])",
+            f'<strong class="mention">{at}</strong>',
+            html,
+        )
+    return Markup(html.replace("\n", "<br>"))
 
 
 def age(at: datetime | None, now: datetime | None = None) -> str:

@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from hitl import assignment, elicitation, errors, headlines, requests, threads
+from hitl import (
+    assignment,
+    claims,
+    comments,
+    delegation,
+    elicitation,
+    errors,
+    four_eyes,
+    headlines,
+    requests,
+    threads,
+)
 from hitl.auth import Principal
 from hitl.models import REQUEST_STATES, THREAD_STATUSES, Page
 from hitl.models import Request as HITLRequest
@@ -37,6 +49,14 @@ PAGE_SIZE = 50
 # The request page's thread timeline: the latest requests of the thread, the rest on its page.
 TIMELINE_SIZE = 20
 JSON_FIELD = "_hitl_json"
+# The inbox's views of the signed-in person's work, by their ``view`` parameter.
+VIEWS = {
+    "assigned": "Assigned to me",
+    "groups": "My groups",
+    "claimed": "Claimed by me",
+    "due": "Due soon",
+}
+SORT_LABELS = {"newest": "Newest", "priority": "Priority", "deadline": "Deadline"}
 
 
 # -- inbox ----------------------------------------------------------------------------------------
@@ -50,6 +70,8 @@ async def inbox(
     graph: str = "",
     q: str = "",
     assigned_to: str = "",
+    view: str = "",
+    sort: str = "",
     cursor: str | None = None,
     fragment: str | None = None,
     bulk_done: int | None = None,
@@ -63,30 +85,51 @@ async def inbox(
     assigned_to = assigned_to.strip()
     if assigned_to and not re.fullmatch(assignment.USERNAME_PATTERN, assigned_to):
         assigned_to = ""
+    view = view if view in VIEWS else ""
+    usual = "deadline" if view == "due" else "newest"
+    sort = sort if sort in requests.SORTS else usual
+    sorted_by = "" if sort == usual else sort  # in links only when chosen
     service = service_of(request)
+    me = principal.name
+    due_soon = datetime.now(UTC) + timedelta(seconds=service.settings.due_soon_seconds)
     try:
         async with service.pool.connection() as conn:
-            filters = {
+            filters: dict[str, Any] = {
                 "state": None if state == "all" else state,
                 "graph": graph or None,
                 "assigned_to": assigned_to or None,
+                "claimed_by": me if view == "claimed" else None,
+                "assignee": me if view == "assigned" else None,
+                "group_of": me if view == "groups" else None,
+                "due_before": due_soon if view == "due" else None,
             }
             if q:
                 page = await search.search_requests(
                     conn, q, **filters, limit=PAGE_SIZE, cursor=cursor
                 )
             else:
-                page = await requests.list_page(conn, **filters, limit=PAGE_SIZE, cursor=cursor)
+                page = await requests.list_page(
+                    conn, **filters, sort=cast(requests.Sort, sort), limit=PAGE_SIZE, cursor=cursor
+                )
             counts = await search.request_counts(conn)
     except errors.InvalidInput:  # a stale or hand-made cursor: start from the top
         return RedirectResponse(
-            "/?" + pages.query(state=state, graph=graph, q=q, assigned_to=assigned_to),
+            "/?"
+            + pages.query(
+                state=state, graph=graph, q=q, assigned_to=assigned_to, view=view, sort=sorted_by
+            ),
             status_code=303,
         )
     next_url = (
         "/?"
         + pages.query(
-            state=state, graph=graph, q=q, assigned_to=assigned_to, cursor=page.next_cursor
+            state=state,
+            graph=graph,
+            q=q,
+            assigned_to=assigned_to,
+            view=view,
+            sort=sorted_by,
+            cursor=page.next_cursor,
         )
         if page.next_cursor
         else None
@@ -100,6 +143,11 @@ async def inbox(
         "graph": graph,
         "q": q,
         "assigned_filter": assigned_to,  # (``assigned_to`` is the layout's helper)
+        "view": view,
+        "views": VIEWS,
+        "sort": sort,
+        "sorts": SORT_LABELS,
+        "now": datetime.now(UTC),
         "graphs": service.registry.names(),
         "cursor": cursor,
         "next_url": next_url,
@@ -109,6 +157,8 @@ async def inbox(
             graph=graph,
             q=q,
             assigned_to=assigned_to,
+            view=view,
+            sort=sorted_by,
             cursor=cursor,
             fragment="live",
         ),
@@ -147,7 +197,10 @@ async def answer(request: Request, request_id: str, principal: CanAnswer) -> Res
     except errors.NotFound as exc:
         return _not_found(request, exc)
     try:
-        if not principal.may_answer(hitl_request):
+        if (
+            not principal.may_answer(hitl_request)
+            and await _stand_in(service, principal, hitl_request) is None
+        ):
             raise errors.NotAssigned(request_id)
         value = _answer_value(hitl_request, form)
         await requests.respond(service.pool, request_id, value, principal)
@@ -203,6 +256,78 @@ async def assign(request: Request, request_id: str, principal: CanWriteRequests)
     return RedirectResponse(f"/requests/{request_id}#assignment", status_code=303)
 
 
+@router.post("/requests/{request_id}/claim", response_class=HTMLResponse)
+async def claim(request: Request, request_id: str, principal: CanAnswer) -> Response:
+    """The request page's Claim button (`hitl.requests.claim`), back to the page."""
+    return await _claiming(request, request_id, principal, release=False)
+
+
+@router.post("/requests/{request_id}/unclaim", response_class=HTMLResponse)
+async def unclaim(request: Request, request_id: str, principal: CanAnswer) -> Response:
+    """The request page's Release button (`hitl.requests.unclaim`), back to the page."""
+    return await _claiming(request, request_id, principal, release=True)
+
+
+async def _claiming(
+    request: Request, request_id: str, principal: Principal, *, release: bool
+) -> Response:
+    service = service_of(request)
+    await posted_form(request)
+    try:
+        async with service.pool.connection() as conn:
+            if release:
+                await requests.unclaim(conn, request_id, principal)
+            else:
+                seconds = service.settings.claim_timeout_seconds
+                await requests.claim(conn, request_id, principal, seconds)
+    except errors.NotFound as exc:
+        return _not_found(request, exc)
+    except errors.Claimed as exc:
+        return await _request_view(
+            request, request_id, claim_problem=str(exc.detail["msg"]), status_code=409
+        )
+    except errors.RequestNotPending as exc:
+        return await _request_view(request, request_id, conflict=exc, status_code=409)
+    except errors.Forbidden as exc:
+        return await _request_view(
+            request, request_id, claim_problem=str(exc.detail), status_code=403
+        )
+    return RedirectResponse(f"/requests/{request_id}#claim", status_code=303)
+
+
+@router.post("/requests/{request_id}/comments", response_class=HTMLResponse)
+async def comment(request: Request, request_id: str, principal: CanAnswer) -> Response:
+    """The discussion's form: a comment, or (``action=send_back``) the request sent back with
+    the text as its note (`hitl.comments.send_back`)."""
+    service = service_of(request)
+    _, form = await posted_form(request)
+    text = first(form, "body").strip()
+    try:
+        if not text:
+            raise errors.InvalidInput(
+                [{"loc": ["body", "body"], "msg": "write something", "type": "value_error"}]
+            )
+        if first(form, "action") == "send_back":
+            await comments.send_back(service.pool, request_id, text, principal)
+        else:
+            async with service.pool.connection() as conn:
+                await comments.add(conn, request_id, text[: comments.MAX_LENGTH], principal)
+    except errors.NotFound as exc:
+        return _not_found(request, exc)
+    except errors.RequestNotPending as exc:
+        return await _request_view(request, request_id, conflict=exc, status_code=409)
+    except errors.HITLError as exc:
+        said = errors.describe(exc.detail)
+        return await _request_view(
+            request,
+            request_id,
+            comment_problem=said,
+            comment_text=text,
+            status_code=exc.status_code,
+        )
+    return RedirectResponse(f"/requests/{request_id}#discussion", status_code=303)
+
+
 def _names(text: str | None) -> list[str]:
     return [n.strip() for n in (text or "").split(",") if n.strip()]
 
@@ -249,6 +374,9 @@ async def _request_view(
     conflict: errors.RequestNotPending | None = None,
     assign_form: dict[str, list[str]] | None = None,
     assign_problems: list[dict[str, Any]] | None = None,
+    claim_problem: str | None = None,
+    comment_problem: str | None = None,
+    comment_text: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
     service = service_of(request)
@@ -257,6 +385,7 @@ async def _request_view(
         # a form's outcome for a caller who may act on requests but not read them (a key with
         # requests:answer or requests:write alone): what went wrong, not the request
         said = [str(p.get("msg")) for p in [*(problems or []), *(assign_problems or [])]]
+        said += [p for p in (claim_problem, comment_problem) if p]
         if conflict is not None:
             said.append(str(conflict.detail.get("msg")))
         return pages.render_page(request, "not_done.html", status_code=status_code, problems=said)
@@ -274,6 +403,12 @@ async def _request_view(
                 )
             thread = await threads.get(conn, hitl_request.thread_id)
         sent = await delivery_log.of_request(conn, hitl_request.id)
+        discussion = await comments.of_request(conn, hitl_request.id)
+        votes = await requests.votes_of(conn, hitl_request.id) if hitl_request.approval else []
+        standing_for = None
+        if principal.kind == "user" and principal.has("requests:answer"):
+            if not principal.may_answer(hitl_request):
+                standing_for = await delegation.stands_in_for(conn, principal.name, hitl_request)
     # as GET /api/v1/requests/{id}/deliveries: the details (a receiver's answer, the error of
     # a refused connection, which names hosts and addresses) are for webhook admins; others
     # see what came of each delivery
@@ -335,7 +470,19 @@ async def _request_view(
         delivery_details=delivery_details,
         json_field=JSON_FIELD,
         json_text=first(values, JSON_FIELD),
-        may_answer=principal.may_answer(hitl_request),
+        may_answer=principal.may_answer(hitl_request) or standing_for is not None,
+        standing_for=standing_for,
+        own_request=four_eyes.refuses(principal, hitl_request),
+        claim_live=claims.holds(hitl_request),
+        claim_mine=hitl_request.claimed_by_subject == principal.subject,
+        claim_blocks=claims.blocks(principal, hitl_request),
+        claim_problem=claim_problem,
+        discussion=discussion,
+        votes=votes,
+        my_vote=next((v for v in votes if v.by == principal.name), None),
+        comment_problem=comment_problem,
+        comment_text=comment_text,
+        may_send_back=comments.send_back_answer(hitl_request.response_schema, "-") is not None,
         assign_assignees=first(assign_form, "assignees", None)
         if assign_form is not None
         else ", ".join(hitl_request.assignees),
@@ -344,6 +491,14 @@ async def _request_view(
         else ", ".join(hitl_request.assigned_groups),
         assign_problems=[str(p.get("msg")) for p in assign_problems or []],
     )
+
+
+async def _stand_in(service: Any, principal: Principal, hitl_request: HITLRequest) -> str | None:
+    """Whom ``principal`` may answer ``hitl_request`` for (`hitl.delegation`), if anyone."""
+    if principal.kind != "user":
+        return None
+    async with service.pool.connection() as conn:
+        return await delegation.stands_in_for(conn, principal.name, hitl_request)
 
 
 def _principal(request: Request) -> Principal:

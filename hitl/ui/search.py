@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -41,6 +42,10 @@ async def search_requests(
     limit: int,
     cursor: str | None,
     assigned_to: str | None = None,
+    claimed_by: str | None = None,
+    assignee: str | None = None,
+    group_of: str | None = None,
+    due_before: datetime | None = None,
 ) -> Page[Request]:
     at, key = _cursor.decode(cursor, uuid_key=True) if cursor else (None, None)
     cur = await conn.execute(
@@ -50,6 +55,10 @@ async def search_requests(
             "graph": graph,
             "pattern": like_pattern(text),
             "assigned_to": assigned_to,
+            "claimed_by": claimed_by,
+            "assignee": assignee,
+            "group_of": group_of,
+            "due_before": due_before,
             "at": at,
             "key": key,
             "limit": limit + 1,

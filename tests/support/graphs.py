@@ -382,3 +382,67 @@ def effects() -> StateGraph[Any]:
     g.add_edge(START, "ask")
     g.add_edge("ask", "ship")
     return g
+
+
+# -- approvals (hitl/four_eyes.py, claims, comments, quorum): the interrupt value's terms come
+# from the input, so a test can ask with any of them.
+
+
+class TermsState(TypedDict, total=False):
+    terms: dict[str, Any]
+    log: Annotated[list[Any], operator.add]
+
+
+def ask_with_terms(state: TermsState) -> dict[str, Any]:
+    answer = interrupt(
+        {"question": "approve?", **(state.get("terms") or {})}, response_schema=Approval
+    )
+    return {"log": [["ask", answer if isinstance(answer, dict) else answer.model_dump()]]}
+
+
+def _terms_graph() -> StateGraph[Any]:
+    g = StateGraph(TermsState)
+    g.add_node("ask", ask_with_terms)
+    g.add_edge(START, "ask")
+    return g
+
+
+@register_graph("terms", description="One approval whose interrupt value adds input['terms'].")
+def terms() -> StateGraph[Any]:
+    return _terms_graph()
+
+
+@register_graph(
+    "four_eyes",
+    description="One approval; its registration forbids self-approval.",
+    forbid_self_approval=True,
+)
+def four_eyes() -> StateGraph[Any]:
+    return _terms_graph()
+
+
+DECISION_SCHEMA = {
+    "type": "object",
+    "properties": {"decision": {"enum": ["approve", "reject"]}, "comment": {"type": "string"}},
+    "required": ["decision"],
+}
+
+
+def vote_on(state: TermsState) -> dict[str, Any]:
+    # a JSON Schema (not a model): the resume value reaches the node as it is, votes and all
+    answer = interrupt(
+        {"question": "ship?", **(state.get("terms") or {})}, response_schema=DECISION_SCHEMA
+    )
+    return {"log": [["decided", answer]]}
+
+
+@register_graph(
+    "quorum",
+    description="One decision by two approving votes (any reject vetoes), or input['terms'].",
+    approval={"min": 2},
+)
+def quorum() -> StateGraph[Any]:
+    g = StateGraph(TermsState)
+    g.add_node("vote_on", vote_on)
+    g.add_edge(START, "vote_on")
+    return g

@@ -45,6 +45,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "hitl.thread_watch",
             "hitl.request_watch",
             "hitl.external",
+            "hitl.comments",  # a request's discussion, and sending it back with a note
+            "hitl.delegation",  # who answers for whom while away
             "hitl.registry",
             "hitl.langgraph_json",  # graphs of a langgraph.json, into the registry
             "hitl.idempotency",
@@ -101,6 +103,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "hitl.headlines",
             "hitl.notifications.content",
             "hitl.auth.principal",
+            "hitl.four_eyes",  # who asked may not answer: a rule on a principal and a request
+            "hitl.claims",  # whose claim binds whom: rules, applied by hitl.requests
+            "hitl.priority",  # the levels and their ranks
+            "hitl.quorum",  # how votes decide: rules, applied by hitl.requests
         ),
     ),
 ]

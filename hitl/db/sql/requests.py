@@ -55,18 +55,22 @@ def queue_resume(answered: str) -> str:
 # the webhook deliveries), its audit entry, and the resume (`queue_resume`).
 # An answerer checked against an assignment passes it (``assignees``, ``groups``): the update
 # then also needs the row to still have that assignment, so a reassignment committed after the
-# check (even while this update waits for the row's lock) refuses the answer.
+# check (even while this update waits for the row's lock) refuses the answer; likewise a claim
+# (hitl/claims.py) by someone other than ``claimer``, unless it expired.
 # No row comes back when the request was no longer pending (or was reassigned).
 RESPOND_REQUEST = (
     """
 WITH answered AS (
     UPDATE hitl_requests
     SET state = 'responded', response = %(response)s, responded_by = %(actor)s,
-        responded_at = now(), updated_at = now(), deadline_action = %(deadline_action)s
+        responded_at = now(), updated_at = now(), deadline_action = %(deadline_action)s,
+        responded_for = %(responded_for)s
     WHERE id = %(id)s AND state = 'pending'
       AND (%(deadline_action)s::text IS NOT NULL OR deadline_at IS NULL OR deadline_at > now())
       AND (%(assignees)s::text[] IS NULL
            OR (assignees = %(assignees)s::text[] AND assigned_groups = %(groups)s::text[]))
+      AND (%(claimer)s::text IS NULL OR claimed_by_subject IS NULL
+           OR claimed_by_subject = %(claimer)s OR claim_expires_at <= now())
     RETURNING *
 ), event AS (
     INSERT INTO hitl_events (type, subject, data)
@@ -74,13 +78,17 @@ WITH answered AS (
            jsonb_build_object('request_id', id, 'thread_id', thread_id,
                               'interrupt_id', interrupt_id, 'graph', graph,
                               'response', response, 'responded_by', responded_by,
+                              'responded_for', responded_for,
                               'responded_at', responded_at, 'kind', kind,
                               'workflow_id', workflow_id, 'checkpoint_id', checkpoint_id)
     FROM answered
 ), audit AS (
     INSERT INTO hitl_audit (actor, action, subject, data)
     SELECT %(actor)s, 'request.respond', id::text,
-           jsonb_build_object('response', response) || coalesce(%(via)s::jsonb, '{}'::jsonb)
+           jsonb_build_object('response', response)
+           || CASE WHEN responded_for IS NULL THEN '{}'::jsonb
+                   ELSE jsonb_build_object('for', responded_for) END
+           || coalesce(%(via)s::jsonb, '{}'::jsonb)
     FROM answered
 ), """
     + queue_resume("answered")
@@ -126,15 +134,54 @@ ASSIGNED_TO_FILTER = """(%(assigned_to)s::text IS NULL OR assignees @> ARRAY[%(a
            SELECT m.group_name FROM hitl_group_members m JOIN hitl_users u ON u.id = m.user_id
            WHERE u.username = %(assigned_to)s))"""
 
-LIST_REQUESTS = f"""
-SELECT * FROM hitl_requests
-WHERE (%(state)s::text IS NULL OR state = %(state)s)
+# The inbox's views of one person's work (docs/approvals.md): ``claimed_by``, pending requests
+# that user holds a live claim on (hitl/claims.py; index hitl_requests_claimed); ``assignee``,
+# those assigned to the user by name; ``group_of``, those assigned to one of the user's groups;
+# ``due_before``, pending ones due before then.
+VIEW_FILTERS = """(%(claimed_by)s::text IS NULL
+       OR (claimed_by = %(claimed_by)s AND claim_expires_at > now() AND state = 'pending'))
+  AND (%(assignee)s::text IS NULL OR assignees @> ARRAY[%(assignee)s::text])
+  AND (%(group_of)s::text IS NULL OR assigned_groups && ARRAY(
+           SELECT m.group_name FROM hitl_group_members m JOIN hitl_users u ON u.id = m.user_id
+           WHERE u.username = %(group_of)s))
+  AND (%(due_before)s::timestamptz IS NULL
+       OR (state = 'pending' AND deadline_at < %(due_before)s::timestamptz))"""
+
+LISTING_FILTERS = f"""(%(state)s::text IS NULL OR state = %(state)s)
   AND (%(graph)s::text IS NULL OR graph = %(graph)s)
   AND (%(thread_id)s::text IS NULL OR thread_id = %(thread_id)s)
   AND (%(kind)s::text IS NULL OR kind = %(kind)s)
   AND {ASSIGNED_TO_FILTER}
+  AND {VIEW_FILTERS}"""
+
+# A page of requests in one of three orders, each a keyset on its sort key (the cursor holds
+# the last item's): newest first; by priority (highest first, then newest: index
+# hitl_requests_pending_priority for pending ones); by deadline (soonest first; requests with
+# no deadline, from before deadlines existed, are left out; index
+# hitl_requests_pending_deadline).
+LIST_REQUESTS = f"""
+SELECT * FROM hitl_requests
+WHERE {LISTING_FILTERS}
   AND (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s, %(key)s::uuid))
 ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s
+"""
+
+LIST_REQUESTS_BY_PRIORITY = f"""
+SELECT * FROM hitl_requests
+WHERE {LISTING_FILTERS}
+  AND (%(at)s::timestamptz IS NULL
+       OR (priority, created_at, id) < (%(rank)s::smallint, %(at)s, %(key)s::uuid))
+ORDER BY priority DESC, created_at DESC, id DESC
+LIMIT %(limit)s
+"""
+
+LIST_REQUESTS_BY_DEADLINE = f"""
+SELECT * FROM hitl_requests
+WHERE {LISTING_FILTERS}
+  AND deadline_at IS NOT NULL
+  AND (%(at)s::timestamptz IS NULL OR (deadline_at, id) > (%(at)s, %(key)s::uuid))
+ORDER BY deadline_at, id
 LIMIT %(limit)s
 """
 
@@ -149,6 +196,7 @@ WHERE (%(state)s::text IS NULL OR state = %(state)s)
   AND (value::text ILIKE %(pattern)s OR title ILIKE %(pattern)s
        OR description ILIKE %(pattern)s OR thread_id ILIKE %(pattern)s)
   AND {ASSIGNED_TO_FILTER}
+  AND {VIEW_FILTERS}
   AND (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s, %(key)s::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s
@@ -176,12 +224,14 @@ WITH deadline AS (
                                callback_webhook, value, response_schema, title, description,
                                metadata, assignees, assigned_groups, on_timeout, reminders,
                                deadline_at, window_started_at, timer_at, created_by,
-                               created_by_subject)
+                               created_by_subject, requested_by, requested_by_subject,
+                               on_behalf_of, forbid_self_approval, priority)
     SELECT 'external', %(workflow_id)s, %(checkpoint_id)s, %(endpoint_id)s, %(callback)s,
            %(context)s, %(response_schema)s, %(title)s, %(description)s, %(metadata)s,
            %(assignees)s, %(groups)s, %(on_timeout)s, %(reminders)s::float8[], d.at, now(),
            hitl_timer_at(now(), d.at, %(reminders)s::float8[], 0), %(actor)s,
-           %(actor_subject)s
+           %(actor_subject)s, %(actor)s, %(actor_subject)s, %(on_behalf_of)s,
+           %(forbid_self_approval)s, %(priority)s
     FROM deadline d
     RETURNING *
 ), event AS (

@@ -87,16 +87,23 @@ WITH locked_open_requests AS (
     RETURNING thread_id, public_id, status, error
 ), new_requests AS (
     -- a request per new pending interrupt (one already recorded for it is left as it is)
+    -- asked for by whoever started the thread (four-eyes, hitl/four_eyes.py)
     INSERT INTO hitl_requests (thread_id, interrupt_id, graph, value, response_schema, assignees,
                                assigned_groups, on_timeout, reminders, deadline_at,
-                               window_started_at, timer_at)
+                               window_started_at, timer_at, requested_by, requested_by_subject,
+                               on_behalf_of, forbid_self_approval, priority, approval)
     SELECT f.thread_id, i.interrupt_id, %(graph)s, i.value, i.response_schema, i.assignees,
            i.groups, i.on_timeout, i.reminders, d.deadline_at, now(),
-           hitl_timer_at(now(), d.deadline_at, i.reminders, 0)
-    FROM finished_run f,
+           hitl_timer_at(now(), d.deadline_at, i.reminders, 0), t.created_by,
+           t.created_by_subject, i.on_behalf_of, coalesce(i.forbid_self_approval, false),
+           coalesce(i.priority, 1), i.approval
+    FROM finished_run f
+         JOIN hitl_threads t ON t.thread_id = f.thread_id,
          jsonb_to_recordset(%(interrupts)s)
              AS i(interrupt_id text, value jsonb, response_schema jsonb, assignees text[],
-                  groups text[], timeout float8, on_timeout jsonb, reminders float8[]),
+                  groups text[], timeout float8, on_timeout jsonb, reminders float8[],
+                  on_behalf_of text, forbid_self_approval boolean, priority smallint,
+                  approval jsonb),
          LATERAL (SELECT now() + i.timeout * interval '1 second' AS deadline_at) d
     ON CONFLICT (thread_id, interrupt_id) DO NOTHING
     RETURNING *
@@ -120,7 +127,7 @@ WITH locked_open_requests AS (
     -- the answers this run gathered that the graph refused: pending again
     UPDATE hitl_requests r
     SET state = 'pending', response = NULL, responded_by = NULL, responded_at = NULL,
-        run_id = NULL, updated_at = now()
+        responded_for = NULL, run_id = NULL, updated_at = now()
     FROM finished_run f
     WHERE r.id = ANY(%(reopen)s::uuid[]) AND r.thread_id = f.thread_id AND r.state = 'responded'
     RETURNING r.*

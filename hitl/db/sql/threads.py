@@ -10,8 +10,8 @@ from __future__ import annotations
 # No row comes back when the thread id is taken.
 CREATE_THREAD = """
 WITH thread AS (
-    INSERT INTO hitl_threads (thread_id, graph, metadata)
-    VALUES (%(thread_id)s, %(graph)s, %(metadata)s)
+    INSERT INTO hitl_threads (thread_id, graph, metadata, created_by, created_by_subject)
+    VALUES (%(thread_id)s, %(graph)s, %(metadata)s, %(actor)s, %(actor_subject)s)
     ON CONFLICT (thread_id) DO NOTHING
     RETURNING *
 ), run AS (
@@ -100,8 +100,8 @@ WHERE t.thread_id = ANY(%(ids)s::text[])
 # (metadata.graph_id). No row comes back when the thread id is taken.
 CREATE_EMPTY_THREAD = """
 WITH thread AS (
-    INSERT INTO hitl_threads (thread_id, graph, status, metadata)
-    VALUES (%(thread_id)s, %(graph)s, 'idle', %(metadata)s)
+    INSERT INTO hitl_threads (thread_id, graph, status, metadata, created_by, created_by_subject)
+    VALUES (%(thread_id)s, %(graph)s, 'idle', %(metadata)s, %(actor)s, %(actor_subject)s)
     ON CONFLICT (thread_id) DO NOTHING
     RETURNING *
 ), event AS (
