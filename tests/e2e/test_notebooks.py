@@ -46,7 +46,7 @@ EXPECTED: dict[str, list[str]] = {
     "02_serve_and_answer": [
         r"'by': 'auto'",
         r"\('body', 'response', 'priority'\)|\['body', 'response', 'priority'\]",
-        r"responded by key:notebook",
+        r"responded by key:reviewer",
         r"thread \S+: completed",
         r"409: the request is (responded|resumed)",
         r"service stopped",
@@ -64,7 +64,7 @@ EXPECTED: dict[str, list[str]] = {
         r"secret when read again: not shown",
         r"paused before: \('wait',\)",
         r"request \S+: external, pending",
-        r"responded by key:notebook",
+        r"responded by key:reviewer",
         r'outcome: \{"proposal": "deploy release 1\.2 to production", "decision": \{.*"approve"',
         r"next: \(\) - decision: \{.*'decision': 'approve'",
         r"delivery \S+ \(callback request\.responded\): succeeded\n  attempt 1: succeeded 204",
