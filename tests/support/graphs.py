@@ -460,3 +460,20 @@ def inbox() -> StateGraph[Any]:
     g.add_node("ask", inbox_ask)
     g.add_edge(START, "ask")
     return g
+
+
+class OwnSchemaState(TypedDict, total=False):
+    schema: Any
+    log: Annotated[list[Any], operator.add]
+
+
+def own_schema_ask(state: OwnSchemaState) -> dict[str, Any]:
+    return {"log": [interrupt({"question": "?"}, response_schema=state["schema"])]}
+
+
+@register_graph("own_schema", description="One interrupt with the response schema in its input.")
+def own_schema() -> StateGraph[Any]:
+    g = StateGraph(OwnSchemaState)
+    g.add_node("ask", own_schema_ask)
+    g.add_edge(START, "ask")
+    return g

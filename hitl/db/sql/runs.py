@@ -89,14 +89,16 @@ WITH locked_open_requests AS (
     -- a request per new pending interrupt (one already recorded for it is left as it is)
     INSERT INTO hitl_requests (thread_id, interrupt_id, graph, value, response_schema, assignees,
                                assigned_groups, on_timeout, reminders, deadline_at,
-                               window_started_at, timer_at)
+                               window_started_at, timer_at, metadata)
     SELECT f.thread_id, i.interrupt_id, %(graph)s, i.value, i.response_schema, i.assignees,
            i.groups, i.on_timeout, i.reminders, d.deadline_at, now(),
-           hitl_timer_at(now(), d.deadline_at, i.reminders, 0)
+           hitl_timer_at(now(), d.deadline_at, i.reminders, 0),
+           COALESCE(i.metadata, '{}'::jsonb)
     FROM finished_run f,
          jsonb_to_recordset(%(interrupts)s)
              AS i(interrupt_id text, value jsonb, response_schema jsonb, assignees text[],
-                  groups text[], timeout float8, on_timeout jsonb, reminders float8[]),
+                  groups text[], timeout float8, on_timeout jsonb, reminders float8[],
+                  metadata jsonb),
          LATERAL (SELECT now() + i.timeout * interval '1 second' AS deadline_at) d
     ON CONFLICT (thread_id, interrupt_id) DO NOTHING
     RETURNING *
