@@ -35,6 +35,7 @@ from hitl import (
     four_eyes,
     priority,
     quorum,
+    reviews,
 )
 from hitl.auth import Principal
 from hitl.db.sql import claims as claims_sql
@@ -429,10 +430,14 @@ def _check_answerable(
 def validate_answer(request: Request, value: Any, loc: tuple[str | int, ...]) -> None:
     """Raise `errors.ResponseInvalid` unless ``value`` answers ``request``: its response
     schema, or, for a value in a shape the service knows without one (an MCP elicitation,
-    `hitl.elicitation`), that shape's rules."""
+    `hitl.elicitation`; a tool-call review, `hitl.reviews`), that shape's rules."""
     validate_response(request.response_schema, value, loc)
-    if request.response_schema is None and (asked := elicitation.parse(request.value)):
+    if request.response_schema is not None:
+        return
+    if asked := elicitation.parse(request.value):
         elicitation.check_answer(asked, value, loc)
+    elif review := reviews.parse(request.value):
+        reviews.check_answer(review, value, loc)
 
 
 # Answers checked again after the request was reassigned under them, before giving up.

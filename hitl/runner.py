@@ -50,7 +50,7 @@ from hitl.registry import GraphRegistry, ServedGraphs, assistant_id
 from hitl.run_streams import RunStreams, StreamView
 from hitl.runs import ClaimedRun
 from hitl.thread_watch import Waiters
-from hitl.validation import to_json
+from hitl.validation import to_json, unusable
 
 log = logging.getLogger("hitl.runner")
 
@@ -683,10 +683,26 @@ class Runner:
             log.warning(
                 "interrupt %s of thread %s: ignoring %s", interrupt.id, run.thread_id, problem
             )
+        schema = to_json(interrupt.response_schema)
+        metadata: dict[str, Any] = {}
+        unfit = None if schema is None else unusable(schema)
+        if unfit is not None:
+            # LangGraph never checks answers against a dict schema; one that cannot check
+            # anything is recorded aside, and the request is answered as a value without one
+            log.warning(
+                "interrupt %s of thread %s: its response_schema is not a usable JSON Schema "
+                "(%s): answers are not checked against it",
+                interrupt.id,
+                run.thread_id,
+                unfit,
+            )
+            metadata = {"unusable_response_schema": {"schema": schema, "problem": unfit}}
+            schema = None
         return {
             "interrupt_id": interrupt.id,
             "value": value,
-            "response_schema": to_json(interrupt.response_schema),
+            "response_schema": schema,
+            "metadata": metadata,
             **terms.as_json(),
         }
 

@@ -10,7 +10,11 @@ Python's backtracking ``re``, where ``^(a+)+$`` against a long answer stalls the
 A schema given over the API must compile under RE2 (no backreferences, no lookaround), else
 422; a graph's own ``response_schema`` is the graph author's code and is recorded as it is: a
 pattern in it that RE2 cannot compile is not checked by the service (a warning is logged), and
-the graph's own validation of the resume value still applies. ``unevaluatedProperties`` is not
+the graph's own validation of the resume value still applies. One that is not a JSON Schema at
+all (`unusable`: ``{"type": 5}``, a ``$ref`` resolving nowhere) is recorded aside, in the
+request's metadata, and the request is answered as a value without a schema (`hitl.runner`);
+a schema that fails only when an answer reaches the broken part refuses that answer (422,
+``type: schema``), never a 5xx. ``unevaluatedProperties`` is not
 checked in a schema that also has ``patternProperties`` (jsonschema matches those with ``re``),
 and such a schema is refused over the API.
 
@@ -318,12 +322,12 @@ def schema_errors(schema: dict[str, Any], value: Any, loc: tuple[str | int, ...]
     if isinstance(branch, list):
         return branch
     schema = branch
-    cls = validator_for(schema, default=jsonschema.Draft202012Validator)
-    validator = _linear(cls)(schema, format_checker=cls.FORMAT_CHECKER)
     found = []
     try:
+        cls = validator_for(schema, default=jsonschema.Draft202012Validator)
+        validator = _linear(cls)(schema, format_checker=cls.FORMAT_CHECKER)
         errors_found = list(validator.iter_errors(value))
-    except (referencing.exceptions.Unresolvable, RecursionError) as exc:
+    except _SCHEMA_FAILURES as exc:
         return [{"loc": list(loc), "msg": _unusable(exc), "type": "schema"}]
     for error in sorted(errors_found, key=lambda e: list(e.absolute_path)):
         path = list(error.absolute_path)
@@ -364,15 +368,59 @@ def _tagged_branch(
     return {**rest, "$ref": mapping[tag]}
 
 
-def check_schema(schema: Any, loc: tuple[str | int, ...]) -> ErrorList:
-    """Errors if ``schema`` is not itself a usable JSON Schema."""
+# What evaluating a schema that is not a valid JSON Schema can raise: an unknown type name, a
+# $ref resolving nowhere or to itself without end, a keyword whose value is of the wrong kind.
+_SCHEMA_FAILURES = (
+    jsonschema.exceptions.UnknownType,
+    referencing.exceptions.Unresolvable,
+    RecursionError,
+    TypeError,
+    ValueError,
+    KeyError,
+    AttributeError,
+)
+
+
+def _metaschema_errors(schema: Any, loc: tuple[str | int, ...]) -> ErrorList:
     if not isinstance(schema, dict):
         return [{"loc": list(loc), "msg": "must be a JSON Schema object", "type": "type"}]
     try:
         validator_for(schema, default=jsonschema.Draft202012Validator).check_schema(schema)
     except jsonschema.SchemaError as exc:
         return [{"loc": [*loc, *exc.absolute_path], "msg": exc.message, "type": "schema"}]
-    found: ErrorList = []
+    except _SCHEMA_FAILURES as exc:  # a "$schema" that names no draft, say
+        return [{"loc": list(loc), "msg": _unusable(exc), "type": "schema"}]
+    return []
+
+
+def _probe_errors(schema: dict[str, Any], loc: tuple[str | int, ...]) -> ErrorList:
+    """A $ref that resolves nowhere, or to itself without end, fails only when validation
+    reaches it: try the simplest answers so that the usual mistakes are found up front."""
+    for probe in _PROBES:
+        problems = schema_errors(schema, probe, loc)
+        if any(p["type"] == "schema" for p in problems):
+            return [p for p in problems if p["type"] == "schema"][:1]
+    return []
+
+
+def unusable(schema: Any) -> str | None:
+    """Why a graph's own ``response_schema`` cannot be used to check answers (not a JSON
+    Schema, or a $ref resolving nowhere), or ``None``. Patterns that RE2 cannot compile do not
+    count: those are left unchecked (see the module's docstring)."""
+    problems = _metaschema_errors(schema, ())
+    if not problems:
+        problems = _probe_errors(schema, ())
+    if not problems:
+        return None
+    where = ".".join(str(part) for part in problems[0]["loc"])
+    return f"{where}: {problems[0]['msg']}" if where else str(problems[0]["msg"])
+
+
+def check_schema(schema: Any, loc: tuple[str | int, ...]) -> ErrorList:
+    """Errors if ``schema`` is not itself a usable JSON Schema."""
+    found: ErrorList = _metaschema_errors(schema, loc)
+    if found:
+        return found
     for where, pattern in _patterns(schema, loc):
         if _compiled(pattern) is None:
             found.append(
@@ -391,14 +439,7 @@ def check_schema(schema: Any, loc: tuple[str | int, ...]) -> ErrorList:
                 "type": "schema",
             }
         )
-    if not found:
-        # A $ref that resolves nowhere, or to itself without end, fails only when validation
-        # reaches it: try the simplest answers so that the usual mistakes are refused now.
-        for probe in _PROBES:
-            problems = schema_errors(schema, probe, loc)
-            if any(p["type"] == "schema" for p in problems):
-                return [p for p in problems if p["type"] == "schema"][:1]
-    return found
+    return found or _probe_errors(schema, loc)
 
 
 _PROBES: tuple[Any, ...] = (None, True, 0, 0.5, "", [], {}, [{}], {"": {}})
@@ -407,6 +448,8 @@ _PROBES: tuple[Any, ...] = (None, True, 0, 0.5, "", [], {}, [{}], {"": {}})
 def _unusable(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "the response schema cannot be evaluated: a $ref refers to itself without end"
+    if isinstance(exc, jsonschema.exceptions.UnknownType):
+        return f"the response schema cannot be evaluated: {exc.type!r} is not a JSON type"
     return f"the response schema cannot be evaluated: {str(exc)[:200]}"
 
 

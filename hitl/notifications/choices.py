@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hitl import reviews
+
 #: More than this many values is a list to read, not buttons to press.
 MAX_CHOICES = 5
 
@@ -103,42 +105,22 @@ def _style(value: Any) -> str | None:
 
 
 def _native(value: Any) -> list[Choice] | None:
-    """The choices of a middleware or Agent Inbox value; None when the value is neither."""
-    if (
-        isinstance(value, Mapping)
-        and isinstance(value.get("action_requests"), list)
-        and isinstance(value.get("review_configs"), list)
-    ):
-        actions = [a for a in value["action_requests"] if isinstance(a, Mapping)]
-        allowed = {
-            str(c.get("action_name")): [str(d) for d in c.get("allowed_decisions") or []]
-            for c in value["review_configs"]
-            if isinstance(c, Mapping)
-        }
-        if not actions:
-            return []
-        common = [
-            d
-            for d in ("approve", "reject")
-            if all(d in allowed.get(str(a.get("name")), ["approve", "reject"]) for a in actions)
-        ]
-        every = f" all {len(actions)}" if len(actions) > 1 else ""
-        return [
-            Choice(LABELS[d] + every, {"decisions": [{"type": d} for _ in actions]}, _style(d))
-            for d in common
-        ]
-    if (
-        isinstance(value, list)
-        and value
-        and all(isinstance(v, Mapping) for v in value)
-        and all(isinstance(v.get("action_request"), Mapping) for v in value)
-    ):
-        flags = {"accept": "allow_accept", "ignore": "allow_ignore"}
-        configs = [v.get("config") if isinstance(v.get("config"), Mapping) else {} for v in value]
-        every = f" all {len(value)}" if len(value) > 1 else ""
-        return [
-            Choice(LABELS[d] + every, [{"type": d, "args": None} for _ in value], _style(d))
-            for d, flag in flags.items()
-            if all(c.get(flag) for c in configs)
-        ]
-    return None
+    """The choices of a middleware or Agent Inbox value (the decisions `hitl.reviews` would
+    accept for every action); None when the value is neither."""
+    review = reviews.parse(value)
+    if review is None:
+        return None
+    plain = ("approve", "reject") if review.shape == "middleware" else ("accept", "ignore")
+    common = [d for d in plain if review.actions and all(d in a.allowed for a in review.actions)]
+    n = len(review.actions)
+    every = f" all {n}" if n > 1 else ""
+    return [
+        Choice(
+            LABELS[d] + every,
+            {"decisions": [{"type": d} for _ in range(n)]}
+            if review.shape == "middleware"
+            else [{"type": d, "args": None} for _ in range(n)],
+            _style(d),
+        )
+        for d in common
+    ]

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hitl import errors
+from hitl import errors, reviews
 from hitl.ui.forms import FormData
 
 Shape = Literal["middleware", "tool_approval", "agent_inbox"]
@@ -79,22 +79,7 @@ def shape_of(value: Any) -> Shape | None:
         and isinstance(value.get("args"), Mapping)
     ):
         return "tool_approval"
-    if (
-        isinstance(value, Mapping)
-        and isinstance(value.get("action_requests"), list)
-        and isinstance(value.get("review_configs"), list)
-        and all(isinstance(a, Mapping) for a in value["action_requests"])
-    ):
-        return "middleware"
-    if (
-        isinstance(value, list)
-        and value
-        and all(
-            isinstance(v, Mapping) and isinstance(v.get("action_request"), Mapping) for v in value
-        )
-    ):
-        return "agent_inbox"
-    return None
+    return reviews.shape_of(value)
 
 
 def cards(value: Any, schema: Mapping[str, Any] | None = None) -> list[Card]:
@@ -115,45 +100,25 @@ def cards(value: Any, schema: Mapping[str, Any] | None = None) -> list[Card]:
                 decisions_allowed(schema),
             )
         ]
-    if shape == "middleware":
-        allowed = {
-            str(c.get("action_name")): [str(d) for d in c.get("allowed_decisions") or []]
-            for c in value["review_configs"]
-            if isinstance(c, Mapping)
-        }
-        return [
+    review = reviews.parse(value)
+    if review is None:
+        return []
+    # the decisions each card offers are those the answer path accepts (`hitl.reviews`)
+    items = value["action_requests"] if review.shape == "middleware" else value
+    out = []
+    for i, (item, action) in enumerate(zip(items, review.actions, strict=True)):
+        request = item if review.shape == "middleware" else item["action_request"]
+        description = item.get("description")
+        out.append(
             Card(
                 i,
-                str(a.get("name")),
-                a.get("description") if isinstance(a.get("description"), str) else None,
-                _args(a.get("args")),
-                allowed.get(str(a.get("name")), ["approve", "reject"]),
+                action.name,
+                description if isinstance(description, str) and description else None,
+                _args(request.get("args")),
+                action.allowed,
             )
-            for i, a in enumerate(value["action_requests"])
-        ]
-    if shape == "agent_inbox":
-        out = []
-        for i, item in enumerate(value):
-            config = item.get("config") if isinstance(item.get("config"), Mapping) else {}
-            flags = [
-                ("accept", "allow_accept"),
-                ("edit", "allow_edit"),
-                ("response", "allow_respond"),
-                ("ignore", "allow_ignore"),
-            ]
-            action = item["action_request"]
-            description = item.get("description")
-            out.append(
-                Card(
-                    i,
-                    str(action.get("action")),
-                    description if isinstance(description, str) else None,
-                    _args(action.get("args")),
-                    [d for d, flag in flags if config.get(flag)],
-                )
-            )
-        return out
-    return []
+        )
+    return out
 
 
 def _branches(schema: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
@@ -264,17 +229,36 @@ def place_errors(
     loose = []
     for p in problems:
         loc = [str(x) for x in p.get("loc", [])]
-        if shape == "tool_approval" and loc[:2] == ["body", "response"]:
-            rest = loc[2:]
-            if rest[:2] == ["edited_action", "args"] and len(rest) >= 3:
-                rest = ["args", rest[2]]
-            loc = ["body", "response", "card", "0", *rest]
+        if loc[:2] == ["body", "response"]:
+            loc = ["body", "response", *_card_loc(shape, loc[2:])]
         if loc[2:3] == ["card"] and len(loc) >= 5:
             name = ".".join(loc[2:6] if loc[4:5] == ["args"] else loc[2:5])
             placed.setdefault(name, []).append(str(p.get("msg")))
         else:
             loose.append(str(p.get("msg")))
     return placed, loose
+
+
+def _card_loc(shape: Shape, rest: list[str]) -> list[str]:
+    """Where in the answer (``rest``, after ``body.response``) as where on the form: the
+    answer path names the answer's own fields (``decisions.1.type``, ``0.args``)."""
+    if rest[:1] == ["card"]:  # the form's own
+        return rest
+    if shape == "tool_approval":
+        card = "0"
+    elif shape == "middleware" and rest[:1] == ["decisions"] and len(rest) >= 2:
+        card, rest = rest[1], rest[2:]
+    elif shape == "agent_inbox" and rest[:1] and rest[0].isdigit():
+        card, rest = rest[0], rest[1:]
+        if rest == ["args"]:  # a response's text is the card's message
+            rest = ["message"]
+        elif rest[:2] == ["args", "args"]:
+            rest = ["args", *rest[2:]]
+    else:
+        return rest
+    if rest[:2] == ["edited_action", "args"] and len(rest) >= 3:
+        rest = ["args", rest[2]]
+    return ["card", card, *rest]
 
 
 def _edited_args(card: Card, form: FormData) -> dict[str, Any]:

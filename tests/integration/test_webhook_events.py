@@ -72,10 +72,15 @@ async def test_a_superseded_request_has_no_cancelled_event(
 async def test_an_external_request_past_its_deadline_expires_with_its_event(
     client: httpx.AsyncClient, hook: Receiver
 ) -> None:
-    await register(client, hook.url(), ["request.expired"])
-    request = await external_request(client, hook.url(), timeout_seconds=1)
-    [message] = await hook.wait_for(1, timeout=15)
+    await register(client, hook.url(), [])  # the request's callback
+    async with Receiver() as subscriber:
+        await register(client, subscriber.url(), ["request.expired"])
+        request = await external_request(client, hook.url(), timeout_seconds=1)
+        [message] = await subscriber.wait_for(1, timeout=15)
     assert message.json["type"] == "request.expired"
+    [callback] = await hook.wait_for(1, timeout=15)  # its creator is told too (0023)
+    assert callback.json["event"] == "request.expired"
+    assert callback.json["request_id"] == request["id"]
     data = message.json["data"]
     assert data["request_id"] == request["id"] and data["kind"] == "external"
     assert data["workflow_id"] == "wf-1" and data["checkpoint_id"] == "cp-1"

@@ -104,6 +104,38 @@ async def test_external_request_answer_sends_a_signed_callback(
     assert log[0]["attempt_log"][0]["status_code"] == 200
 
 
+async def test_an_expired_external_request_calls_back_to_say_so(
+    client: httpx.AsyncClient, hook: Receiver
+) -> None:
+    endpoint = await register(client, hook.url(), [])
+    on_timeout = {"action": "expire"}
+    request = await external_request(
+        client, hook.url(), timeout_seconds=1, reminders=[], on_timeout=on_timeout
+    )
+
+    [message] = await hook.wait_for(1)  # the service's timer expires it: nobody answers
+    payload = Webhook(endpoint["secret"]).verify(message.body, message.headers)
+    shown = await until(client, f"/api/v1/requests/{request['id']}", "callback_state", "succeeded")
+    assert shown["state"] == "expired"
+    assert payload == {
+        "event": "request.expired",
+        "request_id": request["id"],
+        "metadata": {"workflow_id": "wf-1", "checkpoint_id": "cp-1"},
+        "response": None,
+        "reason": payload["reason"],
+        "deadline_at": payload["deadline_at"],
+        "expired_at": payload["expired_at"],
+        "created_by": "key:tests",
+        "created_by_subject": "key:1",
+    }
+    assert "deadline" in payload["reason"]
+    assert payload["deadline_at"] <= payload["expired_at"]
+    assert shown["callback_delivery_id"] == message.webhook_id
+    late = await respond(client, request["id"], {"decision": "approve"})
+    assert late.status_code == 409
+    assert len(hook.received) == 1  # one callback, and nothing for the late answer
+
+
 async def test_retries_keep_the_webhook_id_with_fresh_timestamps(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:

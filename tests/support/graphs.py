@@ -446,3 +446,98 @@ def quorum() -> StateGraph[Any]:
     g.add_node("vote_on", vote_on)
     g.add_edge(START, "vote_on")
     return g
+
+
+# Tool-call reviews in the shapes of langchain's HumanInTheLoopMiddleware (batched) and of Agent
+# Inbox, read back the way those consumers read them: an answer of the wrong shape fails here.
+
+EMAIL_ARGS = {
+    "type": "object",
+    "properties": {"to": {"type": "string", "pattern": "@"}},
+    "required": ["to"],
+}
+
+
+def review_batch_ask(state: State) -> dict[str, Any]:
+    decisions = interrupt(
+        {
+            "action_requests": [
+                {"name": "send_email", "args": {"to": "ana@example.com"}, "description": "Mail"},
+                {"name": "book_room", "args": {"day": "mon"}},
+            ],
+            "review_configs": [
+                {
+                    "action_name": "send_email",
+                    "allowed_decisions": ["approve", "edit", "reject"],
+                    "args_schema": EMAIL_ARGS,
+                },
+                {"action_name": "book_room", "allowed_decisions": ["approve", "respond"]},
+            ],
+        }
+    )["decisions"]
+    if len(decisions) != 2:
+        raise ValueError(f"{len(decisions)} decisions for 2 tool calls")
+    done = []
+    for decision in decisions:
+        if decision["type"] == "edit":
+            done.append(
+                ["edit", decision["edited_action"]["name"], dict(decision["edited_action"]["args"])]
+            )
+        elif decision["type"] == "respond":
+            done.append(["respond", decision["message"].strip()])
+        else:
+            done.append([decision["type"]])
+    return {"log": done}
+
+
+@register_graph("review_batch", description="Two tool calls reviewed in one batch.")
+def review_batch() -> StateGraph[Any]:
+    g = StateGraph(State)
+    g.add_node("ask", review_batch_ask)
+    g.add_edge(START, "ask")
+    return g
+
+
+def inbox_ask(state: State) -> dict[str, Any]:
+    [response] = interrupt(
+        [
+            {
+                "action_request": {"action": "send_email", "args": {"to": "ana@example.com"}},
+                "config": {
+                    "allow_accept": True,
+                    "allow_edit": True,
+                    "allow_respond": False,
+                    "allow_ignore": True,
+                },
+                "description": "Send this mail?",
+            }
+        ]
+    )
+    if response["type"] == "edit":
+        return {"log": [["edit", response["args"]["action"], dict(response["args"]["args"])]]}
+    return {"log": [[response["type"]]]}
+
+
+@register_graph("inbox", description="One Agent Inbox interrupt.")
+def inbox() -> StateGraph[Any]:
+    g = StateGraph(State)
+    g.add_node("ask", inbox_ask)
+    g.add_edge(START, "ask")
+    return g
+
+
+class OwnSchemaState(TypedDict, total=False):
+    schema: Any
+    log: Annotated[list[Any], operator.add]
+
+
+def own_schema_ask(state: OwnSchemaState) -> dict[str, Any]:
+    return {"log": [interrupt({"question": "?"}, response_schema=state["schema"])]}
+
+
+@register_graph("own_schema", description="One interrupt with the response schema in its input.")
+def own_schema() -> StateGraph[Any]:
+    g = StateGraph(OwnSchemaState)
+    g.add_node("ask", own_schema_ask)
+    g.add_edge(START, "ask")
+    return g

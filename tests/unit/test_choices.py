@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from hitl import reviews
 from hitl.notifications import choices
 
 
@@ -83,3 +84,26 @@ def test_middleware_and_agent_inbox_decisions_that_need_nothing_more() -> None:
         ("Accept", [{"type": "accept", "args": None}]),
         ("Ignore", [{"type": "ignore", "args": None}]),
     ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {
+            "action_requests": [{"name": "send", "args": {}}, {"name": "book", "args": {}}],
+            "review_configs": [
+                {"action_name": "send", "allowed_decisions": ["approve", "reject"]},
+                {"action_name": "book", "allowed_decisions": ["reject", "respond"]},
+            ],
+        },
+        [{"action_request": {"action": "send", "args": {}}, "config": {"allow_ignore": True}}],
+        [{"action_request": {"action": "send", "args": {}}}],  # no config: any response
+    ],
+)
+def test_a_button_sends_what_the_answer_path_accepts(value: Any) -> None:
+    review = reviews.parse(value)
+    assert review is not None
+    offered = choices.of(None, value)
+    assert offered  # reject is common to both actions; ignore is allowed
+    for choice in offered:
+        reviews.check_answer(review, choice.value, ("body", "response"))

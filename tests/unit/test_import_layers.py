@@ -98,6 +98,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "hitl.config",
             "hitl.validation",
             "hitl.elicitation",  # MCP elicitation interrupts: their shape and answers
+            "hitl.reviews",  # tool-call reviews (middleware, Agent Inbox): shape and answers
             "hitl.assignment",
             "hitl.policies",
             "hitl.headlines",

@@ -91,19 +91,19 @@ WITH locked_open_requests AS (
     INSERT INTO hitl_requests (thread_id, interrupt_id, graph, value, response_schema, assignees,
                                assigned_groups, on_timeout, reminders, deadline_at,
                                window_started_at, timer_at, requested_by, requested_by_subject,
-                               on_behalf_of, forbid_self_approval, priority, approval)
+                               on_behalf_of, forbid_self_approval, priority, approval, metadata)
     SELECT f.thread_id, i.interrupt_id, %(graph)s, i.value, i.response_schema, i.assignees,
            i.groups, i.on_timeout, i.reminders, d.deadline_at, now(),
            hitl_timer_at(now(), d.deadline_at, i.reminders, 0), t.created_by,
            t.created_by_subject, i.on_behalf_of, coalesce(i.forbid_self_approval, false),
-           coalesce(i.priority, 1), i.approval
+           coalesce(i.priority, 1), i.approval, COALESCE(i.metadata, '{}'::jsonb)
     FROM finished_run f
          JOIN hitl_threads t ON t.thread_id = f.thread_id,
          jsonb_to_recordset(%(interrupts)s)
              AS i(interrupt_id text, value jsonb, response_schema jsonb, assignees text[],
                   groups text[], timeout float8, on_timeout jsonb, reminders float8[],
                   on_behalf_of text, forbid_self_approval boolean, priority smallint,
-                  approval jsonb),
+                  approval jsonb, metadata jsonb),
          LATERAL (SELECT now() + i.timeout * interval '1 second' AS deadline_at) d
     ON CONFLICT (thread_id, interrupt_id) DO NOTHING
     RETURNING *
