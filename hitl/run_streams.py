@@ -46,6 +46,9 @@ INTERRUPT = "__interrupt__"
 MAX_QUEUED = 10_000
 #: Entries written per round trip.
 BATCH = 200
+#: The longest a read blocks: under the Redis client's read timeout (redis-py's default,
+#: 5 s), which a longer block would hit (its reader failing instead of finding nothing).
+MAX_BLOCK_MS = 4000
 #: The Agent Server's stream modes this service streams -> LangGraph's (whose name each chunk's
 #: event carries, as the Agent Server's do).
 MODES: dict[str, StreamMode] = {
@@ -238,8 +241,9 @@ class RunStreams:
 
     async def read(self, run_id: str, after: str, block_ms: int | None) -> list[Chunk]:
         """The chunks after entry ``after`` ("0": from the first kept), waiting up to
-        ``block_ms`` for one (None: not waiting)."""
-        found: Any = await self.redis.xread({self.key(run_id): after}, count=BATCH, block=block_ms)
+        ``block_ms`` for one (None: not waiting; at most `MAX_BLOCK_MS`)."""
+        block = None if block_ms is None else min(block_ms, MAX_BLOCK_MS)
+        found: Any = await self.redis.xread({self.key(run_id): after}, count=BATCH, block=block)
         chunks = []
         for _key, entries in found or ():
             for entry_id, fields in entries:

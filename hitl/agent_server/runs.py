@@ -516,7 +516,7 @@ async def _result(
             task.cancel()
         yield await _outcome(service, run, task)
 
-    return _Holding(stack, body(), media_type="application/json", headers=_locations(run))
+    return Holding(stack, body(), media_type="application/json", headers=_locations(run))
 
 
 async def _outcome(service: Service, run: Run, task: asyncio.Future[Any]) -> bytes:
@@ -528,7 +528,7 @@ async def _outcome(service: Service, run: Run, task: asyncio.Future[Any]) -> byt
     return wire.result(ended, *found)
 
 
-class _Holding(StreamingResponse):
+class Holding(StreamingResponse):
     """A streamed answer that releases what its body holds (a wait slot, a thread watch) once
     the response is over, however it ends: sent, cut off, or never started."""
 
