@@ -62,6 +62,13 @@ MODES: dict[str, StreamMode] = {
 }
 
 
+def asked_events(stream: dict[str, Any]) -> set[str]:
+    """The events of the modes a streamed run's caller asked for (`Run.options`' ``stream``):
+    a background run records more, for joiners that name theirs."""
+    asked = stream.get("asked") or stream.get("modes") or ["values"]
+    return {MODES[m] for m in asked if m in MODES}
+
+
 @dataclass(frozen=True)
 class Chunk:
     id: str  # the Redis entry id: the SSE event id

@@ -157,6 +157,8 @@ async def _events(
             ended = True
             return
         expected = 0 if after == "0" else None  # the next chunk's seq, when known
+        # the modes asked for, or the run's caller's
+        wanted = _events_of(modes) if modes else run_streams.asked_events(run.options["stream"])
         public_id = str(run.public_id)
         while True:
             chunks = await service.streams.read(public_id, after, int(KEEPALIVE_SECONDS * 1000))
@@ -176,7 +178,7 @@ async def _events(
                         _frame("metadata", {"run_id": public_id, "missed_events": missed})
                     )
                 expected, after = chunk.seq + 1, chunk.id
-                if modes and chunk.event.split("|")[0] not in _events_of(modes):
+                if chunk.event.split("|")[0] not in wanted:
                     if chunk.event not in (run_streams.END, "error"):
                         continue
                 frames.append(_frame(chunk.event, chunk.data, chunk.id))
