@@ -29,6 +29,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic_core
 from langgraph.types import StreamMode
 from redis.asyncio import Redis
 
@@ -46,6 +47,9 @@ INTERRUPT = "__interrupt__"
 MAX_QUEUED = 10_000
 #: Entries written per round trip.
 BATCH = 200
+#: The longest a read blocks: under the Redis client's read timeout (redis-py's default,
+#: 5 s), which a longer block would hit (its reader failing instead of finding nothing).
+MAX_BLOCK_MS = 4000
 #: The Agent Server's stream modes this service streams -> LangGraph's (whose name each chunk's
 #: event carries, as the Agent Server's do).
 MODES: dict[str, StreamMode] = {
@@ -57,6 +61,13 @@ MODES: dict[str, StreamMode] = {
     "checkpoints": "checkpoints",
     "debug": "debug",
 }
+
+
+def asked_events(stream: dict[str, Any]) -> set[str]:
+    """The events of the modes a streamed run's caller asked for (`Run.options`' ``stream``):
+    a background run records more, for joiners that name theirs."""
+    asked = stream.get("asked") or stream.get("modes") or ["values"]
+    return {MODES[m] for m in asked if m in MODES}
 
 
 @dataclass(frozen=True)
@@ -79,13 +90,14 @@ class Publisher:
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def put(self, event: str, data: Any) -> None:
-        """Queue a chunk (``data``: JSON-ready)."""
+        """Queue a chunk (``data``: JSON-ready, or `encode`'s bytes)."""
         if self.queued >= MAX_QUEUED:
             self.dropped += 1
             return
         self.queued += 1
-        encoded = json.dumps(data, default=str, separators=(",", ":")).encode()
-        self.writer.put((self, event, encoded))
+        if not isinstance(data, bytes):
+            data = json.dumps(data, default=str, separators=(",", ":")).encode()
+        self.writer.put((self, event, data))
 
     async def close(self, timeout: float = 5.0) -> None:
         """Write what is queued (for at most ``timeout`` seconds), then let the stream expire."""
@@ -155,6 +167,8 @@ class StreamView:
     chunk that shows an interrupt on, chunks are held until the run is recorded (`finish`), so
     a client that sees an interrupt finds its request already there."""
 
+    held: list[tuple[str, bytes]]
+
     def __init__(self, publisher: Publisher, asked: dict[str, Any]) -> None:
         self.publisher = publisher
         self.asked: set[StreamMode] = {
@@ -164,7 +178,7 @@ class StreamView:
         # output comes with its stream instead of from a read of the checkpoint after it
         self.modes: list[StreamMode] = sorted({*self.asked, "updates", "values"})
         self.subgraphs = bool(asked.get("subgraphs"))
-        self.held: list[tuple[str, Any]] = []
+        self.held = []
         self._latest: Any = None
         self._interrupts: list[Any] | None = None
 
@@ -177,9 +191,9 @@ class StreamView:
             self._follow(mode, data)
         if mode not in self.asked:
             return
-        event = mode + "".join("|" + step for step in namespace)
-        payload = to_json(data)
-        if self.held or _shows_interrupt(mode, payload):
+        event = "|".join((mode, *namespace)) if namespace else mode
+        payload = encode(data)
+        if self.held or _shows_interrupt(mode, data):
             self.held.append((event, payload))
         else:
             self.publisher.put(event, payload)
@@ -213,6 +227,16 @@ class StreamView:
         await self.publisher.close()
 
 
+def encode(data: Any) -> bytes:
+    """A chunk as JSON, in one pass (pydantic-core's serialiser): the chunk is a view sent to
+    clients, not stored, so it needs none of `hitl.validation.to_json`'s checks for ``jsonb``
+    unless it fails here (too deep, a cycle, a lone surrogate): then through them."""
+    try:
+        return pydantic_core.to_json(data, fallback=repr, inf_nan_mode="strings")
+    except ValueError:
+        return json.dumps(to_json(data), default=str, separators=(",", ":")).encode()
+
+
 def _shows_interrupt(mode: str, payload: Any) -> bool:
     if mode in ("values", "updates") and isinstance(payload, dict):
         return INTERRUPT in payload
@@ -238,8 +262,9 @@ class RunStreams:
 
     async def read(self, run_id: str, after: str, block_ms: int | None) -> list[Chunk]:
         """The chunks after entry ``after`` ("0": from the first kept), waiting up to
-        ``block_ms`` for one (None: not waiting)."""
-        found: Any = await self.redis.xread({self.key(run_id): after}, count=BATCH, block=block_ms)
+        ``block_ms`` for one (None: not waiting; at most `MAX_BLOCK_MS`)."""
+        block = None if block_ms is None else min(block_ms, MAX_BLOCK_MS)
+        found: Any = await self.redis.xread({self.key(run_id): after}, count=BATCH, block=block)
         chunks = []
         for _key, entries in found or ():
             for entry_id, fields in entries:

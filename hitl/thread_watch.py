@@ -77,8 +77,7 @@ class Slots:
 
     @property
     def full(self) -> bool:
-        """Whether every slot is held: what a streamed answer checks before it answers (its
-        body, which runs after, takes the slot)."""
+        """Whether every slot is held."""
         return self.held >= self.limit
 
     @contextlib.contextmanager

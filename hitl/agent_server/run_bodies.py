@@ -47,6 +47,10 @@ UNSTREAMED = {
     "tools": "stream_mode 'tools' is not supported",
     "lifecycle": "stream_mode 'lifecycle' is not supported",
 }
+#: What a background run (``runs.create``) records besides the modes asked for, so that a
+#: joiner may ask for any of them: the modes that add little to a run's cost. ``tasks``,
+#: ``checkpoints`` and ``debug`` repeat the whole state at each step: recorded only if asked.
+BACKGROUND_MODES = ("values", "updates", "messages-tuple", "custom")
 
 
 class RunCreate(BaseModel):
@@ -92,9 +96,13 @@ class RunCreate(BaseModel):
         asked = self.stream_mode or ["values"]
         return [asked] if isinstance(asked, str) else list(dict.fromkeys(asked))
 
-    def stream(self) -> dict[str, Any]:
-        """What the runner streams of the run (`Run.options`' ``stream``)."""
-        return {"modes": self.modes, "subgraphs": bool(self.stream_subgraphs)}
+    def stream(self, background: bool = False) -> dict[str, Any]:
+        """What the runner streams of the run (`Run.options`' ``stream``): ``modes`` recorded
+        (a background run's: `BACKGROUND_MODES` too), ``asked`` (what a join that names no
+        modes sends)."""
+        modes = self.modes
+        recorded = list(dict.fromkeys([*modes, *BACKGROUND_MODES])) if background else modes
+        return {"modes": recorded, "asked": modes, "subgraphs": bool(self.stream_subgraphs)}
 
     def unsupported(self) -> list[dict[str, Any]]:
         """The fields given that this service does not serve, each with why."""

@@ -60,7 +60,8 @@ RECHECK_SECONDS = 1.0
 async def create_run(
     service: ServiceDep, principal: CanWriteThreads, thread_id: str, body: RunCreate
 ) -> JSONResponse:
-    run = await start(service, principal, thread_id, body, streamed=True)  # to join_stream
+    # streamed, to be joined (``join_stream``), in any of the modes a joiner may ask for
+    run = await start(service, principal, thread_id, body, streamed=True, background=True)
     return JSONResponse(wire.run(run, body.assistant_id), headers=_locations(run))
 
 
@@ -79,7 +80,7 @@ async def create_stateless_run(
 ) -> JSONResponse:
     """A run on a new thread (which stays, so that its interrupts can be answered)."""
     body.if_not_exists = "create"
-    run = await start(service, principal, str(uuid.uuid4()), body, streamed=True)
+    run = await start(service, principal, str(uuid.uuid4()), body, streamed=True, background=True)
     return JSONResponse(wire.run(run, body.assistant_id), headers=_locations(run))
 
 
@@ -208,6 +209,7 @@ async def start(
     body: RunCreate,
     *,
     streamed: bool = False,
+    background: bool = False,
 ) -> Run:
     """Check everything, then queue the run (or answer the interrupts): nothing is written for
     a call that is refused."""
@@ -238,7 +240,7 @@ async def start(
         )
     options = body.options()
     if streamed:  # its chunks go to its stream (hitl.run_streams), for any reader to join
-        options["stream"] = body.stream()
+        options["stream"] = body.stream(background)
     if body.webhook is not None:
         async with service.pool.connection() as conn:
             options["webhook_endpoint_id"] = await _webhook_endpoint(conn, body.webhook, principal)
@@ -522,7 +524,7 @@ async def _result(
             task.cancel()
         yield await _outcome(service, run, task)
 
-    return _Holding(stack, body(), media_type="application/json", headers=_locations(run))
+    return Holding(stack, body(), media_type="application/json", headers=_locations(run))
 
 
 async def _outcome(service: Service, run: Run, task: asyncio.Future[Any]) -> bytes:
@@ -534,7 +536,7 @@ async def _outcome(service: Service, run: Run, task: asyncio.Future[Any]) -> byt
     return wire.result(ended, *found)
 
 
-class _Holding(StreamingResponse):
+class Holding(StreamingResponse):
     """A streamed answer that releases what its body holds (a wait slot, a thread watch) once
     the response is over, however it ends: sent, cut off, or never started."""
 

@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from hitl import errors, run_streams, runs, threads
 from hitl.agent_server import runs as agent_runs
@@ -39,8 +39,9 @@ from hitl.service import Service
 router = APIRouter(tags=["agent server: streams"])
 
 
-class EventStream(StreamingResponse):
-    """Server-Sent Events: what the OpenAPI document says these routes answer with (200)."""
+class EventStream(agent_runs.Holding):
+    """Server-Sent Events that release what they hold (a waiter slot) once the response is
+    over, however it ends."""
 
     media_type = "text/event-stream"
 
@@ -64,6 +65,18 @@ def busy(headers: dict[str, str]) -> JSONResponse:
     )
 
 
+async def held(service: Service, events: AsyncIterator[bytes], headers: dict[str, str]) -> Response:
+    """``events`` as an event stream that holds one of the process's waiter slots from the
+    handler on (so a burst of opens cannot pass ``HITL_MAX_WAITERS``: the slot is taken before
+    the answer leaves) until the stream ends or its client goes away; `busy` when none is
+    free (``events`` is then never started)."""
+    stack = contextlib.AsyncExitStack()
+    if not stack.enter_context(service.waiting.take()):
+        await stack.aclose()
+        return busy(headers)
+    return EventStream(stack, events, headers=headers)
+
+
 # How long a read waits for a chunk before the stream sends a keep-alive comment (and looks
 # whether the run ended without its end: a stream expired, or lost with Redis).
 KEEPALIVE_SECONDS = 5.0
@@ -75,7 +88,7 @@ async def stream_run(
 ) -> Response:
     """Create a run and stream it (``stream_mode``, ``stream_subgraphs``)."""
     run = await agent_runs.start(service, principal, thread_id, body, streamed=True)
-    return _streamed(service, run, cancel_on_disconnect=body.on_disconnect == "cancel")
+    return await _streamed(service, run, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
 @router.post("/runs/stream", responses=SSE)
@@ -85,7 +98,7 @@ async def stream_stateless_run(
     """A run on a new thread, streamed (the thread stays, so its interrupts can be answered)."""
     body.if_not_exists = "create"
     run = await agent_runs.start(service, principal, str(uuid.uuid4()), body, streamed=True)
-    return _streamed(service, run, cancel_on_disconnect=body.on_disconnect == "cancel")
+    return await _streamed(service, run, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/stream", responses=SSE)
@@ -103,7 +116,7 @@ async def join_stream(
     events if given."""
     async with service.pool.connection() as conn:
         run = await runs.find(conn, thread_id, run_id)
-    return _streamed(
+    return await _streamed(
         service,
         run,
         after=last_event_id or "0",
@@ -112,7 +125,7 @@ async def join_stream(
     )
 
 
-def _streamed(
+async def _streamed(
     service: Service,
     run: Run,
     *,
@@ -127,61 +140,60 @@ def _streamed(
         "Cache-Control": "no-store",
         "X-Accel-Buffering": "no",
     }
-    if service.waiting.full:
-        return busy(headers)
     events = _events(service, run, _valid(after), modes or set(), cancel_on_disconnect)
-    return EventStream(events, headers=headers)
+    return await held(service, events, headers)
 
 
 async def _events(
     service: Service, run: Run, after: str, modes: set[str], cancel_on_disconnect: bool
 ) -> AsyncIterator[bytes]:
     ended = False
-    with service.waiting.take():
-        try:
-            yield _frame("metadata", {"run_id": str(run.public_id), "attempt": 1})
-            if not run.options.get("stream"):
-                # a run not asked to be streamed (``runs.wait``, the inbox's resumes): its
-                # values once it ends
-                yield await _unstreamed(service, run)
-                ended = True
-                return
-            expected = 0 if after == "0" else None  # the next chunk's seq, when known
-            public_id = str(run.public_id)
-            while True:
-                chunks = await service.streams.read(public_id, after, int(KEEPALIVE_SECONDS * 1000))
-                if not chunks:
-                    if await _ended_unseen(service, run):
-                        yield _frame(run_streams.END, {"run_id": public_id, "status": "success"})
-                        ended = True
-                        return
-                    yield b": keep-alive\n\n"
-                    continue
-                # one write for what one read brought: a send costs more than its bytes
-                frames = []
-                for chunk in chunks:
-                    if expected is not None and chunk.seq > expected:
-                        missed = chunk.seq - expected
-                        frames.append(
-                            _frame("metadata", {"run_id": public_id, "missed_events": missed})
-                        )
-                    expected, after = chunk.seq + 1, chunk.id
-                    if modes and chunk.event.split("|")[0] not in _events_of(modes):
-                        if chunk.event not in (run_streams.END, "error"):
-                            continue
-                    frames.append(_frame(chunk.event, chunk.data, chunk.id))
-                    if chunk.event == run_streams.END:
-                        ended = True
-                        break
-                if frames:
-                    yield b"".join(frames)
-                if ended:
+    try:
+        yield _frame("metadata", {"run_id": str(run.public_id), "attempt": 1})
+        if not run.options.get("stream"):
+            # a run not asked to be streamed (``runs.wait``, the inbox's resumes): its
+            # values once it ends
+            yield await _unstreamed(service, run)
+            ended = True
+            return
+        expected = 0 if after == "0" else None  # the next chunk's seq, when known
+        # the modes asked for, or the run's caller's
+        wanted = _events_of(modes) if modes else run_streams.asked_events(run.options["stream"])
+        public_id = str(run.public_id)
+        while True:
+            chunks = await service.streams.read(public_id, after, int(KEEPALIVE_SECONDS * 1000))
+            if not chunks:
+                if await _ended_unseen(service, run):
+                    yield _frame(run_streams.END, {"run_id": public_id, "status": "success"})
+                    ended = True
                     return
-        finally:
-            if cancel_on_disconnect and not ended:
-                # the client went away: cancel its run (shielded: the stream is being cancelled)
-                with anyio.CancelScope(shield=True):
-                    await _cancel(service, run)
+                yield b": keep-alive\n\n"
+                continue
+            # one write for what one read brought: a send costs more than its bytes
+            frames = []
+            for chunk in chunks:
+                if expected is not None and chunk.seq > expected:
+                    missed = chunk.seq - expected
+                    frames.append(
+                        _frame("metadata", {"run_id": public_id, "missed_events": missed})
+                    )
+                expected, after = chunk.seq + 1, chunk.id
+                if chunk.event.split("|")[0] not in wanted:
+                    if chunk.event not in (run_streams.END, "error"):
+                        continue
+                frames.append(_frame(chunk.event, chunk.data, chunk.id))
+                if chunk.event == run_streams.END:
+                    ended = True
+                    break
+            if frames:
+                yield b"".join(frames)
+            if ended:
+                return
+    finally:
+        if cancel_on_disconnect and not ended:
+            # the client went away: cancel its run (shielded: the stream is being cancelled)
+            with anyio.CancelScope(shield=True):
+                await _cancel(service, run)
 
 
 async def _cancel(service: Service, run: Run) -> None:

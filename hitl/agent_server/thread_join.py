@@ -30,7 +30,7 @@ from fastapi.responses import Response
 from hitl import errors, runs, threads
 from hitl.agent_server import protocol_events as pe
 from hitl.agent_server import thread_runs, wire
-from hitl.agent_server.streams import SSE, EventStream, busy
+from hitl.agent_server.streams import SSE, held
 from hitl.api.deps import CanReadThreads, ServiceDep
 from hitl.models import Run
 from hitl.service import Service
@@ -72,12 +72,10 @@ async def join_thread_stream(
         "Cache-Control": "no-store",
         "X-Accel-Buffering": "no",
     }
-    if service.waiting.full:
-        return busy(headers)
     modes: set[str] = set(stream_mode or ()) or {"run_modes"}
     wanted = None if "run_modes" in modes else _wanted(modes)
     frames = _frames(service, thread_id, first_id, -1 if after is None else after, wanted)
-    return EventStream(frames, headers=headers)
+    return await held(service, frames, headers)
 
 
 def _after(last_event_id: str | None) -> int | None:
@@ -111,19 +109,18 @@ def _wanted(modes: set[str]) -> set[str]:
 async def _frames(
     service: Service, thread_id: str, first_id: int, after: int, wanted: set[str] | None
 ) -> AsyncIterator[bytes]:
-    with service.waiting.take():
-        async with service.watch_thread(thread_id) as watch:
-            async for run in thread_runs.runs_from(service, thread_id, watch, first_id):
-                if run is None:
+    async with service.watch_thread(thread_id) as watch:
+        async for run in thread_runs.runs_from(service, thread_id, watch, first_id):
+            if run is None:
+                yield b": keep-alive\n\n"
+                continue
+            async for found in _run_events(service, run):
+                if found is None:
                     yield b": keep-alive\n\n"
                     continue
-                async for found in _run_events(service, run):
-                    if found is None:
-                        yield b": keep-alive\n\n"
-                        continue
-                    event_id, event, data = found
-                    if event_id > after and (wanted is None or event.split("|")[0] in wanted):
-                        yield _frame(event_id, event, data)
+                event_id, event, data = found
+                if event_id > after and (wanted is None or event.split("|")[0] in wanted):
+                    yield _frame(event_id, event, data)
 
 
 async def _run_events(service: Service, run: Run) -> AsyncIterator[tuple[int, str, Any] | None]:

@@ -46,14 +46,19 @@ async def runs_from(
         next_id = run.id + 1
 
 
-async def chunks_of(service: Service, run: Run) -> AsyncIterator[run_streams.Chunk | None]:
+async def chunks_of(
+    service: Service, run: Run, asked_only: bool = True
+) -> AsyncIterator[run_streams.Chunk | None]:
     """The run's chunks up to (not with) its end (None: nothing for a while, a keep-alive is
-    due). A run not asked to be streamed has none: this waits for its end."""
+    due): those of the modes its caller asked for, or (``asked_only=False``) all it recorded
+    (a background run records more, for its joiners). A run not asked to be streamed has
+    none: this waits for its end."""
     if not run.options.get("stream"):
         while not await has_ended(service, run, wait=KEEPALIVE_SECONDS):
             yield None
         return
     public_id, after = str(run.public_id), "0"
+    wanted = run_streams.asked_events(run.options["stream"]) if asked_only else None
     ended_before = run.status in wire.ENDED
     while True:
         block = None if ended_before else int(KEEPALIVE_SECONDS * 1000)
@@ -67,7 +72,8 @@ async def chunks_of(service: Service, run: Run) -> AsyncIterator[run_streams.Chu
             if chunk.event == run_streams.END:
                 return
             after = chunk.id
-            yield chunk
+            if wanted is None or chunk.event.split("|")[0] in wanted or chunk.event == "error":
+                yield chunk
 
 
 async def has_ended(service: Service, run: Run, wait: float = 0.0) -> bool:

@@ -43,7 +43,7 @@ from hitl.agent_server import protocol_messages as pm
 from hitl.agent_server import runs as agent_runs
 from hitl.agent_server import thread_runs
 from hitl.agent_server.run_bodies import RunCreate
-from hitl.agent_server.streams import SSE, EventStream, busy
+from hitl.agent_server.streams import SSE, held
 from hitl.api.deps import CanReadThreads, CanWriteThreads, ServiceDep
 from hitl.auth import Principal
 from hitl.models import Run
@@ -61,26 +61,22 @@ async def stream_events(
     async with service.pool.connection() as conn:
         await threads.get(conn, thread_id)  # 404 for an unknown thread
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    if service.waiting.full:
-        return busy(headers)
-    events = _stream(service, thread_id, body)
-    return EventStream(events, headers=headers)
+    return await held(service, _stream(service, thread_id, body), headers)
 
 
 async def _stream(service: Service, thread_id: str, asked: pe.Subscription) -> AsyncIterator[bytes]:
     after = -1 if asked.since is None else asked.since
     first_id = 0 if asked.since is None else pe.first_run_of(asked.since)
-    with service.waiting.take():
-        async with service.watch_thread(thread_id) as watch:
-            async for run in thread_runs.runs_from(service, thread_id, watch, first_id):
-                if run is None:
+    async with service.watch_thread(thread_id) as watch:
+        async for run in thread_runs.runs_from(service, thread_id, watch, first_id):
+            if run is None:
+                yield b": keep-alive\n\n"
+                continue
+            async for found in _run_events(service, run):
+                if found is None:
                     yield b": keep-alive\n\n"
-                    continue
-                async for found in _run_events(service, run):
-                    if found is None:
-                        yield b": keep-alive\n\n"
-                    elif found["seq"] > after and asked.wants(found):
-                        yield _frame(found)
+                elif found["seq"] > after and asked.wants(found):
+                    yield _frame(found)
 
 
 async def _run_events(service: Service, run: Run) -> AsyncIterator[dict[str, Any] | None]:

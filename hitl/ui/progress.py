@@ -114,7 +114,7 @@ async def _run_events(service: Service, run: Run) -> AsyncIterator[tuple[int, st
     """One run's events for a person: (id, event, data); None when a keep-alive is due."""
     public_id = str(run.public_id)
     yield pe.seq_of(run.id, 0, 0), "run", {"run_id": public_id}
-    async for chunk in thread_runs.chunks_of(service, run):
+    async for chunk in thread_runs.chunks_of(service, run, asked_only=False):
         if chunk is None:
             yield None
             continue

@@ -103,6 +103,42 @@ async def test_join_a_background_run_and_its_failure(lg: Any) -> None:
     assert parts[1].data["__interrupt__"][0]["value"] == {"question": "approve?"}
 
 
+async def test_a_background_run_is_joined_in_the_modes_the_joiner_asks_for(lg: Any) -> None:
+    """``runs.create`` names no modes; a joiner asks for ``updates`` and ``custom`` and gets
+    them, and a joiner that names none gets ``values`` (the run's default)."""
+    thread_id = str(uuid.uuid4())
+    run = await lg.runs.create(thread_id, "chatty", input=HUMAN, if_not_exists="create")
+    parts = [
+        part
+        async for part in lg.runs.join_stream(
+            thread_id, run["run_id"], stream_mode=["updates", "custom"]
+        )
+    ]
+    events = [p.event for p in parts]
+    assert events[0] == "metadata" and events[-1] == "end"
+    assert set(events[1:-1]) == {"updates", "custom"}
+    assert [p.data for p in parts if p.event == "custom"] == [
+        {"progress": "thinking"},
+        {"progress": "done"},
+    ]
+    updates = [p.data for p in parts if p.event == "updates"]
+    assert list(updates[0]) == ["talk"]
+    assert updates[-1]["__interrupt__"][0]["value"] == {"question": "send it?"}
+
+    # its tokens too, and a joiner that names no modes gets the run's own (values)
+    tokens = [
+        part.data
+        async for part in lg.runs.join_stream(
+            thread_id, run["run_id"], stream_mode="messages-tuple"
+        )
+        if part.event == "messages"
+    ]
+    assert "".join(message["content"] for message, _ in tokens) == "hello there, how can I help"
+    plain = [part.event async for part in lg.runs.join_stream(thread_id, run["run_id"])]
+    assert plain[0] == "metadata" and plain[-1] == "end"
+    assert set(plain[1:-1]) == {"values"}
+
+
 async def test_a_dropped_stream_resumes_after_its_last_event(
     lg: Any, server: ServiceProcess
 ) -> None:
