@@ -17,6 +17,7 @@ from tests.conftest import ROOT
 HEADINGS = [
     "full cycles/s at concurrency",
     "inbox page (50 pending requests) latency",
+    "inbox sort=priority:",
     "Agent Server door (/lg), full cycles/s",
     "threads.search(status='interrupted', limit=10)",
     "streamed runs through langgraph_sdk",
@@ -24,6 +25,7 @@ HEADINGS = [
     "API process + N workers",
     "events/s, publish -> consume -> ack",
     "long-lived threads:",
+    "quorum of 2 vs single answer",
 ]
 
 
