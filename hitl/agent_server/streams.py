@@ -33,6 +33,7 @@ from hitl.agent_server import runs as agent_runs
 from hitl.agent_server import wire
 from hitl.agent_server.run_bodies import RunCreate, StreamModeName
 from hitl.api.deps import CanReadThreads, CanWriteThreads, ServiceDep
+from hitl.auth import Principal
 from hitl.models import Run
 from hitl.service import Service
 
@@ -65,16 +66,47 @@ def busy(headers: dict[str, str]) -> JSONResponse:
     )
 
 
-async def held(service: Service, events: AsyncIterator[bytes], headers: dict[str, str]) -> Response:
-    """``events`` as an event stream that holds one of the process's waiter slots from the
-    handler on (so a burst of opens cannot pass ``HITL_MAX_WAITERS``: the slot is taken before
-    the answer leaves) until the stream ends or its client goes away; `busy` when none is
-    free (``events`` is then never started)."""
+async def slot(service: Service) -> contextlib.AsyncExitStack | None:
+    """One of the process's waiter slots, held until the returned stack is closed; None when
+    none is free."""
     stack = contextlib.AsyncExitStack()
     if not stack.enter_context(service.waiting.take()):
         await stack.aclose()
+        return None
+    return stack
+
+
+async def held(
+    service: Service,
+    events: AsyncIterator[bytes],
+    headers: dict[str, str],
+    taken: contextlib.AsyncExitStack | None = None,
+) -> Response:
+    """``events`` as an event stream that holds one of the process's waiter slots from the
+    handler on (so a burst of opens cannot pass ``HITL_MAX_WAITERS``: the slot is taken before
+    the answer leaves) until the stream ends or its client goes away; `busy` when none is
+    free (``events`` is then never started). ``taken``: a slot the handler took already."""
+    stack = taken or await slot(service)
+    if stack is None:
         return busy(headers)
     return EventStream(stack, events, headers=headers)
+
+
+async def _start_streamed(
+    service: Service, principal: Principal, thread_id: str, body: RunCreate
+) -> Response:
+    """Create a run and stream it, holding a slot first: a busy process answers 503 before
+    any run exists, so a client that retries the call does not leave runs behind."""
+    taken = await slot(service)
+    if taken is None:
+        return busy({})
+    try:
+        run = await agent_runs.start(service, principal, thread_id, body, streamed=True)
+    except BaseException:
+        await taken.aclose()
+        raise
+    cancel = body.on_disconnect == "cancel"
+    return await _streamed(service, run, cancel_on_disconnect=cancel, taken=taken)
 
 
 # How long a read waits for a chunk before the stream sends a keep-alive comment (and looks
@@ -87,8 +119,7 @@ async def stream_run(
     service: ServiceDep, principal: CanWriteThreads, thread_id: str, body: RunCreate
 ) -> Response:
     """Create a run and stream it (``stream_mode``, ``stream_subgraphs``)."""
-    run = await agent_runs.start(service, principal, thread_id, body, streamed=True)
-    return await _streamed(service, run, cancel_on_disconnect=body.on_disconnect == "cancel")
+    return await _start_streamed(service, principal, thread_id, body)
 
 
 @router.post("/runs/stream", responses=SSE)
@@ -97,8 +128,7 @@ async def stream_stateless_run(
 ) -> Response:
     """A run on a new thread, streamed (the thread stays, so its interrupts can be answered)."""
     body.if_not_exists = "create"
-    run = await agent_runs.start(service, principal, str(uuid.uuid4()), body, streamed=True)
-    return await _streamed(service, run, cancel_on_disconnect=body.on_disconnect == "cancel")
+    return await _start_streamed(service, principal, str(uuid.uuid4()), body)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/stream", responses=SSE)
@@ -132,6 +162,7 @@ async def _streamed(
     after: str = "0",
     modes: set[str] | None = None,
     cancel_on_disconnect: bool = False,
+    taken: contextlib.AsyncExitStack | None = None,
 ) -> Response:
     base = f"/threads/{run.thread_id}/runs/{run.public_id}"
     headers = {
@@ -141,7 +172,7 @@ async def _streamed(
         "X-Accel-Buffering": "no",
     }
     events = _events(service, run, _valid(after), modes or set(), cancel_on_disconnect)
-    return await held(service, events, headers)
+    return await held(service, events, headers, taken)
 
 
 async def _events(

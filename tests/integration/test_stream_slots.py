@@ -10,6 +10,7 @@ same burst over HTTP against a server process: tests/e2e/test_stream_slots.py.)"
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import httpx
@@ -74,4 +75,26 @@ async def test_a_burst_of_stream_handlers_accepts_no_more_than_the_cap(
     answers = await asyncio.gather(*opens())
     assert [a.status_code for a in answers] == [200] * CAP
     await asyncio.gather(*(run_through(a) for a in answers))
+    assert service.waiting.held == 0
+
+
+async def test_a_busy_process_refuses_a_streamed_run_before_creating_it(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    """runs.stream with every slot held: 503, and no run is left behind (a client that retries
+    on 503 would otherwise queue one run per try)."""
+    r = await client.post("/lg/threads", json={})
+    thread_id = r.json()["thread_id"]
+    with contextlib.ExitStack() as held:
+        for _ in range(CAP):
+            assert held.enter_context(service.waiting.take())
+        body = {"assistant_id": "approval", "input": {}}
+        r = await client.post(f"/lg/threads/{thread_id}/runs/stream", json=body)
+        assert (r.status_code, r.headers["retry-after"]) == (503, "2"), r.text
+        r = await client.post("/lg/runs/stream", json=body)
+        assert r.status_code == 503, r.text
+    assert (await client.get(f"/lg/threads/{thread_id}/runs")).json() == []
+    assert (await client.post("/lg/threads/search", json={})).json() == [
+        {**(await client.get(f"/lg/threads/{thread_id}")).json()}
+    ]
     assert service.waiting.held == 0
