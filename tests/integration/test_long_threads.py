@@ -168,6 +168,9 @@ def _statements(seeded: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
         "deadline_action": None,
         "assignees": None,
         "groups": None,
+        "via": None,
+        "claimer": None,
+        "responded_for": None,
     }
     yield "RESPOND_REQUEST", requests_sql.RESPOND_REQUEST, answer
     yield (
