@@ -158,7 +158,9 @@ class Receiver:
     def __init__(self) -> None:
         self.mode = "ok"
         self.received: Counter[str] = Counter()
+        self.first_received: dict[str, float] = {}
         self.refused = 0
+        self.refused_ids: set[str] = set()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self._server: uvicorn.Server | None = None
@@ -173,11 +175,13 @@ class Receiver:
         if mode == "timeout":
             await asyncio.sleep(5)
         status = 500 if mode != "ok" else 200
+        webhook_id = dict(scope["headers"]).get(b"webhook-id", b"").decode()
         if status == 200:
-            webhook_id = dict(scope["headers"]).get(b"webhook-id", b"").decode()
             self.received[webhook_id] += 1
+            self.first_received.setdefault(webhook_id, time.time())
         else:
             self.refused += 1
+            self.refused_ids.add(webhook_id)
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
@@ -648,10 +652,16 @@ def percentiles(values: list[float]) -> str:
     )
 
 
-def recoveries(faults: list[Fault], lat: list[tuple[float, float]]) -> None:
+def recoveries(faults: list[Fault], lat: list[tuple[float, float]], receiver: Receiver) -> None:
     """A fault's recovery: from its start until answers given before it that were still in
-    flight are recorded, and the first answer given after it was injected is recorded."""
+    flight are recorded, and the first answer given after it was injected is recorded. For the
+    webhook receiver's outage: until every callback it refused has arrived."""
     for f in faults:
+        if f.kind == "webhook_outage":
+            arrivals = [receiver.first_received.get(i) for i in receiver.refused_ids]
+            if arrivals and None not in arrivals:
+                f.recovered = max(a for a in arrivals if a is not None)
+            continue
         backlog = [t + d for t, d in lat if t < f.started < t + d]
         after = [t + d for t, d in lat if t >= f.injected]
         if not after:
@@ -749,7 +759,7 @@ async def drive(
     elapsed = time.time() - started
     counts = count(database_url, load, seen, receiver, outcomes)
     lat = latencies(database_url)
-    recoveries(injected, lat)
+    recoveries(injected, lat, receiver)
     windows = [(f.started, f.recovered or f.injected) for f in injected]
     during = [d for t, d in lat if any(a <= t <= b for a, b in windows)]
     outside = [d for t, d in lat if not any(a <= t <= b for a, b in windows)]
@@ -817,8 +827,8 @@ def render(
         f"({load.double_answered} answered by two people at once; both won: "
         f"{load.double_both_won}), {elapsed:.0f} s in all, {load.retries} client retries",
         "",
-        "faults (seconds from the start; recovery: until the answers in flight and the first "
-        "answer after it are recorded):",
+        "faults (seconds from the start; recovered: the answers in flight and the first answer"
+        " after it recorded; for the receiver, every callback it refused received):",
     ]
     for f in faults:
         rec = f"{f.recovery:6.1f} s" if f.recovery is not None else "   n/a  "
