@@ -23,8 +23,10 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import email
 import json
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -104,6 +106,37 @@ class Cluster:
         self.api.start()
         self.api.wait_ready()
         self.workers = [self._worker(i) for i in range(self.n_workers)]
+
+    def owners(self) -> dict[str, int]:
+        """Each live worker's lease owner name (its first line) -> its index."""
+        found = {}
+        for i in range(len(self.workers)):
+            names = re.findall(r"HITL worker (\S+)", (self.logs / f"worker{i}.log").read_text())
+            if names:
+                found[names[-1]] = i
+        return found
+
+    def busy_worker(
+        self, database_url: str, rng: random.Random, wait: float = 10
+    ) -> tuple[int, int]:
+        """A worker holding runs right now (polled for up to ``wait`` s, else any), and how
+        many it holds: a kill then lands in the middle of runs."""
+        deadline = time.monotonic() + wait
+        with contextlib.suppress(psycopg.Error), psycopg.connect(database_url) as conn:
+            while time.monotonic() < deadline:
+                owners = self.owners()
+                held = Counter(
+                    owner
+                    for (owner,) in conn.execute(
+                        "SELECT lease_owner FROM hitl_runs WHERE status = 'running'"
+                    )
+                    if owner in owners
+                )
+                if held:
+                    owner, n = held.most_common(1)[0]
+                    return owners[owner], n
+                time.sleep(0.01)
+        return rng.randrange(len(self.workers)), 0
 
     def kill_worker(self, i: int) -> None:
         """SIGKILL worker ``i``; a new one takes its place a moment later."""
@@ -195,7 +228,7 @@ class Receiver:
             interface="asgi3",
         )
         self._server = uvicorn.Server(config)
-        self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         self._task = asyncio.create_task(self._server.serve())
         while not self._server.started:
             if self._task.done():
@@ -208,6 +241,31 @@ class Receiver:
         self._server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+class SMTPSink:
+    """An SMTP server on 127.0.0.1 (aiosmtpd, in its own thread) counting the ``Message-ID``
+    of every message it takes."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: Counter[str] = Counter()
+        self._controller: Any = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content)
+        self.received[str(message.get("Message-ID", ""))] += 1
+        return "250 OK"
+
+    def __enter__(self) -> SMTPSink:
+        from aiosmtpd.controller import Controller
+
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._controller.stop()
 
 
 # --- the bus audit --------------------------------------------------------------------------
@@ -290,6 +348,17 @@ class People:
                 raise RuntimeError(f"{method} {path} failed for 300 s")
             self.load.retries += 1
             await asyncio.sleep(0.3 + self.rng.random() * 0.5)
+
+    async def prepare(self, hook_url: str) -> None:
+        """The receiver's endpoint, and carol: an admin with an address, so every request
+        (assigned to nobody) is emailed to her."""
+        r, _ = await self.call(
+            "alice", "POST", "/api/v1/webhooks", json={"url": hook_url, "events": []}
+        )
+        assert r.status_code == 201, r.text
+        body = {"username": "carol", "role": "admin", "email": "carol@example.com"}
+        r, _ = await self.call("alice", "POST", "/api/v1/users", json=body)
+        assert r.status_code == 201, r.text
 
     async def start_thread(self, i: int, hook_url: str) -> None:
         roll = self.rng.random()
@@ -447,11 +516,14 @@ async def inject(
     receiver: Receiver,
     rng: random.Random,
     outage: float,
+    database_url: str,
 ) -> Fault:
     started = time.time()
     if kind == "worker_kill":
-        i = rng.randrange(len(cluster.workers))
-        fault = Fault(kind, f"SIGKILL worker{i} (pid {cluster.workers[i].pid}), restarted", started)
+        i, held = await asyncio.to_thread(cluster.busy_worker, database_url, rng)
+        started = time.time()
+        detail = f"SIGKILL worker{i} (pid {cluster.workers[i].pid}) holding {held} runs, restarted"
+        fault = Fault(kind, detail, started)
         await asyncio.to_thread(cluster.kill_worker, i)
     elif kind == "api_kill":
         pid = cluster.api.proc.pid if cluster.api.proc else 0
@@ -489,10 +561,13 @@ class Counts:
     requests_stuck: int = 0
     events_missing: int = 0
     webhooks_undelivered: int = 0
+    notifications_lost: int = 0
     # reported, not required to be zero
     webhook_duplicates: int = 0
     events_seen: int = 0
     webhooks_delivered: int = 0
+    emails_received: int = 0
+    email_duplicates: int = 0
     problems: list[str] = dataclasses.field(default_factory=list)
 
     ZERO = (
@@ -502,6 +577,7 @@ class Counts:
         "requests_stuck",
         "events_missing",
         "webhooks_undelivered",
+        "notifications_lost",
     )
 
     def nonzero(self) -> dict[str, int]:
@@ -521,6 +597,7 @@ def count(
     seen_events: set[str],
     receiver: Receiver,
     outcomes: dict[str, str | None],
+    smtp: SMTPSink,
 ) -> Counts:
     c = Counts()
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
@@ -537,6 +614,10 @@ def count(
             " GROUP BY 1, 2, 3, 4"
         ).fetchall()
         events = [str(r["id"]) for r in conn.execute("SELECT id FROM hitl_events")]
+        notifications = conn.execute(
+            "SELECT id::text, request_id::text, event_type, status FROM hitl_notifications"
+            " WHERE channel = 'email'"
+        ).fetchall()
         deliveries = conn.execute(
             "SELECT id::text, request_id::text, state FROM hitl_webhook_deliveries"
         ).fetchall()
@@ -603,6 +684,21 @@ def count(
         else:
             c.webhooks_delivered += 1
     c.webhook_duplicates = sum(n - 1 for n in receiver.received.values() if n > 1)
+    # notifications: every request's creation emailed to carol, every email received
+    from hitl.notifications.smtp import message_id
+
+    created = {n["request_id"] for n in notifications if n["event_type"] == "request.created"}
+    for r in requests:
+        if r["id"] not in created:
+            c.notifications_lost += 1
+            c.problems.append(f"request {r['id']}: no notification of its creation")
+    for note in notifications:
+        if smtp.received[message_id(note["id"])] == 0:
+            c.notifications_lost += 1
+            c.problems.append(f"notification {note['id']} ({note['status']}) never received")
+        else:
+            c.emails_received += 1
+    c.email_duplicates = sum(n - 1 for n in smtp.received.values() if n > 1)
     answered_externals = [
         r for r in requests if r["kind"] == "external" and r["state"] in ("responded", "resumed")
     ]
@@ -683,21 +779,44 @@ class Result:
     report: str
 
 
+@dataclasses.dataclass
+class System:
+    """What a run runs on: the processes, the engines, the database, the people's API keys and
+    the SMTP server that takes the notification emails."""
+
+    cluster: Cluster
+    pg: _engines.Postgres
+    rd: _engines.Redis
+    database_url: str
+    keys: dict[str, str]
+    smtp: SMTPSink
+
+
 @contextlib.contextmanager
-def system(
-    workers: int = 2, **extra: str
-) -> Iterator[tuple[Cluster, _engines.Postgres, _engines.Redis, str, dict[str, str]]]:
-    """Private engines, a database, the API and the workers; API keys for alice and bob."""
-    with _engines.private_engines() as (pg, rd), tempfile.TemporaryDirectory() as logs:
+def system(extra: dict[str, str] | None = None, workers: int = 2) -> Iterator[System]:
+    """Private engines, a database, the API and the workers (``extra``: more settings); API
+    keys for alice and bob."""
+    with (
+        _engines.private_engines() as (pg, rd),
+        tempfile.TemporaryDirectory() as logs,
+        SMTPSink() as smtp,
+    ):
         database_url = _engines.create_database(pg.url, "chaos")
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(chaos_graph.TABLE_SQL)
-        # the database's address must survive a restart: same port, so one URL for the run
-        cluster = Cluster(service_env(database_url, rd.url, **extra), Path(logs), workers)
+        mail = {
+            "HITL_SMTP_HOST": "127.0.0.1",
+            "HITL_SMTP_PORT": str(smtp.port),
+            "HITL_SMTP_TLS": "none",
+        }
+        # the engines keep their ports across restarts: one URL each for the whole run
+        cluster = Cluster(
+            service_env(database_url, rd.url, **mail, **(extra or {})), Path(logs), workers
+        )
         try:
             cluster.start()
             keys = {who: cluster.api.create_api_key(who) for who in ("alice", "bob")}
-            yield cluster, pg, rd, database_url, keys
+            yield System(cluster, pg, rd, database_url, keys, smtp)
         except BaseException:
             print(cluster.tails(), file=sys.stderr)
             raise
@@ -706,11 +825,7 @@ def system(
 
 
 async def drive(
-    cluster: Cluster,
-    pg: _engines.Postgres,
-    rd: _engines.Redis,
-    database_url: str,
-    keys: dict[str, str],
+    sys_: System,
     *,
     threads: int,
     seconds: float,
@@ -720,6 +835,7 @@ async def drive(
     settle_timeout: float = 300,
     on_tick: Callable[[], None] | None = None,
 ) -> Result:
+    cluster, pg, rd, database_url = sys_.cluster, sys_.pg, sys_.rd, sys_.database_url
     rng = random.Random(seed)
     load = Load()
     seen: set[str] = set()
@@ -727,11 +843,8 @@ async def drive(
     tasks: set[asyncio.Task[None]] = set()
     started = time.time()
     async with Receiver() as receiver, _background() as background:
-        people = People(cluster.api.url, keys, load, rng)
-        r, _ = await people.call(
-            "alice", "POST", "/api/v1/webhooks", json={"url": receiver.url, "events": []}
-        )
-        assert r.status_code == 201, r.text
+        people = People(cluster.api.url, sys_.keys, load, rng)
+        await people.prepare(receiver.url)
         background.append(asyncio.create_task(audit_bus(rd.url, seen, stop)))
         background.append(asyncio.create_task(people.watch_inbox(stop, tasks)))
         plan = plan_faults(rng, seconds, faults)
@@ -740,7 +853,9 @@ async def drive(
         async def faults_task() -> None:
             for at, kind in plan:
                 await asyncio.sleep(max(0.0, started + at - time.time()))
-                injected.append(await inject(kind, cluster, pg, rd, receiver, rng, outage))
+                injected.append(
+                    await inject(kind, cluster, pg, rd, receiver, rng, outage, database_url)
+                )
 
         fault_runner = asyncio.create_task(faults_task())
         starts = []
@@ -751,13 +866,13 @@ async def drive(
                 on_tick()
         await asyncio.gather(*starts)
         await fault_runner
-        await _settle(database_url, load, receiver, settle_timeout, seen)
+        await _settle(database_url, settle_timeout, seen)
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         outcomes = await read_outcomes(people, load)
         await people.aclose()
     elapsed = time.time() - started
-    counts = count(database_url, load, seen, receiver, outcomes)
+    counts = count(database_url, load, seen, receiver, outcomes, sys_.smtp)
     lat = latencies(database_url)
     recoveries(injected, lat, receiver)
     windows = [(f.started, f.recovered or f.injected) for f in injected]
@@ -778,11 +893,9 @@ async def _background() -> AsyncIterator[list[asyncio.Task[None]]]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _settle(
-    database_url: str, load: Load, receiver: Receiver, timeout: float, seen: set[str]
-) -> None:
-    """Until every thread is at rest, no request is open, every delivery has ended and every
-    event reached the bus (or ``timeout``: then the counts tell what is left)."""
+async def _settle(database_url: str, timeout: float, seen: set[str]) -> None:
+    """Until every thread is at rest, no request is open, every delivery and notification has
+    ended and every event reached the bus (or ``timeout``: then the counts tell what is left)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -794,7 +907,9 @@ async def _settle(
                     " (SELECT count(*) FROM hitl_requests WHERE state = 'pending'"
                     "   OR (state = 'responded' AND kind <> 'external')),"
                     " (SELECT count(*) FROM hitl_webhook_deliveries WHERE state IN"
-                    "   ('pending', 'delivering')),"
+                    "   ('pending', 'delivering'))"
+                    " + (SELECT count(*) FROM hitl_notifications WHERE status IN"
+                    "   ('pending', 'sending')),"
                     " (SELECT array_agg(id::text) FROM hitl_events)"
                 )
                 row = await cur.fetchone()
@@ -841,6 +956,7 @@ def render(
         f"  events seen by the consumer group     {c.events_seen}",
         f"  webhooks delivered / duplicates       {c.webhooks_delivered} / {c.webhook_duplicates}"
         f"   (receiver refused or timed out {receiver.refused} attempts)",
+        f"  emails received / duplicates          {c.emails_received} / {c.email_duplicates}",
         "",
         "answer -> resumed and recorded (chaos_parallel's row in chaos_applied):",
         f"  outside faults   {percentiles(outside)}",
@@ -860,14 +976,10 @@ def run(
     seed: int,
     settle_timeout: float = 300,
 ) -> Result:
-    with system() as (cluster, pg, rd, database_url, keys):
+    with system() as sys_:
         return asyncio.run(
             drive(
-                cluster,
-                pg,
-                rd,
-                database_url,
-                keys,
+                sys_,
                 threads=threads,
                 seconds=seconds,
                 faults=faults,

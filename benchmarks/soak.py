@@ -122,24 +122,19 @@ async def soak(minutes: float, rate: float, sample: float, seed: int) -> str:
         "HITL_BUS_RETENTION_SECONDS": str(retention),
         "HITL_CHECKPOINT_HISTORY_KEEP": "5",
     }
-    with chaos.system(**extra) as (cluster, pg, rd, database_url, keys):
-        return await _soak(
-            cluster, pg, rd, database_url, keys, minutes, rate, sample, seed, retention
-        )
+    with chaos.system(extra) as sys_:
+        return await _soak(sys_, minutes, rate, sample, seed, retention)
 
 
 async def _soak(
-    cluster: chaos.Cluster,
-    pg: _engines.Postgres,
-    rd: _engines.Redis,
-    database_url: str,
-    keys: dict[str, str],
+    sys_: chaos.System,
     minutes: float,
     rate: float,
     sample: float,
     seed: int,
     retention: float,
 ) -> str:
+    cluster, pg, rd, database_url = sys_.cluster, sys_.pg, sys_.rd, sys_.database_url
     rng = random.Random(seed)
     load = chaos.Load()
     stop = asyncio.Event()
@@ -149,11 +144,8 @@ async def _soak(
     samples: list[tuple[float, dict[str, float], dict[str, float]]] = []
     seconds = minutes * 60
     async with chaos.Receiver() as receiver, chaos._background() as background:
-        people = chaos.People(cluster.api.url, keys, load, rng)
-        r, _ = await people.call(
-            "alice", "POST", "/api/v1/webhooks", json={"url": receiver.url, "events": []}
-        )
-        assert r.status_code == 201, r.text
+        people = chaos.People(cluster.api.url, sys_.keys, load, rng)
+        await people.prepare(receiver.url)
         background.append(asyncio.create_task(chaos.audit_bus(rd.url, seen_events, stop)))
         background.append(asyncio.create_task(people.watch_inbox(stop, tasks)))
         background.append(asyncio.create_task(collect_latencies(database_url, answers, stop)))
@@ -212,10 +204,10 @@ def _report(
     names = sorted({k for _, mem, _ in samples for k in mem})
     for name in names:
         pts = [(m, mem[name]) for m, mem, _ in samples if name in mem and m >= minutes - tail]
-        first = next((mem[name] for _, mem, _ in samples if name in mem), 0.0)
-        last = samples[-1][1].get(name, float("nan"))
+        start = next((mem[name] for _, mem, _ in samples if name in mem), 0.0)
+        end = samples[-1][1].get(name, float("nan"))
         lines.append(
-            f"  {name:9} {slope(pts):+7.2f}   (first sample {first:6.0f} MB, last {last:6.0f} MB)"
+            f"  {name:9} {slope(pts):+7.2f}   (first sample {start:6.0f} MB, last {end:6.0f} MB)"
         )
     lines.append("")
     lines.append("table sizes, MB (first sample -> last):")

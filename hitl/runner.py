@@ -40,7 +40,7 @@ from langgraph.types import Command, Interrupt, StateSnapshot
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import deadlines, effects, logcontext, metrics, requests, runs, workers
+from hitl import db, deadlines, effects, logcontext, metrics, requests, runs, workers
 from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.checkpointer import NEW_THREAD
@@ -420,6 +420,11 @@ class Runner:
                     raise
                 cancelled = self._cancelling[run.id]
             except Exception as exc:
+                if db.lost_connection(exc):
+                    # Postgres went away under the run (a restart): not the graph's failure.
+                    # The run is left to lapse and be taken over from its last checkpoint,
+                    # as after a crash (bounded by HITL_RUN_MAX_ATTEMPTS).
+                    raise
                 failure, trace = exc, traceback.format_exc()
                 if not is_invalid_resume(exc):
                     log.warning("run %s of thread %s failed: %s", run.id, run.thread_id, exc)
