@@ -13,473 +13,45 @@ At the end everything is counted, each count must be zero (`Counts`), and a repo
 faults with their times, the answer -> resumed-and-recorded latency during and outside faults,
 and the time each fault took to recover from.
 
+The processes and the harness's receivers are in `benchmarks.chaos_system`, the load and the
+simulated people in `benchmarks.chaos_load`; this module injects the faults, counts and reports.
 ``python -m benchmarks.chaos --threads 500 --seconds 300`` (``make chaos``); the suite runs a
-short variant (tests/e2e/test_chaos.py).
+short variant (tests/e2e/test_chaos.py). docs/chaos.md has a run's figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
-import email
 import json
 import random
-import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import httpx
 import psycopg
-import uvicorn
 from psycopg.rows import dict_row
-from redis.asyncio import Redis as AsyncRedis
 
-from benchmarks import _engines, chaos_graph
-from graphs.samples import HIGH_RISK_DIFF, LOW_RISK_DIFF
-from hitl.bus import Bus
-from hitl.launcher import ServiceProcess, base_env, free_port
-
-ROOT = Path(__file__).resolve().parent.parent
-PREFIX = "hitl:chaos:"
-GRAPHS = "graphs,benchmarks.chaos_graph"
-DEADLINE_SECONDS = 4.0
-GROUP = "chaos-audit"
-FAULT_KINDS = ("worker_kill", "api_kill", "postgres_restart", "redis_restart", "webhook_outage")
-
-
-def service_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
-    """The environment of every process of the run: short leases and retries, so a fault is
-    recovered from within seconds rather than the production defaults' minutes."""
-    return {
-        **base_env(),
-        "HITL_DATABASE_URL": database_url,
-        "HITL_REDIS_URL": redis_url,
-        "HITL_BUS_PREFIX": PREFIX,
-        "HITL_GRAPHS": GRAPHS,
-        "HITL_LOG_LEVEL": "warning",
-        "HITL_LOG_FORMAT": "plain",
-        "HITL_RUN_LEASE_SECONDS": "5",
-        "HITL_POLL_INTERVAL": "0.5",
-        "HITL_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8",
-        "HITL_WEBHOOK_RETRY_SCHEDULE": ",".join(["0", "1", "2", "3"] + ["5"] * 60),
-        "HITL_WEBHOOK_TIMEOUT": "2",
-        "HITL_WEBHOOK_LEASE_SECONDS": "10",
-        "HITL_REQUEST_REMINDERS": "",
-        **extra,
-    }
-
-
-# --- the processes --------------------------------------------------------------------------
-
-
-class Cluster:
-    """The API process and the workers; kill and restart them by index."""
-
-    def __init__(self, env: dict[str, str], logs: Path, workers: int = 2) -> None:
-        self.env = env
-        self.logs = logs
-        self.api = ServiceProcess({**env, "HITL_RUNNER": "false"}, logs / "api.log", cwd=ROOT)
-        self.workers: list[subprocess.Popen[bytes]] = []
-        self.n_workers = workers
-
-    def _worker(self, i: int) -> subprocess.Popen[bytes]:
-        with open(self.logs / f"worker{i}.log", "ab") as out:
-            return subprocess.Popen(
-                [sys.executable, "-m", "hitl.cli", "worker"],
-                env=self.env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def start(self) -> None:
-        self.api.start()
-        self.api.wait_ready()
-        self.workers = [self._worker(i) for i in range(self.n_workers)]
-
-    def owners(self) -> dict[str, int]:
-        """Each live worker's lease owner name (its first line) -> its index."""
-        found = {}
-        for i in range(len(self.workers)):
-            names = re.findall(r"HITL worker (\S+)", (self.logs / f"worker{i}.log").read_text())
-            if names:
-                found[names[-1]] = i
-        return found
-
-    def busy_worker(
-        self, database_url: str, rng: random.Random, wait: float = 10
-    ) -> tuple[int, int]:
-        """A worker holding runs right now (polled for up to ``wait`` s, else any), and how
-        many it holds: a kill then lands in the middle of runs."""
-        deadline = time.monotonic() + wait
-        with contextlib.suppress(psycopg.Error), psycopg.connect(database_url) as conn:
-            while time.monotonic() < deadline:
-                owners = self.owners()
-                held = Counter(
-                    owner
-                    for (owner,) in conn.execute(
-                        "SELECT lease_owner FROM hitl_runs WHERE status = 'running'"
-                    )
-                    if owner in owners
-                )
-                if held:
-                    owner, n = held.most_common(1)[0]
-                    return owners[owner], n
-                time.sleep(0.01)
-        return rng.randrange(len(self.workers)), 0
-
-    def kill_worker(self, i: int) -> None:
-        """SIGKILL worker ``i``; a new one takes its place a moment later."""
-        self.workers[i].kill()
-        self.workers[i].wait(30)
-        time.sleep(1)
-        self.workers[i] = self._worker(i)
-
-    def kill_api(self) -> None:
-        """SIGKILL the API process and start it again on the same port."""
-        self.api.kill()
-        self.api.start()
-        self.api.wait_ready(120)
-
-    def pids(self) -> dict[str, int]:
-        found = {f"worker{i}": w.pid for i, w in enumerate(self.workers) if w.poll() is None}
-        if self.api.proc and self.api.proc.poll() is None:
-            found["api"] = self.api.proc.pid
-        return found
-
-    def stop(self) -> None:
-        for w in self.workers:
-            if w.poll() is None:
-                w.terminate()
-        for w in self.workers:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                w.wait(30)
-            if w.poll() is None:
-                w.kill()
-        if self.api.proc and self.api.proc.poll() is None:
-            try:
-                self.api.terminate(30)
-            except subprocess.TimeoutExpired:
-                self.api.kill()
-
-    def tails(self, chars: int = 3000) -> str:
-        parts = []
-        for log in sorted(self.logs.glob("*.log")):
-            text = log.read_text(errors="replace")
-            parts.append(f"--- {log.name} (last {chars} chars)\n{text[-chars:]}")
-        return "\n".join(parts)
-
-
-# --- the webhook receiver -------------------------------------------------------------------
-
-
-class Receiver:
-    """A webhook receiver in this process: ``mode`` is ``ok`` (200), ``500`` or ``timeout``
-    (holds the request longer than the service's webhook timeout). ``received`` counts the
-    ``webhook-id`` s answered 200."""
-
-    def __init__(self) -> None:
-        self.mode = "ok"
-        self.received: Counter[str] = Counter()
-        self.first_received: dict[str, float] = {}
-        self.refused = 0
-        self.refused_ids: set[str] = set()
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/hook"
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        while (await receive()).get("more_body"):
-            pass
-        mode = self.mode
-        if mode == "timeout":
-            await asyncio.sleep(5)
-        status = 500 if mode != "ok" else 200
-        webhook_id = dict(scope["headers"]).get(b"webhook-id", b"").decode()
-        if status == 200:
-            self.received[webhook_id] += 1
-            self.first_received.setdefault(webhook_id, time.time())
-        else:
-            self.refused += 1
-            self.refused_ids.add(webhook_id)
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    async def __aenter__(self) -> Receiver:
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            lifespan="off",
-            log_level="warning",
-            interface="asgi3",
-        )
-        self._server = uvicorn.Server(config)
-        self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None and self._task is not None
-        self._server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-
-class SMTPSink:
-    """An SMTP server on 127.0.0.1 (aiosmtpd, in its own thread) counting the ``Message-ID``
-    of every message it takes."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.received: Counter[str] = Counter()
-        self._controller: Any = None
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content)
-        self.received[str(message.get("Message-ID", ""))] += 1
-        return "250 OK"
-
-    def __enter__(self) -> SMTPSink:
-        from aiosmtpd.controller import Controller
-
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
-        self._controller.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._controller.stop()
-
-
-# --- the bus audit --------------------------------------------------------------------------
-
-
-async def audit_bus(redis_url: str, seen: set[str], stop: asyncio.Event) -> None:
-    """Read the whole event stream in a consumer group, acking, through Redis restarts."""
-    while not stop.is_set():
-        client = AsyncRedis.from_url(redis_url)
-        try:
-            bus = Bus(client, prefix=PREFIX, claim_idle=3.0)
-            async with bus.subscribe(GROUP, consumer="audit", block=0.5, stop=stop) as events:
-                async for event in events:
-                    seen.add(event.id)
-                    await event.ack()
-        except Exception:  # Redis restarting: read on from the group's position
-            await asyncio.sleep(0.5)
-        finally:
-            with contextlib.suppress(Exception):
-                await client.aclose()
-
-
-# --- the load ---------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Answer:
-    request_id: str
-    response: dict[str, Any]
-    by: str  # the key's name, as responded_by shows it
-    at: float  # when the 200 came (time.time())
-
-
-@dataclasses.dataclass
-class Load:
-    """What the load generator did: the threads and external requests it started and every
-    answer it saw accepted."""
-
-    threads: dict[str, str] = dataclasses.field(default_factory=dict)  # id -> graph
-    externals: dict[str, bool] = dataclasses.field(default_factory=dict)  # request id -> deadline
-    answers: dict[str, Answer] = dataclasses.field(default_factory=dict)
-    ambiguous: set[str] = dataclasses.field(default_factory=set)  # 409 after our own retry
-    double_answered: int = 0
-    double_both_won: int = 0
-    retries: int = 0
-    scheduled: set[str] = dataclasses.field(default_factory=set)
-
-
-class People:
-    """Clients for the simulated people: two API keys, alice and bob."""
-
-    def __init__(self, url: str, keys: dict[str, str], load: Load, rng: random.Random) -> None:
-        self.clients = {
-            name: httpx.AsyncClient(
-                base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-            )
-            for name, key in keys.items()
-        }
-        self.load = load
-        self.rng = rng
-
-    async def aclose(self) -> None:
-        for client in self.clients.values():
-            await client.aclose()
-
-    async def call(self, who: str, method: str, path: str, **kw: Any) -> tuple[httpx.Response, int]:
-        """The response, retrying transport errors and 5xx (the API or Postgres restarting);
-        with how many tries it took."""
-        tries = 0
-        deadline = time.monotonic() + 300
-        while True:
-            tries += 1
-            try:
-                r = await self.clients[who].request(method, path, **kw)
-                if r.status_code < 500:
-                    return r, tries
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{method} {path} failed for 300 s")
-            self.load.retries += 1
-            await asyncio.sleep(0.3 + self.rng.random() * 0.5)
-
-    async def prepare(self, hook_url: str) -> None:
-        """The receiver's endpoint, and carol: an admin with an address, so every request
-        (assigned to nobody) is emailed to her."""
-        r, _ = await self.call(
-            "alice", "POST", "/api/v1/webhooks", json={"url": hook_url, "events": []}
-        )
-        assert r.status_code == 201, r.text
-        body = {"username": "carol", "role": "admin", "email": "carol@example.com"}
-        r, _ = await self.call("alice", "POST", "/api/v1/users", json=body)
-        assert r.status_code == 201, r.text
-
-    async def start_thread(self, i: int, hook_url: str) -> None:
-        roll = self.rng.random()
-        if roll < 0.15:
-            deadline = self.rng.random() < 0.25
-            body: dict[str, Any] = {
-                "workflow_id": f"wf-{i}",
-                "callback_webhook": hook_url,
-                "context": {"question": f"external {i}", "deadline": deadline},
-                "response_schema": {
-                    "type": "object",
-                    "properties": {"decision": {"enum": ["approve", "reject"]}},
-                    "required": ["decision"],
-                },
-            }
-            if deadline:
-                body["timeout_seconds"] = DEADLINE_SECONDS
-                body["on_timeout"] = {"action": "default", "value": {"decision": "approve"}}
-            r, _ = await self.call(
-                "alice", "POST", "/api/v1/requests", json=body, headers={"Idempotency-Key": f"x{i}"}
-            )
-            assert r.status_code == 201, r.text
-            self.load.externals[r.json()["id"]] = deadline
-            return
-        thread_id = f"chaos-{i}"
-        if roll < 0.55:
-            graph = "code_review"
-            diff = HIGH_RISK_DIFF if self.rng.random() < 0.5 else LOW_RISK_DIFF
-            input_: dict[str, Any] = {"diff": diff, "title": f"change {i}"}
-        else:
-            graph = "chaos_parallel"
-            input_ = {}
-            if self.rng.random() < 0.2:
-                input_["deadline_seconds"] = DEADLINE_SECONDS
-        body = {"graph": graph, "input": input_, "thread_id": thread_id}
-        r, tries = await self.call("alice", "POST", "/api/v1/threads", json=body)
-        assert r.status_code == 202 or (r.status_code == 409 and tries > 1), r.text
-        self.load.threads[thread_id] = graph
-
-    def answer_for(self, request: dict[str, Any], who: str) -> dict[str, Any] | None:
-        """What ``who`` answers, or None when the request is left to its deadline."""
-        value = request.get("value") or {}
-        ok = self.rng.random() < 0.85
-        if request.get("kind") == "external":
-            if isinstance(value, dict) and value.get("deadline"):
-                return None
-            return {"decision": "approve" if ok else "reject"}
-        if request["graph"] == "chaos_parallel":
-            if "timeout_seconds" in value:
-                return None
-            return {"decision": "approve" if ok else "reject", "by": who}
-        if request["graph"] == "code_review":
-            if value.get("kind") == "code_review":
-                other = self.rng.choice(["reject", "request_changes"])
-                return {"decision": "approve" if ok else other, "comment": who}
-            return {"decision": "approve" if ok else "reject", "comment": who}
-        if request.get("kind") == "external":
-            if isinstance(value, dict) and value.get("deadline"):
-                return None
-            return {"decision": "approve" if ok else "reject"}
-        return None
-
-    async def answer(self, request: dict[str, Any]) -> None:
-        await asyncio.sleep(0.2 + self.rng.random() * 2.5)
-        rid = request["id"]
-        path = f"/api/v1/requests/{rid}/respond"
-        if self.rng.random() < 0.15:  # two people at once
-            bodies = {who: self.answer_for(request, who) for who in ("alice", "bob")}
-            if bodies["alice"] is None:
-                return
-            self.load.double_answered += 1
-            results = await asyncio.gather(
-                *(self.call(who, "POST", path, json={"response": b}) for who, b in bodies.items())
-            )
-            won = [
-                (who, r)
-                for (who, r) in zip(bodies, results, strict=True)
-                if r[0].status_code == 200
-            ]
-            if len(won) > 1:
-                self.load.double_both_won += 1
-            for who, _ in won:
-                self.load.answers[rid] = Answer(rid, bodies[who] or {}, f"key:{who}", time.time())
-            if not won and any(tries > 1 for _, tries in results):
-                self.load.ambiguous.add(rid)
-            return
-        who = self.rng.choice(["alice", "bob"])
-        body = self.answer_for(request, who)
-        if body is None:
-            return
-        r, tries = await self.call(who, "POST", path, json={"response": body})
-        if r.status_code == 200:
-            self.load.answers[rid] = Answer(rid, body, f"key:{who}", time.time())
-        elif r.status_code == 409 and tries > 1:
-            self.load.ambiguous.add(rid)
-        else:
-            raise AssertionError(f"answer to {rid}: {r.status_code} {r.text}")
-
-    async def watch_inbox(self, stop: asyncio.Event, tasks: set[asyncio.Task[None]]) -> None:
-        """Poll the pending requests; schedule an answer for each new one."""
-        while not stop.is_set():
-            cursor = None
-            while True:
-                params: dict[str, Any] = {"state": "pending", "limit": 200}
-                if cursor:
-                    params["cursor"] = cursor
-                r, _ = await self.call("alice", "GET", "/api/v1/requests", params=params)
-                page = r.json()
-                for request in page["items"]:
-                    if request["id"] not in self.load.scheduled:
-                        self.load.scheduled.add(request["id"])
-                        task = asyncio.create_task(self.answer(request))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
-                cursor = page.get("next_cursor")
-                if not cursor:
-                    break
-            await asyncio.sleep(0.3)
-
+from benchmarks import _engines
+from benchmarks.chaos_load import Load, People, read_outcomes
+from benchmarks.chaos_system import (
+    Cluster,
+    Receiver,
+    SMTPSink,
+    System,
+    audit_bus,
+    background,
+    system,
+)
 
 # --- the faults -------------------------------------------------------------------------------
+
+
+FAULT_KINDS = ("worker_kill", "api_kill", "postgres_restart", "redis_restart", "webhook_outage")
 
 
 @dataclasses.dataclass
@@ -633,10 +205,10 @@ def count(
     # answers: each accepted answer is the request's answer
     by_id = {r["id"]: r for r in requests}
     for rid, answer in load.answers.items():
-        r = by_id.get(rid)
-        if r is None or r["response"] != answer.response or r["responded_by"] != answer.by:
+        got = by_id.get(rid)
+        if got is None or got["response"] != answer.response or got["responded_by"] != answer.by:
             c.answers_lost += 1
-            c.problems.append(f"answer to {rid} not recorded as given: {r and r['response']}")
+            c.problems.append(f"answer to {rid} not recorded as given: {got and got['response']}")
     # applied twice: more than one row per thread and node
     rows_per: Counter[tuple[str, str]] = Counter()
     applied_by: dict[tuple[str, str], dict[str, Any]] = {}
@@ -655,11 +227,14 @@ def count(
         why = f"status {t and t['status']} {t and t['error']}"
         if ok and graph == "chaos_parallel":
             for r in reqs:
-                node = (r["value"] or {}).get("side")
-                a = applied_by.get((thread_id, node))
+                node = str((r["value"] or {}).get("side"))
+                row = applied_by.get((thread_id, node))
                 resp = r["response"] or {}
-                if a is None or a["decision"] != resp.get("decision") or a["by"] != resp.get("by"):
-                    ok, why = False, f"{node}: applied {a}, answered {resp}"
+                if row is None or (row["decision"], row["by"]) != (
+                    resp.get("decision"),
+                    resp.get("by"),
+                ):
+                    ok, why = False, f"{node}: applied {row}, answered {resp}"
             if len(reqs) != 2:
                 ok, why = False, f"{len(reqs)} requests"
         elif ok and graph == "code_review":
@@ -708,18 +283,6 @@ def count(
             c.webhooks_undelivered += 1
             c.problems.append(f"external request {r['id']} answered without a callback")
     return c
-
-
-async def read_outcomes(people: People, load: Load) -> dict[str, str | None]:
-    """Each code_review thread's outcome, from its state over the API."""
-    outcomes: dict[str, str | None] = {}
-    for thread_id, graph in load.threads.items():
-        if graph != "code_review":
-            continue
-        r, _ = await people.call("alice", "GET", f"/api/v1/threads/{thread_id}")
-        if r.status_code == 200:
-            outcomes[thread_id] = (r.json().get("values") or {}).get("outcome")
-    return outcomes
 
 
 # --- latency ----------------------------------------------------------------------------------
@@ -779,51 +342,6 @@ class Result:
     report: str
 
 
-@dataclasses.dataclass
-class System:
-    """What a run runs on: the processes, the engines, the database, the people's API keys and
-    the SMTP server that takes the notification emails."""
-
-    cluster: Cluster
-    pg: _engines.Postgres
-    rd: _engines.Redis
-    database_url: str
-    keys: dict[str, str]
-    smtp: SMTPSink
-
-
-@contextlib.contextmanager
-def system(extra: dict[str, str] | None = None, workers: int = 2) -> Iterator[System]:
-    """Private engines, a database, the API and the workers (``extra``: more settings); API
-    keys for alice and bob."""
-    with (
-        _engines.private_engines() as (pg, rd),
-        tempfile.TemporaryDirectory() as logs,
-        SMTPSink() as smtp,
-    ):
-        database_url = _engines.create_database(pg.url, "chaos")
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(chaos_graph.TABLE_SQL)
-        mail = {
-            "HITL_SMTP_HOST": "127.0.0.1",
-            "HITL_SMTP_PORT": str(smtp.port),
-            "HITL_SMTP_TLS": "none",
-        }
-        # the engines keep their ports across restarts: one URL each for the whole run
-        cluster = Cluster(
-            service_env(database_url, rd.url, **mail, **(extra or {})), Path(logs), workers
-        )
-        try:
-            cluster.start()
-            keys = {who: cluster.api.create_api_key(who) for who in ("alice", "bob")}
-            yield System(cluster, pg, rd, database_url, keys, smtp)
-        except BaseException:
-            print(cluster.tails(), file=sys.stderr)
-            raise
-        finally:
-            cluster.stop()
-
-
 async def drive(
     sys_: System,
     *,
@@ -842,11 +360,11 @@ async def drive(
     stop = asyncio.Event()
     tasks: set[asyncio.Task[None]] = set()
     started = time.time()
-    async with Receiver() as receiver, _background() as background:
+    async with Receiver() as receiver, background() as jobs:
         people = People(cluster.api.url, sys_.keys, load, rng)
         await people.prepare(receiver.url)
-        background.append(asyncio.create_task(audit_bus(rd.url, seen, stop)))
-        background.append(asyncio.create_task(people.watch_inbox(stop, tasks)))
+        jobs.append(asyncio.create_task(audit_bus(rd.url, seen, stop)))
+        jobs.append(asyncio.create_task(people.watch_inbox(stop, tasks)))
         plan = plan_faults(rng, seconds, faults)
         injected: list[Fault] = []
 
@@ -880,17 +398,6 @@ async def drive(
     outside = [d for t, d in lat if not any(a <= t <= b for a, b in windows)]
     report = render(counts, injected, during, outside, load, started, elapsed, receiver)
     return Result(counts, injected, during, outside, load, elapsed, report)
-
-
-@contextlib.asynccontextmanager
-async def _background() -> AsyncIterator[list[asyncio.Task[None]]]:
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        yield tasks
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _settle(database_url: str, timeout: float, seen: set[str]) -> None:

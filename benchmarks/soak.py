@@ -27,7 +27,7 @@ import time
 import psutil
 import psycopg
 
-from benchmarks import _engines, chaos
+from benchmarks import _engines, chaos, chaos_load, chaos_system
 
 TABLES = (
     "checkpoints",
@@ -43,7 +43,9 @@ TABLES = (
 )
 
 
-def memory(cluster: chaos.Cluster, pg: _engines.Postgres, rd: _engines.Redis) -> dict[str, float]:
+def memory(
+    cluster: chaos_system.Cluster, pg: _engines.Postgres, rd: _engines.Redis
+) -> dict[str, float]:
     """MB per process: RSS, and for Postgres the sum of its processes' unique memory."""
     found: dict[str, float] = {}
     for name, pid in cluster.pids().items():
@@ -122,12 +124,12 @@ async def soak(minutes: float, rate: float, sample: float, seed: int) -> str:
         "HITL_BUS_RETENTION_SECONDS": str(retention),
         "HITL_CHECKPOINT_HISTORY_KEEP": "5",
     }
-    with chaos.system(extra) as sys_:
+    with chaos_system.system(extra) as sys_:
         return await _soak(sys_, minutes, rate, sample, seed, retention)
 
 
 async def _soak(
-    sys_: chaos.System,
+    sys_: chaos_system.System,
     minutes: float,
     rate: float,
     sample: float,
@@ -136,17 +138,17 @@ async def _soak(
 ) -> str:
     cluster, pg, rd, database_url = sys_.cluster, sys_.pg, sys_.rd, sys_.database_url
     rng = random.Random(seed)
-    load = chaos.Load()
+    load = chaos_load.Load()
     stop = asyncio.Event()
     tasks: set[asyncio.Task[None]] = set()
     seen_events: set[str] = set()
     answers: dict[str, tuple[float, float]] = {}
     samples: list[tuple[float, dict[str, float], dict[str, float]]] = []
     seconds = minutes * 60
-    async with chaos.Receiver() as receiver, chaos._background() as background:
-        people = chaos.People(cluster.api.url, sys_.keys, load, rng)
+    async with chaos_system.Receiver() as receiver, chaos_system.background() as background:
+        people = chaos_load.People(cluster.api.url, sys_.keys, load, rng)
         await people.prepare(receiver.url)
-        background.append(asyncio.create_task(chaos.audit_bus(rd.url, seen_events, stop)))
+        background.append(asyncio.create_task(chaos_system.audit_bus(rd.url, seen_events, stop)))
         background.append(asyncio.create_task(people.watch_inbox(stop, tasks)))
         background.append(asyncio.create_task(collect_latencies(database_url, answers, stop)))
         started = time.time()
@@ -190,7 +192,7 @@ def _report(
     minutes: float,
     rate: float,
     retention: float,
-    load: chaos.Load,
+    load: chaos_load.Load,
 ) -> str:
     tail = 20.0 if minutes >= 30 else minutes * 2 / 3
     edge = 5.0 if minutes >= 30 else max(minutes / 6, 0.5)
