@@ -393,9 +393,14 @@ async def drive(
     counts = count(database_url, load, seen, receiver, outcomes, sys_.smtp)
     lat = latencies(database_url)
     recoveries(injected, lat, receiver)
-    windows = [(f.started, f.recovered or f.injected) for f in injected]
-    during = [d for t, d in lat if any(a <= t <= b for a, b in windows)]
-    outside = [d for t, d in lat if not any(a <= t <= b for a, b in windows)]
+    # an answer is during a fault when its way to the record overlaps the fault (from its start
+    # until it recovered): answered before the fault and recorded after its start counts too
+    # (the receiver's outage is not on an answer's way: its callbacks are counted instead)
+    windows = [
+        (f.started, f.recovered or f.injected) for f in injected if f.kind != "webhook_outage"
+    ]
+    during = [d for t, d in lat if any(t <= b and t + d >= a for a, b in windows)]
+    outside = [d for t, d in lat if not any(t <= b and t + d >= a for a, b in windows)]
     report = render(counts, injected, during, outside, load, started, elapsed, receiver)
     return Result(counts, injected, during, outside, load, elapsed, report)
 
@@ -467,7 +472,7 @@ def render(
         "",
         "answer -> resumed and recorded (chaos_parallel's row in chaos_applied):",
         f"  outside faults   {percentiles(outside)}",
-        f"  during faults    {percentiles(during)}",
+        f"  during faults    {percentiles(during)}   (killed processes, engine restarts)",
     ]
     if c.problems:
         lines += ["", "problems:", *(f"  {p}" for p in c.problems[:50])]
