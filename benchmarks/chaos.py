@@ -108,14 +108,17 @@ async def inject(
         fault = Fault(kind, "redis SHUTDOWN; redis-server started again", started)
         await asyncio.to_thread(rd.restart)
     elif kind == "webhook_outage":
-        fault = Fault(
-            kind, f"receiver 500 for {outage / 2:.0f}s, then timeouts {outage / 2:.0f}s", started
-        )
+        third = outage / 3
+        detail = f"receiver: 500 for {third:.0f}s, timeouts {third:.0f}s, down {third:.0f}s"
+        fault = Fault(kind, detail, started)
         receiver.mode = "500"
-        await asyncio.sleep(outage / 2)
+        await asyncio.sleep(third)
         receiver.mode = "timeout"
-        await asyncio.sleep(outage / 2)
+        await asyncio.sleep(third)
+        await receiver.stop()  # connections refused
         receiver.mode = "ok"
+        await asyncio.sleep(third)
+        await receiver.start()
     else:
         raise ValueError(kind)
     fault.injected = time.time()
@@ -311,13 +314,31 @@ def percentiles(values: list[float]) -> str:
     )
 
 
-def recoveries(faults: list[Fault], lat: list[tuple[float, float]], receiver: Receiver) -> None:
+def callbacks_created(database_url: str) -> dict[str, float]:
+    """Each webhook delivery's id (its ``webhook-id``) and when it was queued."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT id::text, extract(epoch FROM created_at) FROM hitl_webhook_deliveries"
+        ).fetchall()
+    return {i: float(t) for i, t in rows}
+
+
+def recoveries(
+    faults: list[Fault],
+    lat: list[tuple[float, float]],
+    receiver: Receiver,
+    created: dict[str, float],
+) -> None:
     """A fault's recovery: from its start until answers given before it that were still in
     flight are recorded, and the first answer given after it was injected is recorded. For the
-    webhook receiver's outage: until every callback it refused has arrived."""
+    webhook receiver's outage: until every callback it refused or that was queued during the
+    outage has arrived."""
     for f in faults:
         if f.kind == "webhook_outage":
-            arrivals = [receiver.first_received.get(i) for i in receiver.refused_ids]
+            ids = receiver.refused_ids | {
+                i for i, t in created.items() if f.started <= t <= f.injected
+            }
+            arrivals = [receiver.first_received.get(i) for i in ids]
             if arrivals and None not in arrivals:
                 f.recovered = max(a for a in arrivals if a is not None)
             continue
@@ -392,7 +413,7 @@ async def drive(
     elapsed = time.time() - started
     counts = count(database_url, load, seen, receiver, outcomes, sys_.smtp)
     lat = latencies(database_url)
-    recoveries(injected, lat, receiver)
+    recoveries(injected, lat, receiver, callbacks_created(database_url))
     # an answer is during a fault when its way to the record overlaps the fault (from its start
     # until it recovered): answered before the fault and recorded after its start counts too
     # (the receiver's outage is not on an answer's way: its callbacks are counted instead)
@@ -455,7 +476,8 @@ def render(
         f"{load.double_both_won}), {elapsed:.0f} s in all, {load.retries} client retries",
         "",
         "faults (seconds from the start; recovered: the answers in flight and the first answer"
-        " after it recorded; for the receiver, every callback it refused received):",
+        " after it recorded; for the receiver, every callback it refused or that was queued"
+        " meanwhile received):",
     ]
     for f in faults:
         rec = f"{f.recovery:6.1f} s" if f.recovery is not None else "   n/a  "

@@ -197,6 +197,14 @@ class Receiver:
         await send({"type": "http.response.body", "body": b""})
 
     async def __aenter__(self) -> Receiver:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Serve on ``port`` (again, after `stop`)."""
         config = uvicorn.Config(
             self.app,
             host="127.0.0.1",
@@ -212,9 +220,9 @@ class Receiver:
             if self._task.done():
                 self._task.result()
             await asyncio.sleep(0.01)
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def stop(self) -> None:
+        """Stop serving: connections to ``port`` are refused until `start`."""
         assert self._server is not None and self._task is not None
         self._server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
