@@ -10,7 +10,7 @@ NODE_NEEDED := Node.js 20+ and npm are needed for the JavaScript client's test \
 
 NOTEBOOK_STAMP := $(VENV)/.notebook-installed
 
-.PHONY: venv run test test-docker image notebook screenshots bench lint format clean
+.PHONY: venv run test test-docker image notebook screenshots bench chaos soak lint format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: make PYTHON=python3.11 ...")'
@@ -67,6 +67,16 @@ screenshots: $(STAMP)
 ## Benchmarks: throughput against raw LangGraph and inbox latency; prints ratios.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+## Chaos: load with killed workers and API, Postgres and Redis restarts, a webhook outage;
+## counts that must be zero and a report (docs/chaos.md). CHAOS_ARGS passes options.
+chaos: $(STAMP)
+	$(BIN)/python -m benchmarks.chaos $(CHAOS_ARGS)
+
+## Soak: a steady rate for 30 minutes, no faults, retention on; memory and latency over time.
+## SOAK_ARGS passes options, e.g. SOAK_ARGS="--minutes 5".
+soak: $(STAMP)
+	$(BIN)/python -m benchmarks.soak $(SOAK_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -40,7 +40,7 @@ from langgraph.types import Command, Interrupt, StateSnapshot
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import deadlines, effects, logcontext, metrics, requests, runs, workers
+from hitl import db, deadlines, effects, logcontext, metrics, requests, runs, workers
 from hitl._aio import wait_event
 from hitl._failpoints import failpoint
 from hitl.checkpointer import NEW_THREAD
@@ -80,6 +80,14 @@ def is_fresh(run: ClaimedRun) -> bool:
     empty (marked when queued): no checkpoint yet, no answers."""
     first = run.kind == "start" or (run.kind == "input" and bool(run.options.get("fresh")))
     return first and run.attempts == 1
+
+
+def steps_left(state: StateSnapshot) -> bool:
+    """Whether the checkpoint has steps to continue with no interrupt pending: tasks not run
+    (``next``), or tasks that ran and saved their writes while the checkpoint after them was
+    never written (a crash, Postgres lost). LangGraph leaves the latter out of ``next``;
+    invoking with None applies their writes and goes on. A finished graph has no tasks."""
+    return not state.interrupts and bool(state.next or state.tasks)
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,7 @@ def plan(
         graph_input = run.input
     elif apply:
         graph_input = Command(resume={r.interrupt_id: r.response for r in apply})
-    elif state is not None and state.next and not state.interrupts:
+    elif state is not None and steps_left(state):
         graph_input = None  # a run that died between two steps: continue it
     else:
         graph_input = _NOTHING  # the checkpoint is at rest: only record it
@@ -148,7 +156,7 @@ def _plan_turn(
     graph_input: Any
     if state is not None and written_by(state, run):
         # the crash came after LangGraph's commit: continue between two steps, else record
-        resumable = run.kind == "input" and state.next and not state.interrupts
+        resumable = run.kind == "input" and steps_left(state)
         graph_input = None if resumable else _NOTHING
     elif run.kind == "update":
         graph_input = run.input  # {values, as_node}: see `Runner._update`
@@ -415,6 +423,11 @@ class Runner:
                     raise
                 cancelled = self._cancelling[run.id]
             except Exception as exc:
+                if db.lost_connection(exc):
+                    # Postgres went away under the run (a restart): not the graph's failure.
+                    # The run is left to lapse and be taken over from its last checkpoint,
+                    # as after a crash (bounded by HITL_RUN_MAX_ATTEMPTS).
+                    raise
                 failure, trace = exc, traceback.format_exc()
                 if not is_invalid_resume(exc):
                     log.warning("run %s of thread %s failed: %s", run.id, run.thread_id, exc)

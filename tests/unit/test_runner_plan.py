@@ -12,7 +12,7 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import is_invalid_resume
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, Interrupt, StateSnapshot, interrupt
+from langgraph.types import Command, Interrupt, PregelTask, StateSnapshot, interrupt
 from pydantic import BaseModel
 
 from hitl.requests import GatheredResponse
@@ -67,6 +67,7 @@ def snapshot(
     next: tuple[str, ...] = (),
     created: bool = True,
     written_by: str | None = None,
+    tasks: tuple[PregelTask, ...] = (),
 ) -> StateSnapshot:
     return StateSnapshot(
         values={"n": 1},
@@ -75,7 +76,7 @@ def snapshot(
         metadata={"hitl_run": written_by} if written_by else None,
         created_at=NOW.isoformat() if created else None,
         parent_config=None,
-        tasks=(),
+        tasks=tasks,
         interrupts=tuple(Interrupt(value="q", id=i) for i in interrupts),
     )
 
@@ -138,6 +139,21 @@ def test_answers_to_pending_interrupts_resume_the_graph() -> None:
 def test_a_run_that_died_between_two_steps_continues() -> None:
     decided = plan(claimed(), snapshot(next=("deploy",)), [], set())
     assert decided.graph_input is None and decided.invokes
+
+
+def test_a_run_that_died_after_a_steps_writes_before_its_checkpoint_continues() -> None:
+    # Found by the chaos run: the step's tasks saved their writes, the checkpoint after them was
+    # never written (a SIGKILL, Postgres restarting). LangGraph leaves tasks with writes out of
+    # `next`, so the checkpoint looked at rest and the thread was recorded completed with the
+    # state before the step. Invoking with None applies the writes and goes on.
+    ran = PregelTask(id="t-cut", name="cut", path=("__pregel_pull", "cut"), result={"n": 2})
+    decided = plan(claimed(attempts=2), snapshot(tasks=(ran,)), [], set())
+    assert decided.graph_input is None and decided.invokes
+
+
+def test_a_finished_checkpoint_is_only_recorded() -> None:
+    decided = plan(claimed(attempts=2), snapshot(), [], set())
+    assert not decided.invokes and decided.error is None
 
 
 def test_a_checkpoint_at_rest_is_only_recorded() -> None:
