@@ -151,8 +151,10 @@ class People:
         await asyncio.sleep(0.2 + self.rng.random() * 2.5)
         rid = request["id"]
         path = f"/api/v1/requests/{rid}/respond"
-        if self.rng.random() < 0.15:  # two people at once
-            bodies = {who: self.answer_for(request, who) for who in ("alice", "bob")}
+        # alice asks the external requests: four-eyes leaves them to bob
+        people = ("bob",) if request.get("kind") == "external" else ("alice", "bob")
+        if len(people) == 2 and self.rng.random() < 0.15:  # two people at once
+            bodies = {who: self.answer_for(request, who) for who in people}
             if bodies["alice"] is None:
                 return
             self.load.double_answered += 1
@@ -171,7 +173,7 @@ class People:
             if not won and any(tries > 1 for _, tries in results):
                 self.load.ambiguous.add(rid)
             return
-        who = self.rng.choice(["alice", "bob"])
+        who = self.rng.choice(people)
         body = self.answer_for(request, who)
         if body is None:
             return
