@@ -46,7 +46,7 @@ EXPECTED: dict[str, list[str]] = {
     "02_serve_and_answer": [
         r"'by': 'auto'",
         r"\('body', 'response', 'priority'\)|\['body', 'response', 'priority'\]",
-        r"responded by key:reviewer",
+        r"responded by key:notebook",
         r"thread \S+: completed",
         r"409: the request is (responded|resumed)",
         r"service stopped",
