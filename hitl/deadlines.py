@@ -24,10 +24,12 @@ replaces the registration's whole assignment), else the registration's ``assigne
 - ``{"action": "expire", "thread": "fail" | "resume"}``: the request becomes ``expired``; the
   thread fails, or resumes with the `expiry_marker` as the interrupt's value.
 
-Two more terms come from the same sources (`hitl.four_eyes`): ``forbid_self_approval`` (the
+More terms come from the same sources (`hitl.four_eyes`): ``forbid_self_approval`` (the
 interrupt value's, else the registration's, else ``HITL_FORBID_SELF_APPROVAL``) and the interrupt
 value's ``on_behalf_of`` (the username a graph says it acts for; no other source); and
-``priority`` (`hitl.priority`: the value's, the registration's, ``HITL_REQUEST_PRIORITY``).
+``priority`` (`hitl.priority`: the value's, the registration's, ``HITL_REQUEST_PRIORITY``), and
+``approval`` (`hitl.quorum`: the value's, the registration's), whose voters (``from``) join the
+assignment.
 
 ``reminders`` are fractions of the time to the deadline (``[0.5, 0.9]``): each emits one
 ``request.reminded`` event. This module is the rules only; `hitl.timers` fires them, and the
@@ -37,7 +39,7 @@ policies' shapes and parsers are in `hitl.policies` (below the settings, which v
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -167,9 +169,15 @@ def for_interrupt(value: Any, defaults: Defaults) -> tuple[Terms, list[str]]:
     urgency = read("priority", priority.PRIORITY)
     quorum_terms = read("approval", quorum.APPROVAL)
     named = assignees is not None or groups is not None
+    approval = quorum_terms.stored() if quorum_terms is not None else defaults.approval
+    routed_to = (
+        (unique(assignees or []), unique(groups or []))
+        if named
+        else (list(defaults.assignees), list(defaults.groups))
+    )
     terms = Terms(
-        assignees=unique(assignees or []) if named else list(defaults.assignees),
-        groups=unique(groups or []) if named else list(defaults.groups),
+        assignees=routed_to[0],
+        groups=routed_to[1],
         timeout_seconds=timeout if timeout is not None else defaults.timeout_seconds,
         on_timeout=policy if policy is not None else defaults.on_timeout,
         reminders=policies.reminders_of(reminders if reminders is not None else defaults.reminders),
@@ -178,11 +186,22 @@ def for_interrupt(value: Any, defaults: Defaults) -> tuple[Terms, list[str]]:
         else defaults.forbid_self_approval,
         on_behalf_of=behalf,
         priority=priority.rank(urgency) if urgency is not None else defaults.priority,
-        approval=quorum_terms.model_dump(mode="json")
-        if quorum_terms is not None
-        else defaults.approval,
+        approval=approval,
     )
-    return terms, problems
+    return with_voters(terms), problems
+
+
+def with_voters(terms: Terms) -> Terms:
+    """``terms`` routed to their quorum's voters too (`hitl.quorum`: ``from`` joins the
+    assignment, so the people who may vote see the request and are notified of it)."""
+    voters = quorum.APPROVAL.validate_python(terms.approval).voters if terms.approval else None
+    if voters is None:
+        return terms
+    return replace(
+        terms,
+        assignees=unique([*terms.assignees, *voters.assignees]),
+        groups=unique([*terms.groups, *voters.groups]),
+    )
 
 
 def stored_policy(raw: Any) -> DefaultAnswer | Escalate | Expire:

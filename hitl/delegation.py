@@ -57,6 +57,8 @@ class StandIn:
 
     delegator: str
     groups: frozenset[str]
+    #: The delegator's identity (`Principal.subject`).
+    subject: str = ""
 
     def covers(self, request: Request) -> bool:
         """Whether the request is routed to the person stood in for."""
@@ -117,7 +119,8 @@ async def clear(conn: AsyncConnection[Any], delegator: str, actor: str) -> None:
 async def acting_for(conn: AsyncConnection[Any], username: str) -> list[StandIn]:
     """Whom ``username`` answers for now (nearest first)."""
     cur = await conn.execute(delegations_sql.ACTING_FOR, {"username": username, "depth": MAX_CHAIN})
-    return [StandIn(r["delegator"], frozenset(r["groups"])) for r in await cur.fetchall()]
+    rows = await cur.fetchall()
+    return [StandIn(r["delegator"], frozenset(r["groups"]), r["subject"]) for r in rows]
 
 
 async def stands_in_for(conn: AsyncConnection[Any], username: str, request: Request) -> str | None:

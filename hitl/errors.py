@@ -120,6 +120,14 @@ class NotAssigned(Forbidden):
         )
 
 
+class NotAVoter(Forbidden):
+    def __init__(self, request_id: str) -> None:
+        super().__init__(
+            f"request {request_id!r} is decided by the votes of the people its approval names "
+            "(approval.from), and you are not among them"
+        )
+
+
 class SelfApproval(Forbidden):
     def __init__(self, request_id: str, requester: str) -> None:
         super().__init__(

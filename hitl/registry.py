@@ -193,7 +193,7 @@ class GraphRegistry:
         except ValueError as exc:
             raise ValueError(f"graph {name!r}: {exc}") from None
         try:
-            terms = quorum.check(approval).model_dump(mode="json") if approval is not None else None
+            terms = quorum.check(approval).stored() if approval is not None else None
         except ValueError as exc:
             raise ValueError(f"graph {name!r}: {exc}") from None
         if priority is not None and priority not in priorities.LEVELS:

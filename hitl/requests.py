@@ -410,9 +410,15 @@ def _check_answerable(
     loc: tuple[str | int, ...],
     by: Responder,
     standing_for: str | None = None,
+    *,
+    entitled: bool | None = None,
 ) -> None:
-    """``standing_for``: the person ``by`` answers for (`hitl.delegation`), if any."""
-    if not may_answer(by, request) and standing_for is None:
+    """``standing_for``: the person ``by`` answers for (`hitl.delegation`), if any;
+    ``entitled``: whether ``by`` may answer at all, where the caller decided it (a quorum's
+    voters), else their assignment or ``standing_for`` decides."""
+    if entitled is None:
+        entitled = may_answer(by, request) or standing_for is not None
+    if not entitled:
         raise errors.NotAssigned(request.id)
     if not isinstance(by, str) and four_eyes.refuses(by, request):
         raise errors.SelfApproval(request.id, by.name)
@@ -466,13 +472,13 @@ async def _answer(
     the read and the update makes the update match nothing: the request is read again and
     the answerer checked against its new assignment (`errors.NotAssigned` if that leaves them
     out), so nobody answers a request that is no longer theirs."""
+    if request.approval is not None and not isinstance(by, str):
+        return await _vote(conn, request, response, loc, by, via)
     for _ in range(REASSIGNED_RETRIES):
         standing_for = None
         if not isinstance(by, str) and by.kind == "user" and not by.may_answer(request):
             standing_for = await delegation.stands_in_for(conn, by.name, request)
         _check_answerable(request, response, loc, by, standing_for)
-        if request.approval is not None and not isinstance(by, str):
-            return await _vote(conn, request, response, loc, by, standing_for, via)
         seen = None if isinstance(by, str) else (request.assignees, request.assigned_groups)
         # another's claim taken after this check refuses the answer too (admins pass)
         claimer = None if isinstance(by, str) or by.is_admin else by.subject
@@ -553,32 +559,37 @@ async def _vote(
     response: Any,
     loc: tuple[str | int, ...],
     by: Principal,
-    standing_for: str | None = None,
     via: Via | None = None,
 ) -> Request:
     """A vote on a quorum request (`hitl.quorum`): under the request's row lock, checked again
-    as an answer, recorded (one per person: `errors.AlreadyVoted`), and, when the votes reach
-    a decision, the request answered with it. The request as it then is (still pending while
-    undecided)."""
+    as an answer, counted for the voter or for the person they stand in for (once per person:
+    `errors.AlreadyVoted`), recorded, and, when the votes reach a decision, the request
+    answered with it. The request as it then is (still pending while undecided)."""
     terms = quorum.APPROVAL.validate_python(request.approval)
     async with conn.transaction():
         row = await (await conn.execute(votes_sql.LOCK_REQUEST, (request.id,))).fetchone()
         if row is None:
             raise errors.RequestNotFound(request.id)
         current = from_row(row)
-        _check_answerable(current, response, loc, by, standing_for)
+        ballots = await _ballots(conn, current.id)
+        counts_for = await _counts_for(conn, terms, current, by, ballots)
+        standing_for = counts_for.delegator if counts_for else None
+        _check_answerable(current, response, loc, by, standing_for, entitled=True)
         params = {
             "request_id": current.id,
             "subject": by.subject,
             "voter": by.name,
+            "counts_for": counts_for.subject if counts_for else by.subject,
+            "responded_for": standing_for,
             "vote": Jsonb(response),
             "decision": Jsonb(quorum.decision_of(response)),
             "via": via["via"] if via else None,  # the door; None: the web form or the API
         }
         if await (await conn.execute(votes_sql.ADD_VOTE, params)).fetchone() is None:
-            raise errors.AlreadyVoted(current.id, by.name)
+            raise errors.AlreadyVoted(current.id, standing_for or by.name)
         votes = await votes_of(conn, current.id)
-        decision = quorum.decide(terms, votes)
+        still_open = await _still_to_vote(conn, terms, current, votes)
+        decision = quorum.decide(terms, votes, still_open)
         if decision is None:
             return current
         answer = quorum.outcome(decision, votes)
@@ -587,18 +598,92 @@ async def _vote(
         )
 
 
+async def _ballots(conn: AsyncConnection[Any], request_id: str) -> list[dict[str, Any]]:
+    cur = await conn.execute(votes_sql.VOTES_OF_REQUEST, (request_id,))
+    return await cur.fetchall()
+
+
+async def _counts_for(
+    conn: AsyncConnection[Any],
+    terms: quorum.Approval,
+    request: Request,
+    by: Principal,
+    ballots: list[dict[str, Any]],
+) -> delegation.StandIn | None:
+    """Whom ``by``'s vote counts for: themselves (None) if they may vote and were not counted
+    yet, else the first person they stand in for who may vote and was not counted yet.
+    `errors.NotAssigned` if they may vote for nobody; `errors.AlreadyVoted` if everyone they
+    may vote for was counted (or, with ``distinct``, they voted already)."""
+    if terms.distinct and any(b["voter_subject"] == by.subject for b in ballots):
+        raise errors.AlreadyVoted(request.id, by.name)
+    voters = terms.voters
+    own = (
+        by.may_answer(request)
+        if voters is None
+        else (by.kind == "user" and voters.include(by.name, by.groups))
+    )
+    stand_ins = []
+    if by.kind == "user":
+        stand_ins = [
+            s
+            for s in await delegation.acting_for(conn, by.name)
+            if (s.covers(request) if voters is None else voters.include(s.delegator, s.groups))
+        ]
+    if not own and not stand_ins:
+        if voters is not None and by.may_answer(request):
+            raise errors.NotAVoter(request.id)
+        raise errors.NotAssigned(request.id)
+    counted = {b["counts_for"] for b in ballots}
+    if own and by.subject not in counted:
+        return None
+    for stand_in in stand_ins:
+        if stand_in.subject not in counted:
+            return stand_in
+    raise errors.AlreadyVoted(request.id, by.name)
+
+
+async def may_vote(conn: AsyncConnection[Any], by: Principal, request: Request) -> bool:
+    """Whether ``by`` is among the people who may vote on the quorum ``request`` (in their own
+    right or for someone they stand in for), votes cast so far aside."""
+    terms = quorum.APPROVAL.validate_python(request.approval)
+    try:
+        await _counts_for(conn, terms, request, by, [])
+    except errors.Forbidden:
+        return False
+    return True
+
+
+async def _still_to_vote(
+    conn: AsyncConnection[Any], terms: quorum.Approval, request: Request, votes: list[quorum.Vote]
+) -> int | None:
+    """How many more people may vote on ``request``, where its voters are a closed list:
+    ``from``, else an assigned request's people and admins; None for an open request."""
+    if terms.voters is not None:
+        names, groups, admins = terms.voters.assignees, terms.voters.groups, False
+    elif request.assignees or request.assigned_groups:
+        names, groups, admins = request.assignees, request.assigned_groups, True
+    else:
+        return None
+    cur = await conn.execute(
+        votes_sql.VOTER_POOL, {"assignees": names, "groups": groups, "admins": admins}
+    )
+    pool = [r["username"] for r in await cur.fetchall()]
+    refused = [name for name in pool if four_eyes.refuses_for(name, request)]
+    return quorum.still_to_vote(terms, pool, votes, refused)
+
+
 async def votes_of(conn: AsyncConnection[Any], request_id: str) -> list[quorum.Vote]:
     """A quorum request's votes, oldest first."""
-    cur = await conn.execute(votes_sql.VOTES_OF_REQUEST, (request_id,))
     return [
         quorum.Vote(
             by=r["voter"],
+            responded_for=r["responded_for"],
             decision=r["decision"],
             response=r["vote"],
             at=r["created_at"],
             via=r["via"],
         )
-        for r in await cur.fetchall()
+        for r in await _ballots(conn, request_id)
     ]
 
 

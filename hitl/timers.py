@@ -20,9 +20,10 @@ import logging
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from hitl import db, deadlines, errors, logcontext, policies, requests
+from hitl import db, deadlines, errors, logcontext, policies, quorum, requests
 from hitl._failpoints import failpoint
 from hitl.db.sql import timers as timers_sql
 
@@ -62,6 +63,7 @@ async def _fire(conn: AsyncConnection[Any], row: dict[str, Any]) -> None:
                 "id": row["id"],
                 "assignees": policy.to.assignees,
                 "groups": policy.to.groups,
+                "approval": _widened(row["approval"], policy),
                 "extend": policy.extend_seconds,
                 "actor": ACTOR,
             },
@@ -78,6 +80,16 @@ async def _fire(conn: AsyncConnection[Any], row: dict[str, Any]) -> None:
             log.info("request %s answered with its default at its deadline", row["id"])
     else:
         await _expire(conn, row, policy.thread, "no answer before the deadline")
+
+
+def _widened(approval: Any, policy: policies.Escalate) -> Jsonb | None:
+    """A quorum's terms with the people escalated to among its voters (`hitl.quorum`), where
+    the terms name them (``from``); None: unchanged."""
+    terms = quorum.APPROVAL.validate_python(approval) if approval is not None else None
+    if terms is None or terms.voters is None:
+        return None
+    voters = terms.voters.widened(policy.to.assignees, policy.to.groups)
+    return Jsonb(terms.model_copy(update={"voters": voters}).stored())
 
 
 async def _expire(

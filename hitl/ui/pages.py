@@ -54,6 +54,7 @@ env.globals.update(
     THREAD_STATUSES=THREAD_STATUSES,
     CSRF_FIELD=CSRF_FIELD,
     assigned_to=present.assigned_to,
+    voter_names=present.voter_names,
 )
 
 

@@ -151,7 +151,17 @@ def scalar(value: Any) -> str:
 
 def assigned_to(request: Any) -> str:
     """``"ana, bo and the group ops"``: who a request is assigned to, for a sentence."""
-    names: list[str] = [*request.assignees, *(f"the group {g}" for g in request.assigned_groups)]
+    return people(request.assignees, request.assigned_groups)
+
+
+def voter_names(voters: Mapping[str, Any]) -> str:
+    """Who a quorum's ``from`` names (`hitl.quorum`), for a sentence."""
+    return people(voters.get("assignees") or [], voters.get("groups") or [])
+
+
+def people(assignees: list[str], groups: list[str]) -> str:
+    """``"ana, bo and the group ops"``."""
+    names: list[str] = [*assignees, *(f"the group {g}" for g in groups)]
     if len(names) <= 1:
         return names[0] if names else "nobody in particular"
     return ", ".join(names[:-1]) + " and " + names[-1]

@@ -405,6 +405,11 @@ async def _request_view(
         sent = await delivery_log.of_request(conn, hitl_request.id)
         discussion = await comments.of_request(conn, hitl_request.id)
         votes = await requests.votes_of(conn, hitl_request.id) if hitl_request.approval else []
+        voter = (
+            await requests.may_vote(conn, principal, hitl_request)
+            if hitl_request.approval
+            else None
+        )
         standing_for = None
         if principal.kind == "user" and principal.has("requests:answer"):
             if not principal.may_answer(hitl_request):
@@ -470,7 +475,9 @@ async def _request_view(
         delivery_details=delivery_details,
         json_field=JSON_FIELD,
         json_text=first(values, JSON_FIELD),
-        may_answer=principal.may_answer(hitl_request) or standing_for is not None,
+        may_answer=voter
+        if voter is not None
+        else principal.may_answer(hitl_request) or standing_for is not None,
         standing_for=standing_for,
         own_request=four_eyes.refuses(principal, hitl_request),
         claim_live=claims.holds(hitl_request),

@@ -13,7 +13,10 @@ import httpx
 import psycopg
 from psycopg.rows import dict_row
 
+from hitl.auth import users
+from hitl.service import Service
 from tests.integration.test_answer_reassigned import signed_in
+from tests.integration.test_delegation import delegate
 from tests.support.api import pending, respond, settle, start
 
 APPROVE = {"decision": "approve"}
@@ -54,7 +57,13 @@ async def test_two_approvals_decide_and_the_graph_gets_the_votes(
 ) -> None:
     ana, bo, cy = await voters(client, client_for, "ana", "bo", "cy")
     request = await quorum_request(client)
-    assert request["approval"] == {"min": 2, "veto": "any_reject", "approve": "approve"}
+    assert request["approval"] == {
+        "min": 2,
+        "distinct": True,
+        "veto": "any_reject",
+        "approve": "approve",
+        "reject": "reject",
+    }
     rid = request["id"]
 
     first = await respond(ana, rid, {"decision": "approve", "comment": "numbers check out"})
@@ -69,7 +78,7 @@ async def test_two_approvals_decide_and_the_graph_gets_the_votes(
     second = await respond(bo, rid, APPROVE)
     assert second.status_code == 200 and second.json()["state"] == "responded", second.text
     answer = second.json()["response"]
-    assert answer["decision"] == "approve"
+    assert answer["decision"] == "approve" and answer["reason"] == "quorum"
     assert [(v["by"], v["decision"]) for v in answer["votes"]] == [
         ("ana", "approve"),
         ("bo", "approve"),
@@ -255,3 +264,120 @@ async def test_votes_through_the_agent_server_door(
     assert r.status_code == 200, r.text
     votes = (await client.get(f"/api/v1/requests/{request['id']}/votes")).json()
     assert [v["by"] for v in votes] == ["key:lg-a", "key:lg-b"]
+
+
+async def in_group(service: Service, group: str, *names: str) -> None:
+    async with service.pool.connection() as conn:
+        for name in names:
+            await users.add_to_group(conn, name, group, actor="tests")
+
+
+async def test_only_the_people_from_names_may_vote(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient], service: Service
+) -> None:
+    ana, bo, cy = await voters(client, client_for, "ana", "bo", "cy")
+    await in_group(service, "security", "ana", "bo")
+    request = await quorum_request(
+        client, assignees=["cy"], approval={"min": 2, "from": {"groups": ["security"]}}
+    )
+    assert request["approval"]["from"] == {"assignees": [], "groups": ["security"]}
+    # routed to its voters too: they see it and are notified
+    assert request["assignees"] == ["cy"] and request["assigned_groups"] == ["security"]
+    for outsider in (cy, client):  # an assignee who is not a voter; an admin's API key
+        r = await respond(outsider, request["id"], APPROVE)
+        assert r.status_code == 403 and "approval.from" in r.json()["detail"], r.text
+    page = (await cy.get(f"/requests/{request['id']}")).text
+    assert "from the group security" in page
+    assert 'id="not-a-voter">Only the group security may vote' in page
+    assert 'id="not-a-voter"' not in (await ana.get(f"/requests/{request['id']}")).text
+    assert (await client.get(f"/api/v1/requests/{request['id']}/votes")).json() == []
+    assert (await respond(ana, request["id"], APPROVE)).json()["state"] == "pending"
+    r = await respond(bo, request["id"], APPROVE)
+    assert r.json()["state"] == "responded" and r.json()["response"]["reason"] == "quorum"
+
+    bad = await quorum_request(client, approval={"min": 2, "from": {}})
+    # a bad term is set aside (the graph's registration gives it) and named in the metadata
+    assert "from" not in bad["approval"]
+
+
+async def test_a_quorum_that_can_no_longer_be_reached_is_decided(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient], database_url: str
+) -> None:
+    ana, bo, cy, di = await voters(client, client_for, "ana", "bo", "cy", "di")
+    four = {"assignees": ["ana", "bo", "cy", "di"]}
+    counted = await quorum_request(client, approval={"min": 3, "veto": "none", "from": four})
+    rid = counted["id"]
+    assert (await respond(ana, rid, REJECT)).json()["state"] == "pending"  # 3 may approve
+    assert (await respond(bo, rid, APPROVE)).json()["state"] == "pending"  # 1 + 2
+    r = await respond(cy, rid, REJECT)  # 1 + 1 < 3: approval is out of reach
+    decided = r.json()
+    assert decided["state"] == "responded", decided
+    assert decided["response"]["decision"] == "reject"  # the most votes
+    assert decided["response"]["reason"] == "unreachable"
+    log = await resumed(client, database_url, counted["thread_id"])
+    assert log == [["decided", decided["response"]]]
+    page = (await di.get(f"/requests/{rid}")).text
+    assert 'id="quorum-outcome"' in page and "too few people were left to vote" in page
+    assert (await respond(di, rid, APPROVE)).status_code == 409
+
+    # four-eyes takes the requester out of the voters: bo alone cannot make two approvals
+    own = await quorum_request(
+        client,
+        approval={"min": 2, "from": {"assignees": ["ana", "bo"]}},
+        forbid_self_approval=True,
+        on_behalf_of="ana",
+    )
+    r = await respond(bo, own["id"], APPROVE)
+    assert r.json()["state"] == "responded", r.text
+    assert r.json()["response"]["decision"] == "reject"  # the terms' reject: no vote said so
+    assert r.json()["response"]["reason"] == "unreachable"
+
+
+async def test_delegates_vote_for_whom_they_stand_in_and_distinct_counts_people(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
+) -> None:
+    ana, bo, cy, di = await voters(client, client_for, "ana", "bo", "cy", "di")
+    pool = {"assignees": ["ana", "bo", "cy"]}
+    assert (await delegate(ana, "di")).status_code == 200  # di is not among the voters
+    assert (await delegate(cy, "bo")).status_code == 200  # bo is
+
+    strict = await quorum_request(client, approval={"min": 3, "from": pool})
+    r = await respond(di, strict["id"], APPROVE)  # counts for ana
+    assert r.status_code == 200 and r.json()["state"] == "pending", r.text
+    r = await respond(ana, strict["id"], APPROVE)  # ana was counted through di
+    assert r.status_code == 409 and "one person, one vote" in r.json()["detail"]["msg"]
+    assert (await respond(bo, strict["id"], APPROVE)).json()["state"] == "pending"
+    r = await respond(bo, strict["id"], APPROVE)  # distinct: bo voted, not again for cy
+    assert r.status_code == 409, r.text
+    votes = (await client.get(f"/api/v1/requests/{strict['id']}/votes")).json()
+    assert [(v["by"], v["responded_for"]) for v in votes] == [("di", "ana"), ("bo", None)]
+    page = (await cy.get(f"/requests/{strict['id']}")).text
+    assert "<strong>di</strong> for <strong>ana</strong> voted" in page
+
+    loose = await quorum_request(client, approval={"min": 2, "from": pool, "distinct": False})
+    assert (await respond(bo, loose["id"], APPROVE)).json()["state"] == "pending"
+    r = await respond(bo, loose["id"], APPROVE)  # now for cy, whom bo stands in for
+    assert r.status_code == 200 and r.json()["state"] == "responded", r.text
+    votes = r.json()["response"]["votes"]
+    assert [(v["by"], v["responded_for"]) for v in votes] == [("bo", None), ("bo", "cy")]
+    audit = (await client.get("/api/v1/audit", params={"subject": loose["id"]})).json()["items"]
+    assert {e["data"]["for"] for e in audit if e["action"] == "request.vote"} == {None, "cy"}
+
+
+async def test_an_escalation_widens_the_voters_from_names(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient], database_url: str
+) -> None:
+    ana, bo, _cy = await voters(client, client_for, "ana", "bo", "cy")
+    request = await quorum_request(
+        client,
+        approval={"min": 2, "from": {"assignees": ["ana", "cy"]}},
+        on_timeout={"action": "escalate", "to": {"assignees": ["bo"]}, "extend_seconds": 3600},
+    )
+    assert (await respond(ana, request["id"], APPROVE)).json()["state"] == "pending"
+    assert (await respond(bo, request["id"], APPROVE)).status_code == 403  # not yet
+    await deadline_passes(database_url, request["id"])
+    escalated = await until_request(client, request["id"], lambda r: r["escalations"] == 1)
+    assert escalated["approval"]["from"]["assignees"] == ["ana", "cy", "bo"]
+    r = await respond(bo, request["id"], APPROVE)
+    assert r.status_code == 200 and r.json()["state"] == "responded", r.text
+    assert [v["by"] for v in r.json()["response"]["votes"]] == ["ana", "bo"]

@@ -47,12 +47,12 @@ WITH RECURSIVE chain (delegator, depth, path) AS (
     WHERE now() >= d.starts_at AND now() < d.ends_at AND c.depth < %(depth)s
       AND NOT d.delegator = ANY(c.path)
 )
-SELECT c.delegator, min(c.depth) AS depth,
+SELECT c.delegator, 'user:' || u.id AS subject, min(c.depth) AS depth,
        coalesce(array_agg(DISTINCT m.group_name) FILTER (WHERE m.group_name IS NOT NULL), '{}')
            AS groups
 FROM chain c
 JOIN hitl_users u ON u.username = c.delegator AND u.disabled_at IS NULL
 LEFT JOIN hitl_group_members m ON m.user_id = u.id
-GROUP BY c.delegator
+GROUP BY c.delegator, u.id
 ORDER BY min(c.depth), c.delegator
 """

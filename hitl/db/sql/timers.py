@@ -59,6 +59,7 @@ WITH before AS (
 ), escalated AS (
     UPDATE hitl_requests r
     SET assignees = %(assignees)s::text[], assigned_groups = %(groups)s::text[],
+        approval = coalesce(%(approval)s::jsonb, r.approval),
         escalations = r.escalations + 1, reminded = 0, window_started_at = now(),
         deadline_at = now() + %(extend)s::float8 * interval '1 second',
         timer_at = hitl_timer_at(now(), now() + %(extend)s::float8 * interval '1 second',
@@ -83,6 +84,7 @@ WITH before AS (
                'before', jsonb_build_object('assignees', before_assignees,
                                             'groups', before_groups,
                                             'deadline_at', before_deadline_at),
+               'approval', approval,
                'after', jsonb_build_object('assignees', assignees, 'groups', assigned_groups,
                                            'deadline_at', deadline_at))
     FROM escalated
