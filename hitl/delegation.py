@@ -112,6 +112,16 @@ async def get(conn: AsyncConnection[Any], delegator: str) -> Delegation | None:
     return Delegation.model_validate(row) if row is not None else None
 
 
+#: Open delegations the People page lists.
+LISTED = 500
+
+
+async def open_ones(conn: AsyncConnection[Any]) -> list[Delegation]:
+    """The delegations open now or starting later, soonest first."""
+    cur = await conn.execute(delegations_sql.OPEN_DELEGATIONS, {"limit": LISTED})
+    return [Delegation.model_validate(r) for r in await cur.fetchall()]
+
+
 async def clear(conn: AsyncConnection[Any], delegator: str, actor: str) -> None:
     await conn.execute(delegations_sql.CLEAR_DELEGATION, {"delegator": delegator, "actor": actor})
 

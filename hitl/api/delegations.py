@@ -1,5 +1,5 @@
-"""``/api/v1/me/delegation`` and ``/api/v1/users/{username}/delegation``: who answers for a
-person while they are away (`hitl.delegation`)."""
+"""``/api/v1/me/delegation``, ``/api/v1/users/{username}/delegation`` and
+``/api/v1/delegations``: who answers for a person while they are away (`hitl.delegation`)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,22 @@ async def clear_mine(principal: Person, service: ServiceDep) -> Response:
     async with service.pool.connection() as conn:
         await delegation.clear(conn, principal.name, principal.name)
     return Response(status_code=204)
+
+
+@router.get("/delegations", response_model=list[delegation.Delegation])
+async def open_delegations(_: Admin, service: ServiceDep) -> list[delegation.Delegation]:
+    """The delegations open now or starting later, soonest first (at most 500)."""
+    async with service.pool.connection() as conn:
+        return await delegation.open_ones(conn)
+
+
+@router.get("/users/{username}/delegation", response_model=delegation.Delegation | None)
+async def delegation_of(
+    username: str, _: Admin, service: ServiceDep
+) -> delegation.Delegation | None:
+    """Someone's delegation (null: none)."""
+    async with service.pool.connection() as conn:
+        return await delegation.get(conn, username)
 
 
 @router.put("/users/{username}/delegation", response_model=delegation.Delegation)

@@ -3,17 +3,14 @@ user who answers for them (`hitl.notifications.slack_links`)."""
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 
 from hitl import delegation, errors
 from hitl.api.deps import session_token
 from hitl.auth import Principal, sessions, users
 from hitl.notifications import slack_links
-from hitl.ui import pages
+from hitl.ui import delegation_form, pages
 from hitl.ui.auth import first, posted_form, service_of
 from hitl.ui.permissions import Person
 
@@ -70,35 +67,9 @@ async def delegate(request: Request, principal: Person) -> Response:
         if first(form, "action") == "clear":
             await delegation.clear(conn, principal.name, principal.name)
             return RedirectResponse("/account?saved=Delegation+cleared.", status_code=303)
-        try:
-            body = delegation.DelegationSet.model_validate(
-                {
-                    "delegate": first(form, "delegate").strip(),
-                    "from": _local_time(first(form, "from"), first(form, "tz")),
-                    "until": _local_time(first(form, "until"), first(form, "tz")),
-                }
-            )
-            await delegation.put(conn, principal.name, body, principal.name)
-        except ValidationError as exc:
-            problem = "; ".join(
-                f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}"
-                for e in exc.errors(include_url=False)
-            )
+        if problem := await delegation_form.save(conn, principal.name, form, principal.name):
             return await _page(request, principal, problem=f"Delegation: {problem}.", status=422)
-        except errors.InvalidInput as exc:
-            said = errors.describe(exc.detail)
-            return await _page(request, principal, problem=f"Delegation: {said}.", status=422)
     return RedirectResponse("/account?saved=Delegation+saved.", status_code=303)
-
-
-def _local_time(text: str, offset: str) -> str:
-    """A ``datetime-local`` field's value with the browser's offset (``+02:00``; UTC when the
-    page sent none)."""
-    text = text.strip()
-    if not text:
-        return text
-    zone = offset.strip() if re.fullmatch(r"[+-]\d\d:\d\d", offset.strip()) else "+00:00"
-    return text + (":00" if len(text) == 16 else "") + zone
 
 
 @router.post("/password", response_class=HTMLResponse)

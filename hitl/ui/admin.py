@@ -4,15 +4,15 @@ asks what its API route asks: ``admin``, and ``audit:read`` for the audit log.""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from hitl import audit, errors
+from hitl import audit, delegation, errors
 from hitl.auth import ROLES, SCOPES, apikeys, users
-from hitl.ui import pages
+from hitl.ui import delegation_form, pages
 from hitl.ui.auth import first, posted_form, service_of
 from hitl.ui.permissions import Admin, CanReadAudit
 
@@ -23,10 +23,16 @@ router = APIRouter(include_in_schema=False, prefix="/admin")
 
 
 async def _users_page(
-    request: Request, *, problem: str = "", created: dict[str, Any] | None = None, status: int = 200
+    request: Request,
+    *,
+    problem: str = "",
+    created: dict[str, Any] | None = None,
+    status: int = 200,
+    filled: dict[str, str] | None = None,
 ) -> HTMLResponse:
     async with service_of(request).pool.connection() as conn:
         people = await users.list_all(conn)
+        delegations = await delegation.open_ones(conn)
     return pages.render_page(
         request,
         "admin_users.html",
@@ -35,6 +41,9 @@ async def _users_page(
         roles=ROLES,
         problem=problem,
         created=created,
+        delegations=delegations,
+        now=datetime.now(UTC),
+        filled=filled or {},
     )
 
 
@@ -95,6 +104,24 @@ async def change_user(request: Request, username: str, principal: Admin) -> Resp
             request, problem=errors.describe(exc.detail), status=exc.status_code
         )
     return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/delegations", response_class=HTMLResponse)
+async def delegate_for(request: Request, principal: Admin) -> Response:
+    """Set a person's delegation for them (`hitl.delegation`: someone away who could not set
+    it), or clear it (``action=clear``). The record says which admin did."""
+    _, form = await posted_form(request)
+    person = first(form, "person").strip()
+    async with service_of(request).pool.connection() as conn:
+        if first(form, "action") == "clear":
+            await delegation.clear(conn, person, principal.name)
+            return RedirectResponse("/admin/users#delegations", status_code=303)
+        if problem := await delegation_form.save(conn, person, form, principal.name):
+            sent = {k: first(form, k) for k in ("person", "delegate", "from", "until")}
+            return await _users_page(
+                request, problem=f"Delegation: {problem}.", status=422, filled=sent
+            )
+    return RedirectResponse("/admin/users#delegations", status_code=303)
 
 
 # -- API keys -------------------------------------------------------------------------------------

@@ -33,6 +33,11 @@ SELECT * FROM gone
 
 GET_DELEGATION = "SELECT * FROM hitl_delegations WHERE delegator = %s"
 
+# The delegations open now or later (at most one per person), for admins.
+OPEN_DELEGATIONS = """
+SELECT * FROM hitl_delegations WHERE ends_at > now() ORDER BY starts_at, delegator LIMIT %(limit)s
+"""
+
 # Whom a person answers for now: the people who delegated to them, directly or along a chain
 # of delegations (each in its window), at most ``depth`` links long and never through a
 # person twice (a cycle ends the chain); with each one's groups.
