@@ -23,7 +23,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hitl import deadlines, errors, policies, requests
+from hitl import deadlines, errors, policies, quorum, requests
 from hitl.assignment import Routing, Username
 from hitl.auth.principal import Principal
 from hitl.models import Request
@@ -84,6 +84,11 @@ class ExternalRequestCreate(BaseModel):
     on_behalf_of: Username | None = Field(
         None, description="The user the agent asks for: with four-eyes, they may not answer."
     )
+    approval: quorum.Approval | None = Field(
+        None,
+        description="Quorum: several people's votes decide ({min, from, distinct, veto, "
+        "approve, reject}; see docs/approvals.md). Default: one answer decides.",
+    )
 
     @field_validator("callback_webhook")
     @classmethod
@@ -106,6 +111,8 @@ async def create(
     named: list[tuple[tuple[str | int, ...], Routing]] = []
     if body.routing:
         named.append((("body", "routing"), body.routing))
+    if body.approval and body.approval.voters:
+        named.append((("body", "approval", "from"), body.approval.voters))
     for loc, policy in _policy_chain(body.on_timeout):
         if isinstance(policy, policies.Escalate):
             named.append(((*loc, "to"), policy.to))
@@ -116,6 +123,8 @@ async def create(
             await requests.check_known(conn, routing, loc)
         except errors.InvalidInput as exc:
             problems += exc.detail
+    if body.approval and body.approval.voters and not problems:
+        problems += await _enough_voters(conn, body.approval, body.on_behalf_of)
     endpoint_id = None
     if body.callback_webhook is not None:
         endpoint_id = await endpoints.callback_endpoint(conn, body.callback_webhook, creator)
@@ -141,24 +150,41 @@ async def create(
         title=body.title,
         description=body.description,
         response_schema=body.response_schema,
-        terms=deadlines.Terms(
-            assignees=body.routing.assignees if body.routing else [],
-            groups=body.routing.groups if body.routing else [],
-            timeout_seconds=body.timeout_seconds or defaults.timeout_seconds,
-            on_timeout=body.on_timeout or defaults.on_timeout,
-            reminders=policies.reminders_of(
-                body.reminders if body.reminders is not None else defaults.reminders
-            ),
-            forbid_self_approval=body.forbid_self_approval
-            if body.forbid_self_approval is not None
-            else defaults.forbid_self_approval_external,
-            on_behalf_of=body.on_behalf_of,
-            priority=rank(body.priority) if body.priority else defaults.priority,
+        terms=deadlines.with_voters(
+            deadlines.Terms(
+                assignees=body.routing.assignees if body.routing else [],
+                groups=body.routing.groups if body.routing else [],
+                timeout_seconds=body.timeout_seconds or defaults.timeout_seconds,
+                on_timeout=body.on_timeout or defaults.on_timeout,
+                reminders=policies.reminders_of(
+                    body.reminders if body.reminders is not None else defaults.reminders
+                ),
+                forbid_self_approval=body.forbid_self_approval
+                if body.forbid_self_approval is not None
+                else defaults.forbid_self_approval_external,
+                on_behalf_of=body.on_behalf_of,
+                priority=rank(body.priority) if body.priority else defaults.priority,
+                approval=body.approval.stored() if body.approval else None,
+            )
         ),
         metadata=body.metadata,
         actor=creator.name,
         actor_subject=creator.subject,
     )
+
+
+async def _enough_voters(
+    conn: AsyncConnection[Any], terms: quorum.Approval, on_behalf_of: str | None
+) -> list[dict[str, Any]]:
+    """A problem when the people ``from`` names (less the one asked for) are too few to
+    approve: such a request could only be decided as unreachable."""
+    assert terms.voters is not None
+    pool = await requests.voter_pool(conn, terms.voters.assignees, terms.voters.groups)
+    able = len(set(pool) - {on_behalf_of})
+    if able >= terms.min:
+        return []
+    msg = f"{terms.min} approvals are needed but only {able} people may vote (approval.from)"
+    return [{"loc": ["body", "approval", "min"], "msg": msg, "type": "value_error"}]
 
 
 def _policy_chain(

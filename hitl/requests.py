@@ -265,6 +265,7 @@ async def create_external(
             "on_behalf_of": fixed["on_behalf_of"],
             "forbid_self_approval": fixed["forbid_self_approval"],
             "priority": fixed["priority"],
+            "approval": Jsonb(fixed["approval"]) if fixed["approval"] is not None else None,
             "actor": actor,
             "actor_subject": actor_subject,
         },
@@ -653,6 +654,17 @@ async def may_vote(conn: AsyncConnection[Any], by: Principal, request: Request) 
     return True
 
 
+async def voter_pool(
+    conn: AsyncConnection[Any], assignees: list[str], groups: list[str], *, admins: bool = False
+) -> list[str]:
+    """The people who may vote on a closed list (`hitl.quorum`): enabled users who may answer,
+    named in ``assignees`` or members of ``groups`` (and, with ``admins``, every admin)."""
+    cur = await conn.execute(
+        votes_sql.VOTER_POOL, {"assignees": assignees, "groups": groups, "admins": admins}
+    )
+    return [r["username"] for r in await cur.fetchall()]
+
+
 async def _still_to_vote(
     conn: AsyncConnection[Any], terms: quorum.Approval, request: Request, votes: list[quorum.Vote]
 ) -> int | None:
@@ -664,10 +676,7 @@ async def _still_to_vote(
         names, groups, admins = request.assignees, request.assigned_groups, True
     else:
         return None
-    cur = await conn.execute(
-        votes_sql.VOTER_POOL, {"assignees": names, "groups": groups, "admins": admins}
-    )
-    pool = [r["username"] for r in await cur.fetchall()]
+    pool = await voter_pool(conn, names, groups, admins=admins)
     refused = [name for name in pool if four_eyes.refuses_for(name, request)]
     return quorum.still_to_vote(terms, pool, votes, refused)
 

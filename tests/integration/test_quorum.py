@@ -381,3 +381,38 @@ async def test_an_escalation_widens_the_voters_from_names(
     r = await respond(bo, request["id"], APPROVE)
     assert r.status_code == 200 and r.json()["state"] == "responded", r.text
     assert [v["by"] for v in r.json()["response"]["votes"]] == ["ana", "bo"]
+
+
+async def test_an_external_request_takes_votes(
+    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient]
+) -> None:
+    ana, bo, _cy = await voters(client, client_for, "ana", "bo", "cy")
+    body: dict[str, Any] = {
+        "workflow_id": "wf-quorum",
+        "context": {"q": "ship?"},
+        "approval": {"min": 2, "from": {"assignees": ["ana", "bo", "cy"]}},
+    }
+    for bad, loc, said in (
+        ({"min": 2, "from": {"assignees": ["ana", "nobody"]}}, ["from", "assignees", 1], "nobody"),
+        ({"min": 4, "from": {"assignees": ["ana", "bo", "cy"]}}, ["min"], "only 3 people"),
+        ({"min": 2, "from": {}}, ["from"], "at least one"),
+        ({"min": 2, "veto": "sometimes"}, ["veto"], "any_reject"),
+    ):
+        r = await client.post("/api/v1/requests", json={**body, "approval": bad})
+        assert r.status_code == 422, r.text
+        [problem] = r.json()["detail"]
+        assert problem["loc"][:2] == ["body", "approval"] and problem["loc"][2:] == loc, problem
+        assert said in problem["msg"]
+    r = await client.post(
+        "/api/v1/requests", json={**body, "approval": body["approval"], "on_behalf_of": "cy"}
+    )
+    assert r.status_code == 201  # two may still approve
+    created = (await client.post("/api/v1/requests", json=body)).json()
+    assert created["approval"]["from"]["assignees"] == ["ana", "bo", "cy"]
+    assert created["assignees"] == ["ana", "bo", "cy"]  # routed to its voters
+    assert (await respond(ana, created["id"], "approve")).json()["state"] == "pending"
+    r = await respond(bo, created["id"], "approve")
+    assert r.json()["state"] == "responded", r.text
+    waited = (await client.get(f"/api/v1/requests/{created['id']}/wait")).json()
+    assert waited["response"]["decision"] == "approve"
+    assert [v["by"] for v in waited["response"]["votes"]] == ["ana", "bo"]

@@ -225,13 +225,13 @@ WITH deadline AS (
                                metadata, assignees, assigned_groups, on_timeout, reminders,
                                deadline_at, window_started_at, timer_at, created_by,
                                created_by_subject, requested_by, requested_by_subject,
-                               on_behalf_of, forbid_self_approval, priority)
+                               on_behalf_of, forbid_self_approval, priority, approval)
     SELECT 'external', %(workflow_id)s, %(checkpoint_id)s, %(endpoint_id)s, %(callback)s,
            %(context)s, %(response_schema)s, %(title)s, %(description)s, %(metadata)s,
            %(assignees)s, %(groups)s, %(on_timeout)s, %(reminders)s::float8[], d.at, now(),
            hitl_timer_at(now(), d.at, %(reminders)s::float8[], 0), %(actor)s,
            %(actor_subject)s, %(actor)s, %(actor_subject)s, %(on_behalf_of)s,
-           %(forbid_self_approval)s, %(priority)s
+           %(forbid_self_approval)s, %(priority)s, %(approval)s
     FROM deadline d
     RETURNING *
 ), event AS (
