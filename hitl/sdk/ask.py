@@ -62,6 +62,9 @@ class Question:
     idempotency_key: str | None = None
     description: str | None = None
     metadata: dict[str, Any] | None = None
+    priority: str | None = None
+    on_behalf_of: str | None = None
+    approval: dict[str, Any] | None = None
 
     def body(self) -> dict[str, Any]:
         """The ``POST /api/v1/requests`` body: the same for the same key (a replay)."""
@@ -81,6 +84,9 @@ class Question:
             "on_timeout": self.on_timeout,
             "description": self.description,
             "metadata": self.metadata,
+            "priority": self.priority,
+            "on_behalf_of": self.on_behalf_of,
+            "approval": self.approval,
         }
         return body | {k: v for k, v in optional.items() if v is not None}
 
@@ -112,9 +118,13 @@ def settled(request: Record) -> Exchange[Record]:
 
 def answer_of(request: Record, response_model: type[M] | None) -> Any:
     """The request's answer, as an instance of ``response_model`` when one is given (raises
-    pydantic's ``ValidationError`` if the answer does not fit it)."""
+    pydantic's ``ValidationError`` if the answer does not fit it). A quorum's answer (the
+    request had ``approval`` terms) is ``{"decision", "reason", "votes"}`` as it is: each vote's
+    ``response`` is what fits the model."""
     response = request.get("response")
-    return response_model.model_validate(response) if response_model is not None else response
+    if response_model is None or request.get("approval"):
+        return response
+    return response_model.model_validate(response)
 
 
 def wait_for_request(request_id: str, timeout: float) -> Exchange[Record]:

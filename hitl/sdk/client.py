@@ -292,6 +292,9 @@ class HITLClient(ClientBase):
         context: Any = None,
         description: str | None = None,
         metadata: dict[str, Any] | None = None,
+        priority: str | None = None,
+        on_behalf_of: str | None = None,
+        approval: dict[str, Any] | None = None,
     ) -> Any:
         """Ask a person ``question`` and wait for the answer: an instance of
         ``response_model`` (a pydantic model; its JSON Schema becomes the form and the
@@ -302,7 +305,10 @@ class HITLClient(ClientBase):
         With ``idempotency_key`` a caller that restarts and asks again with the same key and
         question gets the same request (and its answer) instead of asking twice (24 h).
         ``context`` (default ``{"question": question}``) is what the person is shown.
-        See `hitl.sdk.ask`.
+        ``priority`` (low, normal, high, urgent), ``on_behalf_of`` (the user asked for, who may
+        not answer under four-eyes) and ``approval`` (quorum terms such as ``{"min": 2, "from":
+        {"groups": ["leads"]}}``, whose answer is ``{"decision", "reason", "votes"}``) are as in
+        docs/approvals.md. See `hitl.sdk.ask`.
         """
         asked = ask.Question(
             question,
@@ -315,6 +321,9 @@ class HITLClient(ClientBase):
             idempotency_key=idempotency_key,
             description=description,
             metadata=metadata,
+            priority=priority,
+            on_behalf_of=on_behalf_of,
+            approval=approval,
         )
         return ask.answer_of(await self._run(ask.ask(asked)), response_model)
 

@@ -203,6 +203,9 @@ class SyncHITLClient(ClientBase):
         context: Any = None,
         description: str | None = None,
         metadata: dict[str, Any] | None = None,
+        priority: str | None = None,
+        on_behalf_of: str | None = None,
+        approval: dict[str, Any] | None = None,
     ) -> Any:
         """See `HITLClient.ask`."""
         asked = ask.Question(
@@ -216,6 +219,9 @@ class SyncHITLClient(ClientBase):
             idempotency_key=idempotency_key,
             description=description,
             metadata=metadata,
+            priority=priority,
+            on_behalf_of=on_behalf_of,
+            approval=approval,
         )
         return ask.answer_of(self._run(ask.ask(asked)), response_model)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -307,3 +308,40 @@ def test_ids_are_quoted_into_the_path() -> None:
     with _sync(recorder) as hitl:
         hitl.get_thread("a/b")
     assert recorder.requests[0].url.raw_path == b"/api/v1/threads/a%2Fb"
+
+
+async def test_ask_for_a_quorum_returns_the_decision_and_the_votes(
+    hitl: HITLClient, client: httpx.AsyncClient, client_for: Any
+) -> None:
+    from pydantic import BaseModel
+
+    from tests.integration.test_answer_reassigned import signed_in
+
+    class Vote(BaseModel):
+        decision: str
+
+    ana, bo = [await signed_in(client, client_for, name) for name in ("ana", "bo")]
+    asking = asyncio.create_task(
+        hitl.ask(
+            "Ship 4.2?",
+            response_model=Vote,
+            priority="high",
+            on_behalf_of="cy",
+            approval={"min": 2, "from": {"assignees": ["ana", "bo"]}},
+        )
+    )
+    for _ in range(600):
+        if (page := await hitl.list_requests(state="pending"))["items"]:
+            break
+        await asyncio.sleep(0.05)
+    [request] = page["items"]
+    assert request["kind"] == "external"
+    assert request["priority"] == "high" and request["on_behalf_of"] == "cy"
+    for who in (ana, bo):
+        r = await who.post(
+            f"/api/v1/requests/{request['id']}/respond", json={"response": {"decision": "approve"}}
+        )
+        assert r.status_code == 200, r.text
+    answer = await asyncio.wait_for(asking, 30)
+    assert answer["decision"] == "approve" and answer["reason"] == "quorum"
+    assert [v["by"] for v in answer["votes"]] == ["ana", "bo"]

@@ -6,9 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from hitl.sdk import _calls, ask
 from hitl.sdk.errors import RequestExpired, RequestWithdrawn, WaitTimeout
+
+
+class Approved(BaseModel):
+    decision: str
 
 
 def drive(operation: _calls.Exchange[Any], answers: list[Any]) -> tuple[list[_calls.Call], Any]:
@@ -95,5 +100,13 @@ def test_ask_posts_once_then_long_polls_until_the_request_is_settled() -> None:
     for state, error in [("expired", RequestExpired), ("cancelled", RequestWithdrawn)]:
         with pytest.raises(error):
             drive(ask.ask(question), [created, {"id": "r/1", "state": state}])
+    terms = ask.Question(
+        "Ship?", priority="high", on_behalf_of="cy", approval={"min": 2}, idempotency_key="k2"
+    ).body()
+    assert terms["priority"] == "high" and terms["on_behalf_of"] == "cy"
+    assert terms["approval"] == {"min": 2}
+    # a quorum's answer is the decision and the votes, as they are
+    decided = {"decision": "approve", "reason": "quorum", "votes": []}
+    assert ask.answer_of({"approval": {"min": 2}, "response": decided}, Approved) == decided
     # no key: each ask is its own request
     assert ask.Question("x").body()["workflow_id"] != ask.Question("x").body()["workflow_id"]
