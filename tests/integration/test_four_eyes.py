@@ -13,7 +13,7 @@ import pytest
 from hitl.config import Settings
 from tests.integration.test_webhooks import register
 from tests.support import auth, webhooks
-from tests.support.api import pending, respond, settle, start
+from tests.support.api import asked, respond
 from tests.support.receiver import Receiver
 
 
@@ -30,13 +30,6 @@ async def signed_in(
     session = client_for()
     session.headers["X-CSRF-Token"] = await auth.sign_in(session, name, password)
     return session
-
-
-async def asked(client: httpx.AsyncClient, graph: str, **terms: Any) -> dict[str, Any]:
-    thread_id = await start(client, graph, {"terms": terms})
-    await settle(client, thread_id)
-    [request] = await pending(client, thread_id)
-    return request
 
 
 def refused_as_self_approval(r: httpx.Response, name: str) -> None:
