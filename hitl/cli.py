@@ -408,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _command(settings, args)
     except errors.NoDataFolder as exc:
         sys.exit(f"hitl {args.command}: {exc.detail}")
-    except errors.CannotStart as exc:  # a worker's (`serve` says it in hitl.api.app)
+    except errors.CannotStart as exc:  # a worker's (`serve` says it in hitl.api.refusals)
         sys.exit(exc.line())
 
 

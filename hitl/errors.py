@@ -194,3 +194,8 @@ class EmbeddedEngineError(HITLError):
         super().__init__(f"embedded {engine}: {problem}{where}")
         self.engine = engine
         self.log = log
+
+
+class UnusableDataFolder(EmbeddedEngineError, CannotStart):
+    """An embedded engine cannot run in this data folder at all (its path, say): a refusal
+    whose detail names the folder and what to choose instead."""

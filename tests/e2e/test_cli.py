@@ -188,6 +188,11 @@ async def test_a_public_address_needs_an_admin_first_then_users_and_keys_from_th
             {"HITL_GRAPHS": "no_such_graphs"},
             ["importing module 'no_such_graphs' failed"],
         ),
+        (
+            ["-m", "hitl.cli", "serve"],
+            {"HITL_DATABASE_URL": "", "HITL_DATA_DIR": "{tmp}/My Projects/.hitl"},
+            ["embedded postgres: cannot run in", "choose another data folder"],
+        ),
     ],
     ids=[
         "serve-no-admin",
@@ -195,10 +200,16 @@ async def test_a_public_address_needs_an_admin_first_then_users_and_keys_from_th
         "serve-bad-setting",
         "worker-bad-setting",
         "worker-bad-graphs",
+        "serve-data-dir-with-a-space",
     ],
 )
 def test_a_refusal_to_start_is_one_line_without_a_traceback(
-    database_url: str, redis_url: str, command: list[str], env: dict[str, str], words: list[str]
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    command: list[str],
+    env: dict[str, str],
+    words: list[str],
 ) -> None:
     # What the operator reads: the reason and the fix on one line, not the server's traceback.
     import psycopg
@@ -212,7 +223,7 @@ def test_a_refusal_to_start_is_one_line_without_a_traceback(
             "HITL_DATABASE_URL": database_url,
             "HITL_REDIS_URL": redis_url,
             "HITL_PORT": str(free_port()),
-            **env,
+            **{name: value.format(tmp=tmp_path) for name, value in env.items()},
         },
         cwd=ROOT,
         capture_output=True,
