@@ -41,7 +41,7 @@ from langgraph.types import interrupt
 from hitl.sdk import HITLClient
 from hitl.sdk.created import SQLiteCreatedRequests
 from hitl.sdk.receiver import SQLiteDedupeStore, WebhookMessage, WebhookReceiver
-from hitl.sdk.resume import resume_from_webhook
+from hitl.sdk.resume import RequestEnded, resume_from_webhook
 
 DEFAULT_CREATED = "agent-requests.db"
 
@@ -131,7 +131,9 @@ async def serve(args: argparse.Namespace) -> None:
 
         async def handler(payload: Any, message: WebhookMessage) -> None:
             config = {"configurable": {"results": args.results}}
-            await resume_from_webhook(graph, payload, config=config)
+            ended = await resume_from_webhook(graph, payload, config=config)
+            if isinstance(ended, RequestEnded):  # expired or withdrawn: no answer will come
+                print(json.dumps({"workflow_id": ended.workflow_id, "ended": ended.state}))
 
         app = FastAPI()
         receiver = WebhookReceiver(

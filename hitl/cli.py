@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from redis.asyncio import Redis
 
-from hitl import _metrics_dir, engines, errors, logcontext
+from hitl import _metrics_dir, config, engines, errors, logcontext
 from hitl.auth import commands as commands_of_auth
 from hitl.config import Settings
 
@@ -143,6 +143,9 @@ def serve(settings: Settings, *, reload: bool = False) -> None:
         return
     os.environ["HITL_RUNNER"] = str(settings.runner).lower()
     os.environ["HITL_GRAPHS"] = settings.graphs
+    # The address too: the restarted process decides by it whether to make an admin itself.
+    os.environ["HITL_HOST"] = settings.host
+    os.environ["HITL_PORT"] = str(settings.port)
     watched = sorted({str(p) for p in _graph_dirs(settings)})
     # Python files, and a langgraph.json project's own file and .env (uvicorn: *.py only).
     configs = {Path(m).name for m in settings.graph_modules if m.endswith(".json")}
@@ -169,7 +172,7 @@ def _check_graphs(settings: Settings) -> None:
     try:
         langgraph_json.load_graphs(settings.graph_modules, default_registry)
     except langgraph_json.GraphLoadError as exc:
-        sys.exit(f"hitl: cannot start: {exc.detail}")
+        sys.exit(exc.line())
 
 
 def _graph_dirs(settings: Settings) -> set[Path]:
@@ -301,7 +304,10 @@ async def _migrate(settings: Settings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    defaults = Settings()
+    try:
+        defaults = config.from_environment()
+    except errors.BadSettings as exc:
+        sys.exit(exc.line())
     parser = argparse.ArgumentParser(
         prog="hitl",
         description="Human-in-the-loop orchestration for LangGraph: the service, its workers "
@@ -402,6 +408,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _command(settings, args)
     except errors.NoDataFolder as exc:
         sys.exit(f"hitl {args.command}: {exc.detail}")
+    except errors.CannotStart as exc:  # a worker's (`serve` says it in hitl.api.refusals)
+        sys.exit(exc.line())
 
 
 def _command(settings: Settings, args: argparse.Namespace) -> None:

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hitl import policies
+from hitl import errors, policies
 
 
 class Settings(BaseSettings):
@@ -468,6 +469,26 @@ class Settings(BaseSettings):
         webhook URL or as a Slack app."""
         slack = self.slack_webhook_url is not None or self.slack_app
         return [c for c, on in (("email", self.smtp_host), ("slack", slack)) if on]
+
+
+def from_environment() -> Settings:
+    """``Settings()``; a value it cannot use raises `errors.BadSettings`, one line naming each
+    variable and the reason (not the value: some are secrets), for the commands to print."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"HITL_{str(p['loc'][0]).upper()}: {_reason(p)}" if p["loc"] else _reason(p)
+            for p in exc.errors()
+        )
+        raise errors.BadSettings(
+            f"{problems} (correct the environment variable, or unset it for the default)"
+        ) from None
+
+
+def _reason(problem: ErrorDetails) -> str:
+    # A validator's own words without pydantic's "Value error, " before them.
+    return problem["msg"].removeprefix("Value error, ")
 
 
 def _floats(value: str) -> list[float]:

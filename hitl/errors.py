@@ -171,6 +171,22 @@ class ResponseInvalid(InvalidInput):
     """An answer does not match the request's response schema."""
 
 
+class CannotStart(HITLError):
+    """The service or a worker refuses to start, on purpose: ``detail`` says what is wrong and
+    what fixes it (a command to run, a setting to change).
+
+    `hitl serve` and `hitl worker` print `line` alone on stderr and exit non-zero: the operator
+    needs the reason, not a traceback through the server's start-up (tracebacks are kept for
+    the failures nobody planned)."""
+
+    def line(self) -> str:
+        return f"hitl: cannot start: {describe(self.detail)}"
+
+
+class BadSettings(CannotStart):
+    """A ``HITL_*`` setting has a value the service cannot use."""
+
+
 class NoDataFolder(HITLError):
     """A command needs the embedded engines of a data folder that does not exist here.
 
@@ -186,3 +202,8 @@ class EmbeddedEngineError(HITLError):
         super().__init__(f"embedded {engine}: {problem}{where}")
         self.engine = engine
         self.log = log
+
+
+class UnusableDataFolder(EmbeddedEngineError, CannotStart):
+    """An embedded engine cannot run in this data folder at all (its path, say): a refusal
+    whose detail names the folder and what to choose instead."""

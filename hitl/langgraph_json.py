@@ -58,7 +58,7 @@ TERMS = frozenset(
 )
 
 
-class GraphLoadError(errors.HITLError):
+class GraphLoadError(errors.CannotStart):
     """A graph named in ``HITL_GRAPHS`` could not be loaded; the service does not start."""
 
 

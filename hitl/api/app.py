@@ -27,6 +27,7 @@ from hitl.api import (
     webhooks,
 )
 from hitl.api.limits import BodyLimits
+from hitl.api.refusals import StartupRefusals
 from hitl.auth import bootstrap
 from hitl.config import Settings
 from hitl.metrics import HTTPMetrics, Metrics
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None, registry: GraphRegistry | None 
     # (the Secure session cookie, sign-in throttling by address). Here rather than in uvicorn
     # so that every way of running the app (`hitl serve`, an ASGI server, tests) does the same.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_proxies)
+    # A refusal to start (no admin on a public address, ...) as one line, not a traceback.
+    app.add_middleware(StartupRefusals)
     app.state.metrics = metrics
     errors.install(app)
     # The router tries the routers in this order: the calls of every cycle first.

@@ -24,7 +24,7 @@ from hitl.config import Settings
 ADMIN = "admin"
 
 
-class NoAdmin(errors.HITLError):
+class NoAdmin(errors.CannotStart):
     """No admin account exists and the service would be reachable from other machines."""
 
 

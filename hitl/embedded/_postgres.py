@@ -47,10 +47,11 @@ class PostgresEngine(_engine.Engine):
 
     def start(self) -> None:
         if _SHELL_UNSAFE.search(str(self.pgdata)):
-            raise errors.EmbeddedEngineError(
+            raise errors.UnusableDataFolder(
                 "postgres",
                 f"cannot run in {self.pgdata}: pgserver breaks on paths with spaces, quotes or "
-                "other shell characters; choose another data folder or configure a database URL",
+                "other shell characters; choose another data folder (HITL_DATA_DIR) or set "
+                "HITL_DATABASE_URL",
             )
         pgserver = _import_pgserver()
         _settle_postmaster(self.pgdata, self.log)

@@ -6,7 +6,8 @@ as a pydantic model (`hitl.sdk.ask`). Error statuses raise `HITLClientError` sub
 carry the status code and the server's ``detail``. `WebhookReceiver` verifies and dedupes the signed
 webhooks the service sends to external agents, and takes a callback only for a request the
 agent created (recorded in a `CreatedRequests` store); `resume_from_webhook` resumes a
-LangGraph graph with the answer one carries.
+LangGraph graph with the answer one carries, or returns a `RequestEnded` for a request that
+expired or was withdrawn unanswered.
 
 The SDK is a client: it imports httpx, standardwebhooks and `hitl.errors` (dependency-free),
 nothing of the server, so it also ships alone as the ``hitl-sdk`` wheel (``sdk/``). LangGraph
@@ -39,7 +40,7 @@ from hitl.sdk.receiver import (
     WebhookReceiver,
     WebhookRejected,
 )
-from hitl.sdk.resume import resume_config, resume_from_webhook
+from hitl.sdk.resume import RequestEnded, resume_config, resume_from_webhook
 from hitl.sdk.sync_client import SyncHITLClient
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "NotFoundError",
     "RedisCreatedRequests",
     "RequestClosed",
+    "RequestEnded",
     "RequestExpired",
     "RequestWithdrawn",
     "SQLiteCreatedRequests",

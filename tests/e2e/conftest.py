@@ -73,6 +73,22 @@ async def http() -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
 
 
 @pytest.fixture
+def ready_server(make_server: Callable[..., ServiceProcess]) -> ServiceProcess:
+    """One ``hitl serve`` process, its runner included, ready on this test's database."""
+    server = make_server().start()
+    server.wait_ready()
+    return server
+
+
+@pytest.fixture
+def admin(
+    ready_server: ServiceProcess, http: Callable[[str], httpx.AsyncClient]
+) -> httpx.AsyncClient:
+    """A client of `ready_server` with the test admin's API key."""
+    return http(ready_server.url)
+
+
+@pytest.fixture
 async def server(
     make_server: Callable[..., ServiceProcess],
     service_env: Callable[[], dict[str, str]],

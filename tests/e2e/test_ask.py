@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -46,15 +45,11 @@ async def run_asker(url: str, key: str, *args: str) -> dict[str, Any]:
 
 
 async def test_ask_survives_the_callers_restart_with_the_same_idempotency_key(
-    make_server: Callable[..., ServiceProcess],
-    http: Callable[[str], httpx.AsyncClient],
+    ready_server: ServiceProcess, admin: httpx.AsyncClient
 ) -> None:
-    server = make_server().start()
-    server.wait_ready()
-    admin = http(server.url)
     key = await auth.make_key(admin, "requests:write", name="deployer")
     first = subprocess.Popen(  # noqa: ASYNC220
-        [*ASKER, server.url, "deploy-v2"],
+        [*ASKER, ready_server.url, "deploy-v2"],
         env={**base_env(), "HITL_API_KEY": key},
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -84,28 +79,24 @@ async def test_ask_survives_the_callers_restart_with_the_same_idempotency_key(
     assert r.status_code == 200, r.text
 
     # the caller runs again (this time with the sync client): the same request, its answer
-    assert await run_asker(server.url, key, "deploy-v2", "--sync") == {"answer": answer}
-    assert await run_asker(server.url, key, "deploy-v2") == {"answer": answer}
+    assert await run_asker(ready_server.url, key, "deploy-v2", "--sync") == {"answer": answer}
+    assert await run_asker(ready_server.url, key, "deploy-v2") == {"answer": answer}
     r = await admin.get("/api/v1/requests", params={"kind": "external"})
     assert [i["id"] for i in r.json()["items"]] == [request["id"]]  # asked once
 
 
 async def test_ask_ends_with_expiry_and_withdrawal(
-    make_server: Callable[..., ServiceProcess],
-    http: Callable[[str], httpx.AsyncClient],
+    ready_server: ServiceProcess, admin: httpx.AsyncClient
 ) -> None:
-    server = make_server().start()
-    server.wait_ready()
-    admin = http(server.url)
     key = await auth.make_key(admin, "requests:write", name="deployer")
 
-    expired = await run_asker(server.url, key, "deploy-v3", "--timeout", "1")
+    expired = await run_asker(ready_server.url, key, "deploy-v3", "--timeout", "1")
     assert expired == {"error": "RequestExpired", "state": "expired"}
 
     class Choice(BaseModel):
         option: str
 
-    async with HITLClient(server.url, api_key=key) as hitl:
+    async with HITLClient(ready_server.url, api_key=key) as hitl:
         asking = asyncio.create_task(hitl.ask("Pick one", response_model=Choice))
         deadline = time.monotonic() + 60
         while not (asked := await pending_external(admin)):

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from hitl.config import Settings
 from hitl.engines import describe
-from hitl.launcher import ServiceProcess, base_env
+from hitl.launcher import ServiceProcess, base_env, free_port
 from tests.conftest import ROOT
 from tests.support import auth
 
@@ -157,6 +158,84 @@ async def test_a_public_address_needs_an_admin_first_then_users_and_keys_from_th
     assert hitl("user", "disable", "boss", env=env).returncode == 0
     assert (await session.get("/api/v1/me")).status_code == 401
     server.terminate()
+
+
+@pytest.mark.parametrize(
+    ("command", "env", "words"),
+    [
+        (
+            ["-m", "hitl.cli", "serve", "--host", "0.0.0.0"],
+            {},
+            ["no admin account exists", "HITL_HOST=0.0.0.0", "user create NAME --role admin"],
+        ),
+        (
+            ["server.py"],
+            {"HITL_HOST": "0.0.0.0"},
+            ["no admin account exists", "user create NAME --role admin"],
+        ),
+        (
+            ["-m", "hitl.cli", "serve"],
+            {"HITL_PORT": "eighty"},
+            ["HITL_PORT: Input should be a valid integer", "correct the environment variable"],
+        ),
+        (
+            ["-m", "hitl.cli", "worker"],
+            {"HITL_PUBLIC_URL": "hitl.example.com"},
+            ["HITL_PUBLIC_URL: must be an http or https URL"],
+        ),
+        (
+            ["-m", "hitl.cli", "worker"],
+            {"HITL_GRAPHS": "no_such_graphs"},
+            ["importing module 'no_such_graphs' failed"],
+        ),
+        (
+            ["-m", "hitl.cli", "serve"],
+            {"HITL_DATABASE_URL": "", "HITL_DATA_DIR": "{tmp}/My Projects/.hitl"},
+            ["embedded postgres: cannot run in", "choose another data folder"],
+        ),
+    ],
+    ids=[
+        "serve-no-admin",
+        "server.py-no-admin",
+        "serve-bad-setting",
+        "worker-bad-setting",
+        "worker-bad-graphs",
+        "serve-data-dir-with-a-space",
+    ],
+)
+def test_a_refusal_to_start_is_one_line_without_a_traceback(
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    command: list[str],
+    env: dict[str, str],
+    words: list[str],
+) -> None:
+    # What the operator reads: the reason and the fix on one line, not the server's traceback.
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM hitl_users")  # a fresh deployment: nobody yet
+    refused = subprocess.run(
+        [sys.executable, *command],
+        env={
+            **base_env(),
+            "HITL_DATABASE_URL": database_url,
+            "HITL_REDIS_URL": redis_url,
+            "HITL_PORT": str(free_port()),
+            **{name: value.format(tmp=tmp_path) for name, value in env.items()},
+        },
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode != 0, refused.stderr
+    assert "Traceback" not in refused.stderr, refused.stderr
+    [line] = [line for line in refused.stderr.splitlines() if "cannot start" in line]
+    assert line.startswith("hitl: cannot start: "), refused.stderr
+    for word in words:
+        assert word in line, line
 
 
 def test_prune_counts_then_deletes_finished_runs_of_live_threads(database_url: str) -> None:

@@ -29,15 +29,11 @@ def as_key(server: ServiceProcess, key: str) -> httpx.AsyncClient:
 
 
 async def test_a_request_without_webhook_answered_while_its_creator_waits(
-    make_server: Callable[..., ServiceProcess],
-    http: Callable[[str], httpx.AsyncClient],
+    ready_server: ServiceProcess, admin: httpx.AsyncClient
 ) -> None:
-    server = make_server().start()
-    server.wait_ready()
-    admin = http(server.url)
     agent_key = await auth.make_key(admin, "requests:write", name="script")
     reader_key = await auth.make_key(admin, "requests:read", "requests:write", name="other")
-    async with as_key(server, agent_key) as agent, as_key(server, reader_key) as other:
+    async with as_key(ready_server, agent_key) as agent, as_key(ready_server, reader_key) as other:
         r = await agent.post(
             "/api/v1/requests",
             json={"workflow_id": "wf-1", "context": {"q": "Deploy v2?"}, "response_schema": SCHEMA},
@@ -123,13 +119,7 @@ async def test_the_creator_withdraws_a_request_and_a_later_answer_gets_409(
     assert ("key:agent", "request.withdraw") in actions
 
 
-async def test_an_interrupt_of_a_graph_is_not_withdrawn(
-    make_server: Callable[..., ServiceProcess],
-    http: Callable[[str], httpx.AsyncClient],
-) -> None:
-    server = make_server().start()
-    server.wait_ready()
-    admin = http(server.url)
+async def test_an_interrupt_of_a_graph_is_not_withdrawn(admin: httpx.AsyncClient) -> None:
     r = await admin.post(
         "/api/v1/threads", params={"wait": 30}, json={"graph": "approval", "input": {}}
     )

@@ -122,3 +122,35 @@ def test_reload_follows_a_langgraph_json_project(
         assert names == ["first", "second"], server.log()
     finally:
         server.terminate()
+
+
+def test_reload_on_a_public_address_refuses_to_start_without_an_admin(
+    database_url: str, redis_url: str, bus_prefix: str, tmp_path: Path
+) -> None:
+    # The restarted process reads --host from the environment: without it, it would think it
+    # is on 127.0.0.1 and make an admin (printing its password) while reachable from anywhere.
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM hitl_users")
+    env = {
+        **base_env(),
+        "HITL_DATABASE_URL": database_url,
+        "HITL_REDIS_URL": redis_url,
+        "HITL_BUS_PREFIX": bus_prefix,
+    }
+    server = ServiceProcess(
+        env, tmp_path / "server.log", args=["serve", "--reload", "--host", "0.0.0.0"]
+    )
+    try:
+        server.start()
+        deadline = time.monotonic() + 60
+        while "hitl: cannot start: no admin account exists" not in server.log():
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.2)
+        assert "Traceback" not in server.log(), server.log()
+        assert "First start" not in server.log(), server.log()
+        with psycopg.connect(database_url) as conn:
+            assert conn.execute("SELECT count(*) FROM hitl_users").fetchone() == (0,)
+    finally:
+        server.terminate()

@@ -10,10 +10,12 @@ from fastapi import FastAPI
 
 from hitl.api import create_app
 from hitl.config import Settings
+from hitl.launcher import free_port
 from hitl.service import Service
 from tests.support import auth
 from tests.support.api import GRAPH_MODULES
 from tests.support.receiver import Receiver
+from tests.support.smtp import SMTPSink
 
 
 @pytest.fixture
@@ -37,6 +39,19 @@ async def hook() -> AsyncIterator[Receiver]:
     """A webhook receiver on this machine that answers 200 (see `tests.support.webhooks`)."""
     async with Receiver() as receiver:
         yield receiver
+
+
+@pytest.fixture
+def smtp_port() -> int:
+    """The port of `smtp`, chosen before it starts: for the settings (`smtp.mailing`)."""
+    return free_port()
+
+
+@pytest.fixture
+async def smtp(smtp_port: int) -> AsyncIterator[SMTPSink]:
+    """An SMTP server on this machine that keeps every message it takes."""
+    async with SMTPSink(smtp_port) as sink:
+        yield sink
 
 
 @pytest.fixture

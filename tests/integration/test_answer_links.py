@@ -5,32 +5,20 @@ spent, expired or refused link says how things stand."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from hitl.config import Settings
-from hitl.launcher import free_port
 from hitl.service import Service
-from tests.support.api import pending, settle, start
-from tests.support.smtp import Mail, SMTPSink
+from tests.support.api import asked, audit_of, external_request
+from tests.support.smtp import Mail, SMTPSink, mailing
 from tests.support.users import add_user
 
 BASE = "http://hitl"  # the test client's base URL: the links are followed as they are
 LINK = re.compile(r'href="(http://hitl/answer/[^"]+)"[^>]*>([^<]+)</a>')
-
-
-@pytest.fixture
-def smtp_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-async def smtp(smtp_port: int) -> AsyncIterator[SMTPSink]:
-    async with SMTPSink(smtp_port) as sink:
-        yield sink
 
 
 @pytest.fixture
@@ -40,16 +28,7 @@ def public_url() -> str | None:
 
 @pytest.fixture
 def settings(settings: Settings, smtp_port: int, public_url: str | None) -> Settings:
-    return settings.model_copy(
-        update={
-            "public_url": public_url,
-            "smtp_host": "127.0.0.1",
-            "smtp_port": smtp_port,
-            "smtp_tls": "none",
-            "smtp_from": "hitl@example.com",
-            "webhook_retry_schedule": "0,0.2",
-        }
-    )
+    return mailing(settings, smtp_port, public_url=public_url, webhook_retry_schedule="0,0.2")
 
 
 def buttons(mail: Mail) -> dict[str, str]:
@@ -58,19 +37,7 @@ def buttons(mail: Mail) -> dict[str, str]:
 
 
 async def ask(client: httpx.AsyncClient, **terms: Any) -> dict[str, Any]:
-    thread_id = await start(client, "timed", {"terms": terms})
-    assert (await settle(client, thread_id))["status"] == "interrupted"
-    [request] = await pending(client, thread_id)
-    return request
-
-
-async def audit_of(service: Service, request_id: str) -> list[dict[str, Any]]:
-    async with service.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT actor, data FROM hitl_audit WHERE action = 'request.respond' AND subject = %s",
-            (request_id,),
-        )
-        return list(await cur.fetchall())
+    return await asked(client, "timed", **terms)
 
 
 async def test_a_button_opens_a_page_that_changes_nothing_and_confirming_answers_once(
@@ -218,16 +185,10 @@ async def test_requests_without_choices_keep_the_link_only(
     client: httpx.AsyncClient, service: Service, smtp: SMTPSink
 ) -> None:
     await add_user(service.pool, "ana")
-    hook = "http://127.0.0.1:9/hook"
-    await client.post("/api/v1/webhooks", json={"url": hook, "events": []})
-    body = {
-        "workflow_id": "wf",
-        "callback_webhook": hook,
-        "context": {},
-        "title": "Write the release note",
-        "response_schema": {"type": "object", "properties": {"note": {"type": "string"}}},
-    }
-    r = await client.post("/api/v1/requests", json=body)
-    assert r.status_code == 201, r.text
+    await external_request(
+        client,
+        title="Write the release note",
+        response_schema={"type": "object", "properties": {"note": {"type": "string"}}},
+    )
     [mail] = await smtp.wait_for(1)
     assert buttons(mail) == {} and "/answer/" not in mail.text

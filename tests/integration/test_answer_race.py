@@ -12,7 +12,6 @@ import pytest
 from pydantic import SecretStr
 
 from hitl.config import Settings
-from hitl.launcher import free_port
 from hitl.service import Service
 from tests.support import auth
 from tests.support.api import pending, settle, start
@@ -25,17 +24,6 @@ TOKEN = "xoxb-race"
 CHANNEL = "C0RACE"
 LINK = re.compile(r'href="(http://hitl/answer/[^"]+)"[^>]*>Approve</a>')
 ROUNDS = 3
-
-
-@pytest.fixture
-def smtp_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-async def smtp(smtp_port: int) -> AsyncIterator[SMTPSink]:
-    async with SMTPSink(smtp_port) as sink:
-        yield sink
 
 
 @pytest.fixture

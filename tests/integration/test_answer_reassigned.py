@@ -17,15 +17,7 @@ from hitl import assignment, requests
 from hitl.service import Service
 from tests.integration.test_authorization import interrupted
 from tests.support import auth
-
-
-async def signed_in(
-    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient], name: str
-) -> httpx.AsyncClient:
-    password = await auth.make_user(client, name)
-    session = client_for()
-    session.headers["X-CSRF-Token"] = await auth.sign_in(session, name, password)
-    return session
+from tests.support.auth import signed_in
 
 
 async def until_an_update_waits_for_a_lock(conn: psycopg.AsyncConnection[Any]) -> None:

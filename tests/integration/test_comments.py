@@ -4,43 +4,23 @@ Real Postgres, the service's app in-process."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from hitl.config import Settings
-from hitl.launcher import free_port
 from hitl.notifications import queue
 from hitl.service import Service
 from tests.integration.test_answer_reassigned import signed_in
 from tests.integration.test_four_eyes import APPROVE, asked
 from tests.support.api import respond
-from tests.support.smtp import SMTPSink
-
-
-@pytest.fixture
-def smtp_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-async def smtp(smtp_port: int) -> AsyncIterator[SMTPSink]:
-    async with SMTPSink(smtp_port) as sink:
-        yield sink
+from tests.support.smtp import SMTPSink, mailing
 
 
 @pytest.fixture
 def settings(settings: Settings, smtp_port: int) -> Settings:
-    return settings.model_copy(
-        update={
-            "public_url": "http://hitl.example",
-            "smtp_host": "127.0.0.1",
-            "smtp_port": smtp_port,
-            "smtp_tls": "none",
-            "smtp_from": "hitl@example.com",
-        }
-    )
+    return mailing(settings, smtp_port, public_url="http://hitl.example")
 
 
 async def comment(who: httpx.AsyncClient, request_id: str, body: str) -> httpx.Response:

@@ -5,7 +5,7 @@ server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,36 +14,16 @@ import pytest
 
 from hitl.auth import users
 from hitl.config import Settings
-from hitl.launcher import free_port
 from hitl.service import Service
 from tests.integration.test_answer_reassigned import signed_in
-from tests.integration.test_four_eyes import APPROVE, asked
-from tests.support.api import respond
-from tests.support.smtp import SMTPSink
-
-
-@pytest.fixture
-def smtp_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-async def smtp(smtp_port: int) -> AsyncIterator[SMTPSink]:
-    async with SMTPSink(smtp_port) as sink:
-        yield sink
+from tests.integration.test_four_eyes import APPROVE
+from tests.support.api import asked, respond
+from tests.support.smtp import SMTPSink, mailing
 
 
 @pytest.fixture
 def settings(settings: Settings, smtp_port: int) -> Settings:
-    return settings.model_copy(
-        update={
-            "public_url": "http://hitl.example",
-            "smtp_host": "127.0.0.1",
-            "smtp_port": smtp_port,
-            "smtp_tls": "none",
-            "smtp_from": "hitl@example.com",
-        }
-    )
+    return mailing(settings, smtp_port, public_url="http://hitl.example")
 
 
 def window(start: float = -60, end: float = 3600) -> dict[str, str]:

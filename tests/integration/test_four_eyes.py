@@ -13,7 +13,8 @@ import pytest
 from hitl.config import Settings
 from tests.integration.test_webhooks import register
 from tests.support import auth, webhooks
-from tests.support.api import pending, respond, settle, start
+from tests.support.api import asked, respond
+from tests.support.auth import signed_in
 from tests.support.receiver import Receiver
 
 
@@ -21,22 +22,6 @@ from tests.support.receiver import Receiver
 def settings(settings: Settings) -> Settings:
     """The product's default: four-eyes for external requests."""
     return webhooks.delivering_locally(settings, forbid_self_approval="external")
-
-
-async def signed_in(
-    client: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient], name: str
-) -> httpx.AsyncClient:
-    password = await auth.make_user(client, name)
-    session = client_for()
-    session.headers["X-CSRF-Token"] = await auth.sign_in(session, name, password)
-    return session
-
-
-async def asked(client: httpx.AsyncClient, graph: str, **terms: Any) -> dict[str, Any]:
-    thread_id = await start(client, graph, {"terms": terms})
-    await settle(client, thread_id)
-    [request] = await pending(client, thread_id)
-    return request
 
 
 def refused_as_self_approval(r: httpx.Response, name: str) -> None:

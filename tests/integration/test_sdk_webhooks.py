@@ -6,16 +6,36 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, TypedDict
 
 import httpx
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, StateGraph
+from langgraph.types import interrupt
 from standardwebhooks import Webhook
 
 from hitl.config import Settings
-from hitl.sdk import ConflictError, HITLClient, InvalidInputError, NotFoundError, SyncHITLClient
+from hitl.sdk import (
+    ConflictError,
+    HITLClient,
+    InvalidInputError,
+    NotFoundError,
+    RequestEnded,
+    SQLiteCreatedRequests,
+    SQLiteDedupeStore,
+    SyncHITLClient,
+    WebhookMessage,
+    WebhookReceiver,
+    resume_from_webhook,
+)
+from hitl.sdk.types import Delivery
+from hitl.webhooks import signing
 from tests.support import webhooks
-from tests.support.receiver import Receiver
+from tests.support.receiver import Receiver, Served
 
 SCHEMA = {
     "type": "object",
@@ -159,6 +179,129 @@ async def test_create_request_with_an_idempotency_key_replays(hitl: HITLClient) 
     with pytest.raises(InvalidInputError) as unregistered:
         await hitl.create_request("wf-3", "https://elsewhere.example.com/", {})
     assert unregistered.value.errors[0]["loc"] == ["body", "callback_webhook"]
+
+
+class Decision(TypedDict, total=False):
+    task: str
+    decision: Any
+
+
+def agent_graph() -> Any:
+    """The agent's own graph (its own checkpointer): it waits at ``interrupt()`` for a person."""
+
+    def wait(state: Decision) -> Decision:
+        return {"decision": interrupt({"task": state["task"]})}
+
+    builder = StateGraph(Decision)
+    builder.add_node("wait", wait)
+    builder.add_edge(START, "wait")
+    return builder.compile(checkpointer=InMemorySaver())
+
+
+async def settled_callback(hitl: HITLClient, request_id: str) -> Delivery:
+    """The request's callback once an attempt of it has been logged."""
+    for _ in range(400):
+        found = [d for d in await hitl.request_deliveries(request_id) if d["kind"] == "callback"]
+        if found and found[0]["state"] in ("succeeded", "failed") and found[0]["attempt_log"]:
+            return found[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no callback settled for request {request_id}: {found}")
+
+
+async def test_resume_from_webhook_acknowledges_requests_that_ended_unanswered(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    # An agent that hands every callback to resume_from_webhook: an answer resumes its graph; a
+    # withdrawal or an expiry is a RequestEnded, acknowledged once (204), not retried forever.
+    graph = agent_graph()
+    created = SQLiteCreatedRequests(tmp_path / "created.db")
+    results: list[Any] = []
+
+    async def handler(payload: Any, message: WebhookMessage) -> None:
+        results.append(await resume_from_webhook(graph, payload))
+
+    holder: dict[str, WebhookReceiver] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await holder["receiver"](scope, receive, send)
+
+    async with Served(app) as served, HITLClient(http=client, created=created) as hitl:
+        endpoint = await hitl.create_webhook(served.url(), [])
+        holder["receiver"] = WebhookReceiver(
+            endpoint["secret"],
+            handler,
+            store=SQLiteDedupeStore(tmp_path / "dedupe.db"),
+            requests=created,
+        )
+        asked = {}
+        for workflow, terms in (
+            ("wf-answered", {"timeout_seconds": 3600}),
+            ("wf-withdrawn", {"timeout_seconds": 3600}),
+            ("wf-expired", {"timeout_seconds": 1, "on_timeout": {"action": "expire"}}),
+        ):
+            await graph.ainvoke({"task": workflow}, {"configurable": {"thread_id": workflow}})
+            asked[workflow] = await hitl.create_request(
+                workflow, served.url(), {"task": workflow}, response_schema=SCHEMA, **terms
+            )
+        await hitl.respond(asked["wf-answered"]["id"], {"decision": "approve"})
+        await hitl.withdraw(asked["wf-withdrawn"]["id"])
+
+        callbacks = {w: await settled_callback(hitl, r["id"]) for w, r in asked.items()}
+        for workflow, delivery in callbacks.items():
+            assert delivery["state"] == "succeeded", (workflow, delivery)
+            assert [a["status_code"] for a in delivery["attempt_log"]] == [204], workflow
+
+        # A forged "expired" for a request the agent created: refused before the handler.
+        forged = json.dumps({**callbacks["wf-answered"]["payload"], "event": "request.expired"})
+        async with httpx.AsyncClient() as http:
+            r = await http.post(
+                served.url(),
+                content=forged,
+                headers=signing.headers(
+                    [signing.new_secret()], "forged-1", int(time.time()), forged
+                ),
+            )
+        assert r.status_code == 400 and "webhook rejected" in r.json()["detail"], r.text
+        # The service's retry of an ended request's callback is a duplicate: handled once.
+        await hitl.redeliver(callbacks["wf-expired"]["id"])
+        for _ in range(400):
+            again = await hitl.get_delivery(callbacks["wf-expired"]["id"])
+            if again["attempts"] == 2 and again["state"] == "succeeded":
+                break
+            await asyncio.sleep(0.05)
+        assert [a["status_code"] for a in again["attempt_log"]] == [204, 200]
+
+    by_request = {(r.request_id if isinstance(r, RequestEnded) else "answered"): r for r in results}
+    assert len(results) == 3, results
+    assert by_request["answered"] == {"task": "wf-answered", "decision": {"decision": "approve"}}
+    withdrawn = by_request[asked["wf-withdrawn"]["id"]]
+    assert isinstance(withdrawn, RequestEnded)
+    assert (withdrawn.state, withdrawn.workflow_id, withdrawn.by) == (
+        "cancelled",
+        "wf-withdrawn",
+        "key:tests",
+    )
+    assert withdrawn.at is not None and withdrawn.reason is None
+    expired = by_request[asked["wf-expired"]["id"]]
+    assert isinstance(expired, RequestEnded)
+    assert (expired.state, expired.workflow_id, expired.by) == ("expired", "wf-expired", None)
+    assert expired.reason == "no answer before the deadline"
+    assert expired.deadline_at is not None and expired.at is not None
+    assert expired.payload == callbacks["wf-expired"]["payload"]
+    # Nothing was resumed for them: their graphs still wait for a person.
+    for workflow in ("wf-withdrawn", "wf-expired"):
+        state = await graph.aget_state({"configurable": {"thread_id": workflow}})
+        assert state.next == ("wait",), workflow
+    done = await graph.aget_state({"configurable": {"thread_id": "wf-answered"}})
+    assert done.next == ()
+
+
+async def test_resume_from_webhook_refuses_what_is_not_a_request_callback() -> None:
+    event = {"type": "request.expired", "timestamp": "t", "data": {"request_id": "r"}}
+    with pytest.raises(ValueError, match="not a request callback: event None"):
+        await resume_from_webhook(agent_graph(), event)
+    with pytest.raises(ValueError, match=r"no metadata\.workflow_id"):
+        await resume_from_webhook(agent_graph(), {"event": "request.cancelled"})
 
 
 def test_sync_client_sends_the_same_webhook_calls() -> None:

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from hitl.config import Settings
 from hitl.service import Service
 from tests.support import auth
-from tests.support.api import pending, settle, start
+from tests.support.api import asked, audit_of, external_request, settle, start
 from tests.support.slack_api import Message, SlackAPI, block_action, signed, view_submission
 from tests.support.users import add_user
 
@@ -56,10 +56,7 @@ async def interact(http: httpx.AsyncClient, payload: dict[str, Any], **how: Any)
 
 
 async def ask_ana(client: httpx.AsyncClient) -> dict[str, Any]:
-    thread_id = await start(client, "timed", {"terms": {"assignees": ["ana"]}})
-    assert (await settle(client, thread_id))["status"] == "interrupted"
-    [request] = await pending(client, thread_id)
-    return request
+    return await asked(client, "timed", assignees=["ana"])
 
 
 async def posted(slack: SlackAPI, count: int) -> dict[str, Message]:
@@ -78,15 +75,6 @@ async def state_of(client: httpx.AsyncClient, request_id: str) -> dict[str, Any]
     assert r.status_code == 200
     found: dict[str, Any] = r.json()
     return found
-
-
-async def audit_of(service: Service, request_id: str) -> list[dict[str, Any]]:
-    async with service.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT actor, data FROM hitl_audit WHERE action = 'request.respond' AND subject = %s",
-            (request_id,),
-        )
-        return list(await cur.fetchall())
 
 
 async def test_buttons_answer_as_the_mapped_person_and_every_copy_is_updated(
@@ -197,22 +185,8 @@ async def test_unsigned_stale_replayed_and_unknown_requests_change_nothing(
 
 
 async def external(client: httpx.AsyncClient, schema: dict[str, Any], **extra: Any) -> str:
-    hook = "http://127.0.0.1:9/hook"
-    endpoints = (await client.get("/api/v1/webhooks")).json()["items"]
-    if not endpoints:
-        r = await client.post("/api/v1/webhooks", json={"url": hook, "events": []})
-        assert r.status_code == 201, r.text
-    body = {
-        "workflow_id": "wf",
-        "callback_webhook": hook,
-        "context": {},
-        "title": "Refund the order?",
-        "response_schema": schema,
-        **extra,
-    }
-    r = await client.post("/api/v1/requests", json=body)
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
+    body = {"title": "Refund the order?", "response_schema": schema, **extra}
+    return str((await external_request(client, **body))["id"])
 
 
 REFUND = {

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+if TYPE_CHECKING:
+    from hitl.service import Service
+
 GRAPH_MODULES = "graphs,tests.support.graphs"
+#: Where the external requests of `external_request` call back: nothing listens there.
+NOWHERE = "http://127.0.0.1:9/hook"
 
 
 async def start(client: httpx.AsyncClient, graph: str, input: dict[str, Any], **extra: Any) -> str:
@@ -30,6 +35,41 @@ async def pending(client: httpx.AsyncClient, thread_id: str) -> list[dict[str, A
     assert r.status_code == 200, r.text
     items: list[dict[str, Any]] = r.json()["items"]
     return items
+
+
+async def asked(client: httpx.AsyncClient, graph: str, **terms: Any) -> dict[str, Any]:
+    """The one request a new thread of ``graph`` (``timed``, ``terms``, ``four_eyes``: the test
+    graphs that ask with the ``terms`` of their input) is interrupted at."""
+    thread_id = await start(client, graph, {"terms": terms})
+    assert (await settle(client, thread_id))["status"] == "interrupted"
+    [request] = await pending(client, thread_id)
+    return request
+
+
+async def external_request(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    """An external request of workflow ``wf`` calling back `NOWHERE` (registered as the
+    client's endpoint the first time), with ``body`` over those; the 201's body."""
+    endpoints = (await client.get("/api/v1/webhooks")).json()["items"]
+    if NOWHERE not in {e["url"] for e in endpoints}:
+        r = await client.post("/api/v1/webhooks", json={"url": NOWHERE, "events": []})
+        assert r.status_code == 201, r.text
+    r = await client.post(
+        "/api/v1/requests",
+        json={"workflow_id": "wf", "callback_webhook": NOWHERE, "context": {}, **body},
+    )
+    assert r.status_code == 201, r.text
+    created: dict[str, Any] = r.json()
+    return created
+
+
+async def audit_of(service: Service, request_id: str) -> list[dict[str, Any]]:
+    """The audit entries of the answers to a request (``actor``, ``data``), as recorded."""
+    async with service.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT actor, data FROM hitl_audit WHERE action = 'request.respond' AND subject = %s",
+            (request_id,),
+        )
+        return list(await cur.fetchall())
 
 
 async def respond(client: httpx.AsyncClient, request_id: str, response: Any) -> httpx.Response:

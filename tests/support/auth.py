@@ -6,6 +6,7 @@ may do what make their own accounts and keys (`make_key`, `make_user`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -65,6 +66,17 @@ async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> st
     me = await client.get("/api/v1/me")
     assert me.status_code == 200, me.text
     return str(me.json()["csrf_token"])
+
+
+async def signed_in(
+    admin: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient], name: str
+) -> httpx.AsyncClient:
+    """A new account ``name`` (made by ``admin``) signed in on a client of its own
+    (``client_for()``, the integration tests' fixture), sending its CSRF token."""
+    password = await make_user(admin, name)
+    session = client_for()
+    session.headers["X-CSRF-Token"] = await sign_in(session, name, password)
+    return session
 
 
 async def sign_in_browser(

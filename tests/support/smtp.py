@@ -23,7 +23,15 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from hitl.config import Settings
 from hitl.launcher import free_port
+
+
+def mailing(settings: Settings, port: int, **more: Any) -> Settings:
+    """``settings`` sending email through an `SMTPSink` on ``port`` (plain SMTP, from
+    ``hitl@example.com``), with ``more`` over them."""
+    smtp = {"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_tls": "none"}
+    return settings.model_copy(update={**smtp, "smtp_from": "hitl@example.com", **more})
 
 
 @dataclass(frozen=True)
