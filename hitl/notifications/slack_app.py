@@ -129,7 +129,7 @@ class SlackApp:
     ) -> dict[str, Any]:
         text = content.build(event_type, facts_of(request), {}, self.settings.link_base)
         votes: list[quorum.Vote] = []
-        if request.approval is not None and request.state == "pending":
+        if request.approval is not None:
             async with self.pool.connection() as conn:
                 votes = await requests.votes_of(conn, request.id)
         return slack_blocks.message(text, request, votes)

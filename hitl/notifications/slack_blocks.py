@@ -60,7 +60,7 @@ def message(
     link = escape(content.link)
     facts = "\n".join(f"*{escape(label)}:* {escape(value)}" for label, value in content.facts)
     pending = request.state == "pending"
-    headline = escape(content.reason) if pending else outcome(request)
+    headline = escape(content.reason) if pending else outcome(request, votes)
     blocks: list[dict[str, Any]] = [
         {
             "type": "section",
@@ -142,8 +142,9 @@ def tally(request: Request, votes: Sequence[quorum.Vote]) -> str | None:
     return f"{approving} of {terms.min} {noun}{others}"
 
 
-def outcome(request: Request) -> str:
-    """What became of a request that no longer waits, as one mrkdwn line."""
+def outcome(request: Request, votes: Sequence[quorum.Vote] = ()) -> str:
+    """What became of a request that no longer waits, as one mrkdwn line (a quorum's decision
+    by the voters who made it)."""
     at = request.responded_at or request.closed_at or request.updated_at
     when = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     expired = request.state == "expired" or (request.deadline_action or "").startswith("expire")
@@ -154,14 +155,25 @@ def outcome(request: Request) -> str:
     label = label_of(request)
     if request.deadline_action == "default":
         return f":hourglass: The deadline answered with its default: *{escape(label)}* at {when}."
-    who = escape(request.responded_by or "someone")
+    decided = quorum.decision_of(request.response)
+    voters = [v.by for v in votes if request.approval is not None and v.decision == decided]
+    who = escape(_names(voters) if voters else request.responded_by or "someone")
     return f":white_check_mark: *{escape(label)}* by {who} at {when}."
 
 
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def label_of(request: Request) -> str:
-    """The choice an answer was, by its label; "Answered" when it was not one."""
+    """The choice an answer was, by its label (a quorum's, by its decision); "Answered" when
+    it was not one."""
     for choice in choices.of(request.response_schema, request.value):
         if choice.value == request.response:
+            return choice.label
+        if request.approval is not None and quorum.decision_of(choice.value) == quorum.decision_of(
+            request.response
+        ):
             return choice.label
     return "Answered"
 
