@@ -324,3 +324,26 @@ async def test_a_claim_is_in_the_emails_and_on_the_page_before_anyone_confirms(
     assert look.status_code == 200 and "data-claim" not in look.text
     refused = await browser.post(bob_links["Approve"])
     assert refused.status_code == 403 and "assigned to others" in refused.text
+
+
+async def test_a_link_on_a_quorum_request_votes_and_says_so(
+    client: httpx.AsyncClient,
+    client_for: Callable[..., httpx.AsyncClient],
+    service: Service,
+    smtp: SMTPSink,
+) -> None:
+    ana = await add_user(service.pool, "ana")
+    bob = await add_user(service.pool, "bob")
+    thread_id = await start(client, "quorum", {"terms": {"assignees": ["ana", "bob"]}})
+    await settle(client, thread_id)
+    [request] = await pending(client, thread_id)
+    mails = {m.rcpt_tos[0]: m for m in await smtp.wait_for(2)}
+    browser = client_for()
+    voted = await browser.post(buttons(mails[ana])["Approve"])
+    assert voted.status_code == 200 and 'data-outcome="voted"' in voted.text
+    assert "waits for more votes" in voted.text
+    assert (await client.get(f"/api/v1/requests/{request['id']}")).json()["state"] == "pending"
+    done = await browser.post(buttons(mails[bob])["Approve"])
+    assert done.status_code == 200 and 'data-outcome="done"' in done.text
+    votes = (await client.get(f"/api/v1/requests/{request['id']}/votes")).json()
+    assert [(v["by"], v["via"]) for v in votes] == [("ana", "email"), ("bob", "email")]

@@ -31,7 +31,7 @@ from tests.integration.test_slack_app import (
 )
 from tests.support import auth
 from tests.support.api import pending, settle, start
-from tests.support.slack_api import Message, SlackAPI, block_action
+from tests.support.slack_api import Message, SlackAPI, block_action, view_submission
 
 CLAIM = "hitl:claim"
 VOTES = "hitl:votes"
@@ -154,10 +154,12 @@ async def votes_in_db(database_url: str, request_id: str) -> list[tuple[str, Any
         return [tuple(row) for row in await cur.fetchall()]  # type: ignore[misc]
 
 
-async def quorum_card(client: httpx.AsyncClient, slack: SlackAPI, posts: int) -> dict[str, Any]:
+async def quorum_card(
+    client: httpx.AsyncClient, slack: SlackAPI, posts: int, **given: Any
+) -> dict[str, Any]:
     """A quorum request (two approvals, any reject vetoes) and its channel message, once the
     ``posts``-th message was posted."""
-    thread_id = await start(client, "quorum", {})
+    thread_id = await start(client, "quorum", given)
     await settle(client, thread_id)
     [request] = await pending(client, thread_id)
     await slack.wait_for("chat.postMessage", posts)
@@ -249,3 +251,40 @@ async def test_a_reject_vote_through_slack_vetoes_at_once(
     await slack.until(lambda: card.action_ids() == ["hitl:open"])
     assert "*Reject* by ana" in card.blocks[0]["text"]["text"]
     assert slack.of("chat.postEphemeral") == []  # decided: nothing to acknowledge
+
+
+TICKETED = {
+    "type": "object",
+    "properties": {
+        "decision": {"enum": ["approve", "reject"]},
+        "ticket": {"type": "string", "maxLength": 20},
+    },
+    "required": ["decision", "ticket"],
+}
+
+
+async def test_a_vote_from_a_slack_modal_is_acknowledged_in_the_modal(
+    client: httpx.AsyncClient,
+    client_for: Callable[..., httpx.AsyncClient],
+    slack: SlackAPI,
+    database_url: str,
+) -> None:
+    await person(client, client_for, "ana")
+    asked = await quorum_card(client, slack, 1, schema=TICKETED)
+    request, card = asked["request"], asked["card"]
+    assert card.action_ids() == ["hitl:form", "hitl:open"]  # two fields: a form
+    slack_http = client_for()
+    r = await interact(slack_http, block_action("U0ANA", card, button(card, "Answer…")))
+    assert r.status_code == 200
+    [opened] = await slack.wait_for("views.open", 1)
+    values = {
+        "field:decision": {"value": {"type": "static_select", "selected_option": {"value": "0"}}},
+        "field:ticket": {"value": {"type": "plain_text_input", "value": "CHG-42"}},
+    }
+    r = await interact(slack_http, view_submission("U0ANA", opened.params["view"], values))
+    assert r.status_code == 200 and r.json()["response_action"] == "update"
+    view = r.json()["view"]
+    assert view["type"] == "modal" and "submit" not in view
+    assert "Your vote is recorded (1 of 2 approvals so far)" in str(view["blocks"])
+    assert await votes_in_db(database_url, request["id"]) == [("ana", "approve", "slack")]
+    await slack.until(lambda: tally(card) == ":ballot_box_with_ballot: 1 of 2 approvals")
