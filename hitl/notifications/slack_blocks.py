@@ -168,12 +168,10 @@ def _names(names: list[str]) -> str:
 def label_of(request: Request) -> str:
     """The choice an answer was, by its label (a quorum's, by its decision); "Answered" when
     it was not one."""
+    decided = quorum.decision_of(request.response)
     for choice in choices.of(request.response_schema, request.value):
-        if choice.value == request.response:
-            return choice.label
-        if request.approval is not None and quorum.decision_of(choice.value) == quorum.decision_of(
-            request.response
-        ):
+        by_decision = request.approval is not None and quorum.decision_of(choice.value) == decided
+        if choice.value == request.response or by_decision:
             return choice.label
     return "Answered"
 
