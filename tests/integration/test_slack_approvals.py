@@ -129,8 +129,9 @@ async def test_every_copy_says_who_claimed_it_until_when_and_forgets_it_when_rel
     seen = len(slack.of("chat.update"))
     assert (await ana.post(f"/api/v1/requests/{rid}/unclaim")).status_code == 200
     await slack.until(lambda: all(context(m.blocks, CLAIM) is None for m in messages.values()))
-    released = slack.of("chat.update")[seen:]
-    assert len(released) >= 3 and all(context(c.params["blocks"], CLAIM) is None for c in released)
+    released = {(c.params["channel"], c.params["ts"]): c for c in slack.of("chat.update")[seen:]}
+    assert set(released) == {(m.channel, m.ts) for m in messages.values()}
+    assert all(context(c.params["blocks"], CLAIM) is None for c in released.values())
 
     # Now bob's click answers; the copies say so, with no claim line.
     r = await interact(slack_http, block_action("U0BOB", card, button(card, "Approve")))
