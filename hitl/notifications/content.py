@@ -3,10 +3,10 @@
 Pure functions. A notification goes to people who may not be allowed to see all of a request,
 over channels (mailboxes, Slack channels) that keep copies, so it carries only what the inbox
 shows in its list: the request's title, its graph, why it is sent (created, escalated, a
-reminder with the deadline) and the link. Never the interrupt's value beyond the headline the
-UI derives from it, never an answer, a callback URL, a webhook secret or a signature. When the
-value yields no headline of its own (the inbox would show a preview of the raw value), a
-generic title stands in.
+reminder with the deadline), who claimed it while the claim binds, and the link. Never the
+interrupt's value beyond the headline the UI derives from it, never an answer, a callback URL,
+a webhook secret or a signature. When the value yields no headline of its own (the inbox would
+show a preview of the raw value), a generic title stands in.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ class RequestFacts:
     state: str
     deadline_at: datetime | None = None
     response_schema: dict[str, Any] | None = None
+    claimed_by: str | None = None
+    claim_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,13 @@ class Content:
     facts: list[tuple[str, str]]  # (label, value) lines: graph, deadline, state
     link: str
     buttons: tuple[Button, ...] = ()  # email only: one per choice, for this recipient
+    claim: str | None = None  # "Claimed by ana until ...", while a claim binds others
 
     def plain(self) -> str:
         lines = [self.title, "", self.reason, ""]
         lines += [f"{label}: {value}" for label, value in self.facts]
+        if self.claim:
+            lines += ["", self.claim]
         if self.buttons:
             lines += ["", "Answer with one click (you confirm on the page it opens):"]
             lines += [f"  {b.label}: {b.link}" for b in self.buttons]
@@ -96,6 +101,22 @@ def answer_link(base: str, token: str) -> str:
     return f"{base.rstrip('/')}/answer/{token}"
 
 
+def when(at: datetime) -> str:
+    """A time as notifications show it: ``2026-12-05 10:42 UTC``."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def claim_line(request: RequestFacts, now: datetime | None = None) -> str | None:
+    """ "Claimed by ana until 2026-12-05 11:42 UTC" while a pending request's claim binds
+    others (`hitl.claims`); None otherwise (no claim, an expired one, an answered request)."""
+    expires = request.claim_expires_at
+    if request.state != "pending" or not request.claimed_by or expires is None:
+        return None
+    if expires <= (now or datetime.now(UTC)):
+        return None
+    return f"Claimed by {request.claimed_by} until {when(expires)}"
+
+
 def deadline_of(details: dict[str, Any], request: RequestFacts) -> datetime | None:
     """The event's ``deadline_at`` if it has a readable one, else the request's deadline."""
     raw = details.get("deadline_at")
@@ -120,7 +141,7 @@ def build(
         facts.append(("From", "an external agent"))
     deadline = deadline_of(details, request)
     if deadline is not None:
-        facts.append(("Deadline", deadline.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")))
+        facts.append(("Deadline", when(deadline)))
     if request.state != "pending":
         facts.append(("State", f"{request.state} (no answer is needed any more)"))
     subject = _one_line(SUBJECT_PREFIX.get(event_type, "") + title)
@@ -130,6 +151,7 @@ def build(
         reason=REASONS.get(event_type, "A request needs attention."),
         facts=facts,
         link=link_to(link_base, request.id),
+        claim=claim_line(request),
     )
 
 

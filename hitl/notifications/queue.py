@@ -81,6 +81,8 @@ class Claimed:
                 state=row["state"],
                 deadline_at=row["deadline_at"],
                 response_schema=row["response_schema"],
+                claimed_by=row["claimed_by"],
+                claim_expires_at=row["claim_expires_at"],
             ),
         )
 

@@ -72,6 +72,10 @@ def payload(content: Content) -> dict[str, Any]:
     ]
     if facts:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": facts}]})
+    if content.claim:
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(content.claim)}]}
+        )
     blocks.append(
         {
             "type": "actions",

@@ -9,9 +9,11 @@ the Slack channel of the notifications outbox posts with the Web API (the offici
   is found by their account's email (``users.lookupByEmail``) and kept on the account;
 - **what**: `hitl.notifications.slack_blocks` renders the request as it is when sent;
 - **copies**: every message posted is recorded (``hitl_slack_messages``). After an answer from
-  any door, an expiry, a cancellation, an escalation or a reassignment, a trigger (migration
-  0016) queues a ``slack:update`` notification, and `SlackApp.refresh` rewrites every copy with
-  ``chat.update`` from the request as it then is: buttons gone, who answered and when.
+  any door, an expiry, a cancellation, an escalation or a reassignment, a claim or its release,
+  or a quorum vote, a trigger (migrations 0016, 0025) queues a ``slack:update`` notification,
+  and `SlackApp.refresh` rewrites every copy with ``chat.update`` from the request as it then
+  is: who claimed it and until when, the votes so far; once answered, buttons gone, who
+  answered and when. A claim that times out has no event: the copies say until when it binds.
 
 Both go through the outbox: claimed with a lease, retried on the webhook schedule. A post that
 fails part-way is retried for the destinations it did not reach only. A post that raced an
@@ -30,7 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from hitl import requests
+from hitl import quorum, requests
 from hitl.config import Settings
 from hitl.db.sql import slack as slack_sql
 from hitl.models import Request
@@ -47,6 +49,8 @@ FATAL = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revo
 SKIPPED = frozenset(
     {"channel_not_found", "is_archived", "not_in_channel", "user_not_found", "users_not_found"}
 )
+#: How many times `SlackApp.refresh` rewrites the copies while the request changes under it.
+REFRESH_ROUNDS = 3
 #: Errors about one message that is gone: nothing left to update.
 GONE = frozenset({"message_not_found", "channel_not_found", "cant_update_message"})
 
@@ -80,6 +84,8 @@ def facts_of(request: Request) -> content.RequestFacts:
         state=request.state,
         deadline_at=request.deadline_at,
         response_schema=request.response_schema,
+        claimed_by=request.claimed_by,
+        claim_expires_at=request.claim_expires_at,
     )
 
 
@@ -118,9 +124,15 @@ class SlackApp:
 
     # -- posting ---------------------------------------------------------------------------
 
-    def message(self, request: Request, event_type: str = "request.created") -> dict[str, Any]:
+    async def message(
+        self, request: Request, event_type: str = "request.created"
+    ) -> dict[str, Any]:
         text = content.build(event_type, facts_of(request), {}, self.settings.link_base)
-        return slack_blocks.message(text, request)
+        votes: list[quorum.Vote] = []
+        if request.approval is not None:
+            async with self.pool.connection() as conn:
+                votes = await requests.votes_of(conn, request.id)
+        return slack_blocks.message(text, request, votes)
 
     async def deliver(self, notification_id: str, event_type: str, request_id: str) -> Outcome:
         """Send one ``slack`` notification: post it, or (``slack:update``) refresh the copies."""
@@ -136,7 +148,7 @@ class SlackApp:
         return Outcome(True)
 
     async def post(self, notification_id: str, event_type: str, request: Request) -> None:
-        body = self.message(request, event_type)
+        body = await self.message(request, event_type)
         async with self.pool.connection() as conn:
             cur = await conn.execute(slack_sql.POSTED, (notification_id,))
             done = {row["destination"] for row in await cur.fetchall()}
@@ -163,16 +175,29 @@ class SlackApp:
                 )
         async with self.pool.connection() as conn:
             now = await requests.get(conn, request.id)
-        if now.state != request.state:  # answered while this was posted: no stale buttons
+        if await self.message(now, event_type) != body:  # changed while this was posted
             await self.refresh(now)
 
     async def refresh(self, request: Request) -> None:
-        """Rewrite every copy of ``request`` as it is now."""
-        event = "request.escalated" if request.escalations else "request.created"
-        body = self.message(request, event)
-        body.pop("unfurl_links", None)
+        """Rewrite every copy of ``request`` as it is now.
+
+        Two updates of one request may run at once (a vote and the answer it decides, a claim
+        and an answer): the one that read the request first may write last. So after writing,
+        the request is read again, and the copies rewritten while what they show is behind."""
+        for _ in range(REFRESH_ROUNDS):
+            event = "request.escalated" if request.escalations else "request.created"
+            body = await self.message(request, event)
+            await self._rewrite(request.id, body)
+            async with self.pool.connection() as conn:
+                now = await requests.get(conn, request.id)
+            if await self.message(now, event) == body:
+                return
+            request = now
+
+    async def _rewrite(self, request_id: str, body: dict[str, Any]) -> None:
+        body = {k: v for k, v in body.items() if k != "unfurl_links"}
         async with self.pool.connection() as conn:
-            cur = await conn.execute(slack_sql.MESSAGES_OF_REQUEST, (request.id,))
+            cur = await conn.execute(slack_sql.MESSAGES_OF_REQUEST, (request_id,))
             copies = await cur.fetchall()
         for copy in copies:
             try:

@@ -9,8 +9,11 @@ deadline; never the value beyond its title) and, while the request waits, how to
   opens a modal with the matching inputs (`modal`), read back by `answer_of`;
 - anything else -> the "Review in browser" button only (every message has it).
 
-Once the request is no longer pending the same message is rendered without buttons, saying
-what became of it ("Approve by ana at 10:42 UTC"), and every copy is updated to it.
+While it waits, the message also says who claimed it and until when (`hitl.claims`: "Claimed
+by ana until 11:42 UTC", a context block of its own) and, for a quorum request, the votes so
+far ("1 of 2 approvals"). Once the request is no longer pending the same message is rendered
+without buttons or those lines, saying what became of it ("Approve by ana at 10:42 UTC"), and
+every copy is updated to it.
 
 Ids the interactivity endpoint reads: buttons' ``action_id`` is ``hitl:choice:<i>`` (value
 ``<request id>|<i>``), ``hitl:form`` (value: the request id) or ``hitl:open`` (a link); the
@@ -20,11 +23,13 @@ modal's ``callback_id`` is ``hitl:form``, its ``private_metadata`` the request i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
+from hitl import quorum
 from hitl.models import Request
 from hitl.notifications import choices
 from hitl.notifications.content import Content
@@ -32,6 +37,8 @@ from hitl.notifications.content import Content
 CHOICE = "hitl:choice:"
 FORM = "hitl:form"
 OPEN = "hitl:open"
+CLAIM_BLOCK = "hitl:claim"
+VOTES_BLOCK = "hitl:votes"
 FIELD = "field:"
 VALUE = "value"
 #: A modal holds a short form; more fields than this is a page's work.
@@ -45,12 +52,15 @@ def escape(text: str) -> str:
 # -- the message ------------------------------------------------------------------------------
 
 
-def message(content: Content, request: Request) -> dict[str, Any]:
-    """``text`` (the fallback notifications show) and ``blocks`` for ``request`` as it is."""
+def message(
+    content: Content, request: Request, votes: Sequence[quorum.Vote] = ()
+) -> dict[str, Any]:
+    """``text`` (the fallback notifications show) and ``blocks`` for ``request`` as it is, with
+    its ``votes`` so far when it is a quorum request."""
     link = escape(content.link)
     facts = "\n".join(f"*{escape(label)}:* {escape(value)}" for label, value in content.facts)
     pending = request.state == "pending"
-    headline = escape(content.reason) if pending else outcome(request)
+    headline = escape(content.reason) if pending else outcome(request, votes)
     blocks: list[dict[str, Any]] = [
         {
             "type": "section",
@@ -59,6 +69,11 @@ def message(content: Content, request: Request) -> dict[str, Any]:
     ]
     if facts:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": facts}]})
+    if pending and content.claim:
+        blocks.append(_context(CLAIM_BLOCK, f":lock: {escape(content.claim)}"))
+    tallied = tally(request, votes) if pending else None
+    if tallied:
+        blocks.append(_context(VOTES_BLOCK, f":ballot_box_with_ballot: {escape(tallied)}"))
     buttons: list[dict[str, Any]] = []
     if pending:
         options = choices.of(request.response_schema, request.value)
@@ -99,8 +114,37 @@ def message(content: Content, request: Request) -> dict[str, Any]:
     }
 
 
-def outcome(request: Request) -> str:
-    """What became of a request that no longer waits, as one mrkdwn line."""
+def _context(block_id: str, text: str) -> dict[str, Any]:
+    return {
+        "type": "context",
+        "block_id": block_id,
+        "elements": [{"type": "mrkdwn", "text": text}],
+    }
+
+
+def tally(request: Request, votes: Sequence[quorum.Vote]) -> str | None:
+    """A quorum request's votes so far: "1 of 2 approvals", and the other decisions counted
+    ("1 of 2 approvals, 1 reject"); None for a request that takes one answer."""
+    if request.approval is None:
+        return None
+    try:
+        terms = quorum.check(request.approval)
+    except ValueError:
+        return None
+    approving = sum(1 for v in votes if v.decision == terms.approve)
+    noun = "approval" if terms.min == 1 else "approvals"
+    counts: dict[str, int] = {}
+    for vote in votes:
+        if vote.decision != terms.approve:
+            said = vote.decision if isinstance(vote.decision, str) else json.dumps(vote.decision)
+            counts[said] = counts.get(said, 0) + 1
+    others = "".join(f", {n} {said}" for said, n in counts.items())
+    return f"{approving} of {terms.min} {noun}{others}"
+
+
+def outcome(request: Request, votes: Sequence[quorum.Vote] = ()) -> str:
+    """What became of a request that no longer waits, as one mrkdwn line (a quorum's decision
+    by the voters who made it)."""
     at = request.responded_at or request.closed_at or request.updated_at
     when = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     expired = request.state == "expired" or (request.deadline_action or "").startswith("expire")
@@ -111,14 +155,23 @@ def outcome(request: Request) -> str:
     label = label_of(request)
     if request.deadline_action == "default":
         return f":hourglass: The deadline answered with its default: *{escape(label)}* at {when}."
-    who = escape(request.responded_by or "someone")
+    decided = quorum.decision_of(request.response)
+    voters = [v.by for v in votes if request.approval is not None and v.decision == decided]
+    who = escape(_names(voters) if voters else request.responded_by or "someone")
     return f":white_check_mark: *{escape(label)}* by {who} at {when}."
 
 
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def label_of(request: Request) -> str:
-    """The choice an answer was, by its label; "Answered" when it was not one."""
+    """The choice an answer was, by its label (a quorum's, by its decision); "Answered" when
+    it was not one."""
+    decided = quorum.decision_of(request.response)
     for choice in choices.of(request.response_schema, request.value):
-        if choice.value == request.response:
+        by_decision = request.approval is not None and quorum.decision_of(choice.value) == decided
+        if choice.value == request.response or by_decision:
             return choice.label
     return "Answered"
 
@@ -205,6 +258,16 @@ def modal(request: Request, title: str) -> dict[str, Any]:
         "submit": {"type": "plain_text", "text": "Submit"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": blocks,
+    }
+
+
+def notice(text: str) -> dict[str, Any]:
+    """A modal that only says ``text`` (a submitted vote, acknowledged), with a close button."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Answer the request"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": escape(text)}}],
     }
 
 

@@ -9,22 +9,25 @@ like the web form's: the assignment check, first answer wins, the deadline, vali
 audit entry says ``{"via": "slack", "slack_user": <id>}``.
 
 A refusal is told to that person only (an ephemeral message in a channel, the reason on the
-modal's field for a form): who may answer, who answered first. The message itself is brought
-up to date for everyone by the outbox (`hitl.notifications.slack_app`), whatever door answered.
+modal's field for a form): who may answer, who answered first, who claimed the request and
+until when, that they voted already. A vote on a quorum request that does not decide it is
+acknowledged the same way, with the votes so far. The message itself is brought up to date
+for everyone by the outbox (`hitl.notifications.slack_app`), whatever door answered.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from hitl import errors, headlines, requests
+from hitl import errors, headlines, quorum, requests
 from hitl.auth import Principal
 from hitl.auth.principal import for_user
 from hitl.db.sql import slack as slack_sql
 from hitl.models import Request
-from hitl.notifications import choices, slack_blocks, slack_links
+from hitl.notifications import choices, content, slack_blocks, slack_links
 from hitl.notifications.slack_app import SlackApp, SlackCallFailed
 
 log = logging.getLogger("hitl.notifications")
@@ -118,11 +121,40 @@ def refusal(exc: errors.HITLError, request: Request | None) -> str:
             at = current.responded_at.strftime("%H:%M UTC")
             return f"{current.responded_by} answered first, at {at}."
         return f"This request is {current.state}: no answer is needed any more."
+    if isinstance(exc, errors.Claimed):
+        return claimed(exc)
+    if isinstance(exc, errors.AlreadyVoted):
+        return (
+            "You voted on this request already (one person, one vote): this click changed nothing."
+        )
     if isinstance(exc, errors.NotAssigned) and request is not None:
         return who_may(request)
+    if isinstance(exc, errors.SelfApproval):
+        return "You asked for this request, so another person must answer it (four-eyes)."
     if isinstance(exc, errors.Forbidden):
         return "Your account cannot answer requests."
     return f"Not answered: {errors.describe(exc.detail)}"
+
+
+def claimed(exc: errors.Claimed) -> str:
+    """Another's claim refused the answer: who holds it, and when it times out."""
+    detail = exc.detail if isinstance(exc.detail, Mapping) else {}
+    who = str(detail.get("claimed_by") or "someone")
+    until = str(detail.get("claim_expires_at") or "")
+    try:
+        until = content.when(datetime.fromisoformat(until))
+    except ValueError:
+        pass
+    return (
+        f"{who} claimed this request until {until}: only they (or an admin) may answer it "
+        "before then. If they have not answered by then, you may."
+    )
+
+
+def vote_recorded(request: Request, votes: list[quorum.Vote]) -> str:
+    """A vote that did not decide the request, acknowledged to the voter."""
+    so_far = slack_blocks.tally(request, votes)
+    return f"Your vote is recorded ({so_far} so far); the request waits for more votes."
 
 
 async def _tell(app: SlackApp, payload: Mapping[str, Any], slack_user: str, text: str) -> None:
@@ -162,9 +194,13 @@ async def _action(app: SlackApp, payload: Mapping[str, Any], slack_user: str) ->
         if not index.isdigit() or int(index) >= len(options):
             await _tell(app, payload, slack_user, "That button is out of date: reload the message.")
             return
-        await requests.respond(
+        answered = await requests.respond(
             app.pool, request.id, options[int(index)].value, principal, via=_via(slack_user)
         )
+        if answered.approval is not None and answered.state == "pending":
+            async with app.pool.connection() as conn:
+                votes = await requests.votes_of(conn, answered.id)
+            await _tell(app, payload, slack_user, vote_recorded(answered, votes))
     except errors.HITLError as exc:
         await _tell(app, payload, slack_user, refusal(exc, request))
 
@@ -206,11 +242,18 @@ async def _submission(
     if principal is None:
         return {"response_action": "errors", "errors": {first: NOT_LINKED + "."}}
     try:
-        await requests.respond(app.pool, request.id, answer, principal, via=_via(slack_user))
+        answered = await requests.respond(
+            app.pool, request.id, answer, principal, via=_via(slack_user)
+        )
     except errors.ResponseInvalid as exc:
         detail = exc.detail if isinstance(exc.detail, list) else []
         by_block = slack_blocks.errors_by_block(detail, request.response_schema)
         return {"response_action": "errors", "errors": by_block}
     except errors.HITLError as exc:
         return {"response_action": "errors", "errors": {first: refusal(exc, request)}}
+    if answered.approval is not None and answered.state == "pending":
+        async with app.pool.connection() as conn:
+            votes = await requests.votes_of(conn, answered.id)
+        view = slack_blocks.notice(vote_recorded(answered, votes))
+        return {"response_action": "update", "view": view}
     return None

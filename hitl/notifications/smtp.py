@@ -59,6 +59,7 @@ def _html(content: Content) -> str:
         f"<h2>{e(content.title)}</h2>"
         f"<p>{e(content.reason)}</p>"
         f"<ul>{facts}</ul>"
+        + (f"<p><strong>{e(content.claim)}</strong></p>" if content.claim else "")
         + _buttons(content)
         + f'<p><a href="{e(content.link, quote=True)}">Open the request</a></p>'
         "</body></html>"

@@ -5,6 +5,11 @@
 and that POST answers as the token's person through `hitl.requests.respond_on`. Either page
 says how things stand when the link can no longer answer: who answered first, the link spent
 or expired. No session is needed: the token is the proof, and it is good for one answer.
+
+While someone's claim binds the request (`hitl.claims`), both pages say who holds it and until
+when; when it binds the link's person, the confirmation page says, before they confirm, that
+the answer would be refused until then (the POST still asks the one answer path, which
+refuses it while the claim binds).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from hitl import errors, requests
+from hitl import claims, errors, requests
 from hitl.api.deps import TokenHolder
 from hitl.models import Request as HITLRequest
 from hitl.notifications import tokens
@@ -42,7 +47,20 @@ def _page(
         outcome=outcome,
         problem=problem,
         token=token,
+        **_claim(ticket, asked),
     )
+
+
+def _claim(ticket: tokens.Ticket | None, asked: HITLRequest | None) -> dict[str, bool]:
+    """Whether a claim binds the request, whether it is the link's person's own, and whether
+    it keeps that person from answering (`hitl.claims`)."""
+    if ticket is None or asked is None:
+        return {"claim_live": False, "claim_mine": False, "claim_blocks": False}
+    return {
+        "claim_live": claims.holds(asked),
+        "claim_mine": asked.claimed_by_subject == ticket.person.subject,
+        "claim_blocks": claims.blocks(ticket.person, asked),
+    }
 
 
 @router.get("/answer/{token}", response_class=HTMLResponse)
@@ -86,6 +104,8 @@ async def _refused(request: Request, token: str, exc: errors.HITLError) -> HTMLR
         return _page(request, 409, ticket=ticket, asked=asked, outcome="answered")
     if isinstance(exc, tokens.TokenExpired | errors.RequestPastDeadline):
         return _page(request, 410, ticket=ticket, asked=asked, outcome="expired")
+    if isinstance(exc, errors.Claimed) and claims.holds(asked):
+        return _page(request, 409, ticket=ticket, asked=asked, outcome="claimed")
     status = exc.status_code if 400 <= exc.status_code < 500 else 409
     return _page(
         request,

@@ -1,11 +1,13 @@
 """One-click answers from email (a local aiosmtpd server): the buttons' links open a page that
 changes nothing; confirming answers once, as the recipient, through the one answer path; a
-spent, expired or refused link says how things stand."""
+spent, expired or refused link says how things stand; a claim shows in the emails and on the
+page before anyone confirms."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,7 +15,8 @@ import pytest
 
 from hitl.config import Settings
 from hitl.service import Service
-from tests.support.api import asked, audit_of, external_request
+from tests.support import auth
+from tests.support.api import asked, audit_of, external_request, pending, settle, start
 from tests.support.smtp import Mail, SMTPSink, mailing
 from tests.support.users import add_user
 
@@ -192,3 +195,106 @@ async def test_requests_without_choices_keep_the_link_only(
     )
     [mail] = await smtp.wait_for(1)
     assert buttons(mail) == {} and "/answer/" not in mail.text
+
+
+async def travel(service: Service, request_id: str, seconds: float) -> None:
+    """Move the request's deadline window ``seconds`` into the past, as if that time went by."""
+    async with service.pool.connection() as conn:
+        await conn.execute(
+            "UPDATE hitl_requests SET deadline_at = deadline_at - %(s)s,"
+            " timer_at = timer_at - %(s)s, window_started_at = window_started_at - %(s)s"
+            " WHERE id = %(id)s",
+            {"s": timedelta(seconds=seconds), "id": request_id},
+        )
+
+
+def minute(at: str) -> str:
+    """A time as notifications show it."""
+    return datetime.fromisoformat(at).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def test_a_claim_is_in_the_emails_and_on_the_page_before_anyone_confirms(
+    client: httpx.AsyncClient,
+    client_for: Callable[..., httpx.AsyncClient],
+    service: Service,
+    smtp: SMTPSink,
+) -> None:
+    ana = await auth.signed_in(client, client_for, "ana", email="ana@example.com")
+    bob = await add_user(service.pool, "bob")
+    cy = await add_user(service.pool, "cy", groups=("leads",))
+    escalate = {"action": "escalate", "to": {"groups": ["leads"]}, "extend_seconds": 3600}
+    request = await ask(
+        client,
+        assignees=["ana", "bob"],
+        timeout_seconds=3600,
+        reminders=[0.5],
+        on_timeout=escalate,
+    )
+    rid = request["id"]
+    first = {m.rcpt_tos[0]: m for m in await smtp.wait_for(2)}
+    assert "Claimed by" not in first[bob].text  # nobody had claimed it yet
+    bob_links, ana_links = buttons(first[bob]), buttons(first["ana@example.com"])
+
+    r = await ana.post(f"/api/v1/requests/{rid}/claim")
+    assert r.status_code == 200, r.text
+    line = f"Claimed by ana until {minute(r.json()['claim_expires_at'])}"
+
+    # The reminder, sent while ana's claim binds, says so.
+    await travel(service, rid, 2000)
+    reminded = {m.rcpt_tos[0]: m for m in (await smtp.wait_for(4))[2:]}
+    assert set(reminded) == {bob, "ana@example.com"}
+    assert all(m.message["Subject"] == "Reminder: approve?" for m in reminded.values())
+    assert line in reminded[bob].text and line in reminded[bob].html
+
+    # Bob's link says, before he confirms, that the claim would refuse him; confirming anyway
+    # is refused by the answer path, and leaves the link good for later.
+    browser = client_for()
+    look = await browser.get(bob_links["Approve"])
+    assert look.status_code == 200 and "data-claim-blocks" in look.text
+    assert "Claimed by <strong>ana</strong> until" in look.text
+    assert "confirming now would be refused" in look.text
+    refused = await browser.post(bob_links["Approve"])
+    assert refused.status_code == 409 and 'data-outcome="claimed"' in refused.text
+    assert "ana claimed this request" in refused.text
+    assert (await client.get(f"/api/v1/requests/{rid}")).json()["state"] == "pending"
+    assert await audit_of(service, rid) == []
+    # Ana's own link says she holds it (and would answer).
+    mine = await browser.get(ana_links["Reject"])
+    assert mine.status_code == 200 and "You claimed this request until" in mine.text
+    assert "data-claim-blocks" not in mine.text
+
+    # The escalation, sent while the claim binds, says so too.
+    await travel(service, rid, 1600)
+    [escalated] = (await smtp.wait_for(5))[4:]
+    assert escalated.rcpt_tos == [cy] and line in escalated.text
+
+    # Released, the claim is gone from the page, and bob's link answers (were he still
+    # assigned: the escalation gave the request to the leads, so the answer path says so).
+    assert (await ana.post(f"/api/v1/requests/{rid}/unclaim")).status_code == 200
+    look = await browser.get(bob_links["Approve"])
+    assert look.status_code == 200 and "data-claim" not in look.text
+    refused = await browser.post(bob_links["Approve"])
+    assert refused.status_code == 403 and "assigned to others" in refused.text
+
+
+async def test_a_link_on_a_quorum_request_votes_and_says_so(
+    client: httpx.AsyncClient,
+    client_for: Callable[..., httpx.AsyncClient],
+    service: Service,
+    smtp: SMTPSink,
+) -> None:
+    ana = await add_user(service.pool, "ana")
+    bob = await add_user(service.pool, "bob")
+    thread_id = await start(client, "quorum", {"terms": {"assignees": ["ana", "bob"]}})
+    await settle(client, thread_id)
+    [request] = await pending(client, thread_id)
+    mails = {m.rcpt_tos[0]: m for m in await smtp.wait_for(2)}
+    browser = client_for()
+    voted = await browser.post(buttons(mails[ana])["Approve"])
+    assert voted.status_code == 200 and 'data-outcome="voted"' in voted.text
+    assert "waits for more votes" in voted.text
+    assert (await client.get(f"/api/v1/requests/{request['id']}")).json()["state"] == "pending"
+    done = await browser.post(buttons(mails[bob])["Approve"])
+    assert done.status_code == 200 and 'data-outcome="done"' in done.text
+    votes = (await client.get(f"/api/v1/requests/{request['id']}/votes")).json()
+    assert [(v["by"], v["via"]) for v in votes] == [("ana", "email"), ("bob", "email")]

@@ -69,11 +69,15 @@ async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> st
 
 
 async def signed_in(
-    admin: httpx.AsyncClient, client_for: Callable[..., httpx.AsyncClient], name: str
+    admin: httpx.AsyncClient,
+    client_for: Callable[..., httpx.AsyncClient],
+    name: str,
+    **extra: Any,
 ) -> httpx.AsyncClient:
-    """A new account ``name`` (made by ``admin``) signed in on a client of its own
-    (``client_for()``, the integration tests' fixture), sending its CSRF token."""
-    password = await make_user(admin, name)
+    """A new account ``name`` (made by ``admin``, with ``extra`` fields such as ``email``)
+    signed in on a client of its own (``client_for()``, the integration tests' fixture),
+    sending its CSRF token."""
+    password = await make_user(admin, name, **extra)
     session = client_for()
     session.headers["X-CSRF-Token"] = await sign_in(session, name, password)
     return session

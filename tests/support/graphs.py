@@ -428,21 +428,27 @@ DECISION_SCHEMA = {
 }
 
 
-def vote_on(state: TermsState) -> dict[str, Any]:
+class VoteState(TermsState, total=False):
+    schema: dict[str, Any]  # a response schema other than DECISION_SCHEMA
+
+
+def vote_on(state: VoteState) -> dict[str, Any]:
     # a JSON Schema (not a model): the resume value reaches the node as it is, votes and all
     answer = interrupt(
-        {"question": "ship?", **(state.get("terms") or {})}, response_schema=DECISION_SCHEMA
+        {"question": "ship?", **(state.get("terms") or {})},
+        response_schema=state.get("schema") or DECISION_SCHEMA,
     )
     return {"log": [["decided", answer]]}
 
 
 @register_graph(
     "quorum",
-    description="One decision by two approving votes (any reject vetoes), or input['terms'].",
+    description="One decision by two approving votes (any reject vetoes), or input['terms'];"
+    " input['schema'] replaces its response schema.",
     approval={"min": 2},
 )
 def quorum() -> StateGraph[Any]:
-    g = StateGraph(TermsState)
+    g = StateGraph(VoteState)
     g.add_node("vote_on", vote_on)
     g.add_edge(START, "vote_on")
     return g

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import dataclasses
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pydantic
@@ -57,6 +58,26 @@ def test_what_a_message_says_for_each_event() -> None:
 
     answered = content.build("request.created", facts({"question": "Q"}, state="resumed"), {}, "x")
     assert ("State", "resumed (no answer is needed any more)") in answered.facts
+
+
+def test_a_live_claim_is_said_in_every_channel_until_it_times_out() -> None:
+    now = datetime(2026, 12, 5, 10, 42, tzinfo=UTC)
+    until = datetime(2026, 12, 5, 11, 42, 30, tzinfo=UTC)
+    claimed = facts({"question": "Ship it?"}, claimed_by="ana", claim_expires_at=until)
+    assert content.claim_line(claimed, now) == "Claimed by ana until 2026-12-05 11:42 UTC"
+    assert content.claim_line(claimed, until) is None  # timed out: it binds nobody
+    assert content.claim_line(facts({"question": "Q"}), now) is None
+    answered = facts({"question": "Q"}, state="responded", claimed_by="ana", claim_expires_at=until)
+    assert content.claim_line(answered, now) is None
+
+    live = dataclasses.replace(claimed, claim_expires_at=datetime.now(UTC) + timedelta(minutes=30))
+    text = content.build("request.reminded", live, {}, "http://h")
+    assert text.claim is not None and text.claim.startswith("Claimed by ana until ")
+    msg = smtp.build(text, sender="hitl@example.com", to="bo@example.com", notification_id="n")
+    plain, html = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert plain is not None and html is not None
+    assert text.claim in plain.get_content() and text.claim in html.get_content()
+    assert text.claim in str(slack.payload(text)["blocks"])
 
 
 def test_a_subject_is_one_line() -> None:

@@ -1,12 +1,16 @@
-"""Slack app mode's blocks: which requests get a modal, and reading a modal's values back."""
+"""Slack app mode's blocks: which requests get a modal, and reading a modal's values back;
+the claim and the votes so far on a waiting request's message."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
-from hitl.notifications import slack_blocks
+from hitl import quorum
+from hitl.models import Request
+from hitl.notifications import content, slack_app, slack_blocks
 
 
 class Refund(BaseModel):
@@ -66,4 +70,68 @@ def test_422_reasons_land_on_their_fields() -> None:
 def test_text_from_agents_cannot_ping_or_forge_links() -> None:
     assert slack_blocks.escape("<!channel> & <http://x|y>") == (
         "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"
+    )
+
+
+NOW = datetime(2026, 12, 5, 10, 42, tzinfo=UTC)
+APPROVAL = {
+    "type": "object",
+    "properties": {"decision": {"enum": ["approve", "reject"]}},
+    "required": ["decision"],
+}
+
+
+def request_of(**fields: Any) -> Request:
+    base: dict[str, Any] = {
+        "id": "6f1c2a9e-0000-4000-8000-000000000001",
+        "state": "pending",
+        "graph": "deploy",
+        "value": {"question": "Ship 4.2?"},
+        "response_schema": APPROVAL,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    return Request.model_validate({**base, **fields})
+
+
+def vote(by: str, decision: Any) -> quorum.Vote:
+    return quorum.Vote(by=by, decision=decision, response={"decision": decision}, at=NOW)
+
+
+def rendered(request: Request, votes: list[quorum.Vote] | None = None) -> dict[str, str]:
+    """The context blocks of the request's message that have ids, by id."""
+    facts = slack_app.facts_of(request)
+    text = content.build("request.created", facts, {}, "http://hitl")
+    message = slack_blocks.message(text, request, votes or [])
+    return {
+        b["block_id"]: b["elements"][0]["text"]
+        for b in message["blocks"]
+        if b["type"] == "context" and "block_id" in b
+    }
+
+
+def test_a_live_claim_is_a_line_of_its_own_until_it_times_out_or_the_request_is_answered() -> None:
+    until = datetime.now(UTC) + timedelta(hours=1)
+    claimed = request_of(claimed_by="ana", claimed_by_subject="user:1", claim_expires_at=until)
+    line = rendered(claimed)[slack_blocks.CLAIM_BLOCK]
+    assert line == f":lock: Claimed by ana until {content.when(until)}"
+    assert content.when(until).endswith(" UTC")
+    expired = claimed.model_copy(update={"claim_expires_at": datetime.now(UTC) - timedelta(1)})
+    assert slack_blocks.CLAIM_BLOCK not in rendered(expired)
+    answered = claimed.model_copy(update={"state": "responded", "response": {"decision": "ok"}})
+    assert rendered(answered) == {}
+    assert rendered(request_of()) == {}  # nobody claimed it
+
+
+def test_a_quorum_requests_copies_count_its_votes() -> None:
+    quorum_request = request_of(approval={"min": 2, "veto": "any_reject", "approve": "approve"})
+    assert rendered(quorum_request)[slack_blocks.VOTES_BLOCK].endswith("0 of 2 approvals")
+    one = [vote("ana", "approve")]
+    assert slack_blocks.tally(quorum_request, one) == "1 of 2 approvals"
+    counted = quorum_request.model_copy(update={"approval": {"min": 3, "veto": "none"}})
+    mixed = [*one, vote("bo", "reject"), vote("cy", "reject")]
+    assert slack_blocks.tally(counted, mixed) == "1 of 3 approvals, 2 reject"
+    assert slack_blocks.tally(request_of(), one) is None  # one answer decides
+    assert slack_blocks.VOTES_BLOCK not in rendered(
+        quorum_request.model_copy(update={"state": "responded"}), one
     )

@@ -32,7 +32,8 @@ WITH picked AS (
     RETURNING n.id, n.channel, n.recipient, n.username, n.event_type, n.attempts, n.details,
               n.request_id
 )
-SELECT c.*, r.kind, r.graph, r.title, r.value, r.state, r.deadline_at, r.response_schema
+SELECT c.*, r.kind, r.graph, r.title, r.value, r.state, r.deadline_at, r.response_schema,
+       r.claimed_by, r.claim_expires_at
 FROM claimed c JOIN hitl_requests r ON r.id = c.request_id
 ORDER BY c.id
 """
