@@ -14,9 +14,10 @@ from __future__ import annotations
 REQUESTS_BEFORE = """
 SELECT * FROM hitl_requests
 WHERE thread_id = %(thread_id)s
-  AND (%(at)s::timestamptz IS NULL OR created_at < %(at)s
-       OR (created_at = %(at)s
-           AND (%(request_key)s::uuid IS NULL OR id < %(request_key)s::uuid)))
+  AND (%(at)s::timestamptz IS NULL
+       OR (created_at <= %(at)s
+           AND (created_at < %(at)s OR %(request_key)s::uuid IS NULL
+                OR id < %(request_key)s::uuid)))
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s
 """
@@ -24,8 +25,8 @@ LIMIT %(limit)s
 COMMENTS_OF_THREAD_BEFORE = """
 SELECT * FROM hitl_request_comments
 WHERE thread_id = %(thread_id)s
-  AND (%(at)s::timestamptz IS NULL OR created_at < %(at)s
-       OR (created_at = %(at)s AND id < %(comment_key)s::bigint))
+  AND (%(at)s::timestamptz IS NULL
+       OR (created_at <= %(at)s AND (created_at < %(at)s OR id < %(comment_key)s::bigint)))
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s
 """
@@ -34,8 +35,8 @@ LIMIT %(limit)s
 COMMENTS_OF_REQUEST_BEFORE = """
 SELECT * FROM hitl_request_comments
 WHERE request_id = %(request_id)s
-  AND (%(at)s::timestamptz IS NULL OR created_at < %(at)s
-       OR (created_at = %(at)s AND id < %(comment_key)s::bigint))
+  AND (%(at)s::timestamptz IS NULL
+       OR (created_at <= %(at)s AND (created_at < %(at)s OR id < %(comment_key)s::bigint)))
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s
 """
