@@ -33,6 +33,7 @@ from hitl.models import Request
 #: A cursor's key names its entry: ``r:<request id>`` or ``c:<comment id>``. A bare request id
 #: is a cursor of the requests-only history before comments joined it (a bookmarked link).
 _KEY = re.compile(r"(?:(r):)?([0-9a-fA-F-]{32,36})|(c):([0-9]{1,19})")
+MAX_BIGINT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,10 @@ def decode(cursor: str | None) -> dict[str, Any]:
         if found is None:
             raise ValueError(key)
         if found.group(3):
-            return {"at": at, "request_key": None, "comment_key": int(found.group(4))}
+            comment_key = int(found.group(4))
+            if comment_key > MAX_BIGINT:  # no such comment, and no bigint for Postgres
+                raise ValueError(key)
+            return {"at": at, "request_key": None, "comment_key": comment_key}
         return {"at": at, "request_key": str(uuid.UUID(found.group(2))), "comment_key": None}
     except ValueError:
         raise errors.InvalidInput(

@@ -73,7 +73,16 @@ def test_cursors_name_a_request_or_a_comment_and_nothing_else() -> None:
     assert timeline.decode(timeline.Entry(asked(3, 7)).cursor)["request_key"] == rid
     # a cursor of the requests-only history, from before comments joined it
     assert timeline.decode(_cursor.encode(at(3), rid))["request_key"] == rid
-    for key in ("c:", "c:-1", "c:1e3", "r:not-a-uuid", "x:1", "c:" + "9" * 20, rid + "\n"):
+    for key in (
+        "c:",
+        "c:-1",
+        "c:1e3",
+        "r:not-a-uuid",
+        "x:1",
+        "c:" + "9" * 20,
+        "c:" + "9" * 19,
+        rid + "\n",
+    ):
         with pytest.raises(errors.InvalidInput):
             timeline.decode(_cursor.encode(at(3), key))
     with pytest.raises(errors.InvalidInput):
