@@ -84,9 +84,10 @@ def merge(
 ) -> list[Entry]:
     """The newest ``limit + 1`` entries of the requests ``asked`` and the comments ``said``,
     newest first (one more than a page tells that there is more). ``commented_on``: the
-    requests the comments are on, by id."""
+    requests the comments are on, by id (a comment on none of them is left out)."""
     entries = [Entry(r) for r in asked]
-    entries += [Entry(commented_on[c.request_id], c) for c in said]
+    # a request deleted between the reads (retention) takes its comments with it
+    entries += [Entry(commented_on[c.request_id], c) for c in said if c.request_id in commented_on]
     entries.sort(key=lambda e: e.order, reverse=True)
     return entries[: limit + 1]
 
