@@ -2,12 +2,13 @@
 
 Anyone who may answer requests (``requests:answer``) may comment on any request, pending or
 not, the requester included (a four-eyes request is still theirs to discuss). A comment is
-stored, never edited or deleted, shown on the request page and listed by
-``GET /api/v1/requests/{id}/comments``; it writes a ``request.commented`` event and a
-``request.comment`` audit entry with its text. ``@name`` mentions a user: the names that are
-users are kept with the comment, and a ``request.mentioned`` event addressed to them queues
-their notifications through the channels already set up (email, Slack; see
-docs/notifications.md), which carry the link, not the comment.
+stored, never edited or deleted, shown in the timelines of the request page and the thread
+page (`hitl.timeline`) and listed by ``GET /api/v1/requests/{id}/comments``; it writes a
+``request.commented`` event and a ``request.comment`` audit entry with its text. ``@name``
+mentions a user: the names that are users are kept with the comment, and a
+``request.mentioned`` event addressed to them queues their notifications through the channels
+already set up (email, Slack; see docs/notifications.md), which carry the link, not the
+comment.
 
 "Send back with a note" (`send_back`) answers a request with its response schema's reject or
 request-changes choice and the note in its comment field, and keeps the note as a comment:
@@ -101,17 +102,18 @@ async def add(conn: AsyncConnection[Any], request_id: str, body: str, by: Princi
     row = await (await conn.execute(comments_sql.ADD_COMMENT, params)).fetchone()
     if row is None:  # deleted meanwhile
         raise errors.RequestNotFound(request_id)
-    return _comment(row)
+    return from_row(row)
 
 
 async def of_request(conn: AsyncConnection[Any], request_id: str) -> list[Comment]:
     """The request's comments, oldest first (404 if there is no such request)."""
     request = await requests.get(conn, request_id)
     cur = await conn.execute(comments_sql.COMMENTS_OF_REQUEST, (request.id,))
-    return [_comment(row) for row in await cur.fetchall()]
+    return [from_row(row) for row in await cur.fetchall()]
 
 
-def _comment(row: Mapping[str, Any]) -> Comment:
+def from_row(row: Mapping[str, Any]) -> Comment:
+    """A stored ``hitl_request_comments`` row as a `Comment`."""
     return Comment.model_validate({**row, "request_id": str(row["request_id"])})
 
 

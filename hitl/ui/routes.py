@@ -28,9 +28,10 @@ from hitl import (
     headlines,
     requests,
     threads,
+    timeline,
 )
 from hitl.auth import Principal
-from hitl.models import REQUEST_STATES, THREAD_STATUSES, Page
+from hitl.models import REQUEST_STATES, THREAD_STATUSES
 from hitl.models import Request as HITLRequest
 from hitl.ui import elicit, forms, native, pages, present, search
 from hitl.ui.auth import first, posted_form, service_of
@@ -46,7 +47,8 @@ from hitl.webhooks import delivery_log
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
-# The request page's thread timeline: the latest requests of the thread, the rest on its page.
+# The request page's timeline: the latest entries of the thread (requests and comments), the
+# rest on the thread's page.
 TIMELINE_SIZE = 20
 JSON_FIELD = "_hitl_json"
 # The inbox's views of the signed-in person's work, by their ``view`` parameter.
@@ -178,11 +180,17 @@ async def inbox(
 
 
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
-async def request_page(request: Request, request_id: str, _: CanReadRequests) -> HTMLResponse:
+async def request_page(
+    request: Request, request_id: str, _: CanReadRequests, cursor: str | None = None
+) -> Response:
+    """The request, its answer form, and the latest of its timeline (``cursor``: an external
+    request's earlier comments; a thread's are on the thread page)."""
     try:
-        return await _request_view(request, request_id)
+        return await _request_view(request, request_id, cursor=cursor)
     except errors.NotFound as exc:
         return _not_found(request, exc)
+    except errors.InvalidInput:  # a cursor that is not one of ours
+        return RedirectResponse(f"/requests/{quote(request_id, safe='')}", 303)
 
 
 @router.post("/requests/{request_id}/answer", response_class=HTMLResponse)
@@ -377,6 +385,7 @@ async def _request_view(
     claim_problem: str | None = None,
     comment_problem: str | None = None,
     comment_text: str = "",
+    cursor: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     service = service_of(request)
@@ -392,18 +401,10 @@ async def _request_view(
     async with service.pool.connection() as conn:
         hitl_request = await requests.get(conn, request_id)
         thread = None
-        timeline = [hitl_request]  # an external request has no thread
-        earlier_url = None  # the thread page, for a timeline longer than shown here
         if hitl_request.thread_id:
-            latest = await requests.of_thread(conn, hitl_request.thread_id, limit=TIMELINE_SIZE)
-            timeline = latest.items[::-1]
-            if latest.next_cursor:
-                earlier_url = f"/threads/{quote(hitl_request.thread_id, safe='')}?" + pages.query(
-                    cursor=latest.next_cursor
-                )
             thread = await threads.get(conn, hitl_request.thread_id)
+        shown = await timeline.of_request(conn, hitl_request, limit=TIMELINE_SIZE, cursor=cursor)
         sent = await delivery_log.of_request(conn, hitl_request.id)
-        discussion = await comments.of_request(conn, hitl_request.id)
         votes = await requests.votes_of(conn, hitl_request.id) if hitl_request.approval else []
         voter = (
             await requests.may_vote(conn, principal, hitl_request)
@@ -469,8 +470,9 @@ async def _request_view(
         field_errors=field_errors,
         loose_errors=loose,
         conflict=conflict,
-        timeline=timeline,
-        earlier_url=earlier_url,
+        timeline=shown,
+        earlier_url=_earlier(hitl_request, shown),
+        latest_url=f"/requests/{hitl_request.id}#timeline" if cursor else None,
         deliveries=sent if delivery_details else [present.delivery_outcome(d) for d in sent],
         delivery_details=delivery_details,
         json_field=JSON_FIELD,
@@ -484,7 +486,6 @@ async def _request_view(
         claim_mine=hitl_request.claimed_by_subject == principal.subject,
         claim_blocks=claims.blocks(principal, hitl_request),
         claim_problem=claim_problem,
-        discussion=discussion,
         votes=votes,
         my_vote=next((v for v in votes if v.by == principal.name), None),
         comment_problem=comment_problem,
@@ -498,6 +499,18 @@ async def _request_view(
         else ", ".join(hitl_request.assigned_groups),
         assign_problems=[str(p.get("msg")) for p in assign_problems or []],
     )
+
+
+def _earlier(hitl_request: HITLRequest, shown: timeline.Timeline) -> str | None:
+    """Where the request page's timeline goes on: the thread page (the whole history, a page
+    at a time) from the entry before those shown, or for an external request its own page."""
+    if shown.next_cursor is None:
+        return None
+    where = quote(hitl_request.thread_id, safe="") if hitl_request.thread_id else None
+    cursor = pages.query(cursor=shown.next_cursor)
+    if where is not None:
+        return f"/threads/{where}?{cursor}"
+    return f"/requests/{hitl_request.id}?{cursor}#timeline"
 
 
 async def _stand_in(service: Any, principal: Principal, hitl_request: HITLRequest) -> str | None:
@@ -565,12 +578,12 @@ async def thread_page(
     request: Request, thread_id: str, principal: CanReadThreads, cursor: str | None = None
 ) -> Response:
     """The thread, what waits for people, and its history a page at a time: the latest
-    ``PAGE_SIZE`` requests (oldest of them first), with a link to the ones before."""
+    ``PAGE_SIZE`` entries of its timeline (requests and comments, oldest of them first), with
+    a link to the ones before."""
     service = service_of(request)
     # what was asked and answered before is the requests' (GET /api/v1/threads/{id} shows
     # only what is pending)
     show_history = principal.has("requests:read")
-    history: Page[HITLRequest] | None = None
     try:
         async with service.pool.connection() as conn:
             thread = await threads.get(conn, thread_id)
@@ -579,16 +592,16 @@ async def thread_page(
                 thread_id
             )
             if show_history:
-                history = await requests.of_thread(conn, thread_id, limit=PAGE_SIZE, cursor=cursor)
+                history = await timeline.of_thread(conn, thread_id, limit=PAGE_SIZE, cursor=cursor)
+            else:  # what waits for people, nothing before it (nor any comment)
+                history = timeline.Timeline([timeline.Entry(r) for r in pending])
     except errors.NotFound as exc:
         return _not_found(request, exc)
     except errors.InvalidInput:  # a cursor that is not one of ours
         return RedirectResponse(f"/threads/{quote(thread_id, safe='')}", 303)
     here = f"/threads/{quote(thread_id, safe='')}"
     earlier_url = (
-        f"{here}?" + pages.query(cursor=history.next_cursor)
-        if history and history.next_cursor
-        else None
+        f"{here}?" + pages.query(cursor=history.next_cursor) if history.next_cursor else None
     )
     return pages.render_page(
         request,
@@ -596,7 +609,7 @@ async def thread_page(
         thread=thread,
         gist=gist,
         pending=pending,
-        timeline=history.items[::-1] if history else pending,
+        timeline=history,
         earlier_url=earlier_url,
         latest_url=here if cursor else None,
         page_url=here,

@@ -1,9 +1,10 @@
 """The request page's approvals in a real browser (Debian's Chromium via Playwright) against a
-server process: a quorum's votes, a claim, a comment with a mention, and the four-eyes
-notice (docs/approvals.md)."""
+server process: a quorum's votes, a claim, a comment with a mention in the thread's timeline
+between the requests it came between, and the four-eyes notice (docs/approvals.md)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,10 +73,10 @@ async def test_votes_a_claim_and_a_mention_on_the_request_page(
     await expect(bo.locator("#claim-status")).to_contain_text("ana is on it")
     await expect(bo.locator("#claimed-by-other")).to_be_visible()
 
-    # a comment mentioning Bo, shown with the mention marked
+    # a comment mentioning Bo, shown in the timeline with the mention marked
     await ana.get_by_label("Add to the discussion").fill("@bo can you check the rollback plan?")
     await ana.get_by_role("button", name="Comment", exact=True).click()
-    comment = ana.locator("li.comment").first
+    comment = ana.locator("#timeline li.comment").first
     await expect(comment).to_contain_text("can you check the rollback plan?")
     await expect(comment.locator("strong.mention")).to_have_text("@bo")
 
@@ -88,7 +89,7 @@ async def test_votes_a_claim_and_a_mention_on_the_request_page(
 
     # Bo's vote decides it
     await bo.goto(url)
-    await expect(bo.locator("ol.comments")).to_contain_text("@bo can you check")
+    await expect(bo.locator("ol.timeline")).to_contain_text("@bo can you check")
     await vote(bo, "approve")
     await expect(bo.locator("#answer")).to_contain_text("answered at", timeout=WAIT_MS)
     votes = bo.locator("ol.votes li")
@@ -97,6 +98,35 @@ async def test_votes_a_claim_and_a_mention_on_the_request_page(
     await expect(votes.nth(1)).to_contain_text("bo")
     shot = tmp_path / "approvals-request.png"
     await bo.screenshot(path=str(shot), full_page=True)
+    keep_artifact(shot)
+
+    # the thread's next turn asks again: on its page the timeline reads, oldest first, the
+    # first request, Ana's comment on it (its mention marked, saying which request it is on),
+    # and the new request
+    assert (await settle(client, request["thread_id"]))["status"] == "completed"
+    r = await client.post(
+        f"/lg/threads/{request['thread_id']}/runs/wait",
+        json={"assistant_id": "quorum", "input": {}},
+    )
+    assert r.status_code == 200, r.text
+    [again] = await pending(client, request["thread_id"])
+    await bo.goto(f"{server.url}/requests/{again['id']}")
+    timeline = bo.get_by_role("region", name="Thread timeline")
+    entries = timeline.locator("ol.timeline > li")
+    await expect(entries).to_have_count(3)
+    await expect(entries.nth(0)).to_have_class(re.compile(r"\basked\b"))
+    await expect(entries.nth(0).get_by_role("link")).to_have_attribute(
+        "href", f"/requests/{request['id']}"
+    )
+    await expect(entries.nth(1)).to_have_class(re.compile(r"\bcomment\b"))
+    await expect(entries.nth(1)).to_contain_text("ana commented")
+    await expect(entries.nth(1).locator("strong.mention")).to_have_text("@bo")
+    await expect(entries.nth(1).get_by_role("link")).to_have_attribute(
+        "href", f"/requests/{request['id']}"
+    )
+    await expect(entries.nth(2)).to_have_attribute("aria-current", "true")
+    shot = tmp_path / "approvals-timeline.png"
+    await timeline.screenshot(path=str(shot))
     keep_artifact(shot)
 
     # delegation: Ana is away; Bo sees that he answers her request for her

@@ -52,14 +52,14 @@ async def test_the_thread_page_pages_its_history(
     assert asking["id"] in shown  # waiting for people, and the newest of the history
     latest = past[-(routes.PAGE_SIZE - 1) :]  # the rest of the first page
     assert set(latest) <= shown and not set(past[: -(routes.PAGE_SIZE - 1)]) & shown
-    earlier = re.search(r'href="([^"]+)" rel="next">Earlier requests', first.text)
+    earlier = re.search(r'href="([^"]+)" rel="next">Earlier in the thread', first.text)
     assert earlier is not None
 
     second = await client.get(html.unescape(earlier.group(1)))
     assert second.status_code == 200
     assert set(past[: -(routes.PAGE_SIZE - 1)]) <= set(_links(second.text))
     assert not set(latest) & set(_links(second.text))
-    assert "Earlier requests" not in second.text and "Latest requests" in second.text
+    assert "Earlier in the thread" not in second.text and "Latest in the thread" in second.text
 
     lost = await client.get(f"/threads/{thread_id}", params={"cursor": "not-a-cursor"})
     assert lost.status_code == 303 and lost.headers["location"] == f"/threads/{thread_id}"
@@ -78,7 +78,7 @@ async def test_the_request_page_shows_the_latest_of_the_thread(
     timeline = page.text.split('id="timeline-h"')[1].split("</section>")[0]
     shown = _links(timeline)
     assert shown == [*past[-(routes.TIMELINE_SIZE - 1) :], asking["id"]]  # oldest first
-    earlier = re.search(r'href="(/threads/[^"]+)">Earlier requests of the thread', timeline)
+    earlier = re.search(r'href="(/threads/[^"]+)">Earlier in the thread', timeline)
     assert earlier is not None
     more = await client.get(html.unescape(earlier.group(1)))
     # the thread page, from the request just before those shown

@@ -1,6 +1,6 @@
 """A thread's thousandth answer reads what its first did: every statement of the answer and
 record path, and the thread's reads, touch rows in proportion to what is open now, not to the
-thread's history.
+thread's history (its timeline's pages too, however many comments it holds).
 
 The history is made quickly in SQL (a thousand settled requests, finished runs and
 checkpoints); each statement then runs under ``EXPLAIN (ANALYZE, FORMAT JSON)`` in a
@@ -27,6 +27,7 @@ from hitl.checkpointer import PooledPostgresSaver
 from hitl.db.sql import requests as requests_sql
 from hitl.db.sql import runs as runs_sql
 from hitl.db.sql import threads as threads_sql
+from hitl.db.sql import timeline as timeline_sql
 
 THREAD = "long-thread"
 HISTORY = 1000
@@ -34,8 +35,15 @@ HISTORY = 1000
 # and checkpoints it looks at (a few), a page of the history (PAGE + 1).
 PAGE = 20
 BOUND = PAGE + 1
-SEEDED = ("run_id", "answered", "pending")  # what `_seed` returns
-GROWING = {"hitl_requests", "hitl_runs", "checkpoints", "checkpoint_blobs", "checkpoint_writes"}
+SEEDED = ("run_id", "answered", "pending", "middle")  # what `_seed` returns
+GROWING = {
+    "hitl_requests",
+    "hitl_request_comments",
+    "hitl_runs",
+    "checkpoints",
+    "checkpoint_blobs",
+    "checkpoint_writes",
+}
 
 
 def _seed(conn: psycopg.Connection[Any]) -> dict[str, Any]:
@@ -78,6 +86,21 @@ def _seed(conn: psycopg.Connection[Any]) -> dict[str, Any]:
            VALUES (%s, 'pending', 'loop', '{}') RETURNING id""",
         (THREAD,),
     ).fetchone()[0]
+    # a comment on each answered request, and a long discussion of the pending one
+    conn.execute(
+        """INSERT INTO hitl_request_comments (request_id, thread_id, author, author_subject,
+                                              body, created_at)
+           SELECT id, thread_id, 'ann', 'user:1', 'why?', created_at + interval '0.5 second'
+           FROM hitl_requests WHERE thread_id = %s AND interrupt_id LIKE 'old-%%'""",
+        (THREAD,),
+    )
+    conn.execute(
+        """INSERT INTO hitl_request_comments (request_id, thread_id, author, author_subject,
+                                              body, created_at)
+           SELECT %s, %s, 'ann', 'user:1', 'and now?', now() + i * interval '1 ms'
+           FROM generate_series(1, %s) i""",
+        (pending, THREAD, HISTORY),
+    )
     # and an inbox: other threads, each with a few settled requests and one pending, so that
     # an index on the state alone reads as many rows as this thread's history
     conn.execute(
@@ -113,7 +136,16 @@ def _seed(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         (THREAD, HISTORY),
     )
     conn.execute("ANALYZE")
-    return {"run_id": run_id, "answered": str(answered), "pending": str(pending)}
+    [middle] = conn.execute(
+        "SELECT created_at FROM hitl_requests WHERE thread_id = %s AND interrupt_id = %s",
+        (THREAD, f"old-{HISTORY // 2}"),
+    ).fetchone()
+    return {
+        "run_id": run_id,
+        "answered": str(answered),
+        "pending": str(pending),
+        "middle": middle,
+    }
 
 
 def _record_params(seeded: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +214,20 @@ def _statements(seeded: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
     yield "GET_THREAD_WITH_PENDING", threads_sql.GET_THREAD_WITH_PENDING, (THREAD,)
     page = {"thread_id": THREAD, "at": None, "key": None, "limit": PAGE + 1}
     yield "REQUESTS_OF_THREAD", requests_sql.REQUESTS_OF_THREAD, page
+    # the timeline's pages: the first, and one from the middle of the history
+    first = {"thread_id": THREAD, "request_id": seeded["pending"], "limit": PAGE + 1}
+    first |= {"at": None, "request_key": None, "comment_key": None}
+    middle = {**first, "at": seeded["middle"], "comment_key": 2**62}
+    for name, params in (("first page", first), ("a middle page", middle)):
+        yield f"REQUESTS_BEFORE ({name})", timeline_sql.REQUESTS_BEFORE, params
+        yield (
+            f"COMMENTS_OF_THREAD_BEFORE ({name})",
+            timeline_sql.COMMENTS_OF_THREAD_BEFORE,
+            params,
+        )
+    yield "COMMENTS_OF_REQUEST_BEFORE", timeline_sql.COMMENTS_OF_REQUEST_BEFORE, first
+    ids = [seeded["answered"], seeded["pending"]]
+    yield "REQUESTS_BY_ID", timeline_sql.REQUESTS_BY_ID, (ids,)
     # the checkpointer's read of the latest checkpoint (LangGraph's, its blobs read by key)
     latest = "WHERE thread_id = %s AND checkpoint_ns = %s ORDER BY checkpoint_id DESC LIMIT 1"
     yield "checkpoint (latest)", PooledPostgresSaver.SELECT_SQL + latest, (THREAD, "")

@@ -46,6 +46,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "hitl.request_watch",
             "hitl.external",
             "hitl.comments",  # a request's discussion, and sending it back with a note
+            "hitl.timeline",  # a thread's requests and comments, interleaved, a page at a time
             "hitl.delegation",  # who answers for whom while away
             "hitl.registry",
             "hitl.langgraph_json",  # graphs of a langgraph.json, into the registry
