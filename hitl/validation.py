@@ -26,6 +26,7 @@ so what a graph stores is cut at that depth (`to_json`), and so is what the mode
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import re
@@ -403,10 +404,32 @@ def _probe_errors(schema: dict[str, Any], loc: tuple[str | int, ...]) -> ErrorLi
     return []
 
 
+#: A graph schema's text up to this size is remembered with its verdict (`unusable`).
+_REMEMBERED_SCHEMA = 20_000
+
+
 def unusable(schema: Any) -> str | None:
     """Why a graph's own ``response_schema`` cannot be used to check answers (not a JSON
     Schema, or a $ref resolving nowhere), or ``None``. Patterns that RE2 cannot compile do not
-    count: those are left unchecked (see the module's docstring)."""
+    count: those are left unchecked (see the module's docstring).
+
+    A graph asks with the same schema again and again, and checking it against the
+    metaschema is a good part of recording a request: a small schema's verdict is kept."""
+    try:
+        text = json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError):
+        return _why_unusable(schema)
+    if len(text) > _REMEMBERED_SCHEMA:
+        return _why_unusable(schema)
+    return _unusable_remembered(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _unusable_remembered(text: str) -> str | None:
+    return _why_unusable(json.loads(text))
+
+
+def _why_unusable(schema: Any) -> str | None:
     problems = _metaschema_errors(schema, ())
     if not problems:
         problems = _probe_errors(schema, ())

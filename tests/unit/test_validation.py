@@ -6,7 +6,7 @@ import pytest
 
 from hitl import errors
 from hitl.registry import default_registry, load_modules
-from hitl.validation import schema_errors, validate_input
+from hitl.validation import schema_errors, unusable, validate_input
 
 DECISION = {
     "type": "object",
@@ -43,3 +43,13 @@ def test_agent_messages_the_graph_coerces_pass_through() -> None:
     adapter = default_registry.get("refund_agent").input_adapter
     value = {"messages": [{"role": "user", "content": "refund A-1001"}]}
     assert validate_input(adapter, value) == value
+
+
+def test_a_graph_schemas_verdict_is_the_same_when_remembered() -> None:
+    bad = {"type": "object", "properties": {"x": {"type": 5}}}
+    dangling = {"$ref": "#/$defs/missing"}
+    for schema in (bad, dangling, {"type": "object"}, {"p": "x" * 30_000}):
+        first = unusable(schema)
+        assert unusable(schema) == unusable(dict(schema)) == first
+    assert unusable(bad) is not None and "properties.x.type" in str(unusable(bad))
+    assert unusable(dangling) is not None and unusable({"type": "object"}) is None
