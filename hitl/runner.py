@@ -484,9 +484,10 @@ class Runner:
         return None if breakpoints(run) else view.output()
 
     def _view(self, run: ClaimedRun) -> StreamView | None:
-        """The run's stream for its readers, if it was asked to be streamed (and Redis is
-        there to carry it)."""
-        asked = run.options.get("stream")
+        """The run's stream for its readers, if it was asked to be streamed or someone watches
+        its thread (and Redis is there to carry it)."""
+        # a watched thread's run is streamed for its page (`progress`, migration 0027)
+        asked = run.options.get("stream") or run.options.get("progress")
         if not asked or self.streams is None:
             return None
         return StreamView(self.streams.publisher(str(run.public_id)), asked)

@@ -242,3 +242,13 @@ async def count(conn: AsyncConnection[Any], filters: Filters) -> int:
     cur = await conn.execute(threads_sql.COUNT_THREADS, filters.params())
     row = await cur.fetchone()
     return int(row["n"]) if row is not None else 0
+
+
+#: How long a watch lasts unless renewed (the thread page renews it while open).
+WATCH_SECONDS = 30.0
+
+
+async def watch(conn: AsyncConnection[Any], thread_id: str, seconds: float = WATCH_SECONDS) -> None:
+    """Someone watches the thread for ``seconds``: the runs it gets meanwhile are streamed, so
+    their steps show on its page (migration 0027). Nothing for an unknown thread."""
+    await conn.execute(threads_sql.WATCH_THREAD, {"thread_id": thread_id, "seconds": seconds})

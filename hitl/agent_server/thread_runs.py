@@ -52,8 +52,10 @@ async def chunks_of(
     """The run's chunks up to (not with) its end (None: nothing for a while, a keep-alive is
     due): those of the modes its caller asked for, or (``asked_only=False``) all it recorded
     (a background run records more, for its joiners). A run not asked to be streamed has
-    none: this waits for its end."""
-    if not run.options.get("stream"):
+    none: this waits for its end. With ``asked_only=False`` (a person's view), a run streamed
+    because someone watched its thread (``progress``, migration 0027) is read too."""
+    streamed = run.options.get("stream") or (not asked_only and run.options.get("progress"))
+    if not streamed:
         while not await has_ended(service, run, wait=KEEPALIVE_SECONDS):
             yield None
         return

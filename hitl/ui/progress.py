@@ -11,8 +11,11 @@ Read from the same place as the Agent Server door's streams: the run's chunks on
 - ``end`` (``run_id``, ``status``: ``completed``, ``interrupted``, ``failed``): the run
   ended, as its record says; the page then re-reads what waits for people.
 
-A run shows its steps and notes when it was asked to be streamed (runs started at the Agent
-Server door are); another shows its start and its end. The stream starts with the thread's
+A run shows its steps and notes when it is streamed: runs started at the Agent Server door
+are, and so is every run a thread gets while someone watches it (migration 0027): while this
+stream is open (renewed every `RENEW_SECONDS`), and for a minute after a person answers one of
+its requests in the web UI. Another run (a ``runs.wait``, or one that started before anyone
+watched) shows its start and its end. The stream starts with the thread's
 active run (from its start) or its next one; the ids are the thread event stream's seqs, so
 a browser that reconnects (``EventSource`` sends ``Last-Event-ID`` on its own) gets what it
 missed, once.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -38,6 +42,9 @@ from hitl.ui.live import BUSY_RETRY_MS, RETRY_MS
 from hitl.ui.permissions import CanReadThreads
 
 router = APIRouter(include_in_schema=False)
+
+#: How often an open page renews its watch of the thread (which lasts `threads.WATCH_SECONDS`).
+RENEW_SECONDS = 10.0
 
 #: A run's status, as a person reads it.
 _ENDED = {"done": "completed", "failed": "failed", "cancelled": "cancelled"}
@@ -94,20 +101,32 @@ async def _stream(
         yield f"retry: {RETRY_MS}\n\n"
         if closing.is_set():
             return
+        renew_at = 0.0
         async with service.watch_thread(thread_id) as watch:
             async for run in thread_runs.runs_from(service, thread_id, watch, first_id):
                 if closing.is_set():
                     return
+                if time.monotonic() >= renew_at:  # the runs it gets meanwhile are streamed
+                    await _watch(service, thread_id)
+                    renew_at = time.monotonic() + RENEW_SECONDS
                 if run is None:
                     yield ": keep-alive\n\n"
                     continue
                 async for found in _run_events(service, run):
                     if closing.is_set():
                         return
+                    if time.monotonic() >= renew_at:
+                        await _watch(service, thread_id)
+                        renew_at = time.monotonic() + RENEW_SECONDS
                     if found is None:
                         yield ": keep-alive\n\n"
                     elif found[0] > after:
                         yield _frame(*found)
+
+
+async def _watch(service: Service, thread_id: str) -> None:
+    async with service.pool.connection() as conn:
+        await threads.watch(conn, thread_id)
 
 
 async def _run_events(service: Service, run: Run) -> AsyncIterator[tuple[int, str, Any] | None]:

@@ -193,6 +193,10 @@ async def request_page(
         return RedirectResponse(f"/requests/{quote(request_id, safe='')}", 303)
 
 
+#: How long after a person answers in the web UI the thread's runs are streamed for its page.
+ANSWERED_WATCH_SECONDS = 60.0
+
+
 @router.post("/requests/{request_id}/answer", response_class=HTMLResponse)
 async def answer(request: Request, request_id: str, principal: CanAnswer) -> Response:
     """The answer form: ``requests:answer``, and for an assigned request being one it is
@@ -206,11 +210,15 @@ async def answer(request: Request, request_id: str, principal: CanAnswer) -> Res
         return _not_found(request, exc)
     try:
         if (
-            not principal.may_answer(hitl_request)
+            not hitl_request.approval  # a quorum's voters: the answer path knows them
+            and not principal.may_answer(hitl_request)
             and await _stand_in(service, principal, hitl_request) is None
         ):
             raise errors.NotAssigned(request_id)
         value = _answer_value(hitl_request, form)
+        if hitl_request.thread_id:  # the run the answer starts shows its steps on the thread page
+            async with service.pool.connection() as conn:
+                await threads.watch(conn, hitl_request.thread_id, ANSWERED_WATCH_SECONDS)
         await requests.respond(service.pool, request_id, value, principal)
     except errors.Forbidden as exc:
         return await _request_view(

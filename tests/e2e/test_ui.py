@@ -303,3 +303,45 @@ async def test_admin_pages_fit_a_phone_and_each_row_saves_its_own_person(
     assert sorted(people["lee"]["groups"]) == ["ops", "reviewers"]
     assert people["dana"]["role"] == "responder" and people["dana"]["groups"] == ["ops"]
     await desktop.close()
+
+
+async def test_a_watched_threads_runs_from_the_inbox_show_their_steps_live(
+    make_server: Callable[..., ServiceProcess],
+    http: Callable[[str], httpx.AsyncClient],
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    """Not only runs started at the Agent Server door: while a thread's page is open, the runs
+    it gets (here the resume an answer through /api/v1 queues) are streamed, and the page
+    shows their steps as they come."""
+    server = make_server().start()
+    server.wait_ready()
+    client = http(server.url)
+    gate = tmp_path / "go"
+    thread_id = await start(client, "progress", {"gate_file": str(gate)})
+
+    password = await auth.make_user(client, "watcher", role="viewer")
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    await auth.sign_in_browser(context, server.url, "watcher", password)
+    page = await context.new_page()
+    await page.goto(f"{server.url}/threads/{thread_id}")
+    await page.evaluate("window.__not_reloaded = true")
+    log = page.locator("#progress-log")
+    await expect(log.locator('[data-progress="run"]')).to_have_count(1, timeout=WAIT_MS)
+    gate.write_text("go")  # the run started before anyone watched: its start and its end
+    await expect(log.locator('[data-progress="end"]')).to_have_text(
+        ["Run interrupted"], timeout=WAIT_MS
+    )
+    [request] = await pending(client, thread_id)
+    r = await client.post(
+        f"/api/v1/requests/{request['id']}/respond", json={"response": {"decision": "approve"}}
+    )
+    assert r.status_code == 200, r.text
+    await expect(log.locator('[data-progress="node"]').last).to_have_text(
+        "Step done: ask", timeout=WAIT_MS
+    )
+    await expect(log.locator('[data-progress="end"]')).to_have_text(
+        ["Run interrupted", "Run completed"], timeout=WAIT_MS
+    )
+    assert await page.evaluate("window.__not_reloaded === true")
+    await context.close()

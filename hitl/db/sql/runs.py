@@ -405,14 +405,16 @@ RETURNING pg_notify('hitl_threads', thread_id)
 """
 
 # The thread's active run (the one answers just queued, or the one running, whose record queues
-# the next), with the caller's options when it is still queued and has none of its own.
+# the next), with the caller's options when it is still queued and has none of its own (a
+# watcher's ``progress``, migration 0027, is not the run's own: the caller's replace it).
 RESUMING_RUN = """
 WITH active AS (
     SELECT id FROM hitl_runs
     WHERE thread_id = %(thread_id)s AND status IN ('queued', 'running')
 ), given AS (
     UPDATE hitl_runs r SET options = %(options)s
-    FROM active a WHERE r.id = a.id AND r.status = 'queued' AND r.options = '{}'::jsonb
+    FROM active a WHERE r.id = a.id AND r.status = 'queued'
+                    AND r.options - 'progress' = '{}'::jsonb
     RETURNING r.*
 )
 SELECT r.*, t.graph

@@ -203,3 +203,12 @@ SEARCH_THREADS: dict[tuple[str, str], str] = {
 
 # How many threads the search's filters match.
 COUNT_THREADS = f"SELECT count(*) AS n FROM hitl_threads t {_SEARCH_FILTERS}"
+
+# Someone watches the thread (migration 0027) until ``seconds`` from now: its new runs are
+# streamed meanwhile.
+WATCH_THREAD = """
+INSERT INTO hitl_thread_watchers (thread_id, until)
+SELECT thread_id, now() + %(seconds)s * interval '1 second' FROM hitl_threads
+WHERE thread_id = %(thread_id)s
+ON CONFLICT (thread_id) DO UPDATE SET until = greatest(hitl_thread_watchers.until, EXCLUDED.until)
+"""
