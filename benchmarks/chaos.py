@@ -1,12 +1,13 @@
 """``make chaos``: the whole system under load while its processes and engines fail, counted.
 
-An API process (``hitl serve``, no runner) and two ``hitl worker`` processes on a Postgres
-cluster and a Redis server of this run's own (`benchmarks._engines`; never the machine's shared
-servers). Threads of ``code_review`` and ``chaos_parallel`` (two interrupts at once,
-`benchmarks.chaos_graph`) and external requests with a webhook callback are started through the
-API at a steady rate; simulated people answer every request after a random delay (some two
-people at once, some left to their deadline's default answer). Meanwhile faults land at random
-times: SIGKILL of a worker (restarted), SIGKILL of the API (restarted), a Postgres fast restart,
+Two API replicas (``hitl serve``, no runner; ``--apis``) and two ``hitl worker`` processes on a
+Postgres cluster and a Redis server of this run's own (`benchmarks._engines`; never the
+machine's shared servers). Threads of ``code_review`` and ``chaos_parallel`` (two interrupts at
+once, `benchmarks.chaos_graph`) and external requests with a webhook callback are started
+through the API at a steady rate, each call to either replica at random (as a load balancer
+would); simulated people answer every request after a random delay (some two people at once,
+some left to their deadline's default answer). Meanwhile faults land at random times: SIGKILL
+of a worker (restarted), SIGKILL of an API replica (restarted), a Postgres fast restart,
 a Redis restart, and the webhook receiver answering 500 and then timing out for a while.
 
 At the end everything is counted, each count must be zero (`Counts`), and a report gives the
@@ -98,9 +99,11 @@ async def inject(
         fault = Fault(kind, detail, started)
         await asyncio.to_thread(cluster.kill_worker, i)
     elif kind == "api_kill":
-        pid = cluster.api.proc.pid if cluster.api.proc else 0
-        fault = Fault(kind, f"SIGKILL the API (pid {pid}), restarted", started)
-        await asyncio.to_thread(cluster.kill_api)
+        i = rng.randrange(len(cluster.apis))
+        proc = cluster.apis[i].proc
+        name = "the API" if len(cluster.apis) == 1 else f"API replica {i}"
+        fault = Fault(kind, f"SIGKILL {name} (pid {proc.pid if proc else 0}), restarted", started)
+        await asyncio.to_thread(cluster.kill_api, i)
     elif kind == "postgres_restart":
         fault = Fault(kind, "pg_ctl stop -m fast; pg_ctl start", started)
         await asyncio.to_thread(pg.restart)
@@ -382,7 +385,7 @@ async def drive(
     tasks: set[asyncio.Task[None]] = set()
     started = time.time()
     async with Receiver() as receiver, background() as jobs:
-        people = People(cluster.api.url, sys_.keys, load, rng)
+        people = People(cluster.urls, sys_.keys, load, rng)
         await people.prepare(receiver.url)
         jobs.append(asyncio.create_task(audit_bus(rd.url, seen, stop)))
         jobs.append(asyncio.create_task(people.watch_inbox(stop, tasks)))
@@ -509,8 +512,9 @@ def run(
     outage: float,
     seed: int,
     settle_timeout: float = 300,
+    apis: int = 2,
 ) -> Result:
-    with system() as sys_:
+    with system(apis=apis) as sys_:
         return asyncio.run(
             drive(
                 sys_,
@@ -535,6 +539,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--webhook-outages", type=int, default=1)
     parser.add_argument("--outage", type=float, default=60, help="seconds the receiver is down")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--apis", type=int, default=2, help="API replicas, behind no balancer")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     faults = {
@@ -545,7 +550,12 @@ def main(argv: list[str] | None = None) -> None:
         "webhook_outage": args.webhook_outages,
     }
     result = run(
-        threads=args.threads, seconds=args.seconds, faults=faults, outage=args.outage, seed=seed
+        threads=args.threads,
+        seconds=args.seconds,
+        faults=faults,
+        outage=args.outage,
+        seed=seed,
+        apis=args.apis,
     )
     print(f"seed {seed}\n{result.report}")
     if result.counts.nonzero():

@@ -41,21 +41,29 @@ class Load:
 
 
 class People:
-    """Clients for the simulated people: two API keys, alice and bob."""
+    """Clients for the simulated people: two API keys, alice and bob; with several API
+    replicas, each call goes to one of them at random, as through a load balancer."""
 
-    def __init__(self, url: str, keys: dict[str, str], load: Load, rng: random.Random) -> None:
+    def __init__(
+        self, urls: list[str], keys: dict[str, str], load: Load, rng: random.Random
+    ) -> None:
         self.clients = {
-            name: httpx.AsyncClient(
-                base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-            )
+            name: [
+                httpx.AsyncClient(
+                    base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+                )
+                for url in urls
+            ]
             for name, key in keys.items()
         }
         self.load = load
         self.rng = rng
+        self.balance = random.Random()  # not the run's seeded one: the faults follow the seed
 
     async def aclose(self) -> None:
-        for client in self.clients.values():
-            await client.aclose()
+        for clients in self.clients.values():
+            for client in clients:
+                await client.aclose()
 
     async def call(self, who: str, method: str, path: str, **kw: Any) -> tuple[httpx.Response, int]:
         """The response, retrying transport errors and 5xx (the API or Postgres restarting);
@@ -65,7 +73,7 @@ class People:
         while True:
             tries += 1
             try:
-                r = await self.clients[who].request(method, path, **kw)
+                r = await self.balance.choice(self.clients[who]).request(method, path, **kw)
                 if r.status_code < 500:
                     return r, tries
             except httpx.TransportError:

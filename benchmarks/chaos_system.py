@@ -60,14 +60,34 @@ def service_env(database_url: str, redis_url: str, **extra: str) -> dict[str, st
 
 
 class Cluster:
-    """The API process and the workers; kill and restart them by index."""
+    """The API processes (replicas, each on its own port, sharing the engines as replicas
+    behind a load balancer do) and the workers; kill and restart them by index."""
 
-    def __init__(self, env: dict[str, str], logs: Path, workers: int = 2) -> None:
+    def __init__(self, env: dict[str, str], logs: Path, workers: int = 2, apis: int = 1) -> None:
         self.env = env
         self.logs = logs
-        self.api = ServiceProcess({**env, "HITL_RUNNER": "false"}, logs / "api.log", cwd=ROOT)
+        self.apis = [
+            ServiceProcess(
+                {**env, "HITL_RUNNER": "false"},
+                logs / ("api.log" if apis == 1 else f"api{i}.log"),
+                cwd=ROOT,
+            )
+            for i in range(apis)
+        ]
+        while len({api.port for api in self.apis}) < apis:  # (two free ports that came out one)
+            self.apis[-1].port = free_port()
+            self.apis[-1].env["HITL_PORT"] = str(self.apis[-1].port)
         self.workers: list[subprocess.Popen[bytes]] = []
         self.n_workers = workers
+
+    @property
+    def api(self) -> ServiceProcess:
+        """The first API replica (where the run's setup goes)."""
+        return self.apis[0]
+
+    @property
+    def urls(self) -> list[str]:
+        return [api.url for api in self.apis]
 
     def _worker(self, i: int) -> subprocess.Popen[bytes]:
         with open(self.logs / f"worker{i}.log", "ab") as out:
@@ -81,8 +101,9 @@ class Cluster:
             )
 
     def start(self) -> None:
-        self.api.start()
-        self.api.wait_ready()
+        for api in self.apis:  # one at a time: the first migrates the database
+            api.start()
+            api.wait_ready()
         self.workers = [self._worker(i) for i in range(self.n_workers)]
 
     def owners(self) -> dict[str, int]:
@@ -123,16 +144,17 @@ class Cluster:
         time.sleep(1)
         self.workers[i] = self._worker(i)
 
-    def kill_api(self) -> None:
-        """SIGKILL the API process and start it again on the same port."""
-        self.api.kill()
-        self.api.start()
-        self.api.wait_ready(120)
+    def kill_api(self, i: int = 0) -> None:
+        """SIGKILL API replica ``i`` and start it again on the same port."""
+        self.apis[i].kill()
+        self.apis[i].start()
+        self.apis[i].wait_ready(120)
 
     def pids(self) -> dict[str, int]:
         found = {f"worker{i}": w.pid for i, w in enumerate(self.workers) if w.poll() is None}
-        if self.api.proc and self.api.proc.poll() is None:
-            found["api"] = self.api.proc.pid
+        for i, api in enumerate(self.apis):
+            if api.proc and api.proc.poll() is None:
+                found["api" if len(self.apis) == 1 else f"api{i}"] = api.proc.pid
         return found
 
     def stop(self) -> None:
@@ -144,11 +166,12 @@ class Cluster:
                 w.wait(30)
             if w.poll() is None:
                 w.kill()
-        if self.api.proc and self.api.proc.poll() is None:
-            try:
-                self.api.terminate(30)
-            except subprocess.TimeoutExpired:
-                self.api.kill()
+        for api in self.apis:
+            if api.proc and api.proc.poll() is None:
+                try:
+                    api.terminate(30)
+                except subprocess.TimeoutExpired:
+                    api.kill()
 
     def tails(self, chars: int = 3000) -> str:
         parts = []
@@ -288,9 +311,11 @@ class System:
 
 
 @contextlib.contextmanager
-def system(extra: dict[str, str] | None = None, workers: int = 2) -> Iterator[System]:
-    """Private engines, a database, the API and the workers (``extra``: more settings); API
-    keys for alice and bob."""
+def system(
+    extra: dict[str, str] | None = None, workers: int = 2, apis: int = 1
+) -> Iterator[System]:
+    """Private engines, a database, the API replicas and the workers (``extra``: more
+    settings); API keys for alice and bob."""
     with (
         _engines.private_engines() as (pg, rd),
         tempfile.TemporaryDirectory() as logs,
@@ -306,7 +331,7 @@ def system(extra: dict[str, str] | None = None, workers: int = 2) -> Iterator[Sy
         }
         # the engines keep their ports across restarts: one URL each for the whole run
         cluster = Cluster(
-            service_env(database_url, rd.url, **mail, **(extra or {})), Path(logs), workers
+            service_env(database_url, rd.url, **mail, **(extra or {})), Path(logs), workers, apis
         )
         try:
             cluster.start()

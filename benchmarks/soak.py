@@ -146,7 +146,7 @@ async def _soak(
     samples: list[tuple[float, dict[str, float], dict[str, float]]] = []
     seconds = minutes * 60
     async with chaos_system.Receiver() as receiver, chaos_system.background() as background:
-        people = chaos_load.People(cluster.api.url, sys_.keys, load, rng)
+        people = chaos_load.People(cluster.urls, sys_.keys, load, rng)
         await people.prepare(receiver.url)
         background.append(asyncio.create_task(chaos_system.audit_bus(rd.url, seen_events, stop)))
         background.append(asyncio.create_task(people.watch_inbox(stop, tasks)))
