@@ -43,6 +43,7 @@ from hitl.webhooks import schedule
 log = logging.getLogger("hitl.notifications")
 
 UPDATE = "slack:update"  # the recipient of a notification that updates the copies
+REMINDED = "request.reminded"  # posted as a reply under the request's first copy
 #: Slack errors that no retry mends: the token or the app is gone.
 FATAL = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked"})
 #: Errors about one destination (a channel, a person): skipped, the others still served.
@@ -152,11 +153,15 @@ class SlackApp:
         async with self.pool.connection() as conn:
             cur = await conn.execute(slack_sql.POSTED, (notification_id,))
             done = {row["destination"] for row in await cur.fetchall()}
+            threads: dict[str, dict[str, Any]] = {}
+            if event_type == REMINDED:  # a reply under the first copy, not one more message
+                cur = await conn.execute(slack_sql.FIRST_COPIES, (request.id,))
+                threads = {row["destination"]: row for row in await cur.fetchall()}
         for destination in await self.destinations(request):
             if destination in done:
                 continue
             try:
-                sent = await self.call("chat.postMessage", channel=destination, **body)
+                sent = await self._post(destination, body, threads.get(destination))
             except SlackCallFailed as exc:
                 if exc.error not in SKIPPED:
                     raise
@@ -177,6 +182,23 @@ class SlackApp:
             now = await requests.get(conn, request.id)
         if await self.message(now, event_type) != body:  # changed while this was posted
             await self.refresh(now)
+
+    async def _post(
+        self, destination: str, body: dict[str, Any], thread: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Post ``body`` to ``destination``: as a reply in ``thread`` (the request's first
+        copy there) when given, else (or when the reply is refused: the first copy deleted,
+        say) as a message of its own."""
+        if thread is not None:
+            try:
+                return await self.call(
+                    "chat.postMessage", channel=thread["channel"], thread_ts=thread["ts"], **body
+                )
+            except SlackCallFailed as exc:
+                if exc.status != 200 or exc.retry_after is not None:
+                    raise  # Slack unreachable, failing or asking to wait: the outbox retries
+                log.warning("Slack: reply in %s refused: %s; posting anew", destination, exc.error)
+        return await self.call("chat.postMessage", channel=destination, **body)
 
     async def refresh(self, request: Request) -> None:
         """Rewrite every copy of ``request`` as it is now.

@@ -405,3 +405,59 @@ async def test_an_escalation_updates_the_copies_and_posts_for_the_new_people(
         assert ana_copy.action_ids() == ["hitl:choice:0", "hitl:choice:1", "hitl:open"]
     request = await state_of(client, request_id)
     assert (request["state"], request["assignees"]) == ("pending", ["bob"])
+
+
+async def remind_now(service: Service, request_id: str) -> None:
+    """The request's first reminder is due: its deadline window moved half into the past."""
+    async with service.pool.connection() as conn:
+        await conn.execute(
+            "UPDATE hitl_requests SET deadline_at = deadline_at - interval '2000 seconds',"
+            " timer_at = timer_at - interval '2000 seconds',"
+            " window_started_at = window_started_at - interval '2000 seconds' WHERE id = %s",
+            (request_id,),
+        )
+
+
+async def test_a_reminder_is_a_reply_under_the_first_copy(
+    client: httpx.AsyncClient, service: Service, slack: SlackAPI
+) -> None:
+    await add_user(service.pool, "ana")
+    request_id = await external(
+        client,
+        {"enum": ["ship", "hold"]},
+        timeout_seconds=3600,
+        reminders=[0.5],
+        routing={"assignees": ["ana"]},
+    )
+    await slack.wait_for("chat.postMessage", 2)  # the channel and ana's direct message
+    first = {m.channel: m for m in slack.messages.values()}
+    assert set(first) == {CHANNEL, "D0ANA"} and all(m.thread_ts is None for m in first.values())
+
+    await remind_now(service, request_id)
+    posts = await slack.wait_for("chat.postMessage", 4)
+    replies = [m for m in slack.messages.values() if m.thread_ts is not None]
+    assert {(m.channel, m.thread_ts) for m in replies} == {
+        (channel, m.ts) for channel, m in first.items()
+    }
+    assert all(p.params["thread_ts"] for p in posts[2:])
+    assert all("Reminder" in m.text for m in replies)
+
+    # the replies are copies like the others: an answer updates them too
+    r = await client.post(f"/api/v1/requests/{request_id}/respond", json={"response": "hold"})
+    assert r.status_code == 200, r.text
+    await slack.until(lambda: all(m.action_ids() == ["hitl:open"] for m in slack.messages.values()))
+
+
+async def test_a_reminder_whose_first_copy_is_gone_is_posted_anew(
+    client: httpx.AsyncClient, service: Service, slack: SlackAPI
+) -> None:
+    request_id = await external(
+        client, {"enum": ["ship", "hold"]}, timeout_seconds=3600, reminders=[0.5]
+    )
+    await slack.wait_for("chat.postMessage", 1)
+    slack.messages.clear()  # deleted in Slack
+    await remind_now(service, request_id)
+    posts = await slack.wait_for("chat.postMessage", 3)
+    assert posts[1].params["thread_ts"] and "thread_ts" not in posts[2].params
+    [anew] = slack.messages.values()
+    assert anew.channel == CHANNEL and anew.thread_ts is None and "Reminder" in anew.text

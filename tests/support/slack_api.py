@@ -10,9 +10,10 @@ JSON bodies (or forms); ``users.lookupByEmail`` and ``users.info`` take query pa
 form (never JSON); each needs the
 bot token as ``Authorization: Bearer``; answers are HTTP 200 with ``{"ok": true, ...}`` or
 ``{"ok": false, "error": "..."}``. A message to a user id goes to the app's direct message
-conversation with them (a ``D...`` channel). It keeps the messages as last written, so a test
-reads what people see. ``fail`` scripts errors per method (an error name, or an HTTP status
-such as 429 with Retry-After).
+conversation with them (a ``D...`` channel); a post with ``thread_ts`` replies to that message
+of the conversation (``thread_not_found`` if there is none). It keeps the messages as last
+written, so a test reads what people see. ``fail`` scripts errors per method (an error name,
+or an HTTP status such as 429 with Retry-After).
 
 `signed` builds an interactivity request as Slack sends one: ``payload=<JSON>`` form-encoded,
 ``X-Slack-Request-Timestamp`` and ``X-Slack-Signature`` = ``v0=`` + HMAC-SHA256 of
@@ -49,6 +50,8 @@ class Message:
     text: str
     blocks: list[dict[str, Any]]
     updates: int = 0
+    #: The message it replies to, in a thread.
+    thread_ts: str | None = None
 
     def buttons(self) -> list[dict[str, Any]]:
         return [e for b in self.blocks if b.get("type") == "actions" for e in b.get("elements", [])]
@@ -161,9 +164,14 @@ class SlackAPI(Served):
             if channel not in self.people.values():
                 return {"ok": False, "error": "channel_not_found"}
             channel = "D" + channel[1:]
+        parent = params.get("thread_ts")
+        if parent is not None and (channel, str(parent)) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
         ts = self._ts()
         text, blocks = str(params.get("text") or ""), list(params.get("blocks") or [])
-        self.messages[(channel, ts)] = Message(channel, ts, text, blocks)
+        self.messages[(channel, ts)] = Message(
+            channel, ts, text, blocks, thread_ts=str(parent) if parent is not None else None
+        )
         return {"ok": True, "channel": channel, "ts": ts, "message": {"text": text, "ts": ts}}
 
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:

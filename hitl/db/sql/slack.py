@@ -18,6 +18,12 @@ MESSAGES_OF_REQUEST = """
 SELECT id, channel, ts FROM hitl_slack_messages WHERE request_id = %s ORDER BY id
 """
 
+# Each destination's first copy of a request: where its reminders go, as replies.
+FIRST_COPIES = """
+SELECT DISTINCT ON (destination) destination, channel, ts FROM hitl_slack_messages
+WHERE request_id = %s AND ts <> '' ORDER BY destination, id
+"""
+
 TOUCH_MESSAGE = "UPDATE hitl_slack_messages SET updated_at = now() WHERE id = %s"
 
 # The assignees' accounts that may get a direct message: enabled, able to answer.
