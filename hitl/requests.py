@@ -623,6 +623,9 @@ async def _counts_for(
         if voters is None
         else (by.kind == "user" and voters.include(by.name, by.groups))
     )
+    counted = {b["counts_for"] for b in ballots}
+    if own and by.subject not in counted:
+        return None  # (the usual vote: no need to look for whom else they stand in)
     stand_ins = []
     if by.kind == "user":
         stand_ins = [
@@ -634,9 +637,6 @@ async def _counts_for(
         if voters is not None and by.may_answer(request):
             raise errors.NotAVoter(request.id)
         raise errors.NotAssigned(request.id)
-    counted = {b["counts_for"] for b in ballots}
-    if own and by.subject not in counted:
-        return None
     for stand_in in stand_ins:
         if stand_in.subject not in counted:
             return stand_in

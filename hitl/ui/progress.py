@@ -102,31 +102,30 @@ async def _stream(
         if closing.is_set():
             return
         renew_at = 0.0
+
+        async def renew() -> None:  # the runs the thread gets meanwhile are streamed
+            nonlocal renew_at
+            if time.monotonic() >= renew_at:
+                async with service.pool.connection() as conn:
+                    await threads.watch(conn, thread_id)
+                renew_at = time.monotonic() + RENEW_SECONDS
+
         async with service.watch_thread(thread_id) as watch:
             async for run in thread_runs.runs_from(service, thread_id, watch, first_id):
                 if closing.is_set():
                     return
-                if time.monotonic() >= renew_at:  # the runs it gets meanwhile are streamed
-                    await _watch(service, thread_id)
-                    renew_at = time.monotonic() + RENEW_SECONDS
+                await renew()
                 if run is None:
                     yield ": keep-alive\n\n"
                     continue
                 async for found in _run_events(service, run):
                     if closing.is_set():
                         return
-                    if time.monotonic() >= renew_at:
-                        await _watch(service, thread_id)
-                        renew_at = time.monotonic() + RENEW_SECONDS
+                    await renew()
                     if found is None:
                         yield ": keep-alive\n\n"
                     elif found[0] > after:
                         yield _frame(*found)
-
-
-async def _watch(service: Service, thread_id: str) -> None:
-    async with service.pool.connection() as conn:
-        await threads.watch(conn, thread_id)
 
 
 async def _run_events(service: Service, run: Run) -> AsyncIterator[tuple[int, str, Any] | None]:

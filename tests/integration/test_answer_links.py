@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,7 +16,15 @@ import pytest
 from hitl.config import Settings
 from hitl.service import Service
 from tests.support import auth
-from tests.support.api import asked, audit_of, external_request, pending, settle, start
+from tests.support.api import (
+    asked,
+    audit_of,
+    external_request,
+    pending,
+    settle,
+    start,
+    travel,
+)
 from tests.support.smtp import Mail, SMTPSink, mailing
 from tests.support.users import add_user
 
@@ -195,17 +203,6 @@ async def test_requests_without_choices_keep_the_link_only(
     )
     [mail] = await smtp.wait_for(1)
     assert buttons(mail) == {} and "/answer/" not in mail.text
-
-
-async def travel(service: Service, request_id: str, seconds: float) -> None:
-    """Move the request's deadline window ``seconds`` into the past, as if that time went by."""
-    async with service.pool.connection() as conn:
-        await conn.execute(
-            "UPDATE hitl_requests SET deadline_at = deadline_at - %(s)s,"
-            " timer_at = timer_at - %(s)s, window_started_at = window_started_at - %(s)s"
-            " WHERE id = %(id)s",
-            {"s": timedelta(seconds=seconds), "id": request_id},
-        )
 
 
 def minute(at: str) -> str:

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from hitl.config import Settings
 from hitl.service import Service
 from tests.support import auth
-from tests.support.api import asked, audit_of, external_request, settle, start
+from tests.support.api import asked, audit_of, external_request, settle, start, travel
 from tests.support.slack_api import Message, SlackAPI, block_action, signed, view_submission
 from tests.support.users import add_user
 
@@ -407,17 +407,6 @@ async def test_an_escalation_updates_the_copies_and_posts_for_the_new_people(
     assert (request["state"], request["assignees"]) == ("pending", ["bob"])
 
 
-async def remind_now(service: Service, request_id: str) -> None:
-    """The request's first reminder is due: its deadline window moved half into the past."""
-    async with service.pool.connection() as conn:
-        await conn.execute(
-            "UPDATE hitl_requests SET deadline_at = deadline_at - interval '2000 seconds',"
-            " timer_at = timer_at - interval '2000 seconds',"
-            " window_started_at = window_started_at - interval '2000 seconds' WHERE id = %s",
-            (request_id,),
-        )
-
-
 async def test_a_reminder_is_a_reply_under_the_first_copy(
     client: httpx.AsyncClient, service: Service, slack: SlackAPI
 ) -> None:
@@ -433,7 +422,7 @@ async def test_a_reminder_is_a_reply_under_the_first_copy(
     first = {m.channel: m for m in slack.messages.values()}
     assert set(first) == {CHANNEL, "D0ANA"} and all(m.thread_ts is None for m in first.values())
 
-    await remind_now(service, request_id)
+    await travel(service, request_id, 2000)  # half way: the reminder is due
     posts = await slack.wait_for("chat.postMessage", 4)
     replies = [m for m in slack.messages.values() if m.thread_ts is not None]
     assert {(m.channel, m.thread_ts) for m in replies} == {
@@ -456,7 +445,7 @@ async def test_a_reminder_whose_first_copy_is_gone_is_posted_anew(
     )
     await slack.wait_for("chat.postMessage", 1)
     slack.messages.clear()  # deleted in Slack
-    await remind_now(service, request_id)
+    await travel(service, request_id, 2000)  # half way: the reminder is due
     posts = await slack.wait_for("chat.postMessage", 3)
     assert posts[1].params["thread_ts"] and "thread_ts" not in posts[2].params
     [anew] = slack.messages.values()

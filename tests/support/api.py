@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -70,6 +71,17 @@ async def audit_of(service: Service, request_id: str) -> list[dict[str, Any]]:
             (request_id,),
         )
         return list(await cur.fetchall())
+
+
+async def travel(service: Service, request_id: str, seconds: float) -> None:
+    """Move the request's deadline window ``seconds`` into the past, as if that time went by."""
+    async with service.pool.connection() as conn:
+        await conn.execute(
+            "UPDATE hitl_requests SET deadline_at = deadline_at - %(s)s,"
+            " timer_at = timer_at - %(s)s, window_started_at = window_started_at - %(s)s"
+            " WHERE id = %(id)s",
+            {"s": timedelta(seconds=seconds), "id": request_id},
+        )
 
 
 async def respond(client: httpx.AsyncClient, request_id: str, response: Any) -> httpx.Response:
