@@ -4,8 +4,10 @@ LangGraph may run a node again (a worker that dies after the deploy and before t
 checkpoint leaves the step to the next worker), so the deploy goes through `hitl.once`: the
 first run calls `release` and the service records its result; a re-run of the step gets that
 record back instead of deploying again. `release` stands for a deploy tool's API and takes the
-step's `hitl.effect_key` as its idempotency key, which a real tool would dedupe on (see
-docs/effects.md). The deployment id is derived from the diff, so the same change keeps its id.
+step's `hitl.effect_key` as its idempotency key, which a real tool dedupes on (see
+docs/effects.md): so a worker that died between the call and its record leaves the re-run to
+call again with the same key (``retry_unfinished``) rather than fail the thread. The
+deployment id is derived from the diff, so the same change keeps its id.
 """
 
 from __future__ import annotations
@@ -56,5 +58,7 @@ def deployed(state: Mapping[str, Any], deployment: Deployment) -> dict[str, Any]
 async def deploy(state: Mapping[str, Any]) -> dict[str, Any]:
     """Deploy once per approval (`hitl.once`) and finish the thread with outcome ``deployed``."""
     key = str(hitl.effect_key("deploy"))
-    deployment = await hitl.once("deploy", lambda: release(state["diff"], key))
+    deployment = await hitl.once(
+        "deploy", lambda: release(state["diff"], key), retry_unfinished=True
+    )
     return deployed(state, deployment)
